@@ -1,0 +1,3 @@
+from station.cli.main import main
+
+main()

@@ -1,0 +1,72 @@
+"""The ``station`` command.
+
+Exit codes (a contract scripts rely on): 0 ok, 1 one or more devices failed, 2 usage or
+configuration error (bad profile, corrupt firmware, missing cache entry: nothing was flashed).
+Each command group lives in its own module and registers itself here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from station import __version__
+from station.errors import InputError, StationError
+
+#: modules under station.cli that each define ``register(cli: click.Group) -> None``
+COMMAND_MODULES = (
+    "firmware_cmds",
+    "cache_cmds",
+    "profile_cmds",
+    "sim_cmds",
+    "device_cmds",
+    "provision_cmds",
+    "lot_cmds",
+    "cloud_cmds",
+    "label_cmds",
+    "demo_cmds",
+)
+
+
+class StationGroup(click.Group):
+    """Turns station errors into one clear line and the documented exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except StationError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=StationGroup)
+@click.version_option(__version__, prog_name="station")
+def cli() -> None:
+    """Factory provisioning station: identify, flash, test, register, label and export devices."""
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"station.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"station.cli.{name}":
+                continue  # command group not built yet
+            raise
+        mod.register(cli)
+
+
+_register_all()
+
+
+def main() -> None:
+    cli(prog_name="station")
+
+
+if __name__ == "__main__":
+    main()

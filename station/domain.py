@@ -1,0 +1,159 @@
+"""Domain vocabulary shared by every layer: platforms, device IDs, module functions, transports.
+
+Facts come from ``shared/research/particle.md`` (device-os ``build/platform-id.mk``,
+``dynalib/inc/module_info.h``).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+PARTICLE_VID = 0x2B04
+PID_NORMAL_BASE = 0xC000
+PID_DFU_BASE = 0xD000
+
+#: Every Gen3 (nRF52840) device ID starts with this prefix (0x68ce0fe0 stored little-endian).
+GEN3_ID_PREFIX = "e00fce68"
+GEN3_ID_WORD0 = 0x68CE0FE0
+
+_DEVICE_ID_RE = re.compile(r"^[0-9a-f]{24}$")
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A Particle hardware platform the station can provision."""
+
+    name: str
+    id: int
+    mcu: str  # pyocd target name
+    cellular: bool
+    ext_flash_sectors: int  # 4 KB sectors of external QSPI flash (DFU alt 2)
+
+    @property
+    def pid_normal(self) -> int:
+        return PID_NORMAL_BASE | self.id
+
+    @property
+    def pid_dfu(self) -> int:
+        return PID_DFU_BASE | self.id
+
+
+PLATFORMS: dict[str, Platform] = {
+    p.name: p
+    for p in (
+        Platform("argon", 12, "nrf52840", False, 1024),
+        Platform("boron", 13, "nrf52840", True, 1024),
+        Platform("esomx", 15, "nrf52840", True, 2048),
+        Platform("bsom", 23, "nrf52840", True, 1024),
+        Platform("b5som", 25, "nrf52840", True, 2048),
+        Platform("tracker", 26, "nrf52840", True, 2048),
+    )
+}
+PLATFORMS_BY_ID: dict[int, Platform] = {p.id: p for p in PLATFORMS.values()}
+
+
+def platform_by_name(name: str) -> Platform:
+    try:
+        return PLATFORMS[name]
+    except KeyError:
+        raise KeyError(f"unknown platform {name!r} (known: {', '.join(sorted(PLATFORMS))})") from None
+
+
+def platform_by_id(pid: int) -> Platform | None:
+    return PLATFORMS_BY_ID.get(pid)
+
+
+def platform_from_usb_pid(pid: int) -> tuple[Platform, str] | None:
+    """Map a USB product ID to (platform, mode) where mode is ``"normal"`` or ``"dfu"``."""
+    base = pid & 0xF000
+    plat = PLATFORMS_BY_ID.get(pid & 0x0FFF)
+    if plat is None:
+        return None
+    if base == PID_NORMAL_BASE:
+        return plat, "normal"
+    if base == PID_DFU_BASE:
+        return plat, "dfu"
+    return None
+
+
+def is_device_id(text: str) -> bool:
+    return bool(_DEVICE_ID_RE.match(text))
+
+
+def normalize_device_id(text: str) -> str:
+    """Return the canonical (lowercase, 24 hex) form or raise ``ValueError``."""
+    t = text.strip().lower()
+    if not _DEVICE_ID_RE.match(t):
+        raise ValueError(f"not a device ID (24 hex characters expected): {text!r}")
+    return t
+
+
+def gen3_device_id(deviceid0: int, deviceid1: int) -> str:
+    """Device ID of an nRF52840 from FICR.DEVICEID[0..1] (device-os ``deviceid_hal.cpp``)."""
+    words = (GEN3_ID_WORD0, deviceid0 & 0xFFFFFFFF, deviceid1 & 0xFFFFFFFF)
+    return b"".join(w.to_bytes(4, "little") for w in words).hex()
+
+
+def gen3_ficr_words(device_id: str) -> tuple[int, int]:
+    """Inverse of :func:`gen3_device_id`: the FICR.DEVICEID words a Gen3 device ID came from."""
+    did = normalize_device_id(device_id)
+    if not did.startswith(GEN3_ID_PREFIX):
+        raise ValueError(f"not a Gen3 device ID (must start {GEN3_ID_PREFIX}): {device_id}")
+    raw = bytes.fromhex(did)
+    return int.from_bytes(raw[4:8], "little"), int.from_bytes(raw[8:12], "little")
+
+
+class ModuleFunction(enum.IntEnum):
+    NONE = 0
+    RESOURCE = 1
+    BOOTLOADER = 2
+    MONOLITHIC = 3
+    SYSTEM_PART = 4
+    USER_PART = 5
+    SETTINGS = 6
+    NCP = 7
+    RADIO_STACK = 8
+    ASSET = 9
+
+
+class ModuleFlags(enum.IntFlag):
+    NONE = 0
+    DROP_MODULE_INFO = 0x01
+    COMPRESSED = 0x02
+    COMBINED = 0x04
+    ENCRYPTED = 0x08
+    PREFIX_EXTENSIONS = 0x10
+
+
+class Transport(enum.StrEnum):
+    SWD = "swd"
+    USB = "usb"
+
+
+class Outcome(enum.StrEnum):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+# nRF52840 memory map (particle.md §3)
+NRF_FLASH_SIZE = 0x100000
+NRF_PAGE_SIZE = 0x1000
+NRF_FICR = 0x10000000
+NRF_UICR = 0x10001000
+NRF_UICR_APPROTECT = 0x10001208
+NRF_FICR_DEVICEID0 = 0x10000060
+NRF_FICR_DEVICEID1 = 0x10000064
+NRF_FICR_PART = 0x10000100
+NRF_FICR_VARIANT = 0x10000104
+
+GEN3_ADDR_SOFTDEVICE = 0x1000
+GEN3_ADDR_SYSTEM_PART1 = 0x28000
+GEN3_ADDR_USER_PART = 0xB4000
+GEN3_ADDR_LEGACY_USER_PART = 0xD4000
+GEN3_ADDR_BOOTLOADER = 0xF4000
+GEN3_USER_PART_END = 0xF4000

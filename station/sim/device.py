@@ -1,0 +1,323 @@
+"""One twin = one device, persisted in ``<bench>/<name>/``.
+
+Files in a twin folder (all of them are the device; deleting the folder destroys it):
+
+``identity.json``  device ID (derived from FICR.DEVICEID), platform, probe serial, serial number,
+                   IMEI/ICCID, FICR variant. Written once at creation.
+``flash.bin``      1 MB internal flash, memory-mapped so every process sees writes at once.
+``uicr.bin``       4 KB UICR (APPROTECT at offset 0x208).
+``extflash.bin``   external QSPI flash (4 or 8 MB): DCT with the device key, serial-number OTP.
+``state.json``     what a person would see: plugged in or not, which probe/USB is attached, what the
+                   core is doing (``run_state``), setup-done flag. Atomically replaced on change.
+``faults.json``    injected faults (see :class:`Faults`), editable by tests or ``station sim fault``.
+``events.jsonl``   append-only event log: ``boot``, ``first_connect``, ``key_lost``, ``unplug`` …
+
+The event log is how tests prove that the station never triggered a first cloud connection
+(``first_connect``) and never destroyed a device key (``key_lost``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import mmap
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from station.domain import (
+    NRF_FLASH_SIZE,
+    Platform,
+    gen3_device_id,
+    platform_by_name,
+)
+
+UICR_SIZE = 0x1000
+EXT_SECTOR = 0x1000
+#: External flash layout of Gen3 (device-os ``hal/src/nRF52840/dct_hal.cpp``, simplified):
+#: the DCT lives in the first 16 KB sectors window exposed as DFU alt 1; we keep it at ext offset 0x0
+#: in the twin and treat the first 64 bytes of it as the device private key.
+DCT_OFFSET = 0x0
+DCT_SIZE = 0x4000
+DEVICE_KEY_SIZE = 64
+#: Serial-number OTP (15 ASCII chars) – modelled as a region of ext flash that is never erased.
+OTP_OFFSET = 0x7F000  # relative to the end, see Twin._otp_offset
+
+RUN_STATES = (
+    "off",  # unplugged, no power
+    "halted",  # debugger halted the core
+    "reset",  # held in reset by the probe
+    "debug",  # core running code the debugger loaded (flash algorithm)
+    "dfu",  # bootloader in DFU mode (no valid firmware, or asked for DFU)
+    "safe_mode",  # Device OS present, user part dependencies unmet
+    "listening",  # listening mode (serial setup console)
+    "running",  # running a user part: see ``running_app``
+)
+
+
+@dataclass
+class Identity:
+    name: str
+    platform: str
+    deviceid0: int
+    deviceid1: int
+    probe_uid: str
+    serial_number: str
+    variant: str = "AAD0"
+    imei: str | None = None
+    iccid: str | None = None
+
+    @property
+    def device_id(self) -> str:
+        return gen3_device_id(self.deviceid0, self.deviceid1)
+
+
+@dataclass
+class Faults:
+    """Injected faults. Rates are probabilities per DAP transfer; ``None``/0 means off."""
+
+    swd_fault_rate: float = 0.0  # a DAP transfer answers FAULT
+    swd_wait_rate: float = 0.0  # a DAP transfer answers WAIT (retried by the probe)
+    unplug_after_bytes: int | None = None  # vanish after this many bytes written to flash (any face)
+    stuck_word: int | None = None  # an internal-flash address whose word never programs
+    wrong_platform: str | None = None  # report this platform instead of the real one
+    slow_factor: float = 1.0  # multiply modelled device time (a slow device)
+    measurement_overrides: dict[str, float] = field(default_factory=dict)  # ftest cmd -> value
+    modem_silent: bool = False  # the modem never answers
+    serial_silent: bool = False  # the serial port opens but the device never answers
+    serial_garbled: bool = False  # the device answers noise
+
+
+@dataclass
+class State:
+    plugged: bool = True  # USB cable/power connected
+    probe_attached: bool = True  # SWD probe connected to the board
+    run_state: str = "dfu"
+    running_app: str | None = None  # "product" | "factory-test" | "unknown" when run_state == "running"
+    setup_done: bool = False
+    dfu_requested: bool = False  # next boot goes to DFU (control request 50)
+    generation: int = 0  # bumped on every re-enumeration, lets faces notice changes
+
+
+def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+class EventLog:
+    """Append-only JSON-lines log. One line per event; safe across processes (O_APPEND)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def record(self, kind: str, **data: Any) -> dict[str, Any]:
+        event = {"t": time.time(), "kind": kind, **data}
+        line = (json.dumps(event, sort_keys=True) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        return event
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(x) for x in self.path.read_text().splitlines() if x.strip()]
+
+    def kinds(self) -> list[str]:
+        return [e["kind"] for e in self.read()]
+
+
+class Twin:
+    """A persisted simulated device. Open it with :meth:`open`; close it (or use ``with``).
+
+    Thread safety: ``lock`` serialises every face of this twin inside one process. Across
+    processes, memory is shared through ``mmap`` (MAP_SHARED) and ``state.json`` is replaced
+    atomically under ``state_lock()``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.lock = threading.RLock()
+        ident = json.loads((self.path / "identity.json").read_text())
+        self.identity = Identity(**ident)
+        self.platform: Platform = platform_by_name(self.identity.platform)
+        self.events = EventLog(self.path / "events.jsonl")
+        self._files: list[Any] = []
+        self.flash = self._map("flash.bin", NRF_FLASH_SIZE)
+        self.uicr = self._map("uicr.bin", UICR_SIZE)
+        self.ext_flash = self._map("extflash.bin", self.platform.ext_flash_sectors * EXT_SECTOR)
+
+    # ------------------------------------------------------------------ creation / opening
+    @classmethod
+    def create(
+        cls,
+        bench: Path,
+        name: str,
+        platform: str = "boron",
+        *,
+        seed: int | None = None,
+        deviceid: tuple[int, int] | None = None,
+        approtect: bool = False,
+    ) -> Twin:
+        """Make a factory-fresh device: blank internal flash, a device key in the DCT, an OTP serial."""
+        plat = platform_by_name(platform)
+        rng = random.Random(seed if seed is not None else os.urandom(8))
+        d0, d1 = deviceid if deviceid else (rng.getrandbits(32), rng.getrandbits(32))
+        folder = Path(bench) / name
+        folder.mkdir(parents=True, exist_ok=False)
+        imei = iccid = None
+        if plat.cellular:
+            imei = _luhn_complete("35" + "".join(str(rng.randrange(10)) for _ in range(12)))
+            iccid = _luhn_complete("8934076" + "".join(str(rng.randrange(10)) for _ in range(11)))
+        serial = "P" + plat.name[:2].upper() + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(12))
+        ident = Identity(
+            name=name,
+            platform=plat.name,
+            deviceid0=d0,
+            deviceid1=d1,
+            probe_uid=f"SIM{d1:08X}{d0 & 0xFFFF:04X}",
+            serial_number=serial[:15],
+            imei=imei,
+            iccid=iccid,
+        )
+        (folder / "identity.json").write_text(json.dumps(asdict(ident), indent=1))
+        (folder / "flash.bin").write_bytes(b"\xff" * NRF_FLASH_SIZE)
+        uicr = bytearray(b"\xff" * UICR_SIZE)
+        if approtect:
+            uicr[0x208:0x20C] = b"\x00\x00\x00\x00"
+        (folder / "uicr.bin").write_bytes(bytes(uicr))
+        ext = bytearray(b"\xff" * (plat.ext_flash_sectors * EXT_SECTOR))
+        key = rng.randbytes(DEVICE_KEY_SIZE)
+        ext[DCT_OFFSET : DCT_OFFSET + DEVICE_KEY_SIZE] = key
+        otp = len(ext) - EXT_SECTOR
+        ext[otp : otp + 15] = ident.serial_number.encode()
+        (folder / "extflash.bin").write_bytes(bytes(ext))
+        _atomic_write_json(folder / "state.json", asdict(State()))
+        _atomic_write_json(folder / "faults.json", asdict(Faults()))
+        EventLog(folder / "events.jsonl").record("created", device_id=ident.device_id, platform=plat.name)
+        return cls(folder)
+
+    @classmethod
+    def open(cls, path: Path) -> Twin:
+        return cls(path)
+
+    def _map(self, filename: str, size: int) -> mmap.mmap:
+        f = open(self.path / filename, "r+b")  # noqa: SIM115 - kept open for the mapping's life
+        self._files.append(f)
+        if os.fstat(f.fileno()).st_size != size:
+            raise ValueError(f"{self.path / filename}: expected {size} bytes")
+        return mmap.mmap(f.fileno(), size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+
+    def close(self) -> None:
+        for m in (self.flash, self.uicr, self.ext_flash):
+            with contextlib.suppress(BufferError, ValueError):
+                m.close()
+        for f in self._files:
+            f.close()
+        self._files.clear()
+
+    def __enter__(self) -> Twin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+    @property
+    def device_id(self) -> str:
+        return self.identity.device_id
+
+    @property
+    def reported_platform(self) -> Platform:
+        """The platform the device says it is (a fault can make it lie, like a mis-stuffed board)."""
+        wrong = self.faults.wrong_platform
+        return platform_by_name(wrong) if wrong else self.platform
+
+    def device_key(self) -> bytes:
+        return bytes(self.ext_flash[DCT_OFFSET : DCT_OFFSET + DEVICE_KEY_SIZE])
+
+    def key_present(self) -> bool:
+        return self.device_key() != b"\xff" * DEVICE_KEY_SIZE
+
+    # ------------------------------------------------------------------ state
+    @contextlib.contextmanager
+    def state_lock(self) -> Iterator[None]:
+        """Cross-process lock around read-modify-write of ``state.json``."""
+        with self.lock, open(self.path / ".state.lock", "a") as lf:
+            fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
+
+    @property
+    def state(self) -> State:
+        raw = json.loads((self.path / "state.json").read_text())
+        known = {f.name for f in fields(State)}
+        return State(**{k: v for k, v in raw.items() if k in known})
+
+    def update_state(self, **changes: Any) -> State:
+        with self.state_lock():
+            st = self.state
+            for k, v in changes.items():
+                if not hasattr(st, k):
+                    raise AttributeError(k)
+                setattr(st, k, v)
+            _atomic_write_json(self.path / "state.json", asdict(st))
+            return st
+
+    @property
+    def faults(self) -> Faults:
+        p = self.path / "faults.json"
+        raw = json.loads(p.read_text()) if p.exists() else {}
+        known = {f.name for f in fields(Faults)}
+        return Faults(**{k: v for k, v in raw.items() if k in known})
+
+    def set_faults(self, **changes: Any) -> Faults:
+        with self.state_lock():
+            f = self.faults
+            for k, v in changes.items():
+                if not hasattr(f, k):
+                    raise AttributeError(k)
+                setattr(f, k, v)
+            _atomic_write_json(self.path / "faults.json", asdict(f))
+            return f
+
+    # ------------------------------------------------------------------ hotplug
+    def plug(self) -> None:
+        st = self.update_state(plugged=True, generation=self.state.generation + 1)
+        self.events.record("plug", run_state=st.run_state)
+
+    def unplug(self) -> None:
+        self.update_state(plugged=False, run_state="off", running_app=None, generation=self.state.generation + 1)
+        self.events.record("unplug")
+
+
+def _luhn_complete(digits: str) -> str:
+    """Append the Luhn check digit (IMEI and ICCID use it)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return digits + str((10 - total % 10) % 10)
+
+
+def luhn_ok(digits: str) -> bool:
+    return digits.isdigit() and _luhn_complete(digits[:-1]) == digits
