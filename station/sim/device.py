@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,9 @@ from station.domain import (
     gen3_device_id,
     platform_by_name,
 )
+from station.sim.clock import DeviceClock
+
+ENV_REALTIME = "STATION_SIM_REALTIME"
 
 UICR_SIZE = 0x1000
 EXT_SECTOR = 0x1000
@@ -48,6 +51,8 @@ DCT_SIZE = 0x4000
 DEVICE_KEY_SIZE = 64
 #: Serial-number OTP (15 ASCII chars) – modelled as a region of ext flash that is never erased.
 OTP_OFFSET = 0x7F000  # relative to the end, see Twin._otp_offset
+#: Typical 4 KB sector erase of the MX25L-class QSPI NOR on Gen3 boards.
+NOR_SECTOR_ERASE_S = 45e-3
 
 RUN_STATES = (
     "off",  # unplugged, no power
@@ -155,6 +160,14 @@ class Twin:
         self.flash = self._map("flash.bin", NRF_FLASH_SIZE)
         self.uicr = self._map("uicr.bin", UICR_SIZE)
         self.ext_flash = self._map("extflash.bin", self.platform.ext_flash_sectors * EXT_SECTOR)
+        self._faults_key: tuple[int, int, int] | None = None
+        self._faults_cache = Faults()
+        #: flash bytes programmed (any face) since plug-in or the last fault change: ``unplug_after_bytes``
+        self.flash_bytes_written = 0
+        self.clock = DeviceClock(
+            realtime=os.environ.get(ENV_REALTIME, "") not in ("", "0", "false", "no"),
+            slow_factor=lambda: self.current_faults().slow_factor or 1.0,
+        )
 
     # ------------------------------------------------------------------ creation / opening
     @classmethod
@@ -211,7 +224,7 @@ class Twin:
         return cls(path)
 
     def _map(self, filename: str, size: int) -> mmap.mmap:
-        f = open(self.path / filename, "r+b")  # noqa: SIM115 - kept open for the mapping's life
+        f = open(self.path / filename, "r+b")  # kept open for the mapping's life
         self._files.append(f)
         if os.fstat(f.fileno()).st_size != size:
             raise ValueError(f"{self.path / filename}: expected {size} bytes")
@@ -280,11 +293,37 @@ class Twin:
             return st
 
     @property
+    def realtime(self) -> bool:
+        return self.clock.realtime
+
+    @realtime.setter
+    def realtime(self, on: bool) -> None:
+        self.clock.realtime = on
+
+    @property
     def faults(self) -> Faults:
+        """A fresh copy of the injected faults (callers may keep or change it freely)."""
+        return replace(self.current_faults(), measurement_overrides=dict(self.current_faults().measurement_overrides))
+
+    def current_faults(self) -> Faults:
+        """The injected faults, re-read only when ``faults.json`` changed (hot path: every DAP transfer).
+
+        The returned object is shared; do not modify it — use :meth:`set_faults`.
+        """
         p = self.path / "faults.json"
-        raw = json.loads(p.read_text()) if p.exists() else {}
-        known = {f.name for f in fields(Faults)}
-        return Faults(**{k: v for k, v in raw.items() if k in known})
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            return self._faults_cache
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key != self._faults_key:
+            raw = json.loads(p.read_text())
+            known = {f.name for f in fields(Faults)}
+            self._faults_cache = Faults(**{k: v for k, v in raw.items() if k in known})
+            if self._faults_key is not None:
+                self.flash_bytes_written = 0
+            self._faults_key = key
+        return self._faults_cache
 
     def set_faults(self, **changes: Any) -> Faults:
         with self.state_lock():
@@ -294,10 +333,52 @@ class Twin:
                     raise AttributeError(k)
                 setattr(f, k, v)
             _atomic_write_json(self.path / "faults.json", asdict(f))
+            self.flash_bytes_written = 0
             return f
+
+    # ------------------------------------------------------------------ shared fault bookkeeping
+    def count_flash_bytes(self, nbytes: int) -> bool:
+        """Account ``nbytes`` programmed into flash by any face; True if the twin just unplugged itself.
+
+        Models a cable pulled mid-transfer (``unplug_after_bytes``): the face that gets True must
+        behave like its bus lost the device (probe gone, USB device gone).
+        """
+        limit = self.current_faults().unplug_after_bytes
+        self.flash_bytes_written += nbytes
+        if limit is not None and self.flash_bytes_written >= limit and self.state.plugged:
+            self.unplug()
+            return True
+        return False
+
+    # ------------------------------------------------------------------ external flash
+    def erase_ext(self, offset: int, size: int) -> None:
+        """Erase external-flash bytes (sector granularity is the caller's business).
+
+        Hitting the device-key region of the DCT destroys the key for good: that is recorded as
+        ``key_lost``, the event tests use to prove the station never does it.
+        """
+        if offset < 0 or size < 0 or offset + size > len(self.ext_flash):
+            raise ValueError(f"external flash erase out of range: {offset:#x}+{size:#x}")
+        with self.lock:
+            had_key = self.key_present()
+            self.ext_flash[offset : offset + size] = b"\xff" * size
+            self.clock.advance(NOR_SECTOR_ERASE_S * max(1, -(-size // EXT_SECTOR)))
+            hit = offset < DCT_OFFSET + DEVICE_KEY_SIZE and offset + size > DCT_OFFSET
+            if hit and had_key:
+                self.events.record("key_lost", offset=offset, size=size)
+
+    def program_ext(self, offset: int, data: bytes) -> None:
+        """Program external flash with NOR semantics (bits only go 1→0; erase first to set them)."""
+        if offset < 0 or offset + len(data) > len(self.ext_flash):
+            raise ValueError(f"external flash write out of range: {offset:#x}+{len(data):#x}")
+        with self.lock:
+            old = int.from_bytes(self.ext_flash[offset : offset + len(data)], "little")
+            new = old & int.from_bytes(data, "little")
+            self.ext_flash[offset : offset + len(data)] = new.to_bytes(len(data), "little")
 
     # ------------------------------------------------------------------ hotplug
     def plug(self) -> None:
+        self.flash_bytes_written = 0
         st = self.update_state(plugged=True, generation=self.state.generation + 1)
         self.events.record("plug", run_state=st.run_state)
 

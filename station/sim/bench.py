@@ -1,0 +1,179 @@
+"""A bench: a folder of twins, the simulated equivalent of a rack of devices on USB hubs and probes.
+
+Every face of a twin (SWD probe plugin, USB backend, serial pty, CLI) finds devices through a
+bench. Twins are opened once per process per folder and cached, because a :class:`Twin` owns
+mmaps, an in-process ``RLock`` and (when a probe is open) an fcntl lock: two ``Twin`` objects for
+the same folder in one process would not serialise against each other.
+
+The *default bench* is what pyocd's probe discovery and the USB backend look at when nobody passes
+a bench explicitly: env ``STATION_SIM_DIR``, or :func:`set_default_bench` in-process (tests).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from pathlib import Path
+
+from station.sim.device import Twin
+
+ENV_DIR = "STATION_SIM_DIR"
+ENV_REALTIME = "STATION_SIM_REALTIME"
+
+_cache_lock = threading.RLock()
+#: resolved twin folder -> opened Twin, shared by every Bench object in this process
+_twin_cache: dict[Path, Twin] = {}
+_default_override: Path | None = None
+_default_set = False
+
+
+class Bench:
+    """A folder holding one sub-folder per twin. Cheap to construct; twins are opened lazily."""
+
+    def __init__(self, path: Path | str, *, realtime: bool | None = None) -> None:
+        self.path = Path(path).resolve()
+        if realtime is None:
+            realtime = os.environ.get(ENV_REALTIME, "") not in ("", "0", "false", "no")
+        #: realtime mode: twins opened through this bench sleep so wall time tracks device time
+        self.realtime = realtime
+
+    def __repr__(self) -> str:
+        return f"Bench({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ creation
+    def create(
+        self,
+        n: int,
+        platform: str = "boron",
+        *,
+        seed: int | None = None,
+        prefix: str = "twin",
+        approtect: bool = False,
+    ) -> list[Twin]:
+        """Create ``n`` factory-fresh twins named ``<prefix>NN`` after the highest existing index.
+
+        A seed makes the whole batch reproducible (each twin gets its own derived seed) so test
+        benches have stable device IDs.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        rng = random.Random(seed) if seed is not None else None
+        existing = {p.name for p in self.path.iterdir() if p.is_dir()}
+        made: list[Twin] = []
+        index = 1
+        with _cache_lock:
+            while len(made) < n:
+                name = f"{prefix}{index:02d}"
+                index += 1
+                if name in existing:
+                    continue
+                twin_seed = rng.getrandbits(64) if rng is not None else None
+                twin = Twin.create(self.path, name, platform, seed=twin_seed, approtect=approtect)
+                self._adopt(twin)
+                made.append(twin)
+        return made
+
+    def create_one(
+        self,
+        name: str,
+        platform: str = "boron",
+        *,
+        seed: int | None = None,
+        deviceid: tuple[int, int] | None = None,
+        approtect: bool = False,
+    ) -> Twin:
+        """Create one twin with an explicit name (and optionally explicit FICR DEVICEID words)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with _cache_lock:
+            twin = Twin.create(self.path, name, platform, seed=seed, deviceid=deviceid, approtect=approtect)
+            return self._adopt(twin)
+
+    def _adopt(self, twin: Twin) -> Twin:
+        key = twin.path.resolve()
+        twin.realtime = self.realtime or getattr(twin, "realtime", False)
+        _twin_cache[key] = twin
+        return twin
+
+    # ------------------------------------------------------------------ lookup
+    def names(self) -> list[str]:
+        if not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if (p / "identity.json").is_file())
+
+    def twins(self) -> list[Twin]:
+        """Every twin on the bench (plugged or not), sorted by name, opened once per process."""
+        return [self._open(self.path / name) for name in self.names()]
+
+    def _open(self, folder: Path) -> Twin:
+        key = folder.resolve()
+        with _cache_lock:
+            twin = _twin_cache.get(key)
+            if twin is None:
+                twin = Twin.open(key)
+                twin.realtime = self.realtime
+                _twin_cache[key] = twin
+            elif self.realtime and not getattr(twin, "realtime", False):
+                twin.realtime = True
+            return twin
+
+    def get(self, name: str) -> Twin:
+        """The twin called ``name``; ``KeyError`` if there is none."""
+        folder = self.path / name
+        if not (folder / "identity.json").is_file():
+            raise KeyError(f"no twin named {name!r} in {self.path}")
+        return self._open(folder)
+
+    def by_probe_uid(self, uid: str) -> Twin | None:
+        for twin in self.twins():
+            if twin.identity.probe_uid.lower() == uid.lower():
+                return twin
+        return None
+
+    def by_device_id(self, device_id: str) -> list[Twin]:
+        """All twins with this device ID (a list: duplicated IDs are a fault we model)."""
+        did = device_id.lower()
+        return [t for t in self.twins() if t.device_id == did]
+
+    # ------------------------------------------------------------------ hotplug
+    def plug(self, name: str) -> Twin:
+        twin = self.get(name)
+        from station.sim.boot import power_on  # local import: boot needs firmware parsing
+
+        twin.plug()
+        power_on(twin)
+        return twin
+
+    def unplug(self, name: str) -> Twin:
+        twin = self.get(name)
+        twin.unplug()
+        return twin
+
+
+def set_default_bench(path: Path | str | None) -> None:
+    """Make ``path`` the bench that probe discovery and the USB backend use in this process.
+
+    ``None`` goes back to following ``STATION_SIM_DIR``.
+    """
+    global _default_override, _default_set
+    with _cache_lock:
+        _default_override = Path(path).resolve() if path is not None else None
+        _default_set = path is not None
+
+
+def default_bench() -> Bench | None:
+    """The bench set in-process, else the one in ``STATION_SIM_DIR``, else ``None`` (no simulation)."""
+    with _cache_lock:
+        if _default_set and _default_override is not None:
+            return Bench(_default_override)
+    env = os.environ.get(ENV_DIR)
+    return Bench(env) if env else None
+
+
+def forget_twins(path: Path | str | None = None) -> None:
+    """Close and drop cached twins (all, or those under ``path``). For tests that delete benches."""
+    root = Path(path).resolve() if path is not None else None
+    with _cache_lock:
+        for key in list(_twin_cache):
+            if root is None or key.parent == root:
+                twin = _twin_cache.pop(key)
+                twin.close()

@@ -1,0 +1,115 @@
+"""What a twin runs after a reset, decided from its flash the way Device OS's bootloader would.
+
+Only code a debugger loads into RAM is really executed by the twin; firmware in flash is modelled:
+the boot model reads the module prefixes in internal flash (with the same parser the station uses)
+and decides between DFU, safe mode and running the user part. This is where the project's most
+expensive mistake becomes visible: booting product firmware (AUTOMATIC system mode) on a device
+with a radio makes it connect to the Particle cloud, which the station must never cause during
+provisioning. The boot model records that as a ``first_connect`` event so tests can prove it.
+
+Every face that lets the core run calls :func:`boot_device`: SWD reset-run (probe reset, AIRCR
+SYSRESETREQ, pyocd resuming on disconnect), USB RESET control request, leaving DFU, plugging in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from station.domain import ModuleFunction
+from station.sim.device import State, Twin
+
+BOOT_CAUSES = ("power-on", "swd-reset", "swd-resume", "usb-reset", "dfu-leave", "pin-reset")
+
+
+@dataclass(frozen=True)
+class BootDecision:
+    """What the firmware in flash makes the device do, and why."""
+
+    run_state: str  # "dfu" | "safe_mode" | "running"
+    running_app: str | None  # "product" | "factory-test" | "unknown" when running
+    connects: bool  # it would open a cloud connection on its own
+    reason: str
+
+
+def decide(twin: Twin) -> BootDecision:
+    """Read the twin's internal flash and decide, without changing anything."""
+    from station.firmware.appdesc import read_app_descriptor  # firmware parsing lives in one place
+    from station.firmware.gen3 import dependencies_satisfied, read_flash_modules
+
+    flash = twin.flash
+
+    def read(address: int, size: int) -> bytes:
+        return bytes(flash[address : address + size])
+
+    modules = read_flash_modules(read, twin.platform.id)
+    valid = [m for m in modules if m.valid]
+    functions = {int(m.function) for m in valid}
+    if int(ModuleFunction.BOOTLOADER) not in functions:
+        return BootDecision("dfu", None, False, "no valid bootloader")
+    if int(ModuleFunction.SYSTEM_PART) not in functions and int(ModuleFunction.MONOLITHIC) not in functions:
+        return BootDecision("dfu", None, False, "no valid system part")
+    ok, unmet = dependencies_satisfied(valid)
+    if not ok:
+        return BootDecision("safe_mode", None, False, "; ".join(unmet) or "unmet dependencies")
+    users = [m for m in valid if int(m.function) == int(ModuleFunction.USER_PART)]
+    if not users:
+        bad = [m for m in modules if int(m.function) == int(ModuleFunction.USER_PART)]
+        why = f"user part invalid: {bad[0].reason}" if bad else "no user part"
+        return BootDecision("safe_mode", None, False, why)
+    user = users[0]
+    desc = read_app_descriptor(read(user.start, user.end - user.start))
+    if desc is None:
+        # Unknown code: assume it does what most firmware does (AUTOMATIC mode: connect).
+        return BootDecision("running", "unknown", True, "user part without app descriptor")
+    app = desc.app if desc.app in ("product", "factory-test") else "unknown"
+    manual = str(desc.system_mode).upper() == "MANUAL"
+    connects = app != "factory-test" or not manual
+    return BootDecision("running", app, connects, f"{app} firmware, {desc.system_mode} mode")
+
+
+def boot_device(twin: Twin, *, cause: str) -> State:
+    """Reset-and-run: decide what the firmware does, update the state, record the events.
+
+    A twin without power (unplugged) does not boot. ``dfu_requested`` (set by the DFU control
+    request) wins over the flash contents once and is then cleared, like the bootloader's flag.
+    """
+    with twin.lock:
+        state = twin.state
+        if not state.plugged:
+            return state
+        if state.dfu_requested:
+            decision = BootDecision("dfu", None, False, "DFU requested")
+        else:
+            decision = decide(twin)
+        new = twin.update_state(
+            run_state=decision.run_state,
+            running_app=decision.running_app,
+            dfu_requested=False,
+            generation=state.generation + 1,
+        )
+        twin.events.record(
+            "boot",
+            cause=cause,
+            run_state=decision.run_state,
+            running_app=decision.running_app,
+            reason=decision.reason,
+        )
+        if decision.connects:
+            twin.events.record("first_connect", app=decision.running_app, platform=twin.platform.name)
+        return new
+
+
+def power_on(twin: Twin) -> State:
+    """Power applied (cable plugged): the core runs from reset unless a probe holds it."""
+    return boot_device(twin, cause="power-on")
+
+
+def hold(twin: Twin, run_state: str) -> State:
+    """The debugger stopped the firmware (``halted``) or holds the core in reset (``reset``)."""
+    if run_state not in ("halted", "reset", "debug"):
+        raise ValueError(f"not a debugger-held state: {run_state}")
+    with twin.lock:
+        state = twin.state
+        if state.run_state == run_state and state.running_app is None:
+            return state
+        return twin.update_state(run_state=run_state, running_app=None)

@@ -1,0 +1,106 @@
+"""Device time for a twin: what the real hardware would have spent, and (optionally) spending it.
+
+By default a twin runs as fast as the emulation allows, which is what tests want. Benchmarks and
+the demo want to see what the *station* costs on top of the hardware, so every face charges the
+physical cost of what it does (SWD bits at the probe clock, NVMC word writes and page erases, USB
+transfers) to the twin's :class:`DeviceClock`. In realtime mode the clock also sleeps so that wall
+time never runs ahead of device time.
+
+Sleeping is anchored, not summed: the emulator's own compute time overlaps the device time it
+models (as a real probe's USB round trip overlaps the chip's work), so a twin in realtime mode is
+only slower than the hardware when the emulation itself is. If the clock finds itself behind wall
+time (the device was idle while the station thought), it re-anchors instead of owing that time.
+Sleeps happen in slices of at least 1 ms; sleeping releases the GIL, which is what lets several
+twins in one process run in parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+#: Physical costs (nRF52840 product specification v1.7, §4.3.9 NVMC electrical specification).
+NVMC_WORD_S = 41e-6
+NVMC_PAGE_ERASE_S = 85e-3
+NVMC_ERASE_ALL_S = 169e-3
+#: One SWD transfer: 8 request + 1 turnaround + 3 ACK + 1 turnaround + 32 data + 1 parity ≈ 46 bits.
+SWD_BITS_PER_TRANSFER = 46
+DEFAULT_SWD_HZ = 4_000_000
+#: USB full speed: 12 Mbit/s raw, a DFU control transfer of 4 KB moves ~ 64 packets + overhead.
+USB_FS_BYTES_PER_S = 1_000_000
+USB_CONTROL_TRANSFER_S = 1e-3  # one SETUP/DATA/STATUS round in a 1 ms frame
+
+_MIN_SLEEP_S = 1e-3
+
+
+@dataclass(frozen=True)
+class ClockSnapshot:
+    """A point in wall and device time; subtract two to measure a job."""
+
+    wall: float
+    device: float
+
+    def __sub__(self, other: ClockSnapshot) -> ClockSnapshot:
+        return ClockSnapshot(self.wall - other.wall, self.device - other.device)
+
+    @property
+    def overhead(self) -> float:
+        """Wall time not explained by device time (the station's and the emulator's share)."""
+        return self.wall - self.device
+
+
+class DeviceClock:
+    """Accumulates modelled device time and, in realtime mode, keeps wall time behind it."""
+
+    def __init__(self, *, realtime: bool = False, slow_factor: Callable[[], float] | None = None) -> None:
+        self.realtime = realtime
+        self._slow_factor = slow_factor or (lambda: 1.0)
+        self._lock = threading.Lock()
+        self._device = 0.0
+        self._anchor_wall = time.perf_counter()
+        self._anchor_device = 0.0
+
+    @property
+    def device_seconds(self) -> float:
+        return self._device
+
+    def snapshot(self) -> ClockSnapshot:
+        return ClockSnapshot(time.perf_counter(), self._device)
+
+    def advance(self, seconds: float) -> None:
+        """Charge ``seconds`` of hardware time (scaled by the ``slow_factor`` fault)."""
+        if seconds <= 0:
+            return
+        seconds *= self._slow_factor()
+        with self._lock:
+            self._device += seconds
+            if not self.realtime:
+                return
+            now = time.perf_counter()
+            due = self._anchor_wall + (self._device - self._anchor_device)
+            if due < now - _MIN_SLEEP_S:
+                # Behind: the device sat idle, or the emulation is slower than the hardware.
+                self._anchor_wall, self._anchor_device = now, self._device
+                return
+            wait = due - now
+        if wait >= _MIN_SLEEP_S:
+            time.sleep(wait)
+
+    # ------------------------------------------------------------------ cost helpers
+    def swd_transfers(self, count: int, hz: float) -> None:
+        self.advance(count * SWD_BITS_PER_TRANSFER / hz)
+
+    def nvmc_words(self, count: int) -> None:
+        self.advance(count * NVMC_WORD_S)
+
+    def nvmc_page_erase(self, pages: int = 1) -> None:
+        self.advance(pages * NVMC_PAGE_ERASE_S)
+
+    def nvmc_erase_all(self) -> None:
+        self.advance(NVMC_ERASE_ALL_S)
+
+    def usb_transfer(self, nbytes: int) -> None:
+        """A USB full-speed control transfer carrying ``nbytes`` of data (DFU block, control request)."""
+        self.advance(USB_CONTROL_TRANSFER_S + nbytes / USB_FS_BYTES_PER_S)
