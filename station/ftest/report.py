@@ -1,0 +1,108 @@
+"""Lot report: yields, the failure Pareto and measurement statistics, computed from records.
+
+A pure function over what the registry stores (attempts and measurements), so it can be tested
+with hand-made records and so the CLI, the GUI and an export all show the same numbers.
+
+Definitions (the ones a production engineer expects):
+
+* devices attempted: devices with at least one *finished* attempt in the lot (attempts still
+  running are in flight, not a result yet);
+* first-pass yield: devices whose first finished attempt passed / devices attempted;
+* final yield: devices whose latest finished attempt passed / devices attempted;
+* failures by step: every failed attempt counted once under its failing step, most frequent first;
+* measurement statistics: numeric values only, grouped by (step, name).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from station.domain import Outcome
+from station.store.records import AttemptRecord, StoredMeasurement
+
+UNKNOWN_STEP = "(no step recorded)"
+
+
+@dataclass(frozen=True)
+class MeasurementStats:
+    step: str
+    name: str
+    unit: str | None
+    count: int
+    mean: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class LotReport:
+    devices: int
+    first_pass: int
+    final_pass: int
+    attempts: int
+    failures_by_step: list[tuple[str, int]] = field(default_factory=list)
+    measurements: list[MeasurementStats] = field(default_factory=list)
+
+    @property
+    def first_pass_yield(self) -> float | None:
+        return self.first_pass / self.devices if self.devices else None
+
+    @property
+    def final_yield(self) -> float | None:
+        return self.final_pass / self.devices if self.devices else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "devices": self.devices,
+            "attempts": self.attempts,
+            "first_pass": self.first_pass,
+            "final_pass": self.final_pass,
+            "first_pass_yield": self.first_pass_yield,
+            "final_yield": self.final_yield,
+            "failures_by_step": [{"step": s, "count": n} for s, n in self.failures_by_step],
+            "measurements": [asdict(m) for m in self.measurements],
+        }
+
+
+def compute_lot_report(attempts: Iterable[AttemptRecord], measurements: Iterable[StoredMeasurement]) -> LotReport:
+    finished = sorted((a for a in attempts if a.outcome != Outcome.RUNNING.value),
+                      key=lambda a: (a.started_at, a.attempt_id))
+    first: dict[str, str] = {}
+    last: dict[str, str] = {}
+    failures: Counter[str] = Counter()
+    for a in finished:
+        first.setdefault(a.device_id, a.outcome)
+        last[a.device_id] = a.outcome
+        if a.outcome == Outcome.FAILED.value:
+            failures[a.failing_step or UNKNOWN_STEP] += 1
+    passed = Outcome.PASSED.value
+    return LotReport(
+        devices=len(first),
+        first_pass=sum(1 for o in first.values() if o == passed),
+        final_pass=sum(1 for o in last.values() if o == passed),
+        attempts=len(finished),
+        failures_by_step=sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])),
+        measurements=_measurement_stats(measurements),
+    )
+
+
+def _measurement_stats(measurements: Iterable[StoredMeasurement]) -> list[MeasurementStats]:
+    values: dict[tuple[str, str], list[float]] = {}
+    units: dict[tuple[str, str], Counter[str]] = {}
+    for m in measurements:
+        if m.value is None:
+            continue
+        key = (m.step, m.name)
+        values.setdefault(key, []).append(float(m.value))
+        if m.unit:
+            units.setdefault(key, Counter())[m.unit] += 1
+    out = []
+    for key in sorted(values):
+        vs = values[key]
+        unit = units[key].most_common(1)[0][0] if key in units else None
+        out.append(MeasurementStats(step=key[0], name=key[1], unit=unit, count=len(vs), mean=sum(vs) / len(vs),
+                                    min=min(vs), max=max(vs)))
+    return out

@@ -1,0 +1,154 @@
+"""The cloud outbox inside the registry: queueing, claiming and settling entries.
+
+Entries are written in the registration transaction, so a device is never bound without its
+cloud work (and never queued without being bound). Drainers claim entries with a lease:
+``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL lets several stations drain one queue without
+sending an entry twice; on SQLite the whole claim runs in one ``BEGIN IMMEDIATE`` transaction,
+which serialises claimers. A drainer that dies leaves its lease to expire, after which another
+drainer takes the entry over (re-sending an import is harmless: the cloud reports it as existing).
+
+States: ``pending`` (to send; ``stage`` says which call is next), ``imported`` (done) and
+``failed`` (parked: the cloud refused it for a reason a person must look at).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from station.store.models import OutboxRow
+from station.store.records import CloudTargets, OutboxCounts, OutboxEntry
+
+__all__ = ["OutboxCounts", "OutboxEntry"]
+
+PENDING, IMPORTED, FAILED = "pending", "imported", "failed"
+PARTICLE, PERIDIO = "particle", "peridio"
+
+
+def queue_for(s: Session, *, device_id: str, attempt_id: int, cloud: CloudTargets, now: datetime) -> None:
+    """Add one entry per configured cloud target (called inside the registration transaction)."""
+    rows: list[OutboxRow] = []
+    if cloud.particle_product:
+        payload: dict[str, Any] = {"product": cloud.particle_product, "groups": list(cloud.particle_groups),
+                                   "import_sims": bool(cloud.import_sims), "claim_user": cloud.claim_user}
+        rows.append(_row(device_id, attempt_id, PARTICLE, "import", payload, now))
+    if cloud.peridio_product_prn:
+        payload = {"product_prn": cloud.peridio_product_prn, "cohort_prn": cloud.peridio_cohort_prn,
+                   "tags": list(cloud.peridio_tags)}
+        rows.append(_row(device_id, attempt_id, PERIDIO, "create", payload, now))
+    s.add_all(rows)
+
+
+def _row(device_id: str, attempt_id: int, target: str, stage: str, payload: dict[str, Any],
+         now: datetime) -> OutboxRow:
+    return OutboxRow(device_id=device_id, attempt_id=attempt_id, target=target, stage=stage, payload=payload,
+                     state=PENDING, tries=0, next_try_at=now, created_at=now)
+
+
+def _ready(now: datetime) -> Any:
+    return (OutboxRow.state == PENDING) & (OutboxRow.next_try_at <= now) & or_(
+        OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)
+
+
+def claim(s: Session, worker: str, *, limit: int, lease: timedelta, target: str | None, stage: str | None,
+          now: datetime) -> list[OutboxEntry]:
+    q = select(OutboxRow).where(_ready(now)).order_by(OutboxRow.id).limit(limit)
+    if target:
+        q = q.where(OutboxRow.target == target)
+    if stage:
+        q = q.where(OutboxRow.stage == stage)
+    rows = list(s.scalars(q.with_for_update(skip_locked=True)))
+    for r in rows:
+        r.claimed_by = worker
+        r.claimed_until = now + lease
+    return [OutboxEntry(id=r.id, device_id=r.device_id, target=r.target, stage=r.stage, payload=dict(r.payload),
+                        tries=r.tries) for r in rows]
+
+
+def _mine(worker: str, ids: list[int]) -> Any:
+    return OutboxRow.id.in_(ids) & (OutboxRow.claimed_by == worker) & (OutboxRow.state == PENDING)
+
+
+def done(s: Session, worker: str, ids: list[int], *, next_stage: str | None, now: datetime) -> int:
+    """Settle claimed entries as done, or move them to their next stage (still pending, ready now)."""
+    if not ids:
+        return 0
+    values: dict[str, Any] = {"claimed_by": None, "claimed_until": None, "last_error": None}
+    if next_stage:
+        values.update(stage=next_stage, next_try_at=now, tries=0)
+    else:
+        values.update(state=IMPORTED, done_at=now)
+    return int(s.execute(update(OutboxRow).where(_mine(worker, ids)).values(**values)).rowcount)  # type: ignore[attr-defined]
+
+
+def retry_later(s: Session, worker: str, ids: list[int], *, error: str, delay: timedelta, now: datetime) -> int:
+    if not ids:
+        return 0
+    res = s.execute(update(OutboxRow).where(_mine(worker, ids)).values(
+        claimed_by=None, claimed_until=None, last_error=error[:2000], tries=OutboxRow.tries + 1,
+        next_try_at=now + delay))
+    return int(res.rowcount)  # type: ignore[attr-defined]
+
+
+def release(s: Session, worker: str, ids: list[int]) -> int:
+    """Give claimed entries back untouched (credentials missing, drain interrupted)."""
+    if not ids:
+        return 0
+    res = s.execute(update(OutboxRow).where(_mine(worker, ids)).values(claimed_by=None, claimed_until=None))
+    return int(res.rowcount)  # type: ignore[attr-defined]
+
+
+def fail(s: Session, worker: str, failures: dict[int, str], *, now: datetime) -> int:
+    """Park entries the cloud will never accept as they are; the reason is what an engineer reads."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for i, reason in failures.items():
+        by_reason[reason].append(i)
+    n = 0
+    for reason, ids in by_reason.items():
+        res = s.execute(update(OutboxRow).where(_mine(worker, ids)).values(
+            state=FAILED, claimed_by=None, claimed_until=None, last_error=reason[:2000],
+            tries=OutboxRow.tries + 1, done_at=now))
+        n += int(res.rowcount)  # type: ignore[attr-defined]
+    return n
+
+
+def requeue(s: Session, *, ids: list[int] | None, all_failed: bool, now: datetime) -> int:
+    """Put parked entries back in the queue (an engineer fixed the cause, e.g. transferred a device)."""
+    cond = OutboxRow.state == FAILED
+    if ids is not None:
+        cond = cond & OutboxRow.id.in_(ids)
+    elif not all_failed:
+        return 0
+    res = s.execute(update(OutboxRow).where(cond).values(
+        state=PENDING, next_try_at=now, claimed_by=None, claimed_until=None, done_at=None))
+    return int(res.rowcount)  # type: ignore[attr-defined]
+
+
+def counts(s: Session) -> list[OutboxCounts]:
+    table: dict[str, dict[str, int]] = defaultdict(lambda: {PENDING: 0, IMPORTED: 0, FAILED: 0})
+    for target, state, n in s.execute(
+            select(OutboxRow.target, OutboxRow.state, func.count()).group_by(OutboxRow.target, OutboxRow.state)):
+        table[target][state] = n
+    return [OutboxCounts(target=t, pending=c[PENDING], imported=c[IMPORTED], failed=c[FAILED])
+            for t, c in sorted(table.items())]
+
+
+def ready_count(s: Session, *, target: str | None, now: datetime) -> int:
+    q = select(func.count()).select_from(OutboxRow).where(_ready(now))
+    if target:
+        q = q.where(OutboxRow.target == target)
+    return int(s.scalar(q) or 0)
+
+
+def entries(s: Session, *, state: str | None, limit: int) -> list[dict[str, Any]]:
+    q = select(OutboxRow).order_by(OutboxRow.id).limit(limit)
+    if state:
+        q = q.where(OutboxRow.state == state)
+    return [{"id": r.id, "device_id": r.device_id, "target": r.target, "stage": r.stage, "state": r.state,
+             "tries": r.tries, "last_error": r.last_error,
+             "next_try_at": r.next_try_at.isoformat() + "Z" if r.next_try_at else None}
+            for r in s.scalars(q)]

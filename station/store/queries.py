@@ -1,0 +1,105 @@
+"""Read-side queries: lot summaries, manifest rows, report inputs.
+
+Each function takes an open session and issues a small, fixed number of statements (never one per
+device) so a 100,000-device lot exports in about a second. A device's result in a lot is its
+*latest* attempt in that lot: a board that failed, was reworked and passed counts as passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
+
+from station.domain import Outcome
+from station.store.models import Attempt, Device, Lot, Measurement, Product, Step
+from station.store.records import AttemptRecord, LotSummary, ManifestRow, StoredMeasurement
+
+STREAM_CHUNK = 5000
+
+
+def _latest_per_device() -> Any:
+    return (select(Attempt.lot_id, Attempt.device_id, func.max(Attempt.id).label("aid"))
+            .group_by(Attempt.lot_id, Attempt.device_id).subquery("latest"))
+
+
+def lot_summaries(s: Session, name: str | None = None) -> list[LotSummary]:
+    latest = _latest_per_device()
+    stats = (select(latest.c.lot_id,
+                    func.count().label("devices"),
+                    func.sum(case((Attempt.outcome == Outcome.PASSED.value, 1), else_=0)).label("passed"),
+                    func.sum(case((Attempt.outcome.in_([Outcome.FAILED.value, Outcome.CANCELLED.value]), 1),
+                                  else_=0)).label("failed"))
+             .join(Attempt, Attempt.id == latest.c.aid)
+             .group_by(latest.c.lot_id).subquery("stats"))
+    q = (select(Lot.id, Lot.name, Product.name, Product.id, Lot.created_at,
+                func.coalesce(stats.c.devices, 0), func.coalesce(stats.c.passed, 0),
+                func.coalesce(stats.c.failed, 0))
+         .join(Product, Product.id == Lot.product_id)
+         .outerjoin(stats, stats.c.lot_id == Lot.id)
+         .order_by(Lot.created_at, Lot.id))
+    if name is not None:
+        q = q.where(Lot.name == name)
+    return [LotSummary(id=r[0], name=r[1], product=r[2], product_id=r[3], created=r[4], devices=int(r[5]),
+                       passed=int(r[6]), failed=int(r[7])) for r in s.execute(q)]
+
+
+def _manifest_query(lot_id: int, include_failed: bool) -> Select:  # type: ignore[type-arg]
+    latest = (select(Attempt.device_id, func.max(Attempt.id).label("aid"))
+              .where(Attempt.lot_id == lot_id).group_by(Attempt.device_id).subquery("latest"))
+    q = (select(Attempt.device_id, Device.serial_number, Device.platform, Product.name,
+                Device.device_os_version, Device.product_firmware_version, Attempt.outcome,
+                Attempt.finished_at, Attempt.station, Attempt.operator, Device.iccid, Device.imei, Attempt.id)
+         .join(latest, Attempt.id == latest.c.aid)
+         .join(Device, Device.device_id == Attempt.device_id)
+         .join(Lot, Lot.id == Attempt.lot_id)
+         .join(Product, Product.id == Lot.product_id)
+         .order_by(Attempt.device_id))
+    if not include_failed:
+        q = q.where(Attempt.outcome == Outcome.PASSED.value)
+    return q
+
+
+def manifest_rows(s: Session, lot_id: int, *, include_failed: bool) -> Iterator[ManifestRow]:
+    result = s.execute(_manifest_query(lot_id, include_failed).execution_options(yield_per=STREAM_CHUNK))
+    for r in result:
+        yield ManifestRow(device_id=r[0], serial_number=r[1], platform=r[2], product=r[3], device_os_version=r[4],
+                          product_firmware_version=r[5], test_result=r[6], provisioned_at=r[7], station=r[8],
+                          operator=r[9], iccid=r[10], imei=r[11], attempt_id=r[12])
+
+
+def attempt_details(s: Session, lot_id: int) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """Steps and measurements of every attempt in a lot, keyed by attempt id (for the JSON manifest)."""
+    out: dict[int, dict[str, list[dict[str, Any]]]] = {}
+    steps = (select(Step.attempt_id, Step.name, Step.outcome, Step.duration_s, Step.reason, Step.details)
+             .join(Attempt, Attempt.id == Step.attempt_id).where(Attempt.lot_id == lot_id).order_by(Step.id))
+    for aid, name, outcome, dur, reason, details in s.execute(steps):
+        out.setdefault(aid, {"steps": [], "measurements": []})["steps"].append(
+            {"name": name, "outcome": outcome, "duration_s": dur, "reason": reason, "details": details})
+    meas = (select(Measurement).join(Attempt, Attempt.id == Measurement.attempt_id)
+            .where(Attempt.lot_id == lot_id).order_by(Measurement.id))
+    for m in s.scalars(meas):
+        out.setdefault(m.attempt_id, {"steps": [], "measurements": []})["measurements"].append(
+            {"step": m.step, "name": m.name, "value": m.value_num, "text": m.value_text, "unit": m.unit,
+             "low": m.low, "high": m.high, "expected": m.expected, "regex": m.regex, "passed": m.passed,
+             "duration_s": m.duration_s, "try": m.try_number})
+    return out
+
+
+def lot_attempts(s: Session, lot_id: int) -> list[AttemptRecord]:
+    q = (select(Attempt.id, Attempt.device_id, Attempt.started_at, Attempt.outcome, Attempt.failing_step)
+         .where(Attempt.lot_id == lot_id).order_by(Attempt.id))
+    return [AttemptRecord(attempt_id=r[0], device_id=r[1], started_at=r[2], outcome=r[3], failing_step=r[4])
+            for r in s.execute(q)]
+
+
+def lot_measurements(s: Session, lot_id: int) -> list[StoredMeasurement]:
+    q = (select(Measurement.attempt_id, Measurement.device_id, Measurement.step, Measurement.name,
+                Measurement.value_num, Measurement.value_text, Measurement.unit, Measurement.passed,
+                Measurement.try_number)
+         .join(Attempt, Attempt.id == Measurement.attempt_id).where(Attempt.lot_id == lot_id)
+         .order_by(Measurement.id))
+    return [StoredMeasurement(attempt_id=r[0], device_id=r[1], step=r[2], name=r[3], value=r[4], text=r[5],
+                              unit=r[6], passed=bool(r[7]), try_number=r[8]) for r in s.execute(q)]

@@ -1,0 +1,140 @@
+"""Plain records that cross the registry boundary.
+
+The pipeline, the CLI and the report code exchange these dataclasses instead of ORM objects so
+no caller ever holds a session-bound object after its unit of work has closed (a detached ORM
+row raises on lazy access from another slot's thread).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CloudTargets:
+    """Where a passed device must be registered, taken from the product profile.
+
+    Both targets are optional: a profile may import into Particle only, Peridio only, or neither
+    (a registry-only line). The registration transaction queues one outbox entry per target set.
+    """
+
+    particle_product: str | None = None
+    particle_groups: list[str] = field(default_factory=list)
+    import_sims: bool = False
+    claim_user: str | None = None
+    peridio_product_prn: str | None = None
+    peridio_cohort_prn: str | None = None
+    peridio_tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """One functional-test measurement, as the test step saw it.
+
+    ``value`` holds numbers (so the lot report can aggregate them); ``text`` holds strings
+    (firmware version strings, regex-checked replies). Limits are optional: a measurement may be
+    checked against ``low``/``high``, against ``expected``/``regex``, or only recorded.
+    """
+
+    step: str
+    name: str
+    passed: bool
+    value: float | None = None
+    text: str | None = None
+    unit: str | None = None
+    low: float | None = None
+    high: float | None = None
+    expected: str | None = None
+    regex: str | None = None
+    duration_s: float | None = None
+    try_number: int = 1
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """What the registry knows about a device before the pipeline touches it."""
+
+    device_id: str
+    registered_product_id: int | None
+    registered_lot_id: int | None
+    platform: str | None
+    last_outcome: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class LotSummary:
+    id: int
+    name: str
+    product: str
+    product_id: int
+    devices: int
+    passed: int
+    failed: int
+    created: datetime
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One device of a lot as the manifests export it (latest attempt of that device in the lot)."""
+
+    device_id: str
+    serial_number: str | None
+    platform: str | None
+    product: str
+    device_os_version: str | None
+    product_firmware_version: str | None
+    test_result: str
+    provisioned_at: datetime | None
+    station: str
+    operator: str
+    iccid: str | None
+    imei: str | None
+    attempt_id: int
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """An attempt as the lot report needs it: who, in which order, and how it ended."""
+
+    attempt_id: int
+    device_id: str
+    started_at: datetime
+    outcome: str
+    failing_step: str | None
+
+
+@dataclass(frozen=True)
+class StoredMeasurement:
+    """A measurement read back from the registry (for reports and the JSON manifest)."""
+
+    attempt_id: int
+    device_id: str
+    step: str
+    name: str
+    value: float | None
+    text: str | None
+    unit: str | None
+    passed: bool
+    try_number: int
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A claimed outbox entry: the work a drainer must send, without any credential."""
+
+    id: int
+    device_id: str
+    target: str  # "particle" | "peridio"
+    stage: str  # particle: "import" then "groups"; peridio: "create"
+    payload: dict[str, object]
+    tries: int
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    target: str
+    pending: int
+    imported: int
+    failed: int
