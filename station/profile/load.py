@@ -1,0 +1,254 @@
+"""Read and validate a product profile (``profiles/*.toml``).
+
+Validation collects every problem (file, dotted field, what was expected) so an engineer fixes a
+profile in one pass; :func:`load_profile` raises the first one. The file's SHA-256 is taken over
+the exact bytes parsed, so the hash recorded with an attempt identifies what the line ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from station.domain import PLATFORMS, Transport
+from station.errors import ProfileError
+from station.ftest.plan import TestPlan
+from station.labels.data import check_template_line
+from station.profile.model import (
+    DEVICE_OS_ROLES,
+    ERASE_CHOICES,
+    FINISH_ACTIONS,
+    FIRST_CONNECT_ACTIONS,
+    KNOWN_OVERRIDES,
+    LABEL_FORMATS,
+    OVERRIDE_ALLOW_FIRST_CONNECT,
+    REPROVISION_CHOICES,
+    CloudConfig,
+    FlashPolicy,
+    LabelTemplate,
+    ModuleRef,
+    Profile,
+)
+from station.profile.plan_parse import parse_plan
+from station.profile.schema import Section, closest
+
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
+_DEFAULT_LINES = ("{product}", "{device_id}", "SN {serial_number}")
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Parse and validate; raise the first :class:`ProfileError` found."""
+    profile, errors = _parse(Path(path))
+    if errors:
+        raise errors[0]
+    assert profile is not None
+    return profile
+
+
+def validate_profile(path: str | Path) -> list[ProfileError]:
+    """Every problem in the file (empty when it is valid)."""
+    return _parse(Path(path))[1]
+
+
+def _parse(path: Path) -> tuple[Profile | None, list[ProfileError]]:
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [ProfileError(where, "", f"cannot read the file: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as exc:
+        return None, [ProfileError(where, "", f"not UTF-8 text: {exc}")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [ProfileError(where, "", f"not valid TOML: {exc}")]
+    errors: list[ProfileError] = []
+    root = Section(where, "", data, errors)
+    profile = _build(root, where, hashlib.sha256(raw).hexdigest(), text)
+    return (profile if not errors else None), errors
+
+
+def _build(root: Section, path: str, sha256: str, text: str) -> Profile | None:
+    name = root.string("name")
+    product = root.string("product")
+    platform_name = root.string("platform", choices=sorted(PLATFORMS))
+    transport_name = root.string("transport", "swd", choices=[t.value for t in Transport])
+    reprovision = root.string("reprovision", "skip", choices=REPROVISION_CHOICES)
+    overrides = root.strings("overrides")
+    for item in overrides:
+        if item not in KNOWN_OVERRIDES:
+            root.error("overrides", f"unknown override {item!r}{closest(item, KNOWN_OVERRIDES)}")
+
+    fw = root.table("firmware", required=True)
+    os_version = fw.string("device_os_version")
+    if isinstance(os_version, str) and not _VERSION_RE.match(os_version):
+        fw.error("device_os_version", f'expected a version like "5.9.0", got {os_version!r}')
+    modules = _modules(fw.tables("modules"))
+    product_fw = _module(fw.table("product", required=True), "user-product") if fw.has("product") else None
+    if not fw.has("product"):
+        fw.raw("product")  # records "is required"
+    test_fw = _module(fw.table("factory_test"), "user-factory-test") if fw.has("factory_test") else None
+    fw.finish(allowed=["factory_test"])
+
+    flash = _flash(root.table("flash"))
+    transport = Transport(transport_name) if transport_name else Transport.SWD
+    finish = _finish(root.table("finish"), transport, overrides)
+    label = _label(root.table("label"))
+    cloud = _cloud(root.table("cloud", required=True))
+    plan = parse_plan(root.tables("tests"))
+    _check_first_connect_in_tests(root, plan, test_fw, overrides)
+    root.finish()
+
+    if root.errors or None in (name, product, platform_name, os_version, product_fw):
+        return None
+    assert product_fw is not None
+    return Profile(
+        path=path,
+        sha256=sha256,
+        text=text,
+        name=name,
+        product=product,
+        platform=PLATFORMS[platform_name],
+        device_os_version=os_version,
+        modules=modules,
+        product_firmware=product_fw,
+        test_firmware=test_fw,
+        transport=transport,
+        flash=flash,
+        reprovision=reprovision,
+        tests=plan,
+        label=label,
+        cloud=cloud,
+        overrides=overrides,
+        finish=finish,
+    )
+
+
+def _module(sec: Section, role: str | None) -> ModuleRef | None:
+    """One module reference; ``role`` fixed by the table it sits in, or read from the entry."""
+    if role is None:
+        role = sec.string("role", choices=DEVICE_OS_ROLES)
+    sha = sec.string("sha256")
+    version = sec.integer("version", minimum=0)
+    if isinstance(version, int) and version > 0xFFFF:
+        sec.error("version", f"module versions are 16-bit (0..65535), got {version}")
+    if isinstance(sha, str):
+        if _SHA_RE.match(sha.lower()) is None:
+            sec.error(
+                "sha256", f"expected 64 hex characters (the SHA-256 of the file in the cache), got {sha!r}"
+            )
+        sha = sha.lower()
+    sec.finish()
+    if role is None or not isinstance(sha, str) or not isinstance(version, int):
+        return None
+    return ModuleRef(role=role, sha256=sha, version=version)
+
+
+def _modules(sections: list[Section]) -> tuple[ModuleRef, ...]:
+    refs: list[ModuleRef] = []
+    for sec in sections:
+        ref = _module(sec, None)
+        if ref is None:
+            continue
+        if any(r.role == ref.role for r in refs):
+            sec.error("role", f"{ref.role!r} is listed twice; a module set has one module per role")
+        refs.append(ref)
+    return tuple(refs)
+
+
+def _flash(sec: Section) -> FlashPolicy:
+    policy = FlashPolicy(
+        verify=sec.boolean("verify", True),
+        smart=sec.boolean("smart", True),
+        erase=sec.string("erase", "auto", choices=ERASE_CHOICES),
+        allow_recover=sec.boolean("allow_recover", False),
+    )
+    sec.finish()
+    return policy
+
+
+def _finish(sec: Section, transport: Transport, overrides: tuple[str, ...]) -> str:
+    """What the device is left doing; the first-connect rule is enforced here."""
+    default = "halt" if transport is Transport.SWD else "dfu"
+    action = sec.string("action", default, choices=FINISH_ACTIONS)
+    sec.finish()
+    if action in ("halt", "hold-reset") and transport is Transport.USB:
+        sec.error("action", f'{action!r} needs an SWD probe; with transport = "usb" use "dfu"')
+    if action in FIRST_CONNECT_ACTIONS and OVERRIDE_ALLOW_FIRST_CONNECT not in overrides:
+        sec.error(
+            "action",
+            f"{action!r} lets the product firmware make its first cloud connection at the factory "
+            f'(billing starts there); add overrides = ["{OVERRIDE_ALLOW_FIRST_CONNECT}"] if that is intended',
+        )
+    return str(action)
+
+
+def _check_first_connect_in_tests(
+    root: Section, plan: TestPlan, test_fw: ModuleRef | None, overrides: tuple[str, ...]
+) -> None:
+    """Steps that talk to running firmware would run the *product* firmware when no test firmware is given."""
+    if test_fw is not None or OVERRIDE_ALLOW_FIRST_CONNECT in overrides:
+        return
+    live = [s.name for s in plan if s.kind != "memory"]
+    if live:
+        root.error(
+            "tests",
+            f"steps {', '.join(live)} need running firmware, and without [firmware.factory_test] that is the "
+            f"product firmware, which would make its first cloud connection; add a factory-test module or "
+            f'overrides = ["{OVERRIDE_ALLOW_FIRST_CONNECT}"]',
+        )
+
+
+def _label(sec: Section) -> LabelTemplate:
+    width = sec.number("width_mm", 50.0, positive=True)
+    height = sec.number("height_mm", 25.0, positive=True)
+    dpi = sec.integer("dpi", 300, minimum=100)
+    if isinstance(dpi, int) and dpi > 1200:
+        sec.error("dpi", f"expected 100..1200 dots per inch, got {dpi}")
+    lines = sec.strings("lines", _DEFAULT_LINES)
+    for i, line in enumerate(lines):
+        problem = check_template_line(line)
+        if problem:
+            sec.error(f"lines[{i}]", problem)
+    formats = sec.strings("formats", ("png",))
+    for fmt in formats:
+        if fmt not in LABEL_FORMATS:
+            sec.error("formats", f"unknown format {fmt!r}; expected some of {', '.join(LABEL_FORMATS)}")
+    if not formats:
+        sec.error("formats", f"name at least one of {', '.join(LABEL_FORMATS)}")
+    sec.finish()
+    return LabelTemplate(float(width or 50.0), float(height or 25.0), int(dpi or 300), lines, formats)
+
+
+def _cloud(sec: Section) -> CloudConfig:
+    product: Any = sec.raw("particle_product", None)
+    if isinstance(product, int) and not isinstance(product, bool):
+        product = str(product)
+    elif product is not None and not (isinstance(product, str) and product.strip()):
+        sec.error("particle_product", "expected a product ID (number) or slug (string)")
+        product = None
+    peridio = sec.string("peridio_product_prn", None)
+    cohort = sec.string("peridio_cohort_prn", None)
+    for key, prn in (("peridio_product_prn", peridio), ("peridio_cohort_prn", cohort)):
+        if isinstance(prn, str) and not prn.startswith("prn:"):
+            sec.error(key, f'expected a Peridio PRN ("prn:1:..."), got {prn!r}')
+    if cohort and not peridio:
+        sec.error("peridio_cohort_prn", "a cohort needs peridio_product_prn too")
+    if product is None and peridio is None:
+        sec.error("particle_product", "name a Particle product (id or slug), a peridio_product_prn, or both")
+    cfg = CloudConfig(
+        particle_product=product,
+        particle_groups=sec.strings("particle_groups"),
+        import_sims=bool(sec.boolean("import_sims", False)),
+        claim_user=sec.string("claim_user", None),
+        peridio_product_prn=peridio,
+        peridio_cohort_prn=cohort,
+        peridio_tags=sec.strings("peridio_tags"),
+    )
+    sec.finish()
+    return cfg
