@@ -1,0 +1,165 @@
+"""Step bookkeeping for one provisioning attempt: timing, events, and records in the registry.
+
+The device ID is only known after the ``identify`` step, but the registry files steps under an
+attempt of a device. So steps are buffered until :meth:`AttemptRecorder.start` creates the attempt,
+then written through; a run that never learns the device ID (locked chip, dead probe) is written
+to the audit log instead, so nothing an operator saw is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from station.domain import Outcome
+from station.errors import Cancelled, StationError
+from station.pipeline.events import Event, EventSink
+from station.store.registry import Registry
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class StepRecord:
+    name: str
+    started_at: datetime
+    duration_s: float
+    outcome: str
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class StepFailed(Exception):
+    """Raised out of a step after it has been recorded; carries the station error that caused it."""
+
+    def __init__(self, step: str, cause: StationError) -> None:
+        super().__init__(f"{step}: {cause}")
+        self.step = step
+        self.cause = cause
+
+
+class AttemptRecorder:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        slot: str,
+        station: str,
+        operator: str,
+        transport: str,
+        sink: EventSink,
+        cancel: threading.Event,
+    ) -> None:
+        self.registry = registry
+        self.slot = slot
+        self.station = station
+        self.operator = operator
+        self.transport = transport
+        self.sink = sink
+        self.cancel = cancel
+        self.device_id: str | None = None
+        self.attempt_id: int | None = None
+        self.steps: list[StepRecord] = []
+        self._pending: list[StepRecord] = []
+        self.started = time.monotonic()
+
+    def emit(self, kind: str, **kw: Any) -> None:
+        self.sink(Event(kind=kind, slot=self.slot, device_id=self.device_id, **kw))
+
+    def start(self, *, device_id: str, platform: str, lot_id: int, profile_id: int, overrides: list[str]) -> int:
+        self.device_id = device_id
+        self.attempt_id = self.registry.start_attempt(
+            device_id=device_id,
+            platform=platform,
+            lot_id=lot_id,
+            profile_id=profile_id,
+            station=self.station,
+            slot=self.slot,
+            operator=self.operator,
+            transport=self.transport,
+            overrides=overrides,
+        )
+        for rec in self._pending:
+            self._write(rec)
+        self._pending.clear()
+        self.emit("attempt_started")
+        return self.attempt_id
+
+    def _write(self, rec: StepRecord) -> None:
+        assert self.attempt_id is not None
+        self.registry.record_step(
+            self.attempt_id,
+            name=rec.name,
+            started_at=rec.started_at,
+            duration_s=rec.duration_s,
+            outcome=rec.outcome,
+            reason=rec.reason,
+            details=rec.details or None,
+        )
+
+    def _add(self, rec: StepRecord) -> None:
+        self.steps.append(rec)
+        if self.attempt_id is None:
+            self._pending.append(rec)
+        else:
+            self._write(rec)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled by the operator")
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[dict[str, Any]]:
+        """Time a step, emit its events, record it; a station error fails it and raises StepFailed."""
+        self.check_cancel()
+        details: dict[str, Any] = {}
+        started_at = datetime.now(UTC)
+        t0 = time.monotonic()
+        self.emit("step_started", step=name)
+        try:
+            yield details
+        except StationError as exc:
+            outcome = Outcome.CANCELLED if isinstance(exc, Cancelled) else Outcome.FAILED
+            rec = StepRecord(name, started_at, time.monotonic() - t0, outcome, str(exc), details)
+            self._add(rec)
+            self.emit("step_finished", step=name, outcome=outcome, message=str(exc))
+            raise StepFailed(name, exc) from exc
+        except Exception as exc:  # a bug: record it like a failure so the attempt is closed, then re-raise
+            rec = StepRecord(name, started_at, time.monotonic() - t0, Outcome.FAILED, f"internal error: {exc!r}", details)
+            self._add(rec)
+            self.emit("step_finished", step=name, outcome=Outcome.FAILED, message=f"internal error: {exc!r}")
+            raise
+        rec = StepRecord(name, started_at, time.monotonic() - t0, Outcome.PASSED, None, details)
+        self._add(rec)
+        self.emit("step_finished", step=name, outcome=Outcome.PASSED)
+
+    def progress(self, step: str) -> Any:
+        def cb(done: int, total: int) -> None:
+            self.emit("step_progress", step=step, fraction=(done / total) if total else 1.0)
+
+        return cb
+
+    def finish(self, outcome: str, failing_step: str | None, reason: str | None) -> None:
+        if self.attempt_id is not None:
+            self.registry.finish_attempt(self.attempt_id, outcome=outcome, failing_step=failing_step, reason=reason)
+        elif self.steps:
+            # No device ID was ever read: keep what happened in the audit log.
+            self.registry.audit(
+                "attempt-without-device",
+                operator=self.operator,
+                station=self.station,
+                details={
+                    "slot": self.slot,
+                    "outcome": outcome,
+                    "failing_step": failing_step,
+                    "reason": reason,
+                    "steps": [{"name": s.name, "outcome": s.outcome, "reason": s.reason} for s in self.steps],
+                },
+            )
+        self.emit("attempt_finished", outcome=outcome, step=failing_step, message=reason or "")

@@ -1,0 +1,93 @@
+"""The firmware a profile asks for, resolved from the cache and checked before any device is touched.
+
+Everything here raises :class:`~station.errors.InputError` subclasses: a wrong file is the
+engineer's problem, found once at the start of a run (exit 2, nothing flashed), not per device.
+Each device run then calls :meth:`FirmwareSet.reverify` so a byte that changed in the cache after
+the run started is still caught before it reaches a device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from station.domain import ModuleFunction
+from station.errors import FirmwareError
+from station.firmware.cache import FirmwareCache
+from station.firmware.module import ModuleInfo, module_flash_image, parse_module
+from station.firmware.moduleset import check_module_set
+from station.hw.interfaces import FlashImage
+from station.profile.model import ModuleRef, Profile
+
+
+@dataclass(frozen=True)
+class ResolvedModule:
+    ref: ModuleRef
+    info: ModuleInfo
+    image: FlashImage
+
+    @property
+    def sha256(self) -> str:
+        return self.ref.sha256
+
+
+@dataclass(frozen=True)
+class FirmwareSet:
+    """Device OS modules in flash order, the product user part, and the optional test user part."""
+
+    device_os: tuple[ResolvedModule, ...]
+    product: ResolvedModule
+    test: ResolvedModule | None
+    cache: FirmwareCache
+
+    @property
+    def all_modules(self) -> tuple[ResolvedModule, ...]:
+        extra = (self.test,) if self.test else ()
+        return (*self.device_os, self.product, *extra)
+
+    def reverify(self) -> None:
+        """Re-read every file from the cache (each read checks its SHA-256)."""
+        for m in self.all_modules:
+            self.cache.read(m.sha256)
+
+    @property
+    def device_os_images(self) -> list[FlashImage]:
+        return [m.image for m in self.device_os]
+
+    def system_version(self) -> int:
+        """Module version of the system part: what the device must report after flashing."""
+        for m in self.device_os:
+            if m.info.function == ModuleFunction.SYSTEM_PART:
+                return m.info.version
+        raise FirmwareError("the profile's module set has no system part")
+
+
+def _resolve(cache: FirmwareCache, ref: ModuleRef) -> ResolvedModule:
+    data = cache.read(ref.sha256)
+    info = parse_module(data)
+    if info.version != ref.version:
+        raise FirmwareError(
+            f"{ref.role} ({ref.sha256[:12]}…) reports module version {info.version}, "
+            f"the profile expects {ref.version}"
+        )
+    if not info.crc_ok:
+        raise FirmwareError(f"{ref.role} ({ref.sha256[:12]}…) has a bad CRC: the file is corrupt")
+    label = f"{ref.role} v{info.version}"
+    return ResolvedModule(ref=ref, info=info, image=module_flash_image(data, info, label=label))
+
+
+def resolve_firmware(profile: Profile, cache: FirmwareCache) -> FirmwareSet:
+    """Load, verify and order everything the profile flashes; raise InputError on any problem."""
+    dos = [_resolve(cache, r) for r in profile.modules]
+    product = _resolve(cache, profile.product_firmware)
+    test = _resolve(cache, profile.test_firmware) if profile.test_firmware else None
+    for user in (product, test):
+        if user is not None and user.info.function != ModuleFunction.USER_PART:
+            raise FirmwareError(f"{user.ref.role} is a {user.info.function.name.lower()} module, not a user part")
+    # The platform/CRC/dependency check covers the Device OS set with each user part in turn.
+    ordered = check_module_set([m.info for m in dos] + [product.info], profile.platform.id)
+    if test is not None:
+        check_module_set([m.info for m in dos] + [test.info], profile.platform.id)
+    key = lambda i: (i.function, i.index, i.start)  # noqa: E731 - identity of a module in a set
+    by_key = {key(m.info): m for m in dos}
+    dos_ordered = tuple(by_key[key(i)] for i in ordered if key(i) in by_key)
+    return FirmwareSet(device_os=dos_ordered, product=product, test=test, cache=cache)

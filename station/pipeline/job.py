@@ -1,0 +1,77 @@
+"""What every device of one run shares: profile, verified firmware, registry handles, operator."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from station.domain import Outcome
+from station.pipeline.events import EventSink, null_sink
+from station.pipeline.firmware_set import FirmwareSet
+from station.profile.model import Profile
+from station.store.records import CloudTargets
+from station.store.registry import Registry
+
+#: (step name, question, timeout seconds) -> True/False, or None when nobody answered in time
+AskOperator = Callable[[str, str, float], "bool | None"]
+
+
+def never_answered(step: str, question: str, timeout: float) -> bool | None:
+    return None
+
+
+@dataclass
+class Job:
+    profile: Profile
+    firmware: FirmwareSet
+    registry: Registry
+    product_id: int
+    profile_id: int
+    lot_id: int
+    lot_name: str
+    station: str
+    operator: str
+    ask_operator: AskOperator = never_answered
+    labels_dir: Path | None = None
+    #: who confirmed that locked chips may be mass-erased in this run (None: not confirmed)
+    recover_confirmed_by: str | None = None
+    sink: EventSink = null_sink
+    cancel: threading.Event = field(default_factory=threading.Event)
+    #: seconds to wait for a device to come back (re-enumeration, serial port) after a reset
+    settle_timeout: float = 15.0
+
+    @property
+    def cloud_targets(self) -> CloudTargets:
+        c = self.profile.cloud
+        return CloudTargets(
+            particle_product=c.particle_product,
+            particle_groups=list(c.particle_groups),
+            import_sims=c.import_sims,
+            claim_user=c.claim_user,
+            peridio_product_prn=c.peridio_product_prn,
+            peridio_cohort_prn=c.peridio_cohort_prn,
+            peridio_tags=list(c.peridio_tags),
+        )
+
+
+@dataclass
+class SlotResult:
+    slot: str
+    transport: str
+    device_id: str | None
+    outcome: str
+    failing_step: str | None = None
+    reason: str | None = None
+    attempt_id: int | None = None
+    duration_s: float = 0.0
+    #: seconds spent inside hardware work (flash, verify, tests): wall minus this is station overhead
+    hardware_s: float = 0.0
+    steps: list[tuple[str, str, float]] = field(default_factory=list)  # (name, outcome, seconds)
+    labels: list[str] = field(default_factory=list)
+    serial_number: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == Outcome.PASSED

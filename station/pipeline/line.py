@@ -1,0 +1,127 @@
+"""Run a whole station: prepare the shared job once, then every slot in its own thread.
+
+Preparing is where input errors surface (profile, firmware, cache, registry): before any device is
+touched, so the CLI can exit 2 with nothing flashed. Slots then run in parallel threads; a slot's
+failure never stops the others. Threads rather than processes because real probes spend their time
+in USB I/O (which releases the GIL) and the twin sleeps to model device time; pyocd's process-wide
+state is handled in :mod:`station.hw.swd`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from station.domain import Transport
+from station.errors import ConfigError
+from station.firmware.cache import FirmwareCache
+from station.pipeline.events import EventSink, null_sink
+from station.pipeline.firmware_set import resolve_firmware
+from station.pipeline.job import AskOperator, Job, SlotResult, never_answered
+from station.pipeline.provision import provision_swd, provision_usb
+from station.profile.load import load_profile
+from station.store.registry import Registry
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    name: str
+    transport: Transport
+    target: str  # probe unique ID (SWD) or device ID (USB)
+
+
+def default_lot_name(product: str, station: str, today: dt.date | None = None) -> str:
+    day = (today or dt.date.today()).strftime("%Y%m%d")
+    return f"{product}-{day}-{station}"
+
+
+def prepare_job(
+    *,
+    profile_path: str | Path,
+    cache: FirmwareCache,
+    registry: Registry,
+    station: str,
+    operator: str,
+    lot: str | None = None,
+    sink: EventSink = null_sink,
+    ask_operator: AskOperator = never_answered,
+    labels_dir: Path | None = None,
+    recover_confirmed_by: str | None = None,
+    cancel: threading.Event | None = None,
+) -> Job:
+    """Load and check everything a run needs; raises InputError before touching a device."""
+    profile = load_profile(profile_path)
+    firmware = resolve_firmware(profile, cache)
+    product_id = registry.ensure_product(
+        name=profile.product,
+        platform=profile.platform.name,
+        particle_product=profile.cloud.particle_product,
+        peridio_product_prn=profile.cloud.peridio_product_prn,
+    )
+    profile_id = registry.ensure_profile(
+        product_id=product_id, path=str(profile.path), sha256=profile.sha256, content=profile.text
+    )
+    lot_name = lot or default_lot_name(profile.product, station)
+    lot_id = registry.ensure_lot(lot_name, product_id=product_id)
+    registry.close_abandoned_attempts(station)
+    return Job(
+        profile=profile,
+        firmware=firmware,
+        registry=registry,
+        product_id=product_id,
+        profile_id=profile_id,
+        lot_id=lot_id,
+        lot_name=lot_name,
+        station=station,
+        operator=operator,
+        ask_operator=ask_operator,
+        labels_dir=labels_dir,
+        recover_confirmed_by=recover_confirmed_by,
+        sink=sink,
+        cancel=cancel or threading.Event(),
+    )
+
+
+def run_slot(job: Job, slot: SlotSpec) -> SlotResult:
+    if slot.transport is Transport.SWD:
+        return provision_swd(job, slot.name, slot.target)
+    return provision_usb(job, slot.name, slot.target)
+
+
+def run_slots(
+    job: Job, slots: list[SlotSpec], *, on_result: Callable[[SlotResult], None] | None = None
+) -> list[SlotResult]:
+    """Provision every slot in parallel; results come back in slot order."""
+    if not slots:
+        raise ConfigError("no slots to provision: no probe or device found")
+    names = [s.name for s in slots]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"slot names must be unique: {names}")
+    with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="slot") as pool:
+        futures = [pool.submit(run_slot, job, s) for s in slots]
+        results = []
+        for f in futures:
+            r = f.result()
+            if on_result:
+                on_result(r)
+            results.append(r)
+    return results
+
+
+def swd_slots(config_slots: dict[str, str], probe_ids: list[str]) -> list[SlotSpec]:
+    """Slots from the station config; without one, one slot per attached probe (named 1, 2, …)."""
+    if config_slots:
+        missing = [f"{n}={u}" for n, u in config_slots.items() if u not in probe_ids]
+        if missing:
+            raise ConfigError(f"configured probe(s) not connected: {', '.join(missing)}")
+        return [SlotSpec(n, Transport.SWD, u) for n, u in config_slots.items()]
+    return [SlotSpec(str(i + 1), Transport.SWD, u) for i, u in enumerate(sorted(probe_ids))]
+
+
+def usb_slots(device_ids: list[str]) -> list[SlotSpec]:
+    """Over USB a slot is a device: named by its ID, because ports and order are not stable."""
+    return [SlotSpec(d, Transport.USB, d) for d in sorted(set(device_ids))]
