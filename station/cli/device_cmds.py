@@ -1,0 +1,98 @@
+"""``station devices`` (what is attached) and ``station identify`` (who each device is)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from station.cli.common import activate_sim, echo_json, json_option, sim_option
+from station.domain import PARTICLE_VID
+from station.errors import DeviceError
+
+
+def attached(*, identify: bool) -> list[dict[str, Any]]:
+    """Probes, USB devices (both modes) and serial ports; one failing source never hides the others."""
+    rows: list[dict[str, Any]] = []
+    from station.hw.swd import PyocdSwdLink, list_probes
+
+    try:
+        probes = list_probes()
+    except DeviceError as exc:
+        rows.append({"kind": "probe", "id": None, "error": str(exc)})
+        probes = []
+    for p in probes:
+        row: dict[str, Any] = {"kind": "probe", "id": p.unique_id, "product": p.product, "board": p.board,
+                               "mode": None, "device_id": None, "error": None}
+        if identify:
+            try:
+                with PyocdSwdLink(p.unique_id) as link:
+                    row["locked"] = link.is_locked()
+                    if not link.is_locked():
+                        row["device_id"] = link.read_device_id()
+            except DeviceError as exc:
+                row["error"] = str(exc)
+        rows.append(row)
+
+    from station.hw.usb import list_usb_devices
+
+    try:
+        usb = list_usb_devices()
+    except DeviceError as exc:
+        rows.append({"kind": "usb", "id": None, "error": str(exc)})
+        usb = []
+    for u in usb:
+        rows.append({"kind": "usb", "id": f"{u.bus}:{u.address}", "product": f"{u.vid:04x}:{u.pid:04x}",
+                     "platform_id": u.platform_id, "mode": u.mode, "device_id": u.device_id, "error": u.error})
+
+    from station.hw.backend import list_serial_ports
+
+    for port in list_serial_ports():
+        if getattr(port, "vid", None) != PARTICLE_VID:
+            continue
+        rows.append({"kind": "serial", "id": port.device, "product": f"{port.vid:04x}:{port.pid:04x}",
+                     "mode": "normal", "device_id": port.serial_number, "error": None})
+    return rows
+
+
+def _print(rows: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
+    for col in ("kind", "id", "product", "mode", "device ID", "note"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        note = r.get("error") or ("locked (APPROTECT)" if r.get("locked") else "")
+        table.add_row(r["kind"], str(r.get("id") or "-"), str(r.get("product") or ""), str(r.get("mode") or ""),
+                      r.get("device_id") or "", note)
+    Console().print(table)
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @sim_option
+    @json_option
+    def devices(sim_dir: Path | None, as_json: bool) -> None:
+        """List attached probes, USB devices (normal and DFU mode) and serial ports."""
+        activate_sim(sim_dir)
+        rows = attached(identify=False)
+        if as_json:
+            echo_json(rows)
+        else:
+            _print(rows, "Attached")
+
+    @cli.command()
+    @sim_option
+    @json_option
+    def identify(sim_dir: Path | None, as_json: bool) -> None:
+        """Read the device ID of everything attached (SWD: FICR; USB: serial number)."""
+        activate_sim(sim_dir)
+        rows = attached(identify=True)
+        if as_json:
+            echo_json(rows)
+        else:
+            _print(rows, "Identified")
+        if any(r.get("error") for r in rows):
+            sys.exit(1)

@@ -1,0 +1,130 @@
+"""``station provision``: run a profile on every slot of the station (SWD) or every USB device."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from station.cli.common import (
+    activate_sim,
+    cache_option,
+    db_option,
+    echo_json,
+    json_option,
+    open_cache,
+    open_registry_cli,
+    sim_option,
+)
+from station.cli.progress import SlotProgress, result_json, results_table
+from station.config import load_config, parse_slot_map
+from station.errors import ConfigError
+
+
+def operator_answers(pairs: tuple[str, ...]) -> Any:
+    from station.ftest.operator import parse_operator_answers
+
+    return parse_operator_answers(list(pairs))
+
+
+def discover_slots(slots: str | None, usb: bool, config: Any) -> list[Any]:
+    from station.pipeline.line import swd_slots, usb_slots
+
+    if usb:
+        from station.hw.usb import list_usb_devices
+
+        devices = [d for d in list_usb_devices() if not d.error]
+        return usb_slots([d.device_id for d in devices])
+    from station.hw.swd import list_probes
+
+    probe_ids = [p.unique_id for p in list_probes()]
+    mapping = config.slots
+    if slots and slots != "all":
+        mapping = parse_slot_map(slots)
+    elif slots == "all":
+        mapping = {}
+    return swd_slots(mapping, probe_ids)
+
+
+def run_provision(
+    *,
+    profile: Path,
+    lot: str | None,
+    operator: str | None,
+    slots: str | None,
+    usb: bool,
+    db_url: str | None,
+    cache_dir: Path | None,
+    sim_dir: Path | None,
+    answers: tuple[str, ...],
+    labels: Path | None,
+    recover_confirmed_by: str | None,
+    config_path: Path | None,
+    station_name: str | None,
+    as_json: bool,
+    console: Console,
+) -> tuple[str, list[Any]]:
+    """Shared by ``provision`` and ``demo``; returns (lot name, slot results)."""
+    from station.pipeline.line import prepare_job, run_slots
+
+    activate_sim(sim_dir)
+    config = load_config(config_path)
+    station = station_name or config.name
+    registry = open_registry_cli(db_url)
+    with SlotProgress(console, enabled=None if not as_json else False) as progress:
+        job = prepare_job(
+            profile_path=profile,
+            cache=open_cache(cache_dir),
+            registry=registry,
+            station=station,
+            operator=operator or getpass.getuser(),
+            lot=lot,
+            sink=progress,
+            ask_operator=operator_answers(answers),
+            labels_dir=labels.resolve() if labels else None,
+            recover_confirmed_by=recover_confirmed_by,
+        )
+        if usb is False and job.profile.transport.value == "usb" and slots is None:
+            usb = True
+        slot_list = discover_slots(slots, usb, config)
+        results = run_slots(job, slot_list)
+    return job.lot_name, results
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--profile", "-p", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+    @click.option("--lot", help="Lot name (default: PRODUCT-YYYYMMDD-STATION).")
+    @click.option("--operator", help="Who is running the station (default: the login name).")
+    @click.option("--slots", help='SWD slots as "1=PROBE_ID,2=PROBE_ID", or "all" attached probes '
+                  "(default: [slots] of the station config, else all probes).")
+    @click.option("--usb", is_flag=True, help="Provision every Particle device attached over USB instead of SWD.")
+    @click.option("--answer", "answers", multiple=True, metavar="STEP=yes|no",
+                  help="Answer an operator test step ahead of time (repeatable).")
+    @click.option("--labels", type=click.Path(file_okay=False, path_type=Path),
+                  help="Write label files (per the profile's formats) into this directory.")
+    @click.option("--recover-locked", "recover_confirmed_by", metavar="ENGINEER",
+                  help="Confirm, as ENGINEER, that locked chips may be mass-erased (the profile must allow it).")
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--station", "station_name", help="Station name recorded on every attempt (default: config/hostname).")
+    @db_option
+    @cache_option
+    @sim_option
+    @json_option
+    def provision(**kw: Any) -> None:
+        """Provision every device on the station's slots with PROFILE."""
+        as_json = kw["as_json"]
+        console = Console(stderr=True)
+        if kw["slots"] and kw["usb"]:
+            raise ConfigError("--slots (SWD) and --usb cannot be combined")
+        lot, results = run_provision(console=console, **kw)
+        if as_json:
+            echo_json({"lot": lot, "results": [result_json(r) for r in results]})
+        else:
+            Console().print(results_table(results, title=f"Lot {lot}"))
+        if any(r.outcome not in ("passed", "skipped") for r in results):
+            sys.exit(1)
