@@ -1,0 +1,88 @@
+"""Check that a profile's modules form a set a device can boot, before anything is flashed.
+
+Device OS refuses to run a module whose dependencies are unmet and drops into safe mode; finding
+that out on the line costs a device cycle per unit. So the station checks the set up front with
+the same rule (a dependency is met by a module of that function and index with a version at
+least the required one) plus what only the station can know: every module is for the profile's
+platform, has a good CRC, and no two modules overwrite each other.
+
+Flash order: bootloader, radio stack, system parts by index, other modules, user part last, so
+that whatever a module depends on is already in place when it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
+
+from station.domain import ModuleFunction
+from station.errors import FirmwareError
+from station.firmware.module import ModuleDependency, ModuleInfo, platform_label
+
+_ORDER = {
+    ModuleFunction.BOOTLOADER: 0,
+    ModuleFunction.RADIO_STACK: 1,
+    ModuleFunction.NCP: 2,
+    ModuleFunction.SYSTEM_PART: 3,
+    ModuleFunction.MONOLITHIC: 3,
+    ModuleFunction.USER_PART: 9,
+}
+
+
+def flash_order_key(info: ModuleInfo) -> tuple[int, int]:
+    return (_ORDER.get(info.function, 5), info.index)
+
+
+def _label(info: ModuleInfo) -> str:
+    return f"{info.name} v{info.version}"
+
+
+def check_module_set(
+    entries: Sequence[ModuleInfo],
+    platform_id: int,
+    *,
+    installed: Iterable[ModuleDependency] = (),
+) -> list[ModuleInfo]:
+    """Return ``entries`` in flash order, or raise ``FirmwareError`` naming the first problem.
+
+    ``installed`` lists modules known to be on the device already (function, index, version)
+    for profiles that flash only part of the set; by default the set must be self-sufficient.
+    NCP dependencies are not checked here: NCP firmware is not part of internal flash.
+    """
+    if not entries:
+        raise FirmwareError("the module set is empty")
+    for info in entries:
+        if info.platform_id != platform_id:
+            raise FirmwareError(
+                f"{_label(info)} is for {platform_label(info.platform_id)}, profile is {platform_label(platform_id)}"
+            )
+        if not info.crc_ok:
+            raise FirmwareError(f"{_label(info)} has a bad CRC: the file is corrupt")
+    seen: dict[tuple[int, int], ModuleInfo] = {}
+    for info in entries:
+        key = (int(info.function), info.index)
+        if key in seen:
+            raise FirmwareError(f"{_label(info)} and {_label(seen[key])} are both in the set: keep one")
+        seen[key] = info
+    ordered = sorted(entries, key=flash_order_key)
+    _check_overlaps(ordered)
+    available = [(int(m.function), m.index, m.version) for m in ordered]
+    available += [(int(d.function), d.index, d.version) for d in installed]
+    for info in ordered:
+        for dep in info.deps:
+            if dep.function in (ModuleFunction.NONE, ModuleFunction.NCP):
+                continue
+            have = [v for f, i, v in available if f == int(dep.function) and i == dep.index]
+            if not any(v >= dep.version for v in have):
+                found = ", ".join(f"v{v}" for v in have) if have else "nothing in the set provides it"
+                raise FirmwareError(f"{_label(info)} needs {dep.describe()}: {found}")
+    return ordered
+
+
+def _check_overlaps(ordered: Sequence[ModuleInfo]) -> None:
+    spans = sorted(ordered, key=lambda m: m.start)
+    for a, b in pairwise(spans):
+        if b.start < a.end + 4:
+            raise FirmwareError(
+                f"{_label(a)} (0x{a.start:05X}-0x{a.end + 4:05X}) overlaps {_label(b)} at 0x{b.start:05X}"
+            )
