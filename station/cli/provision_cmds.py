@@ -26,19 +26,20 @@ from station.errors import ConfigError
 
 
 def operator_answers(pairs: tuple[str, ...]) -> Any:
-    from station.ftest.operator import parse_operator_answers
+    from station.ftest.answers import parse_operator_answers
 
     return parse_operator_answers(list(pairs))
 
 
-def discover_slots(slots: str | None, usb: bool, config: Any) -> list[Any]:
+def discover_slots(slots: str | None, usb: bool, config: Any, usb_filter: set[str] | None = None) -> list[Any]:
     from station.pipeline.line import swd_slots, usb_slots
 
     if usb:
         from station.hw.usb import list_usb_devices
 
         devices = [d for d in list_usb_devices() if not d.error]
-        return usb_slots([d.device_id for d in devices])
+        ids = [d.device_id for d in devices if usb_filter is None or d.device_id in usb_filter]
+        return usb_slots(ids)
     from station.hw.swd import list_probes
 
     probe_ids = [p.unique_id for p in list_probes()]
@@ -67,6 +68,7 @@ def run_provision(
     station_name: str | None,
     as_json: bool,
     console: Console,
+    usb_filter: set[str] | None = None,
 ) -> tuple[str, list[Any]]:
     """Shared by ``provision`` and ``demo``; returns (lot name, slot results)."""
     from station.pipeline.line import prepare_job, run_slots
@@ -90,7 +92,7 @@ def run_provision(
         )
         if usb is False and job.profile.transport.value == "usb" and slots is None:
             usb = True
-        slot_list = discover_slots(slots, usb, config)
+        slot_list = discover_slots(slots, usb, config, usb_filter)
         results = run_slots(job, slot_list)
     return job.lot_name, results
 

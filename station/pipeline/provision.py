@@ -25,7 +25,8 @@ from station.errors import (
     StationError,
     TransportError,
 )
-from station.ftest.runner import Measurement, TestContext, run_plan
+from station.ftest.context import Measurement, TestContext
+from station.ftest.runner import run_plan
 from station.hw.interfaces import EraseStrategy, FlashImage, FlashReport, SerialConsole
 from station.pipeline.attempt import AttemptRecorder, StepFailed
 from station.pipeline.firmware_set import ResolvedModule

@@ -1,0 +1,94 @@
+"""``station demo``: the whole station in one command, on simulated devices.
+
+It is the real pipeline — pyocd (or pyusb DFU) programming twins whose memory is mmap'd files,
+pyserial talking to their factory-test firmware over ptys, the registry, the outbox, labels and a
+manifest export — with only the devices simulated. It creates its own bench, firmware cache and
+(unless ``--db``/``STATION_DB`` says otherwise) its own SQLite registry, so trying it never
+touches a production registry.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from station.cli.common import echo_json, json_option
+from station.cli.progress import result_json, results_table
+from station.errors import ConfigError
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
+
+
+def demo_profile(platform: str) -> Path:
+    path = PROFILES_DIR / f"demo-{platform}.toml"
+    if not path.exists():
+        known = sorted(p.stem.removeprefix("demo-") for p in PROFILES_DIR.glob("demo-*.toml"))
+        raise ConfigError(f"no demo profile for {platform!r} in {PROFILES_DIR} (have: {', '.join(known) or 'none'})")
+    return path
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--devices", "-n", "count", type=click.IntRange(1, 32), default=4, show_default=True)
+    @click.option("--transport", type=click.Choice(["swd", "usb"]), default="swd", show_default=True)
+    @click.option("--realtime", is_flag=True, help="Twins take as long as real hardware would (SWD 4 MHz, NVMC, USB FS).")
+    @click.option("--platform", type=click.Choice(["boron", "bsom"]), default="boron", show_default=True)
+    @click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  help="Use this profile instead of the shipped demo profile.")
+    @click.option("--db", "db_url", envvar="STATION_DB", help="Registry URL (default: SQLite inside the bench).")
+    @json_option
+    def demo(count: int, transport: str, realtime: bool, platform: str, profile: Path | None,
+             db_url: str | None, as_json: bool) -> None:
+        """Create COUNT simulated devices and provision them end to end, then export the lot."""
+        from station.cli.provision_cmds import run_provision
+        from station.export.manifest import export_lot
+        from station.firmware.cache import FirmwareCache
+        from station.firmware.demo import install_demo_firmware
+        from station.sim.bench import Bench
+
+        console = Console(stderr=True)
+        bench_dir = Path(os.environ.get("STATION_SIM_DIR") or tempfile.mkdtemp(prefix="station-demo-")).resolve()
+        if realtime:
+            os.environ["STATION_SIM_REALTIME"] = "1"
+        bench = Bench(bench_dir, realtime=realtime)
+        twins = bench.create(count, platform, prefix=f"demo-{platform}-")
+        console.print(f"bench: {bench_dir} ({count} new {platform} twins)")
+        cache = FirmwareCache(bench_dir / "firmware_cache")
+        install_demo_firmware(cache, platform)
+        db = db_url or f"sqlite:///{bench_dir / 'station-demo.db'}"
+        profile_path = profile or demo_profile(platform)
+        slots = ",".join(f"{i + 1}={t.identity.probe_uid}" for i, t in enumerate(twins))
+        kw: dict[str, Any] = dict(
+            profile=profile_path, lot=None, operator="demo", slots=None if transport == "usb" else slots,
+            usb=transport == "usb", db_url=db, cache_dir=cache.root, sim_dir=bench_dir,
+            answers=("led=yes",), labels=bench_dir / "labels", recover_confirmed_by=None,
+            config_path=None, station_name="demo-station", as_json=as_json,
+        )
+        if transport == "usb":
+            # Over USB a fresh twin has no firmware and waits in DFU mode, as a blank device does.
+            kw["usb_filter"] = {t.device_id for t in twins}
+        lot, results = run_provision(console=console, **kw)
+        from station.store.registry import open_registry
+
+        manifest = bench_dir / f"{lot}.txt"
+        export_lot(open_registry(db), lot, "txt", manifest)
+        passed = sum(r.outcome == "passed" for r in results)
+        if as_json:
+            echo_json({"bench": str(bench_dir), "db": db, "lot": lot, "manifest": str(manifest),
+                       "passed": passed, "results": [result_json(r) for r in results]})
+        else:
+            out = Console()
+            out.print(results_table(results, title=f"Demo lot {lot}"))
+            out.print(f"lot:      {lot}")
+            out.print(f"manifest: {manifest}")
+            out.print(f"registry: {db}")
+            out.print(f"labels:   {bench_dir / 'labels' / lot}")
+            out.print(f"{passed}/{len(results)} devices passed")
+        if passed != len(results):
+            sys.exit(1)
