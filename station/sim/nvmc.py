@@ -1,0 +1,133 @@
+"""The nRF52840 NVMC (non-volatile memory controller) over the twin's memory-mapped flash files.
+
+nRF semantics that a flashing tool relies on, and that a naive simulator gets wrong:
+
+* A write only clears bits (new = old AND value); only an erase sets them back to 1.
+* Writes and erases need CONFIG.WEN / CONFIG.EEN; otherwise they are silently ignored.
+* ERASEPAGE erases one 4 KB page, ERASEALL erases code flash *and* UICR, ERASEUICR only UICR.
+* Erratum 184 (as modelled here): a debugger's NVMC writes/erases issued while the CPU runs do not
+  take — a tool must halt the core first. Writes by the CPU itself (the flash algorithm) do.
+* Injected faults: a ``stuck_word`` never programs (verify must catch it); ``unplug_after_bytes``
+  pulls the cable once that many flash bytes were written.
+
+Time is charged to the twin's clock in batches (per NVMC register operation, or when the core
+stops) so the hot path — one callback per word the flash algorithm stores — stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from station.domain import NRF_FLASH_SIZE, NRF_PAGE_SIZE, NRF_UICR
+from station.sim.device import UICR_SIZE, Twin
+
+NVMC_BASE = 0x4001E000
+NVMC_READY = NVMC_BASE + 0x400
+NVMC_READYNEXT = NVMC_BASE + 0x408
+NVMC_CONFIG = NVMC_BASE + 0x504
+NVMC_ERASEPAGE = NVMC_BASE + 0x508
+NVMC_ERASEPCR1 = NVMC_BASE + 0x508  # legacy alias of ERASEPAGE
+NVMC_ERASEALL = NVMC_BASE + 0x50C
+NVMC_ERASEPCR0 = NVMC_BASE + 0x510
+NVMC_ERASEUICR = NVMC_BASE + 0x514
+NVMC_ERASEPAGEPARTIAL = NVMC_BASE + 0x518
+NVMC_ICACHECNF = NVMC_BASE + 0x540
+
+CONFIG_WEN = 1
+CONFIG_EEN = 2
+
+UICR_END = NRF_UICR + UICR_SIZE
+
+
+def is_nvm(address: int) -> bool:
+    """Code flash or UICR: memory that only the NVMC can change."""
+    return address < NRF_FLASH_SIZE or NRF_UICR <= address < UICR_END
+
+
+class Nvmc:
+    """NVMC registers plus program/erase on the twin's ``flash`` and ``uicr`` mmaps."""
+
+    def __init__(self, twin: Twin, on_unplug: Callable[[], None]) -> None:
+        self.twin = twin
+        self._on_unplug = on_unplug
+        self.config = 0
+        self.icachecnf = 0
+        self.stuck_word: int | None = None
+        self.unplug_limit: int | None = None
+        #: work not yet charged to the clock
+        self._pending_words = 0
+        self._pending_bytes = 0
+        self.stats = {"words": 0, "page_erases": 0, "erase_all": 0}
+
+    def refresh_faults(self) -> None:
+        f = self.twin.current_faults()
+        self.stuck_word = f.stuck_word & ~3 if f.stuck_word is not None else None
+        self.unplug_limit = f.unplug_after_bytes
+
+    # ------------------------------------------------------------------ registers
+    def read(self, address: int) -> int:
+        if address in (NVMC_READY, NVMC_READYNEXT):
+            return 1  # operations complete synchronously; their time is charged to the clock
+        if address == NVMC_CONFIG:
+            return self.config
+        if address == NVMC_ICACHECNF:
+            return self.icachecnf
+        return 0
+
+    def write(self, address: int, value: int, *, cpu_running: bool = False) -> None:
+        """A register write. ``cpu_running`` is True for debugger writes while the core runs."""
+        if address == NVMC_CONFIG:
+            self.config = value & 3
+        elif address == NVMC_ICACHECNF:
+            self.icachecnf = value & 0x101
+        elif cpu_running or not (self.config & CONFIG_EEN):
+            return  # erratum 184 / EEN off: the erase does not happen
+        elif address == NVMC_ERASEPAGE:
+            if value < NRF_FLASH_SIZE:
+                self.erase_page(value & ~(NRF_PAGE_SIZE - 1))
+        elif address == NVMC_ERASEALL and value & 1:
+            self.erase_all()
+        elif address == NVMC_ERASEUICR and value & 1:
+            self.twin.uicr[:] = b"\xff" * UICR_SIZE
+            self.twin.clock.nvmc_page_erase()
+
+    # ------------------------------------------------------------------ program / erase
+    def program(self, address: int, size: int, value: int, *, cpu_running: bool = False) -> None:
+        """A store of ``size`` bytes into flash or UICR (from the CPU or from the debugger)."""
+        if cpu_running or not (self.config & CONFIG_WEN):
+            return
+        if address < NRF_FLASH_SIZE:
+            mem, off = self.twin.flash, address
+        else:
+            mem, off = self.twin.uicr, address - NRF_UICR
+        if self.stuck_word is not None and (address & ~3) == self.stuck_word:
+            value = (1 << (8 * size)) - 1  # the cell does not take the charge
+        old = int.from_bytes(mem[off : off + size], "little")
+        mem[off : off + size] = (old & value).to_bytes(size, "little")
+        self._pending_words += 1
+        self._pending_bytes += size
+        self.stats["words"] += 1
+        if self.unplug_limit is not None and self.twin.flash_bytes_written + self._pending_bytes >= self.unplug_limit:
+            self.settle()
+
+    def erase_page(self, base: int) -> None:
+        self.twin.flash[base : base + NRF_PAGE_SIZE] = b"\xff" * NRF_PAGE_SIZE
+        self.stats["page_erases"] += 1
+        self.twin.clock.nvmc_page_erase()
+
+    def erase_all(self) -> None:
+        """Code flash and UICR (never the external flash: it is behind QSPI, not the NVMC)."""
+        self.twin.flash[:] = b"\xff" * NRF_FLASH_SIZE
+        self.twin.uicr[:] = b"\xff" * UICR_SIZE
+        self.stats["erase_all"] += 1
+        self.twin.clock.nvmc_erase_all()
+
+    def settle(self) -> None:
+        """Charge pending word writes to the clock and apply the cable-pull fault."""
+        words, nbytes = self._pending_words, self._pending_bytes
+        if not words:
+            return
+        self._pending_words = self._pending_bytes = 0
+        self.twin.clock.nvmc_words(words)
+        if self.twin.count_flash_bytes(nbytes):
+            self._on_unplug()

@@ -1,0 +1,289 @@
+"""A pyocd debug-probe plugin whose probes are the twins of the default bench.
+
+Registered as entry point ``pyocd.probe`` / ``sim`` (pyproject.toml), so pyocd's own code — and its
+command line (``pyocd list``, ``pyocd load -u SIM…``, ``pyocd cmd``) — sees every plugged-in twin
+with a probe attached as a CMSIS-DAP-like probe whose board is an ``nrf52840``. The probe speaks
+at DAP register level (DP/AP reads and writes, packed block transfers); everything behind that is
+the chip model in :mod:`station.sim.chip`.
+
+Like a real probe, it:
+
+* is exclusive: opening holds an fcntl lock on ``<twin>/swd.lock``; a second opener (another
+  process, or the same process twice) gets "probe already open" (cf. pyOCD #877);
+* answers FAULT/WAIT at the injected rates (``swd_fault_rate`` → ``TransferFaultError`` and
+  CTRL/STAT.STICKYERR; ``swd_wait_rate`` → retried like CMSIS-DAP firmware does, and only a WAIT
+  that outlasts the retry budget surfaces as ``TransferTimeoutError``);
+* vanishes when its twin is unplugged (``ProbeDisconnected`` on every further call);
+* costs time: every transfer charges ~46 SWD bits at the set clock to the twin's device clock.
+
+This module is imported while pyocd itself is importing (plugin discovery), so it must only
+import pyocd submodules that are already loaded by then, and nothing heavy at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pyocd.core import exceptions
+from pyocd.core.plugin import Plugin
+from pyocd.probe.debug_probe import DebugProbe
+
+from station.sim.clock import DEFAULT_SWD_HZ
+from station.sim.device import Twin
+
+#: CMSIS-DAP firmware retries a WAIT this many times before reporting it (DAP_TransferConfigure)
+WAIT_RETRIES = 8
+LOCK_FILE = "swd.lock"
+
+
+def _default_twins() -> list[Twin]:
+    from station.sim.bench import default_bench  # imported late: pyocd may load us very early
+
+    bench = default_bench()
+    if bench is None:
+        return []
+    out = []
+    for twin in bench.twins():
+        st = twin.state
+        if st.plugged and st.probe_attached:
+            out.append(twin)
+    return out
+
+
+class SimProbe(DebugProbe):
+    """A probe wired to one twin."""
+
+    @classmethod
+    def get_all_connected_probes(cls, unique_id: str | None = None, is_explicit: bool = False) -> list[SimProbe]:
+        return [cls(t) for t in _default_twins()]
+
+    @classmethod
+    def get_probe_with_id(cls, unique_id: str, is_explicit: bool = False) -> SimProbe | None:
+        for twin in _default_twins():
+            if twin.identity.probe_uid == unique_id:
+                return cls(twin)
+        return None
+
+    def __init__(self, twin: Twin) -> None:
+        super().__init__()
+        self.twin = twin
+        self._lock_file: Any = None
+        self._protocol: DebugProbe.Protocol | None = None
+        self._reset_asserted = False
+        self.clock_hz: float = DEFAULT_SWD_HZ
+        self._rng = random.Random(twin.identity.deviceid0)
+        self._fault_rate = 0.0
+        self._wait_rate = 0.0
+        #: transfers on the wire (a packed block counts one per word), WAITs seen, FAULTs answered
+        self.stats = {"transfers": 0, "calls": 0, "waits": 0, "faults": 0}
+        self._chip: Any = None
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def vendor_name(self) -> str:
+        return "Station"
+
+    @property
+    def product_name(self) -> str:
+        return f"twin probe ({self.twin.name})"
+
+    @property
+    def unique_id(self) -> str:
+        return self.twin.identity.probe_uid
+
+    @property
+    def supported_wire_protocols(self) -> Sequence[DebugProbe.Protocol]:
+        return [DebugProbe.Protocol.DEFAULT, DebugProbe.Protocol.SWD]
+
+    @property
+    def wire_protocol(self) -> DebugProbe.Protocol | None:
+        return self._protocol
+
+    @property
+    def is_open(self) -> bool:
+        return self._lock_file is not None
+
+    @property
+    def capabilities(self) -> set[DebugProbe.Capability]:
+        return {DebugProbe.Capability.SWJ_SEQUENCE}
+
+    @property
+    def associated_board_info(self) -> Any:
+        from pyocd.board.board_ids import BoardInfo
+
+        return BoardInfo(f"Particle {self.twin.platform.name} (twin)", self.twin.platform.mcu)
+
+    def create_associated_board(self) -> Any:
+        from pyocd.board.board import Board
+
+        assert self.session is not None
+        return Board(self.session, board_info=self.associated_board_info)
+
+    # ------------------------------------------------------------------ lifecycle
+    def open(self) -> None:
+        self._require_present()
+        f = open(self.twin.path / LOCK_FILE, "a")  # held until close()
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise exceptions.ProbeError(f"probe {self.unique_id} already open (by another session or process)") from None
+        self._lock_file = f
+        from station.sim.chip import chip_for
+
+        with self.twin.lock:
+            self._chip = chip_for(self.twin)
+            self._chip.gone = False
+
+    def close(self) -> None:
+        f, self._lock_file = self._lock_file, None
+        if f is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            f.close()
+
+    def connect(self, protocol: DebugProbe.Protocol | None = None) -> None:
+        self._require_present()
+        self._protocol = DebugProbe.Protocol.SWD
+
+    def disconnect(self) -> None:
+        self._protocol = None
+
+    def swj_sequence(self, length: int, bits: int) -> None:
+        self._charge(max(1, length // 46))
+
+    def set_clock(self, frequency: float) -> None:
+        self.clock_hz = float(frequency) if frequency > 0 else DEFAULT_SWD_HZ
+
+    def flush(self) -> None:
+        pass
+
+    # ------------------------------------------------------------------ reset pin
+    def reset(self) -> None:
+        with self.twin.lock:
+            chip = self._enter()
+            chip.hold_reset(True)
+            chip.hold_reset(False)
+
+    def assert_reset(self, asserted: bool) -> None:
+        with self.twin.lock:
+            self._enter().hold_reset(asserted)
+            self._reset_asserted = asserted
+
+    def is_reset_asserted(self) -> bool:
+        return self._reset_asserted
+
+    # ------------------------------------------------------------------ DAP transfers
+    def _require_present(self) -> None:
+        st = self.twin.state
+        if not (st.plugged and st.probe_attached):
+            raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: target {self.twin.name} is not connected")
+
+    def _enter(self) -> Any:
+        chip = self._chip
+        if chip is None:
+            raise exceptions.ProbeError(f"probe {self.unique_id} is not open")
+        if chip.gone:
+            raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: device unplugged")
+        faults = self.twin.current_faults()
+        self._fault_rate = faults.swd_fault_rate or 0.0
+        self._wait_rate = faults.swd_wait_rate or 0.0
+        chip.refresh_faults()
+        return chip
+
+    def _charge(self, transfers: int) -> None:
+        self.stats["transfers"] += transfers
+        self.twin.clock.swd_transfers(transfers, self.clock_hz)
+
+    def _wire(self) -> None:
+        """One AP transfer's ACK: OK, WAIT (retried) or FAULT."""
+        if self._wait_rate:
+            tries = 0
+            while self._rng.random() < self._wait_rate:
+                self.stats["waits"] += 1
+                tries += 1
+                self._charge(1)
+                if tries > WAIT_RETRIES:
+                    raise exceptions.TransferTimeoutError(f"probe {self.unique_id}: target answered WAIT {tries} times")
+        if self._fault_rate and self._rng.random() < self._fault_rate:
+            self.stats["faults"] += 1
+            self._chip.dap.ctrl_stat |= 0x20  # STICKYERR
+            raise exceptions.TransferFaultError(f"probe {self.unique_id}: target answered FAULT")
+
+    def _do(self, op: Callable[[Any], Any], transfers: int, *, ap: bool) -> Any:
+        from station.sim.dap import BusFault
+
+        self.stats["calls"] += 1
+        with self.twin.lock:
+            chip = self._enter()
+            try:
+                if ap:
+                    self._wire()
+                result = op(chip)
+            except BusFault as exc:
+                raise exceptions.TransferFaultError(f"probe {self.unique_id}: {exc}", fault_address=exc.address) from exc
+            finally:
+                chip.sync()
+                self._charge(transfers)
+            if chip.gone:
+                raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: device unplugged")
+            return result
+
+    @staticmethod
+    def _deferred(fn: Callable[[], Any], now: bool) -> Any:
+        if now:
+            return fn()
+        try:
+            value = fn()
+        except exceptions.Error as exc:
+            err = exc
+
+            def raise_later() -> Any:
+                raise err
+
+            return raise_later
+        return lambda: value
+
+    def read_dp(self, addr: int, now: bool = True) -> Any:
+        return self._deferred(lambda: self._do(lambda c: c.dap.read_dp(addr), 1, ap=False), now)
+
+    def write_dp(self, addr: int, data: int) -> None:
+        self._do(lambda c: c.dap.write_dp(addr, data), 1, ap=False)
+
+    def read_ap(self, addr: int, now: bool = True) -> Any:
+        return self._deferred(lambda: self._do(lambda c: c.dap.read_ap(addr), 1, ap=True), now)
+
+    def write_ap(self, addr: int, data: int) -> None:
+        self._do(lambda c: c.dap.write_ap(addr, data), 1, ap=True)
+
+    def read_ap_multiple(self, addr: int, count: int = 1, now: bool = True) -> Any:
+        return self._deferred(lambda: self._do(lambda c: c.dap.read_ap_multiple(addr, count), count, ap=True), now)
+
+    def write_ap_multiple(self, addr: int, values: Sequence[int]) -> None:
+        vals = list(values)
+        self._do(lambda c: c.dap.write_ap_multiple(addr, vals), len(vals), ap=True)
+
+
+class SimProbePlugin(Plugin):
+    """pyocd plugin entry: ``-u <probe uid>`` or ``-u sim:<probe uid>`` selects a twin."""
+
+    def load(self) -> type[SimProbe]:
+        return SimProbe
+
+    @property
+    def name(self) -> str:
+        return "sim"
+
+    @property
+    def description(self) -> str:
+        return "Station digital twins (simulated nRF52840 boards behind a debug probe)"
+
+
+def probe_lock_path(twin: Twin) -> str:
+    """Where the exclusive probe lock lives (for tools that want to check who holds it)."""
+    return os.fspath(twin.path / LOCK_FILE)
