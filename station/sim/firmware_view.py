@@ -1,0 +1,93 @@
+"""What the firmware in a twin's flash tells the outside world: module list and versions.
+
+The USB control face (GET_MODULE_INFO, SYSTEM_VERSION) and the serial face (``s``, ``v``,
+factory-test ``version``) must agree with each other and with what the boot model saw, so they
+all read flash through the station's own module parser (``station.firmware.gen3``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from station.domain import ModuleFunction
+from station.sim.device import Twin
+
+
+def flash_modules(twin: Twin) -> list[Any]:
+    """Modules found in the twin's internal flash (valid or not), as ``read_flash_modules`` gives them."""
+    from station.firmware.gen3 import read_flash_modules  # local: firmware parsing lives in one place
+
+    flash = twin.flash
+
+    def read(address: int, size: int) -> bytes:
+        return bytes(flash[address : address + size])
+
+    return list(read_flash_modules(read, twin.platform.id))
+
+
+def version_string(module_version: int) -> str:
+    """Device OS release string for a system module version.
+
+    Assumption (not confirmed against every release): since Device OS 1.0 the system module
+    version is ``major*1000 + minor*100 + patch`` (5.9.0 → 5900); older numbers are printed raw.
+    """
+    if module_version < 1000:
+        return str(module_version)
+    return f"{module_version // 1000}.{module_version // 100 % 10}.{module_version % 100}"
+
+
+def system_module_version(twin: Twin) -> int | None:
+    versions = [
+        int(m.version)
+        for m in flash_modules(twin)
+        if m.valid and int(m.function) in (int(ModuleFunction.SYSTEM_PART), int(ModuleFunction.MONOLITHIC))
+    ]
+    return max(versions) if versions else None
+
+
+def system_version(twin: Twin) -> str:
+    """Device OS version as the device prints it (``v``, SYSTEM_VERSION); empty when none is flashed."""
+    v = system_module_version(twin)
+    return version_string(v) if v is not None else ""
+
+
+def user_module_version(twin: Twin) -> int | None:
+    users = [m for m in flash_modules(twin) if m.valid and int(m.function) == int(ModuleFunction.USER_PART)]
+    return int(users[0].version) if users else None
+
+
+def module_list(twin: Twin) -> list[dict[str, Any]]:
+    """Module list in the shape Device OS prints for listening-mode ``s`` (keys f, n, v, s, vv, d)."""
+    out = []
+    for m in flash_modules(twin):
+        out.append(
+            {
+                "s": int(m.end) - int(m.start),
+                "l": "m",
+                "vc": 30,
+                "vv": 30 if m.valid else 0,
+                "f": _function_letter(int(m.function)),
+                "n": str(int(m.index)),
+                "v": int(m.version),
+                "d": [
+                    {"f": _function_letter(int(d.function)), "n": str(int(d.index)), "v": int(d.version)}
+                    for d in getattr(m, "deps", ())
+                    if int(d.function) != 0
+                ],
+            }
+        )
+    return out
+
+
+_LETTERS = {
+    int(ModuleFunction.BOOTLOADER): "b",
+    int(ModuleFunction.MONOLITHIC): "m",
+    int(ModuleFunction.SYSTEM_PART): "s",
+    int(ModuleFunction.USER_PART): "u",
+    int(ModuleFunction.NCP): "c",
+    int(ModuleFunction.RADIO_STACK): "a",
+}
+
+
+def _function_letter(function: int) -> str:
+    return _LETTERS.get(function, "_")

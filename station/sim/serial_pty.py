@@ -1,0 +1,123 @@
+"""A twin's CDC serial port as a pseudo-terminal that pyserial opens like any other port.
+
+The serving side (master) runs in a thread of the process that hosts the twin faces; the port
+path is published in ``<twin>/serial.json`` with the USB identity a host would see (VID, PID,
+serial number = device ID), so port discovery in any process on the machine finds it by device
+ID. Closing the master makes the port vanish for its user: reads fail, as when the cable is
+pulled or the device re-enumerates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import threading
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+
+from station.sim.device import Twin
+from station.sim.ftest_fw import TwinConsole
+
+PUBLISH_FILE = "serial.json"
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    name: str
+    port: str
+    vid: int
+    pid: int
+    serial_number: str
+    owner_pid: int
+
+
+class PtyServer:
+    """Serves one twin's serial port until :meth:`close`."""
+
+    def __init__(self, twin: Twin) -> None:
+        self.twin = twin
+        self.generation = twin.state.generation
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self.console = TwinConsole(twin)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name=f"pty-{twin.name}", daemon=True)
+        self._thread.start()
+        self._publish()
+
+    def _publish(self) -> None:
+        doc = {
+            "port": self.port,
+            "vid": 0x2B04,
+            "pid": self.twin.reported_platform.pid_normal,
+            "serial_number": self.twin.device_id,
+            "owner_pid": os.getpid(),
+        }
+        tmp = self.twin.path / (PUBLISH_FILE + ".tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, self.twin.path / PUBLISH_FILE)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _w, _x = select.select([self._master], [], [], 0.1)
+                if not ready:
+                    continue
+                data = os.read(self._master, 4096)
+            except OSError:
+                return
+            reply = self.console.feed(data)
+            if reply:
+                with contextlib.suppress(OSError):
+                    os.write(self._master, reply)
+
+    def close(self) -> None:
+        """The port disappears: unpublish, stop serving, hang up the terminal."""
+        path = self.twin.path / PUBLISH_FILE
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(path.read_text()).get("port") == self.port:
+                path.unlink()
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_published(twin_dir: Path) -> PublishedPort | None:
+    """The port a live host process publishes for this twin, if any."""
+    try:
+        doc = json.loads((twin_dir / PUBLISH_FILE).read_text())
+        pub = PublishedPort(
+            name=twin_dir.name, port=str(doc["port"]), vid=int(doc["vid"]), pid=int(doc["pid"]),
+            serial_number=str(doc["serial_number"]), owner_pid=int(doc["owner_pid"]),
+        )  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pub if _pid_alive(pub.owner_pid) else None
+
+
+def published_ports(bench_path: Path) -> list[PublishedPort]:
+    """Every twin port currently served on the bench, by any process."""
+    if not bench_path.is_dir():
+        return []
+    out = []
+    for folder in sorted(bench_path.iterdir()):
+        pub = read_published(folder) if folder.is_dir() else None
+        if pub is not None:
+            out.append(pub)
+    return out
