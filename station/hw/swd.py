@@ -31,6 +31,7 @@ from station.domain import (
     GEN3_ADDR_USER_PART,
     NRF_FICR_DEVICEID0,
     NRF_FICR_DEVICEID1,
+    NRF_FLASH_SIZE,
     NRF_UICR_APPROTECT,
     gen3_device_id,
 )
@@ -284,19 +285,28 @@ class PyocdSwdLink:
 
     # ------------------------------------------------------------------ flashing
     def choose_erase(self, images: Sequence[FlashImage], erase: EraseStrategy) -> str:
-        """Chip erase only when the set rewrites everything a device needs; else sector erase.
+        """Chip erase is allowed only when the set rewrites everything a device needs.
 
         A chip erase (≈170 ms) beats erasing 200+ sectors one by one (85 ms each), but it also
-        wipes whatever the images do not cover. So AUTO picks it only for a complete Gen3 set
-        (bootloader, system part and user part), where nothing else in internal flash matters.
+        wipes whatever the images do not cover. So AUTO considers it only for a complete Gen3 set
+        (bootloader, system part and user part), where nothing else in internal flash matters,
+        and otherwise erases just the sectors the images touch.
         """
         if erase is EraseStrategy.CHIP:
             return "chip"
         if erase is EraseStrategy.SECTOR:
             return "sector"
-        starts = {img.address for img in images}
-        complete = {GEN3_ADDR_BOOTLOADER, GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART} <= starts
-        return "chip" if complete else "sector"
+        def covers(lo: int, hi: int) -> bool:
+            return any(lo <= img.address < hi for img in images)
+
+        complete = (
+            covers(GEN3_ADDR_BOOTLOADER, NRF_FLASH_SIZE)
+            and covers(GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART)
+            and covers(GEN3_ADDR_USER_PART, GEN3_ADDR_BOOTLOADER)
+        )
+        # For a complete set let pyocd weigh chip erase against sector erase with smart flash's
+        # page analysis (an identical re-flash then skips every page instead of erasing them all).
+        return "auto" if complete else "sector"
 
     def program(
         self,
