@@ -141,8 +141,7 @@ class Nrf52840(CoreHooks):
             boot.hold(self.twin, want)
             self._reported = want
 
-    def sync(self) -> None:
-        """Called after every debugger operation; cheap unless something changed."""
+    def core_changed(self) -> None:
         self._report()
 
     def refresh_faults(self) -> None:
@@ -264,6 +263,7 @@ class Nrf52840(CoreHooks):
 
     def core_stopped(self) -> None:
         self.nvmc.settle()
+        self._report()
 
     def system_reset(self, *, cause: str) -> None:
         """SYSRESETREQ, pin reset release, CTRL-AP reset: peripherals reset, APPROTECT re-latched."""

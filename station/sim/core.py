@@ -89,6 +89,9 @@ class CoreHooks:
     def core_stopped(self) -> None:
         """The core halted or faulted after running (flush batched work, e.g. NVMC timing)."""
 
+    def core_changed(self) -> None:
+        """The debugger changed the core's run state (halt, resume, step, reset)."""
+
     def system_reset(self, *, cause: str) -> None:
         raise NotImplementedError
 
@@ -267,6 +270,7 @@ class Core:
         """SCS debug register write; False if ``address`` is not one of them."""
         if address == DHCSR:
             self._write_dhcsr(value)
+            self.hooks.core_changed()
         elif address == DCRSR:
             self._transfer_register(value)
         elif address == DCRDR:
@@ -282,6 +286,7 @@ class Core:
                     self.hooks.system_reset(cause="swd-reset")
                 elif value & 0x1:  # VECTRESET (core only)
                     self.reset()
+                self.hooks.core_changed()
         else:
             return False
         return True

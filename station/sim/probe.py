@@ -228,7 +228,6 @@ class SimProbe(DebugProbe):
             except BusFault as exc:
                 raise exceptions.TransferFaultError(f"probe {self.unique_id}: {exc}", fault_address=exc.address) from exc
             finally:
-                chip.sync()
                 self._charge(transfers)
             if chip.gone:
                 raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: device unplugged")

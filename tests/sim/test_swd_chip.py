@@ -1,0 +1,197 @@
+"""DAP-level tests of the twin's nRF52840: what a probe sees on the wire, without pyocd."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from station.sim.bench import Bench
+from station.sim.chip import Nrf52840, chip_for
+from station.sim.dap import BusFault
+from station.sim.device import Twin
+
+SELECT, CSW, TAR, DRW, IDR, BASE = 0x8, 0x00, 0x04, 0x0C, 0xFC, 0xF8
+NVMC_CONFIG, NVMC_ERASEPAGE, NVMC_ERASEALL = 0x4001E504, 0x4001E508, 0x4001E50C
+DHCSR, DCRSR, DCRDR, DEMCR, AIRCR = 0xE000EDF0, 0xE000EDF4, 0xE000EDF8, 0xE000EDFC, 0xE000ED0C
+
+
+class Wire:
+    """A minimal debugger: DP/AP register accesses as a CMSIS-DAP probe would issue them."""
+
+    def __init__(self, chip: Nrf52840) -> None:
+        self.chip = chip
+        self.dap = chip.dap
+
+    def ap_read(self, ap: int, reg: int) -> int:
+        self.dap.write_dp(SELECT, (ap << 24) | (reg & 0xF0))
+        return self.dap.read_ap(reg)
+
+    def ap_write(self, ap: int, reg: int, value: int) -> None:
+        self.dap.write_dp(SELECT, (ap << 24) | (reg & 0xF0))
+        self.dap.write_ap(reg, value)
+
+    def read32(self, addr: int) -> int:
+        self.ap_write(0, CSW, 0x23000012)
+        self.ap_write(0, TAR, addr)
+        return self.ap_read(0, DRW)
+
+    def write32(self, addr: int, value: int) -> None:
+        self.ap_write(0, CSW, 0x23000012)
+        self.ap_write(0, TAR, addr)
+        self.ap_write(0, DRW, value)
+
+    def halt(self) -> None:
+        self.write32(DHCSR, 0xA05F0003)
+
+
+@pytest.fixture
+def wire(twin: Twin) -> Wire:
+    return Wire(chip_for(twin))
+
+
+def test_identification_registers(wire: Wire, twin: Twin) -> None:
+    assert wire.dap.read_dp(0x0) == 0x2BA01477
+    assert wire.ap_read(0, IDR) == 0x24770011  # AHB-AP
+    assert wire.ap_read(1, IDR) == 0x02880000  # Nordic CTRL-AP
+    assert wire.ap_read(2, IDR) == 0  # end of the AP scan
+    assert wire.ap_read(0, BASE) == 0xE00FF003
+    assert wire.ap_read(0, CSW) & 0x40  # DeviceEn: not protected
+    assert wire.read32(0xE000ED00) == 0x410FC241  # CPUID: Cortex-M4 r0p1
+    assert wire.read32(0xE00FFFF0) == 0x0D and wire.read32(0xE00FFFF4) == 0x10  # ROM table CIDR
+    assert wire.read32(0xE00FF000) == 0xFFF0F003  # first ROM entry → SCS
+
+
+def test_ficr_is_the_device_identity(wire: Wire, twin: Twin) -> None:
+    d0, d1 = wire.read32(0x10000060), wire.read32(0x10000064)
+    assert (d0, d1) == (twin.identity.deviceid0, twin.identity.deviceid1)
+    assert wire.read32(0x10000100) == 0x52840
+    assert struct.pack(">I", wire.read32(0x10000104)) == b"AAD0"
+
+
+def test_power_up_handshake(wire: Wire) -> None:
+    wire.dap.write_dp(0x4, 0x50000F00)
+    assert wire.dap.read_dp(0x4) & 0xA0000000 == 0xA0000000
+
+
+def test_auto_increment_and_packed_transfers(wire: Wire, twin: Twin) -> None:
+    wire.ap_write(0, CSW, 0x23000012)
+    wire.ap_write(0, TAR, 0x20000000)
+    wire.dap.write_ap_multiple(DRW, [1, 2, 3, 4])
+    assert wire.ap_read(0, TAR) == 0x20000010
+    wire.ap_write(0, TAR, 0x20000000)
+    assert wire.dap.read_ap_multiple(DRW, 4) == [1, 2, 3, 4]
+    # byte access: the byte comes back on its lane, TAR moves by one
+    wire.write32(0x20000010, 0x44332211)
+    wire.ap_write(0, CSW, 0x23000010)
+    wire.ap_write(0, TAR, 0x20000011)
+    assert wire.ap_read(0, DRW) == 0x2200
+    assert wire.ap_read(0, TAR) == 0x20000012
+
+
+def test_bad_address_faults_and_sets_stickyerr(wire: Wire) -> None:
+    with pytest.raises(BusFault):
+        wire.read32(0x30000000)
+    assert wire.dap.read_dp(0x4) & 0x20
+    wire.dap.write_dp(0x0, 0x1E)  # ABORT clears sticky flags
+    assert not wire.dap.read_dp(0x4) & 0x20
+
+
+def _program_word(wire: Wire, addr: int, value: int) -> None:
+    wire.write32(NVMC_CONFIG, 1)
+    wire.write32(addr, value)
+    wire.write32(NVMC_CONFIG, 0)
+
+
+def test_nvmc_bits_only_go_from_one_to_zero(wire: Wire, twin: Twin) -> None:
+    wire.halt()
+    _program_word(wire, 0x8000, 0xF0F0FFFF)
+    _program_word(wire, 0x8000, 0xFFFF0F0F)
+    assert wire.read32(0x8000) == 0xF0F00F0F
+    assert twin.flash[0x8000:0x8004] == bytes.fromhex("0f0ff0f0")
+    wire.write32(0x8004, 0)  # WEN off: ignored
+    assert wire.read32(0x8004) == 0xFFFFFFFF
+
+
+def test_page_erase_and_erase_all(wire: Wire, twin: Twin) -> None:
+    wire.halt()
+    for addr in (0x8000, 0x9000):
+        _program_word(wire, addr, 0)
+    wire.write32(NVMC_CONFIG, 2)
+    wire.write32(NVMC_ERASEPAGE, 0x8000)
+    assert wire.read32(0x8000) == 0xFFFFFFFF and wire.read32(0x9000) == 0
+    wire.write32(NVMC_ERASEALL, 1)
+    assert twin.flash[:] == b"\xff" * len(twin.flash)
+
+
+def test_erratum_184_debugger_nvmc_writes_do_not_take_while_the_cpu_runs(wire: Wire, twin: Twin) -> None:
+    assert not wire.chip.core.halted  # the firmware is running
+    _program_word(wire, 0x8000, 0)
+    wire.write32(NVMC_CONFIG, 2)
+    twin.flash[0x9000:0x9004] = b"\0\0\0\0"
+    wire.write32(NVMC_ERASEPAGE, 0x9000)
+    assert wire.read32(0x8000) == 0xFFFFFFFF
+    assert wire.read32(0x9000) == 0
+    wire.halt()
+    _program_word(wire, 0x8000, 0)
+    assert wire.read32(0x8000) == 0
+
+
+def test_halt_step_and_register_access(wire: Wire, twin: Twin) -> None:
+    # movs r0, #5 ; adds r0, #1 ; bkpt #0 in RAM
+    code = bytes.fromhex("0520" "0130" "00be")
+    wire.halt()
+    assert wire.read32(DHCSR) & (1 << 17)
+    assert twin.state.run_state == "halted"
+    for i in range(0, len(code) + 2, 4):
+        wire.write32(0x20000000 + i, int.from_bytes(code[i : i + 4].ljust(4, b"\0"), "little"))
+    wire.write32(DCRDR, 0x20000000)
+    wire.write32(DCRSR, (1 << 16) | 15)  # write PC
+    wire.write32(DHCSR, 0xA05F0005)  # step
+    wire.write32(DCRSR, 0)  # read r0
+    assert wire.read32(DCRDR) == 5
+    wire.write32(DHCSR, 0xA05F0001)  # run until the BKPT
+    assert wire.read32(DHCSR) & (1 << 17)
+    wire.write32(DCRSR, 0)
+    assert wire.read32(DCRDR) == 6
+    wire.write32(DCRSR, 15)
+    assert wire.read32(DCRDR) == 0x20000004  # PC stays on the BKPT
+    assert twin.state.run_state == "debug"
+
+
+def test_reset_with_vector_catch_halts_without_booting(wire: Wire, twin: Twin) -> None:
+    wire.write32(DHCSR, 0xA05F0001)
+    wire.write32(DEMCR, 1)  # VC_CORERESET
+    wire.write32(AIRCR, 0x05FA0004)
+    assert wire.read32(DHCSR) & (1 << 17)
+    assert twin.state.run_state == "halted"
+    assert "boot" not in twin.events.kinds()
+    wire.write32(DEMCR, 0)
+    wire.write32(AIRCR, 0x05FA0004)  # plain reset: the firmware runs (blank: DFU)
+    assert twin.state.run_state == "dfu"
+    assert twin.events.read()[-1]["cause"] == "swd-reset"
+
+
+def test_pin_reset_holds_the_core(wire: Wire, twin: Twin) -> None:
+    wire.chip.hold_reset(True)
+    assert twin.state.run_state == "reset"
+    wire.chip.hold_reset(False)
+    assert twin.state.run_state == "dfu"
+
+
+def test_approtect_blocks_the_ahb_ap_but_not_the_ctrl_ap(bench: Bench) -> None:
+    locked = bench.create(1, seed=5, approtect=True)[0]
+    locked.flash[0:4] = b"\x00\x10\x00\x20"
+    ext_before = bytes(locked.ext_flash)
+    w = Wire(chip_for(locked))
+    assert not w.ap_read(0, CSW) & 0x40  # DeviceEn 0
+    with pytest.raises(BusFault):
+        w.read32(0x10000060)
+    assert w.ap_read(1, 0x00C) == 0  # APPROTECTSTATUS: enabled
+    w.ap_write(1, 0x004, 1)  # ERASEALL
+    assert w.ap_read(1, 0x008) == 0  # done
+    assert w.ap_read(1, 0x00C) == 1
+    assert w.read32(0x10000060) == locked.identity.deviceid0
+    assert locked.flash[0:4] == b"\xff" * 4 and locked.uicr[0x208] == 0xFF
+    assert bytes(locked.ext_flash) == ext_before  # the DCT and device key survive
+    assert "key_lost" not in locked.events.kinds()
