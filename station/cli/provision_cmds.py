@@ -69,6 +69,7 @@ def run_provision(
     as_json: bool,
     console: Console,
     usb_filter: set[str] | None = None,
+    watch: float | None = None,
 ) -> tuple[str, list[Any]]:
     """Shared by ``provision`` and ``demo``; returns (lot name, slot results)."""
     from station.pipeline.line import prepare_job, run_slots
@@ -92,9 +93,33 @@ def run_provision(
         )
         if usb is False and job.profile.transport.value == "usb" and slots is None:
             usb = True
+        if watch is not None:
+            return job.lot_name, _watch(job, usb, config, watch, console)
         slot_list = discover_slots(slots, usb, config, usb_filter)
         results = run_slots(job, slot_list)
     return job.lot_name, results
+
+
+def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console) -> list[Any]:
+    """Bench mode: provision whatever is plugged in, until Ctrl-C or ``seconds`` (0 = forever)."""
+    import threading
+
+    from station.domain import Transport
+    from station.hw.hotplug import HotplugWatcher
+    from station.pipeline.autostart import AutoProvisioner
+
+    transport = Transport.USB if usb else Transport.SWD
+    names = {uid: name for name, uid in config.slots.items()}
+    auto = AutoProvisioner(job, transport, slot_names=names)
+    stop = threading.Event()
+    console.print(f"watching for {'USB devices' if usb else 'probes'}; plug a device in to provision it (Ctrl-C stops)")
+    with HotplugWatcher(auto):
+        try:
+            stop.wait(seconds if seconds > 0 else None)
+        except KeyboardInterrupt:
+            console.print("stopping: finishing the runs in progress")
+    auto.wait_idle()
+    return auto.results
 
 
 def register(cli: click.Group) -> None:
@@ -111,6 +136,9 @@ def register(cli: click.Group) -> None:
                   help="Write label files (per the profile's formats) into this directory.")
     @click.option("--recover-locked", "recover_confirmed_by", metavar="ENGINEER",
                   help="Confirm, as ENGINEER, that locked chips may be mass-erased (the profile must allow it).")
+    @click.option("--watch", type=float, default=None, metavar="SECONDS",
+                  help="Bench mode: keep watching and provision each device as it is plugged in "
+                  "(SECONDS to stop after, 0 = until Ctrl-C).")
     @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
     @click.option("--station", "station_name", help="Station name recorded on every attempt (default: config/hostname).")
     @db_option
