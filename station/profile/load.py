@@ -17,6 +17,7 @@ from station.domain import PLATFORMS, Transport
 from station.errors import ProfileError
 from station.ftest.plan import TestPlan
 from station.labels.data import check_template_line
+from station.labels.render import check_template
 from station.profile.model import (
     DEVICE_OS_ROLES,
     ERASE_CHOICES,
@@ -222,7 +223,11 @@ def _label(sec: Section) -> LabelTemplate:
     if not formats:
         sec.error("formats", f"name at least one of {', '.join(LABEL_FORMATS)}")
     sec.finish()
-    return LabelTemplate(float(width or 50.0), float(height or 25.0), int(dpi or 300), lines, formats)
+    template = LabelTemplate(float(width or 50.0), float(height or 25.0), int(dpi or 300), lines, formats)
+    problem = check_template(template)
+    if problem:
+        sec.error("height_mm", problem)
+    return template
 
 
 def _cloud(sec: Section) -> CloudConfig:

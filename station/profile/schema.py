@@ -139,5 +139,5 @@ class Section:
 
 
 def closest(word: str, candidates: Sequence[str]) -> str:
-    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""

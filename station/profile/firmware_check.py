@@ -1,0 +1,102 @@
+"""Check a profile's firmware references against the firmware cache, before any device is touched.
+
+A profile pins modules by SHA-256; this makes sure each one is in the cache and still hashes to
+that value, is a Particle module of the role and version the profile claims, is built for the
+profile's platform, and that the whole set can boot (dependency order satisfiable) both with the
+product user part and with the factory-test user part.
+"""
+
+from __future__ import annotations
+
+import re
+
+from station.errors import CacheError, FirmwareError, ProfileError
+from station.firmware.cache import FirmwareCache
+from station.firmware.module import ModuleInfo
+from station.firmware.moduleset import check_module_set
+from station.profile.model import ModuleRef, Profile
+
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
+
+
+def device_os_module_version(version: str) -> int | None:
+    """Device OS ``X.Y.Z`` as the system part reports it: ``X*1000 + Y*100 + Z`` (device-os version.mk)."""
+    m = _VERSION_RE.match(version)
+    if not m:
+        return None
+    x, y, z = (int(g) for g in m.groups())
+    return x * 1000 + y * 100 + z
+
+
+def _field(profile: Profile, ref: ModuleRef) -> str:
+    if ref is profile.product_firmware:
+        return "firmware.product"
+    if ref is profile.test_firmware:
+        return "firmware.factory_test"
+    return f"firmware.modules[{profile.modules.index(ref)}]"
+
+
+def _check_ref(
+    profile: Profile, ref: ModuleRef, cache: FirmwareCache
+) -> tuple[ModuleInfo | None, list[ProfileError]]:
+    where = _field(profile, ref)
+    plat = profile.platform
+    try:
+        entry = cache.get(ref.sha256)
+    except CacheError as exc:
+        return None, [ProfileError(profile.path, f"{where}.sha256", f"{ref.role}: {exc}")]
+    info = entry.info
+    if info is None:
+        problem = f"{ref.role}: {entry.name} is a {entry.kind} file, not a Particle module"
+        return None, [ProfileError(profile.path, f"{where}.sha256", problem)]
+    errors: list[ProfileError] = []
+    if info.platform_id != plat.id:
+        problem = f"{ref.role}: {entry.name} is built for platform {info.platform_id}, the profile is {plat.name} ({plat.id})"
+        errors.append(ProfileError(profile.path, f"{where}.sha256", problem))
+    if not info.crc_ok:
+        errors.append(
+            ProfileError(profile.path, f"{where}.sha256", f"{ref.role}: {entry.name} has a bad CRC")
+        )
+    user = info.function == ref.function and ref.function.name == "USER_PART"
+    if info.function != ref.function or not (user or info.index == ref.index):
+        problem = f"{entry.name} is {info.describe()}, not a {ref.role} module"
+        errors.append(
+            ProfileError(
+                profile.path, f"{where}.role" if where.startswith("firmware.modules") else where, problem
+            )
+        )
+    if info.version != ref.version:
+        problem = f"{ref.role}: {entry.name} is version {info.version}, the profile says {ref.version}"
+        errors.append(ProfileError(profile.path, f"{where}.version", problem))
+    return info, errors
+
+
+def check_profile_firmware(profile: Profile, cache: FirmwareCache) -> list[ProfileError]:
+    """Every problem with the profile's firmware against ``cache`` (empty when it can be flashed)."""
+    errors: list[ProfileError] = []
+    infos: dict[str, ModuleInfo] = {}
+    for ref in profile.all_modules:
+        info, problems = _check_ref(profile, ref, cache)
+        errors.extend(problems)
+        if info is not None and not problems:
+            infos[ref.role] = info
+    system = next((r for r in profile.modules if r.role == "system-part1"), None)
+    wanted = device_os_module_version(profile.device_os_version)
+    if system is not None and wanted is not None and system.version != wanted:
+        problem = (
+            f"Device OS {profile.device_os_version} is system module version {wanted}, "
+            f"but system-part1 is version {system.version}"
+        )
+        errors.append(ProfileError(profile.path, "firmware.device_os_version", problem))
+    if errors:
+        return errors  # the set check would only repeat the same problems
+    dos = [infos[r.role] for r in profile.modules]
+    user_parts = [("firmware.product", infos["user-product"])]
+    if profile.test_firmware is not None:
+        user_parts.append(("firmware.factory_test", infos["user-factory-test"]))
+    for where, user in user_parts:
+        try:
+            check_module_set([*dos, user], profile.platform.id)
+        except FirmwareError as exc:
+            errors.append(ProfileError(profile.path, where, f"the module set cannot boot: {exc}"))
+    return errors
