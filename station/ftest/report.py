@@ -67,9 +67,13 @@ class LotReport:
         }
 
 
-def compute_lot_report(attempts: Iterable[AttemptRecord], measurements: Iterable[StoredMeasurement]) -> LotReport:
-    finished = sorted((a for a in attempts if a.outcome != Outcome.RUNNING.value),
-                      key=lambda a: (a.started_at, a.attempt_id))
+def compute_lot_report(
+    attempts: Iterable[AttemptRecord], measurements: Iterable[StoredMeasurement]
+) -> LotReport:
+    finished = sorted(
+        (a for a in attempts if a.outcome != Outcome.RUNNING.value),
+        key=lambda a: (a.started_at, a.attempt_id),
+    )
     first: dict[str, str] = {}
     last: dict[str, str] = {}
     failures: Counter[str] = Counter()
@@ -103,6 +107,15 @@ def _measurement_stats(measurements: Iterable[StoredMeasurement]) -> list[Measur
     for key in sorted(values):
         vs = values[key]
         unit = units[key].most_common(1)[0][0] if key in units else None
-        out.append(MeasurementStats(step=key[0], name=key[1], unit=unit, count=len(vs), mean=sum(vs) / len(vs),
-                                    min=min(vs), max=max(vs)))
+        out.append(
+            MeasurementStats(
+                step=key[0],
+                name=key[1],
+                unit=unit,
+                count=len(vs),
+                mean=sum(vs) / len(vs),
+                min=min(vs),
+                max=max(vs),
+            )
+        )
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class OutboxEntry:
     device_id: str
     target: str  # "particle" | "peridio"
     stage: str  # particle: "import" then "groups"; peridio: "create"
-    payload: dict[str, object]
+    payload: dict[str, Any]
     tries: int
 
 

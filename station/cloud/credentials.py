@@ -1,0 +1,38 @@
+"""Cloud credentials: from the OS keyring or the environment, never from (or into) the registry.
+
+Lookup order: environment variable first (a CI job or a one-off shell overrides the stored
+secret), then the keyring entry (service ``station``, user ``particle`` / ``peridio``). A keyring
+backend that is missing or locked simply counts as "no stored secret".
+"""
+
+from __future__ import annotations
+
+import os
+
+import keyring
+from keyring.errors import KeyringError
+
+KEYRING_SERVICE = "station"
+ENV_VARS = {"particle": "PARTICLE_ACCESS_TOKEN", "peridio": "PERIDIO_API_KEY"}
+
+
+def get_credential(target: str) -> str | None:
+    """The secret for ``target`` ("particle" or "peridio"), or None if none is configured."""
+    env = os.environ.get(ENV_VARS[target], "").strip()
+    if env:
+        return env
+    try:
+        stored = keyring.get_password(KEYRING_SERVICE, target)
+    except (KeyringError, RuntimeError):
+        return None
+    return stored.strip() if stored and stored.strip() else None
+
+
+def store_credential(target: str, secret: str) -> None:
+    """Save a secret in the OS keyring (``station cloud login``)."""
+    keyring.set_password(KEYRING_SERVICE, target, secret)
+
+
+def how_to_configure(target: str) -> str:
+    return (f"no {target.capitalize()} credential: set {ENV_VARS[target]} or store it with "
+            f"`station cloud login {target}` (keyring service {KEYRING_SERVICE!r}, user {target!r})")

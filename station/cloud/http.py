@@ -1,0 +1,133 @@
+"""HTTP calls to cloud APIs with bounded retries, backoff with jitter and ``Retry-After``.
+
+Failures are sorted into what the outbox must do next:
+
+* :class:`CloudUnavailable` — network down, timeout, 5xx, 429: keep the entries queued and retry
+  later (``retry_after`` carries the server's hint when it gave one);
+* :class:`CloudRejected` — a 4xx that will not succeed by retrying: park the entries for a person;
+* :class:`CloudAuthError` — the credential itself was refused (401/403): a configuration problem,
+  so the entries stay queued untouched and the command exits 2.
+
+Error texts never contain the credential: :func:`scrub` removes it from anything echoed back.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from station.errors import CloudError, ConfigError
+
+
+class CloudUnavailable(CloudError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CloudRejected(CloudError):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CloudAuthError(ConfigError):
+    """The cloud refused the credential (wrong, expired, or missing a scope)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries inside one call; the outbox adds its own, slower backoff between drains."""
+
+    attempts: int = 4
+    base_s: float = 0.5
+    cap_s: float = 8.0
+    max_retry_after_s: float = 60.0  # a longer server hint ends the call; the outbox waits instead
+    timeout_s: tuple[float, float] = (5.0, 30.0)
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: spreads stations that failed together so they do not retry in lockstep."""
+        return random.uniform(0, min(self.cap_s, self.base_s * (2**attempt)))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def scrub(text: str, secret: str) -> str:
+    return text.replace(secret, "***") if secret else text
+
+
+def body_excerpt(resp: requests.Response) -> str:
+    try:
+        data = resp.json()
+    except ValueError:
+        return resp.text[:200]
+    if isinstance(data, dict):
+        for key in ("error_description", "error", "message", "errors", "info"):
+            if data.get(key):
+                return str(data[key])[:300]
+    return str(data)[:200]
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    secret: str,
+    what: str,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+    **kwargs: Any,
+) -> requests.Response:
+    """Send one logical request; return the response of any status below 500 except 401/403/429."""
+    last: CloudUnavailable | None = None
+    for attempt in range(policy.attempts):
+        if attempt:
+            wait = last.retry_after if last and last.retry_after is not None else policy.backoff(attempt)
+            sleep(wait)
+        try:
+            resp = session.request(method, url, timeout=policy.timeout_s, **kwargs)
+        except requests.Timeout as exc:
+            last = CloudUnavailable(f"{what}: no answer within {policy.timeout_s[1]:.0f} s")
+            last.__cause__ = exc
+            continue
+        except requests.RequestException as exc:
+            last = CloudUnavailable(scrub(f"{what}: network unavailable ({exc.__class__.__name__})", secret))
+            last.__cause__ = exc
+            continue
+        if resp.status_code in (401, 403):
+            raise CloudAuthError(scrub(f"{what}: credential refused (HTTP {resp.status_code}: "
+                                       f"{body_excerpt(resp)})", secret))
+        if resp.status_code == 429 or resp.status_code >= 500:
+            hint = parse_retry_after(resp.headers.get("Retry-After"))
+            last = CloudUnavailable(scrub(f"{what}: HTTP {resp.status_code} {body_excerpt(resp)}", secret), hint)
+            if hint is not None and hint > policy.max_retry_after_s:
+                break
+            continue
+        return resp
+    assert last is not None
+    raise last
+
+
+def rejected(resp: requests.Response, *, what: str, secret: str) -> CloudRejected:
+    return CloudRejected(scrub(f"{what}: HTTP {resp.status_code}: {body_excerpt(resp)}", secret), resp.status_code)
