@@ -38,6 +38,7 @@ REQ_GET_MODULE_INFO = 90
 
 #: every USB transfer gets a timeout; a control request that takes longer means a hung device
 DEFAULT_TIMEOUT_MS = 2000
+LANGID_EN_US = 0x0409
 _POLL_S = 0.05
 
 
@@ -69,7 +70,8 @@ def _describe(dev: Any) -> UsbDeviceInfo | None:
         address=dev.address,
     )  # fmt: skip
     try:
-        serial = usb.util.get_string(dev, dev.iSerialNumber) or ""
+        # ask en-US directly: pyusb's langid lookup hides the real error (busy, stalled) behind ValueError
+        serial = usb.util.get_string(dev, dev.iSerialNumber, LANGID_EN_US) or ""
     except (usb.core.USBError, ValueError, NotImplementedError) as exc:
         return UsbDeviceInfo(device_id="", error=f"cannot read serial number: {exc}", **common)
     finally:

@@ -56,6 +56,19 @@ def user_module_version(twin: Twin) -> int | None:
     return int(users[0].version) if users else None
 
 
+def app_identity(twin: Twin) -> tuple[str, str]:
+    """(app name, app version) of the user part, from its app descriptor; empty strings if unknown."""
+    from station.firmware.appdesc import read_app_descriptor
+
+    users = [m for m in flash_modules(twin) if m.valid and int(m.function) == int(ModuleFunction.USER_PART)]
+    if not users:
+        return "", ""
+    desc = read_app_descriptor(bytes(twin.flash[users[0].start : users[0].end]))
+    if desc is None:
+        return "", str(users[0].version)
+    return desc.name, desc.version
+
+
 def module_list(twin: Twin) -> list[dict[str, Any]]:
     """Module list in the shape Device OS prints for listening-mode ``s`` (keys f, n, v, s, vv, d)."""
     out = []

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from station.sim.device import Twin
-from station.sim.firmware_view import module_list, system_module_version, system_version, user_module_version
+from station.sim.firmware_view import app_identity, module_list, system_module_version, system_version
 
 FACTORY_TEST_APP = "factory-test"
 #: per-twin console settings (sim only): {"id_form": "short" | "long"} overrides the Device OS rule
@@ -105,7 +105,8 @@ class TwinConsole:
         ident = twin.identity
         override = faults.measurement_overrides.get(cmd)
         if cmd == "hello":
-            return {"ok": True, "value": FACTORY_TEST_APP, "app": FACTORY_TEST_APP, "app_version": self._app_version(),
+            name, version = app_identity(twin)
+            return {"ok": True, "value": FACTORY_TEST_APP, "app": name, "app_version": version,
                     "device_id": twin.device_id}  # fmt: skip
         if cmd in _RANGES:
             lo, hi, digits, unit = _RANGES[cmd]
@@ -136,8 +137,7 @@ class TwinConsole:
         return random.Random(f"{self.twin.device_id}:{cmd}")
 
     def _app_version(self) -> str:
-        v = user_module_version(self.twin)
-        return str(v) if v is not None else ""
+        return app_identity(self.twin)[1]
 
 
 def _reply(doc: dict[str, Any]) -> bytes:
