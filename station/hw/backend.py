@@ -81,7 +81,7 @@ def list_serial_ports() -> list[Any]:
     ports: list[Any] = list(serial.tools.list_ports.comports())
     path = sim_bench_path()
     if path is not None:
-        _ensure_host(path)
+        _ensure_host(path).sync()  # catch up with the bench now instead of at the next poll
         from station.sim.serial_pty import published_ports
 
         ports.extend(
@@ -91,17 +91,17 @@ def list_serial_ports() -> list[Any]:
     return ports
 
 
-def _ensure_host(path: Path) -> None:
-    """Serve the bench's ptys from this process (once), unless another process already does."""
+def _ensure_host(path: Path) -> Any:
+    """Serve the bench's ptys from this process (once; twins another process serves are skipped)."""
     with _lock:
-        if path in _hosts:
-            return
-        from station.sim.bench import Bench
-        from station.sim.host import SimHost
+        host = _hosts.get(path)
+        if host is None:
+            from station.sim.bench import Bench
+            from station.sim.host import SimHost
 
-        host = SimHost(Bench(path))
-        host.start()
-        _hosts[path] = host
+            host = _hosts[path] = SimHost(Bench(path))
+            host.start()
+        return host
 
 
 def stop_sim_hosts() -> None:
