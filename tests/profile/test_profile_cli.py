@@ -44,8 +44,10 @@ def test_check_without_any_cache_validates_the_file_only() -> None:
 
 
 def test_check_reports_one_line_per_problem_and_exits_2(write_profile) -> None:
-    path = write_profile(MINIMAL.replace('platform = "boron"', 'platform = "boronn"') + "\n[flash]\nverifyy = 1\n")
-    code, out, err = run("profile", "check", str(path))
+    path = write_profile(
+        MINIMAL.replace('platform = "boron"', 'platform = "boronn"') + "\n[flash]\nverifyy = 1\n"
+    )
+    code, _, err = run("profile", "check", str(path))
     assert code == 2
     lines = err.strip().splitlines()
     assert lines == [
@@ -58,7 +60,9 @@ def test_check_reports_one_line_per_problem_and_exits_2(write_profile) -> None:
 def test_check_json_against_the_wrong_cache(tmp_path: Path) -> None:
     boron_cache = tmp_path / "c"
     install_demo_firmware(FirmwareCache(boron_cache), "boron")
-    code, out, _ = run("profile", "check", str(PROFILES / "demo-bsom.toml"), "--cache", str(boron_cache), "--json")
+    code, out, _ = run(
+        "profile", "check", str(PROFILES / "demo-bsom.toml"), "--cache", str(boron_cache), "--json"
+    )
     assert code == 2
     doc = json.loads(out)
     assert doc["valid"] is False and doc["firmware_checked"] is True
@@ -66,7 +70,9 @@ def test_check_json_against_the_wrong_cache(tmp_path: Path) -> None:
 
 
 def test_check_named_cache_that_does_not_exist_is_exit_2(tmp_path: Path) -> None:
-    code, _, err = run("profile", "check", str(PROFILES / "demo-bsom.toml"), "--cache", str(tmp_path / "none"))
+    code, _, err = run(
+        "profile", "check", str(PROFILES / "demo-bsom.toml"), "--cache", str(tmp_path / "none")
+    )
     assert code == 2 and "does not exist" in err
 
 

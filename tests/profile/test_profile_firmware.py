@@ -82,11 +82,19 @@ def _edited(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_version_and_role_mismatch(boron_cache: FirmwareCache, tmp_path: Path) -> None:
     demo = {role: hashlib.sha256(data).hexdigest() for role, data in build_demo_modules("boron").items()}
-    path = _edited(tmp_path, f'sha256 = "{demo["bootloader"]}"\nversion = 2300', f'sha256 = "{demo["bootloader"]}"\nversion = 2301')
+    path = _edited(
+        tmp_path,
+        f'sha256 = "{demo["bootloader"]}"\nversion = 2300',
+        f'sha256 = "{demo["bootloader"]}"\nversion = 2301',
+    )
     errors = check_profile_firmware(load_profile(path), boron_cache)
     assert [e.field for e in errors] == ["firmware.modules[0].version"]
     assert errors[0].problem.endswith("is version 2300, the profile says 2301")
-    path = _edited(tmp_path, f'role = "softdevice"\nsha256 = "{demo["softdevice"]}"', f'role = "softdevice"\nsha256 = "{demo["system-part1"]}"')
+    path = _edited(
+        tmp_path,
+        f'role = "softdevice"\nsha256 = "{demo["softdevice"]}"',
+        f'role = "softdevice"\nsha256 = "{demo["system-part1"]}"',
+    )
     errors = check_profile_firmware(load_profile(path), boron_cache)
     assert errors[0].field == "firmware.modules[1].role" and "not a softdevice module" in errors[0].problem
 

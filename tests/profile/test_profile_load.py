@@ -6,11 +6,11 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from profile_texts import MINIMAL, PROFILES, SHA
 
 from station.domain import PLATFORMS, Transport
 from station.errors import ProfileError
 from station.profile.load import load_profile, validate_profile
-from profile_texts import MINIMAL, PROFILES, SHA
 
 
 def problems(path: Path) -> list[tuple[str, str]]:
@@ -32,7 +32,9 @@ def test_minimal_profile_gets_documented_defaults(write_profile) -> None:
 
 
 def test_usb_profile_defaults_to_leaving_the_device_in_dfu(write_profile) -> None:
-    p = load_profile(write_profile(MINIMAL.replace('platform = "boron"', 'platform = "boron"\ntransport = "usb"')))
+    p = load_profile(
+        write_profile(MINIMAL.replace('platform = "boron"', 'platform = "boron"\ntransport = "usb"'))
+    )
     assert p.finish == "dfu"
 
 
@@ -46,7 +48,9 @@ def test_shipped_demo_profiles_are_valid(name: str) -> None:
 
 
 def test_every_problem_is_reported_with_its_field(write_profile) -> None:
-    text = MINIMAL.replace('platform = "boron"', 'platform = "boronn"').replace("version = 5900", 'version = "5900"')
+    text = MINIMAL.replace('platform = "boron"', 'platform = "boronn"').replace(
+        "version = 5900", 'version = "5900"'
+    )
     text += '\n[flash]\nverifyy = false\nerase = "fast"\n'
     found = problems(write_profile(text))
     fields = [f for f, _ in found]
@@ -102,7 +106,7 @@ def test_duplicate_module_role_is_refused(write_profile) -> None:
 # ------------------------------------------------------------------ first-connect rule
 def test_run_product_finish_is_refused_without_the_override(write_profile) -> None:
     text = MINIMAL + '\n[finish]\naction = "run-product"\n'
-    (field, problem), = problems(write_profile(text))
+    ((field, problem),) = problems(write_profile(text))
     assert field == "finish.action"
     assert "first cloud connection" in problem and "allow-first-connect" in problem
 
@@ -115,12 +119,14 @@ def test_run_product_finish_is_allowed_with_the_named_override(write_profile) ->
 
 def test_unknown_override_is_an_error(write_profile) -> None:
     found = problems(write_profile('overrides = ["allow-first-conect"]\n' + MINIMAL))
-    assert found == [("overrides", "unknown override 'allow-first-conect' (did you mean 'allow-first-connect'?)")]
+    assert found == [
+        ("overrides", "unknown override 'allow-first-conect' (did you mean 'allow-first-connect'?)")
+    ]
 
 
 def test_live_tests_without_factory_test_firmware_would_run_the_product(write_profile) -> None:
     text = MINIMAL + '\n[[tests]]\nname = "battery"\nkind = "serial"\ncmd = "battery"\nmin = 3.5\n'
-    (field, problem), = problems(write_profile(text))
+    ((field, problem),) = problems(write_profile(text))
     assert field == "tests" and "battery" in problem and "factory_test" in problem
 
 
@@ -130,13 +136,16 @@ def test_memory_only_tests_need_no_running_firmware(write_profile) -> None:
 
 
 def test_halt_is_impossible_over_usb(write_profile) -> None:
-    text = MINIMAL.replace('platform = "boron"', 'platform = "boron"\ntransport = "usb"') + '\n[finish]\naction = "halt"\n'
+    text = (
+        MINIMAL.replace('platform = "boron"', 'platform = "boron"\ntransport = "usb"')
+        + '\n[finish]\naction = "halt"\n'
+    )
     assert problems(write_profile(text))[0][0] == "finish.action"
 
 
 # ------------------------------------------------------------------ cloud and label
 def test_a_cloud_target_is_required(write_profile) -> None:
-    text = MINIMAL.replace("particle_product = 1234", 'import_sims = true')
+    text = MINIMAL.replace("particle_product = 1234", "import_sims = true")
     assert problems(write_profile(text)) == [
         ("cloud.particle_product", "name a Particle product (id or slug), a peridio_product_prn, or both")
     ]
@@ -145,31 +154,38 @@ def test_a_cloud_target_is_required(write_profile) -> None:
 def test_peridio_only_profile_and_prn_check(write_profile) -> None:
     ok = MINIMAL.replace("particle_product = 1234", 'peridio_product_prn = "prn:1:abc:product:x"')
     assert load_profile(write_profile(ok)).cloud.particle_product is None
-    bad = MINIMAL.replace("particle_product = 1234", 'peridio_product_prn = "x"\nperidio_cohort_prn = "prn:1:c"')
+    bad = MINIMAL.replace(
+        "particle_product = 1234", 'peridio_product_prn = "x"\nperidio_cohort_prn = "prn:1:c"'
+    )
     fields = [f for f, _ in problems(write_profile(bad))]
     assert fields == ["cloud.peridio_product_prn"]
 
 
 def test_label_placeholder_typo_is_caught(write_profile) -> None:
     text = MINIMAL + '\n[label]\nlines = ["{product}", "{serial}"]\n'
-    (field, problem), = problems(write_profile(text))
+    ((field, problem),) = problems(write_profile(text))
     assert field == "label.lines[1]" and "unknown placeholder {serial}" in problem
 
 
 def test_label_too_small_for_a_scannable_qr(write_profile) -> None:
     text = MINIMAL + "\n[label]\nwidth_mm = 20\nheight_mm = 6\ndpi = 203\n"
-    (field, problem), = problems(write_profile(text))
+    ((field, problem),) = problems(write_profile(text))
     assert field == "label.height_mm" and "dots per QR module" in problem
 
 
 # ------------------------------------------------------------------ test steps
 def _with_steps(steps: str) -> str:
-    return MINIMAL.replace("[cloud]", f'[firmware.factory_test]\nsha256 = "{SHA[3]}"\nversion = 6\n\n[cloud]') + steps
+    return (
+        MINIMAL.replace("[cloud]", f'[firmware.factory_test]\nsha256 = "{SHA[3]}"\nversion = 6\n\n[cloud]')
+        + steps
+    )
 
 
 def test_step_keys_of_another_kind_are_named(write_profile) -> None:
     text = _with_steps('\n[[tests]]\nname = "led"\nkind = "operator"\nquestion = "Green?"\nmin = 1\n')
-    assert problems(write_profile(text)) == [("tests[0].min", "not used by kind 'operator' (only by 'serial')")]
+    assert problems(write_profile(text)) == [
+        ("tests[0].min", "not used by kind 'operator' (only by 'serial')")
+    ]
 
 
 def test_step_validation(write_profile) -> None:
@@ -183,16 +199,24 @@ def test_step_validation(write_profile) -> None:
     found = problems(write_profile(text))
     fields = [f for f, _ in found]
     assert fields == [
-        "tests[0].min", "tests[1].match", "tests[1].name", "tests[2].address", "tests[2].expect",
-        "tests[3].name", "tests[3].check", "tests[4].kind",
+        "tests[0].min",
+        "tests[1].match",
+        "tests[1].name",
+        "tests[2].address",
+        "tests[2].expect",
+        "tests[3].name",
+        "tests[3].check",
+        "tests[4].kind",
     ]
     assert "did you mean 'device-id'" in dict(found)["tests[3].check"]
     assert "did you mean 'serial'" in dict(found)["tests[4].kind"]
 
 
 def test_step_defaults(write_profile) -> None:
-    text = _with_steps('\n[[tests]]\nname = "led"\nkind = "operator"\nquestion = "Green?"\n'
-                       '\n[[tests]]\nname = "vin"\nkind = "serial"\ncmd = "vin"\nexpect = 5\n')
+    text = _with_steps(
+        '\n[[tests]]\nname = "led"\nkind = "operator"\nquestion = "Green?"\n'
+        '\n[[tests]]\nname = "vin"\nkind = "serial"\ncmd = "vin"\nexpect = 5\n'
+    )
     led, vin = load_profile(write_profile(text)).tests.steps
     assert led.required and not led.stop_on_fail and led.retries == 0 and led.timeout_s == 30.0
     assert vin.timeout_s == 5.0 and vin.expect == 5.0
