@@ -1,0 +1,53 @@
+"""The twin's serial face as plain pyserial sees it, served by a SimHost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import serial
+
+from station.sim.bench import Bench
+from station.sim.boot import boot_device
+from station.sim.device import Twin
+from station.sim.host import SimHost
+from station.sim.serial_pty import published_ports
+from tests.sim.conftest import DemoFirmware
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _readline(port: serial.Serial) -> bytes:
+    return port.readline().rstrip(b"\r\n")
+
+
+def test_pty_speaks_factory_test_protocol_and_closes_on_unplug(bench: Bench, twin: Twin, demo: DemoFirmware) -> None:
+    demo.install(twin, "user-factory-test")
+    boot_device(twin, cause="power-on")
+    with SimHost(bench) as host:
+        (pub,) = published_ports(bench.path)
+        assert (pub.vid, pub.pid, pub.serial_number) == (0x2B04, 0xC00D, twin.device_id)
+        with serial.Serial(pub.port, timeout=2) as port:
+            port.write(b'{"id":7,"cmd":"vin"}\n')
+            reply = json.loads(_readline(port))
+            assert reply["id"] == 7 and reply["ok"] and reply["unit"] == "V"
+            port.write(b"not json\n")
+            assert json.loads(_readline(port)) == {"id": None, "ok": False, "error": "bad_request"}
+            twin.unplug()
+            host.sync()
+            with pytest.raises(serial.SerialException):
+                port.write(b'{"id":8,"cmd":"vin"}\n')
+                port.read(1)
+        assert published_ports(bench.path) == []
+
+
+def test_listening_mode_keys(bench: Bench, twin: Twin, demo: DemoFirmware) -> None:
+    demo.install(twin)
+    boot_device(twin, cause="power-on")
+    twin.update_state(run_state="listening", running_app=None)
+    with SimHost(bench) as host, serial.Serial(host.port_of(twin.name), timeout=2) as port:
+        port.write(b"v")
+        assert _readline(port) == b"system firmware version: 5.9.0"
+        port.write(b"m")
+        assert _readline(port) == b"Your device MAC address is"
+        assert len(_readline(port).split(b":")) == 6
