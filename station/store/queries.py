@@ -14,7 +14,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from station.domain import Outcome
-from station.store.models import Attempt, Device, Lot, Measurement, Product, Step
+from station.store.models import Attempt, Device, Lot, Measurement, OutboxRow, Product, Step
 from station.store.records import AttemptRecord, LotSummary, ManifestRow, StoredMeasurement
 
 STREAM_CHUNK = 5000
@@ -103,3 +103,9 @@ def lot_measurements(s: Session, lot_id: int) -> list[StoredMeasurement]:
          .order_by(Measurement.id))
     return [StoredMeasurement(attempt_id=r[0], device_id=r[1], step=r[2], name=r[3], value=r[4], text=r[5],
                               unit=r[6], passed=bool(r[7]), try_number=r[8]) for r in s.execute(q)]
+
+
+def peridio_targets(s: Session, lot_id: int) -> dict[int, dict[str, Any]]:
+    q = (select(OutboxRow.attempt_id, OutboxRow.payload).join(Attempt, Attempt.id == OutboxRow.attempt_id)
+         .where(Attempt.lot_id == lot_id, OutboxRow.target == "peridio"))
+    return {aid: dict(payload) for aid, payload in s.execute(q)}

@@ -371,6 +371,16 @@ class Registry:
         with self.reading() as s:
             return _queries.attempt_details(s, summary.id)
 
+    def peridio_targets(self, lot: str) -> dict[int, dict[str, Any]]:
+        """Peridio payload (product/cohort PRN, tags) queued for each attempt of a lot."""
+        summary = self.lot_by_name(lot)
+        with self.reading() as s:
+            return _queries.peridio_targets(s, summary.id)
+
+    def product_peridio_prn(self, product_id: int) -> str | None:
+        with self.reading() as s:
+            return s.scalar(select(Product.peridio_product_prn).where(Product.id == product_id))
+
     # ------------------------------------------------------------------ cloud outbox (see outbox.py)
     def claim_outbox(self, worker: str, *, limit: int, lease: timedelta = timedelta(minutes=5),
                      target: str | None = None, stage: str | None = None) -> list[_outbox.OutboxEntry]:

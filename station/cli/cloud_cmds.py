@@ -1,0 +1,149 @@
+"""``station cloud``: drain the registration outbox to Particle / Peridio, show and retry it.
+
+Registration itself happens offline in the provisioning transaction; these commands only move
+the queued entries to the clouds. Credentials come from the environment or the OS keyring and
+are never printed, stored in the registry or put in an error message.
+"""
+
+from __future__ import annotations
+
+import click
+
+from station.cli.common import db_option, echo_json, json_option, open_registry_cli
+from station.cloud.credentials import ENV_VARS, get_credential, how_to_configure, store_credential
+from station.cloud.particle import DEFAULT_PARTICLE_API, ParticleClient
+from station.cloud.peridio import DEFAULT_PERIDIO_API, PeridioClient
+from station.cloud.sync import Drainer, SyncReport, plan
+from station.errors import CloudError, ConfigError
+
+
+def _summary(r: SyncReport) -> dict[str, object]:
+    return {"requests": r.requests, "imported": r.imported, "grouped": r.grouped,
+            "needs_attention": r.needs_attention, "rescheduled": r.rescheduled,
+            "missing_credentials": r.missing_credentials, "problems": r.problems}
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("cloud")
+    def cloud() -> None:
+        """The cloud outbox: devices registered offline, waiting to be imported."""
+
+    @cloud.command("sync")
+    @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
+    @click.option("--api-url", envvar="STATION_PARTICLE_API", default=DEFAULT_PARTICLE_API, show_default=True,
+                  help="Particle API base URL (env STATION_PARTICLE_API).")
+    @click.option("--peridio-url", envvar="STATION_PERIDIO_API", default=DEFAULT_PERIDIO_API, show_default=True,
+                  help="Peridio API base URL (env STATION_PERIDIO_API).")
+    @click.option("--watch", is_flag=True, help="Keep draining whenever entries are ready (Ctrl-C stops).")
+    @click.option("--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                  help="Seconds between passes with --watch.")
+    @click.option("--max-time", type=click.FloatRange(min=0), default=None,
+                  help="Stop --watch after this many seconds.")
+    @click.option("--batch", type=click.IntRange(1, 1000), default=250, show_default=True,
+                  help="Device IDs per Particle import request.")
+    @db_option
+    @json_option
+    def sync(dry_run: bool, api_url: str, peridio_url: str, watch: bool, interval: float, max_time: float | None,
+             batch: int, db_url: str | None, as_json: bool) -> None:
+        """Send queued registrations; entries stay queued when the network is down."""
+        import threading
+
+        reg = open_registry_cli(db_url)
+        if dry_run:
+            lines = plan(reg)
+            if as_json:
+                echo_json(lines)
+                return
+            for ln in lines or []:
+                click.echo(f"{ln['target']:<9} {ln['stage']:<7} {ln['entries']} pending entries")
+            if not lines:
+                click.echo("nothing queued")
+            return
+        ptoken, pkey = get_credential("particle"), get_credential("peridio")
+        drainer = Drainer(
+            reg,
+            particle=ParticleClient(ptoken, api_url) if ptoken else None,
+            peridio=PeridioClient(pkey, peridio_url) if pkey else None,
+            batch=batch,
+            log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)),
+        )
+        if watch:
+            stop = threading.Event()
+            try:
+                report = drainer.watch(interval_s=interval, stop=stop, max_time_s=max_time)
+            except KeyboardInterrupt:
+                stop.set()
+                click.echo("stopped", err=True)
+                return
+        else:
+            report = drainer.drain_once()
+        if as_json:
+            echo_json(_summary(report))
+        else:
+            click.echo(f"{report.requests} requests: {report.imported} imported, {report.grouped} grouped, "
+                       f"{report.needs_attention} need attention, {report.rescheduled} stay queued")
+        if report.missing_credentials:
+            raise ConfigError("; ".join(how_to_configure(t) for t in report.missing_credentials))
+        if report.needs_attention or report.rescheduled:
+            raise CloudError(f"{report.needs_attention} entries need attention (station cloud list --state failed), "
+                             f"{report.rescheduled} stay queued for a later sync")
+
+    @cloud.command("status")
+    @db_option
+    @json_option
+    def status(db_url: str | None, as_json: bool) -> None:
+        """Pending / imported / failed (needs attention) entries per cloud target."""
+        counts = open_registry_cli(db_url).outbox_counts()
+        if as_json:
+            echo_json([{"target": c.target, "pending": c.pending, "imported": c.imported, "failed": c.failed}
+                       for c in counts])
+            return
+        if not counts:
+            click.echo("the outbox is empty")
+        for c in counts:
+            click.echo(f"{c.target:<9} pending {c.pending:>7}  imported {c.imported:>7}  "
+                       f"failed (needs attention) {c.failed:>5}")
+
+    @cloud.command("list")
+    @click.option("--state", type=click.Choice(["pending", "imported", "failed"]), default=None)
+    @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
+    @db_option
+    @json_option
+    def list_(state: str | None, limit: int, db_url: str | None, as_json: bool) -> None:
+        """Outbox entries with the reason they are waiting or failed."""
+        rows = open_registry_cli(db_url).outbox_entries(state=state, limit=limit)
+        if as_json:
+            echo_json(rows)
+            return
+        for r in rows:
+            click.echo(f"{r['id']:>6} {r['target']:<8} {r['device_id']} {r['stage']:<7} {r['state']:<8} "
+                       f"tries {r['tries']}  {r['last_error'] or ''}")
+
+    @cloud.command("retry")
+    @click.option("--id", "ids", type=int, multiple=True, help="Outbox entry to queue again (repeatable).")
+    @click.option("--all-failed", is_flag=True, help="Queue every failed entry again.")
+    @db_option
+    @json_option
+    def retry(ids: tuple[int, ...], all_failed: bool, db_url: str | None, as_json: bool) -> None:
+        """Put failed (parked) entries back in the queue once their cause is fixed."""
+        if not ids and not all_failed:
+            raise ConfigError("give --id N (repeatable) or --all-failed")
+        n = open_registry_cli(db_url).outbox_requeue(ids=list(ids) if ids else None, all_failed=all_failed)
+        if as_json:
+            echo_json({"requeued": n})
+        else:
+            click.echo(f"{n} entries queued again")
+
+    @cloud.command("login")
+    @click.argument("target", type=click.Choice(sorted(ENV_VARS)))
+    def login(target: str) -> None:
+        """Store TARGET's access token / API key in the OS keyring (prompted, never echoed)."""
+        secret = click.prompt(f"{target} credential", hide_input=True).strip()
+        if not secret:
+            raise ConfigError("empty credential")
+        try:
+            store_credential(target, secret)
+        except Exception as exc:  # keyring backends raise assorted errors (no backend, locked)
+            raise ConfigError(f"cannot store the credential in the OS keyring: {exc.__class__.__name__}; "
+                              f"set {ENV_VARS[target]} instead") from exc
+        click.echo(f"stored the {target} credential in the OS keyring")

@@ -1,0 +1,86 @@
+"""``station lot``: list lots, export their manifests, and report their yield."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from station.cli.common import db_option, echo_json, json_option, open_registry_cli
+from station.export.manifest import FORMATS, export_lot, iso_utc
+from station.ftest.report import compute_lot_report
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("lot")
+    def lot() -> None:
+        """Lots: what was provisioned, their manifests and yield reports."""
+
+    @lot.command("list")
+    @db_option
+    @json_option
+    def list_(db_url: str | None, as_json: bool) -> None:
+        """List lots with their device counts (a device counts by its latest attempt)."""
+        lots = open_registry_cli(db_url).lots()
+        if as_json:
+            echo_json([{"name": lt.name, "product": lt.product, "devices": lt.devices, "passed": lt.passed,
+                        "failed": lt.failed, "created": iso_utc(lt.created)} for lt in lots])
+            return
+        if not lots:
+            click.echo("no lots yet")
+            return
+        width = max(len(lt.name) for lt in lots)
+        click.echo(f"{'lot':<{width}}  {'product':<16} {'devices':>7} {'passed':>7} {'failed':>7}  created (UTC)")
+        for lt in lots:
+            click.echo(f"{lt.name:<{width}}  {lt.product:<16} {lt.devices:>7} {lt.passed:>7} {lt.failed:>7}  "
+                       f"{iso_utc(lt.created)}")
+
+    @lot.command("export")
+    @click.argument("lot_name", metavar="LOT")
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="txt", show_default=True,
+                  help="txt: one ID per line (Particle console import); csv; json (with steps and "
+                       "measurements); peridio-csv (Peridio console bulk import).")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                  help="File to write (a FILE.sha256 is written beside it).")
+    @click.option("--all", "include_all", is_flag=True, help="Include devices that did not pass.")
+    @db_option
+    @json_option
+    def export(lot_name: str, fmt: str, output: Path, include_all: bool, db_url: str | None, as_json: bool) -> None:
+        """Export LOT's manifest atomically, with a sha256sum-format checksum file."""
+        result = export_lot(open_registry_cli(db_url), lot_name, fmt, output, include_all=include_all)
+        if as_json:
+            echo_json({"lot": lot_name, "format": fmt, "path": str(result.path), "devices": result.devices,
+                       "sha256": result.sha256, "checksum_path": str(result.checksum_path)})
+            return
+        click.echo(f"wrote {result.devices} devices to {result.path} ({fmt})")
+        click.echo(f"sha256 {result.sha256}  ({result.checksum_path.name})")
+
+    @lot.command("report")
+    @click.argument("lot_name", metavar="LOT")
+    @db_option
+    @json_option
+    def report(lot_name: str, db_url: str | None, as_json: bool) -> None:
+        """Yield (first-pass and final), failures by step, and measurement statistics of LOT."""
+        reg = open_registry_cli(db_url)
+        summary = reg.lot_by_name(lot_name)
+        rep = compute_lot_report(reg.lot_attempts(lot_name), reg.lot_measurements(lot_name))
+        if as_json:
+            echo_json({"lot": summary.name, "product": summary.product, **rep.to_dict()})
+            return
+        click.echo(f"lot {summary.name} (product {summary.product}): {rep.devices} devices, {rep.attempts} attempts")
+        click.echo(f"first-pass yield {_pct(rep.first_pass_yield)} ({rep.first_pass}/{rep.devices})   "
+                   f"final yield {_pct(rep.final_yield)} ({rep.final_pass}/{rep.devices})")
+        if rep.failures_by_step:
+            click.echo("failures by step:")
+            for step, n in rep.failures_by_step:
+                click.echo(f"  {step:<24} {n:>6}")
+        if rep.measurements:
+            click.echo("measurements (numeric):")
+            click.echo(f"  {'step/name':<32} {'unit':<6} {'n':>6} {'mean':>12} {'min':>12} {'max':>12}")
+            for m in rep.measurements:
+                click.echo(f"  {m.step + '/' + m.name:<32} {m.unit or '':<6} {m.count:>6} {m.mean:>12.4g} "
+                           f"{m.min:>12.4g} {m.max:>12.4g}")

@@ -1,0 +1,172 @@
+"""Lot manifests: the files a production engineer hands to the cloud console or the customer.
+
+Formats (names are a contract with the CLI):
+
+* ``txt`` — one device ID per line, what the Particle console's import dialog takes;
+* ``csv`` — one row per device with identity, result and traceability columns;
+* ``json`` — the csv fields plus each device's steps and measurements;
+* ``peridio-csv`` — the Peridio console's bulk-import columns.
+
+Every export is atomic (written to a temporary file in the target directory, flushed, then
+renamed over the target) and gets a ``<file>.sha256`` beside it in ``sha256sum`` format, so a file
+that reached the customer can be checked against what the station wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from station.errors import ConfigError
+from station.store.records import ManifestRow
+from station.store.registry import Registry
+
+FORMATS = ("txt", "csv", "json", "peridio-csv")
+CSV_COLUMNS = ("device_id", "serial_number", "platform", "product", "device_os_version",
+               "product_firmware_version", "test_result", "provisioned_at", "station", "operator", "iccid", "imei")
+PERIDIO_COLUMNS = ("identifier", "description", "tags", "product_prn", "cohort_prn", "certificates", "target")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    checksum_path: Path
+    sha256: str
+    devices: int
+    fmt: str
+
+
+def iso_utc(t: datetime | None) -> str:
+    return t.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if t else ""
+
+
+def row_fields(r: ManifestRow) -> dict[str, Any]:
+    return {"device_id": r.device_id, "serial_number": r.serial_number or "", "platform": r.platform or "",
+            "product": r.product, "device_os_version": r.device_os_version or "",
+            "product_firmware_version": r.product_firmware_version or "", "test_result": r.test_result,
+            "provisioned_at": iso_utc(r.provisioned_at), "station": r.station, "operator": r.operator,
+            "iccid": r.iccid or "", "imei": r.imei or ""}
+
+
+class _HashingWriter(io.TextIOBase):
+    """Text sink that encodes, hashes and writes in one pass (no second read of a large file)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.digest = hashlib.sha256()
+
+    def write(self, s: str) -> int:
+        data = s.encode("utf-8")
+        self.digest.update(data)
+        self._raw.write(data)
+        return len(s)
+
+
+def _atomic_write(path: Path, produce: Callable[[_HashingWriter], int]) -> tuple[str, int]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
+            writer = _HashingWriter(raw)
+            count = produce(writer)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return writer.digest.hexdigest(), count
+
+
+def _txt(rows: Iterable[ManifestRow]) -> Callable[[_HashingWriter], int]:
+    def produce(out: _HashingWriter) -> int:
+        n = 0
+        for r in rows:
+            out.write(r.device_id + "\n")
+            n += 1
+        return n
+    return produce
+
+
+def _csv(rows: Iterable[ManifestRow]) -> Callable[[_HashingWriter], int]:
+    def produce(out: _HashingWriter) -> int:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        n = 0
+        for r in rows:
+            w.writerow((r.device_id, r.serial_number or "", r.platform or "", r.product, r.device_os_version or "",
+                        r.product_firmware_version or "", r.test_result, iso_utc(r.provisioned_at), r.station,
+                        r.operator, r.iccid or "", r.imei or ""))
+            n += 1
+        return n
+    return produce
+
+
+def _json(lot: str, rows: Iterable[ManifestRow], details: dict[int, dict[str, list[dict[str, Any]]]]
+          ) -> Callable[[_HashingWriter], int]:
+    def produce(out: _HashingWriter) -> int:
+        out.write(json.dumps({"lot": lot, "exported_at": iso_utc(datetime.now(UTC).replace(tzinfo=None))})[:-1])
+        out.write(', "devices": [')
+        n = 0
+        for r in rows:
+            item = row_fields(r) | {"attempt_id": r.attempt_id}
+            item |= details.get(r.attempt_id, {"steps": [], "measurements": []})
+            out.write(("," if n else "") + "\n  " + json.dumps(item))
+            n += 1
+        out.write("\n]}\n")
+        return n
+    return produce
+
+
+def _peridio(lot: str, rows: Iterable[ManifestRow], targets: dict[int, dict[str, Any]],
+             default_prn: dict[str, str | None]) -> Callable[[_HashingWriter], int]:
+    def produce(out: _HashingWriter) -> int:
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(PERIDIO_COLUMNS)
+        n = 0
+        for r in rows:
+            t = targets.get(r.attempt_id, {})
+            prn = t.get("product_prn") or default_prn.get(r.product)
+            if not prn:
+                raise ConfigError(f"product {r.product!r} has no Peridio product PRN; cannot write a Peridio manifest")
+            desc = f"{r.product} lot {lot}" + (f" SN {r.serial_number}" if r.serial_number else "")
+            w.writerow((r.device_id, desc, ",".join(t.get("tags") or []), prn, t.get("cohort_prn") or "", "", ""))
+            n += 1
+        return n
+    return produce
+
+
+def export_lot(registry: Registry, lot: str, fmt: str, path: Path, *, include_all: bool = False) -> ExportResult:
+    """Write ``lot``'s manifest to ``path`` (passed devices only unless ``include_all``) and its checksum."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown manifest format {fmt!r} (choose from {', '.join(FORMATS)})")
+    summary = registry.lot_by_name(lot)
+    rows: Iterator[ManifestRow] = registry.iter_manifest_rows(lot, include_failed=include_all)
+    if fmt == "txt":
+        produce = _txt(rows)
+    elif fmt == "csv":
+        produce = _csv(rows)
+    elif fmt == "json":
+        produce = _json(lot, rows, registry.attempt_details(lot))
+    else:
+        produce = _peridio(lot, rows, registry.peridio_targets(lot),
+                           {summary.product: registry.product_peridio_prn(summary.product_id)})
+    try:
+        digest, count = _atomic_write(path, produce)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    checksum = path.with_name(path.name + ".sha256")
+    try:
+        _atomic_write(checksum, lambda out: out.write(f"{digest}  {path.name}\n"))
+    except OSError as exc:
+        raise ConfigError(f"cannot write {checksum}: {exc.strerror or exc}") from exc
+    return ExportResult(path=path, checksum_path=checksum, sha256=digest, devices=count, fmt=fmt)
