@@ -227,7 +227,18 @@ class FirmwareCache:
     def verify(self) -> list[tuple[CacheEntry, str | None]]:
         """Re-hash every entry: (entry, None) when intact, (entry, problem) otherwise."""
         results: list[tuple[CacheEntry, str | None]] = []
-        for entry in self.entries():
+        if not self.root.is_dir():
+            return results
+        for meta in sorted(self.root.glob("*.json")):
+            if not _SHA_RE.match(meta.stem):
+                continue
+            try:
+                entry = self._load_meta(meta.stem)
+            except CacheError as exc:
+                # unreadable metadata is a corrupt entry too: name it instead of aborting the check
+                stub = CacheEntry(meta.stem, self._blob(meta.stem), 0, meta.name, None, "unknown")
+                results.append((stub, str(exc)))
+                continue
             try:
                 self._verified_bytes(entry)
                 results.append((entry, None))

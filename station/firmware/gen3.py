@@ -36,6 +36,7 @@ from station.domain import (
     ModuleFunction,
 )
 from station.firmware.module import PREFIX_SIZE, ModuleDependency, function_name, platform_label
+from station.hw.interfaces import ModuleStatus
 
 ReadFn = Callable[[int, int], bytes]
 
@@ -70,6 +71,10 @@ class FlashModule:
     @property
     def name(self) -> str:
         return function_name(self.function, self.index)
+
+    def to_status(self) -> ModuleStatus:
+        """The same facts in the shape a device reports them over USB (GET_MODULE_INFO)."""
+        return ModuleStatus(int(self.function), self.index, self.version, self.valid)
 
     def describe(self) -> str:
         state = "valid" if self.valid else f"INVALID ({self.reason})"

@@ -240,7 +240,7 @@ def parse_module(data: bytes) -> ModuleInfo:
         version=version,
         start=start,
         end=end,
-        flags=ModuleFlags(flags & _ALL_FLAGS),
+        flags=ModuleFlags(flags),  # raw, unknown bits kept: inspect reports what the file says
         deps=deps,
         product_id=product_id,
         product_version=product_version,

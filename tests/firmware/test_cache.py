@@ -89,3 +89,13 @@ def test_default_dir_honours_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert default_cache_dir() == tmp_path / "x"
     monkeypatch.delenv("STATION_CACHE")
     assert default_cache_dir().name == "firmware_cache"
+
+
+def test_verify_names_unreadable_metadata(tmp_path: Path, demo: dict[str, bytes]) -> None:
+    cache = FirmwareCache(tmp_path)
+    e = cache.add(demo["user-factory-test"], name="ft.bin")
+    good = cache.add(demo["bootloader"], name="bl.bin")
+    (tmp_path / f"{e.sha256}.json").write_text("{not json")
+    results = {entry.sha256: problem for entry, problem in cache.verify()}
+    assert results[good.sha256] is None
+    assert results[e.sha256] is not None and "metadata is unreadable" in results[e.sha256]

@@ -91,3 +91,11 @@ def test_softdevice_with_broken_info_struct_is_invalid(demo: dict[str, bytes]) -
     struct.pack_into("<I", flash, 0x3008, 0x90000)  # SoftDevice "ends" inside system-part1
     sd = _by_name(read_flash_modules(reader(flash), 13))["radio-stack"]
     assert not sd.valid and "inconsistent" in (sd.reason or "")
+
+
+def test_flash_modules_as_usb_module_status(demo: dict[str, bytes]) -> None:
+    flash = flash_with(demo, ALL)
+    statuses = [m.to_status() for m in read_flash_modules(reader(flash), 13)]
+    assert [(s.function, s.index, s.version, s.valid) for s in statuses] == [
+        (8, 0, 202, True), (4, 1, 5900, True), (5, 1, 6, True), (2, 0, 2300, True)
+    ]
