@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from station.domain import ModuleFunction, normalize_device_id
+from station.firmware.gen3 import read_flash_modules
 from station.ftest.context import Measurement, TestContext, failed_measurement
 from station.ftest.plan import TestStep
 from station.ftest.verdict import judge_reply
@@ -153,92 +154,92 @@ def _lookup(reply: Any, key: str) -> Any:
     return reply.raw.get(key)
 
 
+#: (function, index, version, valid) of one module as some link reported it
+Reported = tuple[int, int, int, bool]
+
+
 def _versions(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
-    """Device OS version and module versions as the device reports them, against the profile."""
+    """Device OS version (from the running firmware) and module versions, against the profile.
+
+    Module versions come from USB (GET_MODULE_INFO, what Device OS itself reports) when there is a
+    USB link, otherwise from reading the module headers in flash over SWD; the factory-test
+    protocol only reports the Device OS version.
+    """
     prof = ctx.profile
-    system: str | None
-    reported: list[tuple[int, int, int]] | None
+    system: str | None = None
     if ctx.usb is not None:
         system = ctx.usb.get_system_version()
-        reported = [(m.function, m.index, m.version) for m in ctx.usb.get_module_info()]
     elif ctx.serial is not None:
-        system, reported = _serial_versions(ctx, step.timeout_s)
+        system = _serial_system_version(ctx, step.timeout_s)
+    out: list[Measurement] = []
+    if ctx.usb is None and ctx.serial is None:
+        reason = f"{step.name}: no USB or serial link to ask the running Device OS its version"
+        out.append(failed_measurement(step, try_number, t0, reason, name="device-os"))
     else:
-        return [
-            failed_measurement(
-                step, try_number, t0, f"{step.name}: no USB or serial link to ask for versions"
-            )
-        ]
-    out = [
-        _measure(
-            step,
-            try_number,
-            t0,
-            name="device-os",
-            passed=system == prof.device_os_version,
-            text=system,
-            expected=prof.device_os_version,
-            reason=f"{step.name}: Device OS {system} is running, the profile needs {prof.device_os_version}",
-        )
-    ]
-    if reported is None:
         out.append(
-            failed_measurement(
+            _measure(
                 step,
                 try_number,
                 t0,
-                f"{step.name}: the device did not report its module versions",
-                name="modules",
+                name="device-os",
+                passed=system == prof.device_os_version,
+                text=system,
+                expected=prof.device_os_version,
+                reason=f"{step.name}: Device OS {system or '(no answer)'} is running, the profile needs "
+                f"{prof.device_os_version}",
             )
         )
+    reported = _reported_modules(ctx)
+    if reported is None:
+        reason = f"{step.name}: no USB or SWD link to read the module versions"
+        out.append(failed_measurement(step, try_number, t0, reason, name="modules"))
         return out
     for ref in (*prof.modules, prof.expected_user_part(during_tests=True)):
         out.append(_module_measurement(step, try_number, t0, ref, reported))
     return out
 
 
+def _reported_modules(ctx: TestContext) -> list[Reported] | None:
+    if ctx.usb is not None:
+        return [(int(m.function), m.index, m.version, m.valid) for m in ctx.usb.get_module_info()]
+    if ctx.swd is not None:
+        found = read_flash_modules(ctx.swd.read_memory, ctx.platform.id)
+        return [(int(m.function), m.index, m.version, m.valid) for m in found]
+    return None
+
+
 def _module_measurement(
-    step: TestStep, try_number: int, t0: float, ref: ModuleRef, reported: list[tuple[int, int, int]]
+    step: TestStep, try_number: int, t0: float, ref: ModuleRef, reported: list[Reported]
 ) -> Measurement:
     user = ref.function == ModuleFunction.USER_PART
-    found = [v for f, i, v in reported if f == ref.function and (user or i == ref.index)]
-    ok = ref.version in found
+    found = [(v, ok) for f, i, v, ok in reported if f == ref.function and (user or i == ref.index)]
+    passed = (ref.version, True) in found
     if not found:
         reason = f"{step.name}: {ref.role} is not on the device (the profile needs v{ref.version})"
+    elif found[0][0] == ref.version:
+        reason = f"{step.name}: {ref.role} v{ref.version} is on the device but not valid"
     else:
-        reason = f"{step.name}: {ref.role} is v{found[0]}, the profile needs v{ref.version}"
+        reason = f"{step.name}: {ref.role} is v{found[0][0]}, the profile needs v{ref.version}"
     return _measure(
         step,
         try_number,
         t0,
         name=ref.role,
-        passed=ok,
-        value=float(found[0]) if found else None,
+        passed=passed,
+        value=float(found[0][0]) if found else None,
         expected=str(ref.version),
         reason=reason,
     )
 
 
-def _serial_versions(
-    ctx: TestContext, timeout: float
-) -> tuple[str | None, list[tuple[int, int, int]] | None]:
-    """The factory-test ``version`` command: Device OS version and, if given, the module list."""
+def _serial_system_version(ctx: TestContext, timeout: float) -> str | None:
+    """The factory-test ``version`` command: ``value`` (or ``system``) is the Device OS version."""
     assert ctx.serial is not None
     reply = ctx.serial.call("version", timeout=timeout)
     if not reply.ok:
-        return None, None
-    system = reply.value if isinstance(reply.value, str) else None
-    for key in ("device_os", "system", "system_version"):
-        if system is None and _lookup(reply, key) is not None:
-            system = str(_lookup(reply, key))
-    modules = _lookup(reply, "modules")
-    if not isinstance(modules, list):
-        return system, None
-    parsed: list[tuple[int, int, int]] = []
-    for m in modules:
-        if isinstance(m, dict) and all(isinstance(m.get(k), int) for k in ("function", "index", "version")):
-            parsed.append((m["function"], m["index"], m["version"]))
-    return system, parsed
+        return None
+    found = _lookup(reply, "system") if not isinstance(reply.value, str) else reply.value
+    return str(found) if found is not None else None
 
 
 def _cellular(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
