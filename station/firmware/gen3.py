@@ -148,27 +148,66 @@ def _radio_stack(read: ReadFn, platform_id: int) -> FlashModule | None:
     )
 
 
-def _user_part(read: ReadFn, platform_id: int) -> FlashModule | None:
-    """Find the user part by its self-describing prefix anywhere in the 256 KB slot."""
+class _ChunkReader:
+    """Reads flash in aligned chunks and remembers them, so each byte crosses the probe once.
+
+    Over SWD every read costs a round trip; the user-part scan and the CRC checks touch the same
+    bytes, and this keeps a full read-back of the demo set to roughly the size of its modules.
+    """
+
+    def __init__(self, read: ReadFn) -> None:
+        self._read = read
+        self._chunks: dict[int, bytes] = {}
+
+    def chunk(self, base: int) -> bytes:
+        data = self._chunks.get(base)
+        if data is None:
+            data = self._read(base, min(_CHUNK, NRF_FLASH_SIZE - base))
+            self._chunks[base] = data
+        return data
+
+    def __call__(self, address: int, size: int) -> bytes:
+        out = bytearray()
+        addr = address
+        while addr < address + size:
+            base = addr - addr % _CHUNK
+            data = self.chunk(base)
+            take = min(address + size, base + len(data)) - addr
+            out += data[addr - base : addr - base + take]
+            addr += take
+        return bytes(out)
+
+
+def _user_part(read: _ChunkReader, platform_id: int) -> FlashModule | None:
+    """Find the user part by its self-describing prefix anywhere in the 256 KB slot.
+
+    Scans from the top of the slot down, because current Device OS places the user part so it
+    ends at 0xF4000: a valid module ending there is what the device runs, and the scan stops
+    there having read little more than the module itself.
+    """
     lo, hi = GEN3_ADDR_USER_PART, GEN3_USER_PART_END
-    slot = read(lo, hi - lo)
     found: list[FlashModule] = []
-    for off in range(0, len(slot) - PREFIX_SIZE + 1, 4):
-        start = int.from_bytes(slot[off : off + 4], "little")
-        if start != lo + off:
-            continue
-        mod = _module_at(read, start, platform_id, (lo, hi), prefix_bytes=slot[off : off + PREFIX_SIZE])
-        if mod is not None and mod.function == ModuleFunction.USER_PART:
+    for base in range(hi - _CHUNK, lo - 1, -_CHUNK):
+        chunk = read.chunk(base)
+        for off in range(len(chunk) - 4, -1, -4):
+            if int.from_bytes(chunk[off : off + 4], "little") != base + off or base + off + PREFIX_SIZE > hi:
+                continue
+            mod = _module_at(read, base + off, platform_id, (lo, hi), prefix_bytes=read(base + off, PREFIX_SIZE))
+            if mod is None or mod.function != ModuleFunction.USER_PART:
+                continue
+            if mod.valid and mod.end + 4 == hi:
+                return mod
             found.append(mod)
     if not found:
         return None
-    # Prefer what Device OS would run: valid first, then the one ending at the slot top.
+    # Prefer what Device OS would run: a valid module, then one ending at the slot top.
     found.sort(key=lambda m: (not m.valid, m.end + 4 != hi))
     return found[0]
 
 
 def read_flash_modules(read: ReadFn, platform_id: int) -> list[FlashModule]:
     """Modules present in internal flash, in flash order (radio stack, system part, user, bootloader)."""
+    read = _ChunkReader(read)
     mods: list[FlashModule | None] = [_radio_stack(read, platform_id)]
     sp = _fixed_slot(read, GEN3_ADDR_SYSTEM_PART1, platform_id, (GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART))
     if sp is None:

@@ -99,3 +99,19 @@ def test_flash_modules_as_usb_module_status(demo: dict[str, bytes]) -> None:
     assert [(s.function, s.index, s.version, s.valid) for s in statuses] == [
         (8, 0, 202, True), (4, 1, 5900, True), (5, 1, 6, True), (2, 0, 2300, True)
     ]
+
+
+def test_read_back_costs_about_one_pass_over_the_modules(demo: dict[str, bytes]) -> None:
+    """Over SWD every byte read is time on the line: the scan must not re-read or read whole slots."""
+    flash = flash_with(demo, ALL)
+    total = 0
+    plain = reader(flash)
+
+    def counting(address: int, size: int) -> bytes:
+        nonlocal total
+        total += size
+        return plain(address, size)
+
+    assert len(read_flash_modules(counting, 13)) == 4
+    crc_checked = sum(len(demo[k]) for k in ("bootloader", "system-part1", "user-product"))
+    assert total <= crc_checked + 3 * 0x4000  # module bytes plus chunk rounding and the SoftDevice info
