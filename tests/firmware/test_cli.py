@@ -123,3 +123,16 @@ def test_check_orders_a_good_set_and_rejects_a_bad_one(run: Run, files: dict[str
     assert [m["function"] for m in json.loads(res.stdout)] == [2, 8, 4, 5]
     res = run("firmware", "check", "--platform", "boron", str(files["system-part1"]), str(files["bootloader"]))
     assert res.exit_code == 2 and "needs radio-stack >= v202" in res.stderr
+
+
+def test_inspect_reads_a_module_inside_intel_hex(run: Run, demo: dict[str, bytes], tmp_path: Path) -> None:
+    from station.firmware.images import to_hex
+    from station.hw.interfaces import FlashImage
+
+    hexfile = tmp_path / "sp1.hex"
+    hexfile.write_bytes(to_hex([FlashImage(0x28000, demo["system-part1"])]))
+    obj = json.loads(run("firmware", "inspect", "--json", str(hexfile)).stdout)
+    assert obj["version"] == 5900 and obj["start"] == 0x28000 and obj["crc_ok"] is True
+    hexfile.write_bytes(to_hex([FlashImage(0x1000, b"\x01\x02\x03\x04" * 100)]))
+    res = run("firmware", "inspect", str(hexfile))
+    assert res.exit_code == 2 and "does not hold a Particle module" in res.stderr
