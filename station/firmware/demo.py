@@ -6,8 +6,11 @@ parses it field by field the same way ``station firmware inspect`` does), placed
 nRF52840 addresses, with realistic versions and dependencies. Bodies are deterministic filler, so
 the same platform always gives the same bytes and profiles can pin files by SHA-256.
 
-Versions (Device OS encodes ``X.Y.Z`` as module version ``X*1000 + Y*100 + Z``; device-os
-``build/version.mk`` and ``modules/shared/system_module_version.mk``):
+Versions. Device OS encodes ``X.Y.Z`` as module version ``X*1000 + Y*100 + Z`` (device-os
+``modules/shared/system_module_version.mk`` has ``COMMON_MODULE_VERSION 5501`` on the 5.5 line,
+``BOOTLOADER_VERSION``/``BOOTLOADER_DEPENDENCY 2300`` and ``SOFTDEVICE_DEPENDENCY 202`` for S140
+7.0.1). 5900 for 5.9.0 follows that rule; the bootloader numbers are the 5.5-line values, kept
+because a newer release's exact bootloader number could not be confirmed here:
 
 =====================  =========  ===================================================
 module                 version    depends on
