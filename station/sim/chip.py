@@ -111,6 +111,7 @@ class Nrf52840(CoreHooks):
         self.in_reset = False
         self.gone = False
         self._reported: str | None = None
+        self._fixup: tuple[int, bytes] | None = None
         self.protected = self._approtect_in_uicr()
         self._attach_to_state()
 
@@ -217,6 +218,7 @@ class Nrf52840(CoreHooks):
 
     # ------------------------------------------------------------------ peripherals
     def periph_read(self, address: int, size: int) -> int:
+        self.apply_fixup()
         base = address & ~3
         if base & ~0xFFF == NVMC_BASE:
             value = self.nvmc.read(base)
@@ -231,6 +233,7 @@ class Nrf52840(CoreHooks):
         return self._lane(value, address, size) if size < 4 else value
 
     def periph_write(self, address: int, size: int, value: int) -> None:
+        self.apply_fixup()
         word = value << (8 * (address & 3)) if size < 4 else value
         self._periph_write(address & ~3, word, debugger=False)
 
@@ -256,12 +259,32 @@ class Nrf52840(CoreHooks):
 
     # ------------------------------------------------------------------ core hooks
     def nvm_store(self, address: int, size: int, value: int) -> bool:
+        """A CPU store into flash/UICR (its own store: erratum 184 does not apply).
+
+        unicorn completes a write-protected store after this hook returns True, writing the raw
+        value through to our mmap. So the NVMC's result (AND semantics, a stuck cell, WEN off) is
+        written back as a fix-up before anything can observe the cell again: at the next store,
+        the next peripheral access (the algorithm polls NVMC.READY after every word) or the stop.
+        """
         if not is_nvm(address):
             return False
-        self.nvmc.program(address, size, value)  # the CPU's own store: erratum 184 does not apply
+        self.apply_fixup()
+        self._fixup = (address, self.nvmc.program(address, size, value))
         return True
 
+    def apply_fixup(self) -> None:
+        fix = self._fixup
+        if fix is not None:
+            self._fixup = None
+            address, cells = fix
+            if address < NRF_FLASH_SIZE:
+                self.twin.flash[address : address + len(cells)] = cells
+            else:
+                off = address - NRF_UICR
+                self.twin.uicr[off : off + len(cells)] = cells
+
     def core_stopped(self) -> None:
+        self.apply_fixup()
         self.nvmc.settle()
         self._report()
 

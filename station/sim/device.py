@@ -197,7 +197,9 @@ class Twin:
             platform=plat.name,
             deviceid0=d0,
             deviceid1=d1,
-            probe_uid=f"SIM{d1:08X}{d0 & 0xFFFF:04X}",
+            # A probe has its own serial: derived from the IDs for random twins (stable per seed), but
+            # independent when the IDs are forced, so two twins sharing a device ID have two probes.
+            probe_uid=f"SIM{d1:08X}{d0 & 0xFFFF:04X}" if deviceid is None else f"SIM{rng.getrandbits(48):012X}",
             serial_number=serial[:15],
             imei=imei,
             iccid=iccid,

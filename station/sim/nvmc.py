@@ -92,23 +92,28 @@ class Nvmc:
             self.twin.clock.nvmc_page_erase()
 
     # ------------------------------------------------------------------ program / erase
-    def program(self, address: int, size: int, value: int, *, cpu_running: bool = False) -> None:
-        """A store of ``size`` bytes into flash or UICR (from the CPU or from the debugger)."""
-        if cpu_running or not (self.config & CONFIG_WEN):
-            return
+    def program(self, address: int, size: int, value: int, *, cpu_running: bool = False) -> bytes:
+        """A store of ``size`` bytes into flash or UICR (from the CPU or from the debugger).
+
+        Returns what the cells hold afterwards (the old bytes when the write did not take).
+        """
         if address < NRF_FLASH_SIZE:
             mem, off = self.twin.flash, address
         else:
             mem, off = self.twin.uicr, address - NRF_UICR
+        old_bytes = bytes(mem[off : off + size])
+        if cpu_running or not (self.config & CONFIG_WEN):
+            return old_bytes
         if self.stuck_word is not None and (address & ~3) == self.stuck_word:
             value = (1 << (8 * size)) - 1  # the cell does not take the charge
-        old = int.from_bytes(mem[off : off + size], "little")
-        mem[off : off + size] = (old & value).to_bytes(size, "little")
+        new = (int.from_bytes(old_bytes, "little") & value).to_bytes(size, "little")
+        mem[off : off + size] = new
         self._pending_words += 1
         self._pending_bytes += size
         self.stats["words"] += 1
         if self.unplug_limit is not None and self.twin.flash_bytes_written + self._pending_bytes >= self.unplug_limit:
             self.settle()
+        return new
 
     def erase_page(self, base: int) -> None:
         self.twin.flash[base : base + NRF_PAGE_SIZE] = b"\xff" * NRF_PAGE_SIZE

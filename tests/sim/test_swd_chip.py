@@ -195,3 +195,30 @@ def test_approtect_blocks_the_ahb_ap_but_not_the_ctrl_ap(bench: Bench) -> None:
     assert locked.flash[0:4] == b"\xff" * 4 and locked.uicr[0x208] == 0xFF
     assert bytes(locked.ext_flash) == ext_before  # the DCT and device key survive
     assert "key_lost" not in locked.events.kinds()
+
+
+def test_cpu_stores_to_flash_follow_nvmc_rules(wire: Wire, twin: Twin) -> None:
+    """The flash algorithm's own stores: AND semantics, and nothing without WEN.
+
+    Like every NVMC client it waits for READY after the store; the load after that sees the cell.
+    """
+    # str r1, [r0] ; ldr r3, [r4] (NVMC.READY) ; ldr r2, [r0] ; bkpt #0
+    code = bytes.fromhex("0160" "2368" "0268" "00be")
+    wire.halt()
+    for i in range(0, len(code), 4):
+        wire.write32(0x20000000 + i, int.from_bytes(code[i : i + 4], "little"))
+
+    def run(r0: int, r1: int) -> int:
+        for sel, v in ((0, r0), (1, r1), (4, 0x4001E400), (15, 0x20000000)):
+            wire.write32(DCRDR, v)
+            wire.write32(DCRSR, (1 << 16) | sel)
+        wire.write32(DHCSR, 0xA05F0001)
+        assert wire.read32(DHCSR) & (1 << 17)
+        wire.write32(DCRSR, 2)
+        return wire.read32(DCRDR)
+
+    twin.flash[0x8000:0x8004] = (0x0000FFFF).to_bytes(4, "little")
+    assert run(0x8000, 0xFFFF0000) == 0x0000FFFF  # WEN off: ignored
+    wire.write32(NVMC_CONFIG, 1)
+    assert run(0x8000, 0xFFFF0F0F) == 0x00000F0F
+    assert twin.flash[0x8000:0x8004] == (0x00000F0F).to_bytes(4, "little")

@@ -69,6 +69,7 @@ def test_program_verify_and_smart_reflash(twin: Twin, tmp_path: Path) -> None:
         flash = s.target.memory_map.get_region_for_address(0x28000).flash
         builder = flash.get_flash_builder()
         builder.add_data(0x28000, list(data))
+        builder.erase(smart_flash=True)  # what FlashLoader.commit does: erase pass, then program pass
         info = builder.program(smart_flash=True)
         flash.cleanup()
         assert info.skipped_page_count == len(data) // 4096
@@ -78,9 +79,11 @@ def test_program_verify_and_smart_reflash(twin: Twin, tmp_path: Path) -> None:
         changed[5000] ^= 0x5A
         builder = flash.get_flash_builder()
         builder.add_data(0x28000, list(changed))
+        builder.erase(smart_flash=True)
         info = builder.program(smart_flash=True)
         flash.cleanup()
         assert info.skipped_page_count == len(data) // 4096 - 1
+        assert chip.nvmc.stats["page_erases"] == erases_before + 1
         assert bytes(twin.flash[0x28000 : 0x28000 + len(data)]) == bytes(changed)
 
 
