@@ -43,7 +43,7 @@ def parse_label_payload(text: str) -> tuple[str, str | None]:
     rest = t[24:]
     if not rest:
         return device_id, None
-    if rest[0].isalnum() or len(rest) < 2:
+    if (rest[0].isascii() and rest[0].isalnum()) or len(rest) < 2:
         raise ValueError(f"not a station label: {text!r} (expected <device_id>;<serial_number>)")
     serial = rest[1:].strip().upper()
     if not _SERIAL_RE.match(serial):
