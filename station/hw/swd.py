@@ -156,13 +156,17 @@ class PyocdSwdLink:
             self._session = session
             try:
                 session.open()
-            except exc.Error as err:
-                # A locked nRF52 lets pyocd read the CTRL-AP but faults every AHB-AP access.
+            except Exception as err:
+                # A locked nRF52 lets pyocd read the CTRL-AP but faults every AHB-AP access, and
+                # pyocd's open then fails part-way (as a TransferFaultError, or a KeyError when no
+                # core could be created). Only the CTRL-AP can say which it was.
                 if self._ctrl_ap_says_locked():
                     self._locked = True
                     return
                 self.close()
-                raise _translate(f"connecting through probe {self.probe_uid}", err) from err
+                if isinstance(err, exc.Error):
+                    raise _translate(f"connecting through probe {self.probe_uid}", err) from err
+                raise TransportError(f"connecting through probe {self.probe_uid} failed: {err!r}") from err
         self._locked = self._ctrl_ap_says_locked()
 
     def close(self) -> None:

@@ -1,0 +1,165 @@
+"""The whole pipeline over SWD against twins: pyocd programs their flash, pyserial talks to their
+factory-test firmware, the registry records everything, and no twin ever connects to the cloud."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from station.domain import GEN3_ADDR_BOOTLOADER
+from station.firmware.demo import build_demo_modules
+from station.firmware.module import module_flash_image, parse_module
+from station.sim.bench import Bench
+
+from .conftest import HALTED_STATES, Line, drop_tests, never_connected, profile_variant
+
+
+def _product_image(platform: str = "boron"):  # type: ignore[no-untyped-def]
+    data = build_demo_modules(platform)["user-product"]
+    return module_flash_image(data, parse_module(data))
+
+
+def test_two_slots_pass_end_to_end(line: Line, bench: Bench) -> None:
+    twins = bench.create(2, seed=11)
+    results = line.swd(twins)
+
+    assert [r.outcome for r in results] == ["passed", "passed"], [(r.failing_step, r.reason) for r in results]
+    assert {r.device_id for r in results} == {t.device_id for t in twins}
+    product = _product_image()
+    for twin in twins:
+        # The product firmware is what stays in flash; the core is halted; it never connected.
+        assert bytes(twin.flash[product.address : product.end]) == product.data
+        assert twin.state.run_state in HALTED_STATES
+        never_connected(twin)
+        # It did run the factory-test firmware (MANUAL mode) for its tests.
+        assert any(e.get("running_app") == "factory-test" for e in twin.events.read() if e["kind"] == "boot")
+
+    lot = line.registry.lots()[0]
+    assert (lot.devices, lot.passed, lot.failed) == (2, 2, 0)
+    rows = line.registry.manifest_rows(lot.name)
+    assert {r.device_id for r in rows} == {t.device_id for t in twins}
+    assert all(r.serial_number for r in rows), "serial numbers come from the device"
+    # Every passed device has its cloud import queued, none sent.
+    pending = line.registry.outbox_entries()
+    assert {e["device_id"] for e in pending} >= {t.device_id for t in twins}
+    # Steps were recorded with durations, in order.
+    step_names = [name for name, _, _ in results[0].steps]
+    for expected in ("connect", "identify", "registry-check", "flash", "verify", "start-test-firmware",
+                     "functional-tests", "flash-final", "verify-final", "secure-state", "register", "label"):
+        assert expected in step_names
+    assert step_names.index("flash") < step_names.index("functional-tests") < step_names.index("register")
+    # Measurements are stored for the report.
+    ms = line.registry.lot_measurements(lot.name)
+    assert any(m.name == "battery" and m.value is not None and 3.5 <= m.value <= 4.3 for m in ms)
+    # Labels exist for both devices.
+    assert all(r.labels for r in results)
+
+
+def test_progress_events_name_slot_and_device(line: Line, bench: Bench) -> None:
+    twins = bench.create(2, seed=12)
+    line.swd(twins)
+    by_slot: dict[str, set[str | None]] = {}
+    for ev in line.events:
+        by_slot.setdefault(ev.slot, set()).add(ev.device_id)
+    assert set(by_slot) == {"1", "2"}
+    flash_progress = [e for e in line.events if e.kind == "step_progress" and e.step == "flash"]
+    assert flash_progress and all(e.device_id for e in flash_progress)
+    assert max(e.fraction or 0 for e in flash_progress) == 1.0
+
+
+def test_second_scan_of_a_provisioned_device_is_skipped(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=13)[0]
+    assert line.swd([twin])[0].outcome == "passed"
+    boots = twin.events.kinds().count("boot")
+    again = line.swd([twin])[0]
+    assert again.outcome == "skipped"
+    assert "already provisioned" in (again.reason or "")
+    assert twin.events.kinds().count("boot") == boots, "a skipped device is not flashed or reset"
+    assert line.registry.device_status(twin.device_id).attempts == 2
+
+
+def test_device_of_another_product_is_refused_before_flashing(line: Line, bench: Bench, tmp_path: Path) -> None:
+    twin = bench.create(1, seed=14)[0]
+    assert line.swd([twin])[0].outcome == "passed"
+    other = profile_variant(tmp_path, lambda t: t.replace('product = "Demo Boron"', 'product = "Other Product"'))
+    before = bytes(twin.flash)
+    result = line.swd([twin], profile=other)[0]
+    assert result.outcome == "failed"
+    assert result.failing_step == "registry-check"
+    assert "already registered to another product" in (result.reason or "")
+    assert bytes(twin.flash) == before
+
+
+def test_locked_chip_is_reported_not_erased(line: Line, bench: Bench) -> None:
+    twin = bench.create_one("locked01", approtect=True) if hasattr(bench, "create_one") else None
+    assert twin is not None
+    boot_sector = bytes(twin.flash[GEN3_ADDR_BOOTLOADER : GEN3_ADDR_BOOTLOADER + 16])
+    result = line.swd([twin])[0]
+    assert result.outcome == "failed" and result.failing_step == "identify"
+    assert "locked" in (result.reason or "")
+    assert bytes(twin.flash[GEN3_ADDR_BOOTLOADER : GEN3_ADDR_BOOTLOADER + 16]) == boot_sector
+    assert twin.uicr[0x208:0x20C] == b"\x00\x00\x00\x00", "still locked: nobody confirmed a recovery"
+
+
+def test_locked_chip_recovered_when_profile_allows_and_engineer_confirms(
+    line: Line, bench: Bench, tmp_path: Path
+) -> None:
+    twin = bench.create_one("locked02", approtect=True)
+    prof = profile_variant(tmp_path, lambda t: t.replace("allow_recover = false", "allow_recover = true"))
+    refused = line.swd([twin], profile=prof)[0]
+    assert refused.failing_step == "identify" and "engineer must confirm" in (refused.reason or "")
+    result = line.swd([twin], profile=prof, recover_confirmed_by="eve")[0]
+    assert result.outcome == "passed", result.reason
+    never_connected(twin)
+
+
+def test_out_of_range_measurement_fails_that_step(line: Line, bench: Bench) -> None:
+    good, bad = bench.create(2, seed=15)
+    bad.set_faults(measurement_overrides={"battery": 2.71})
+    results = {r.device_id: r for r in line.swd([good, bad])}
+    assert results[good.device_id].outcome == "passed"
+    r = results[bad.device_id]
+    assert r.outcome == "failed" and r.failing_step == "battery"
+    assert "2.71" in (r.reason or "") and "3.5" in (r.reason or "")
+    ms = [m for m in line.registry.lot_measurements(line.registry.lots()[0].name) if m.name == "battery"]
+    assert any(m.value == 2.71 and not m.passed for m in ms)
+    never_connected(bad)
+    # A failed device still ends halted, with no product firmware running.
+    assert bad.state.run_state in HALTED_STATES
+
+
+def test_silent_modem_fails_the_modem_step(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=16)[0]
+    twin.set_faults(modem_silent=True)
+    r = line.swd([twin])[0]
+    assert r.outcome == "failed" and r.failing_step == "modem", r.reason
+    never_connected(twin)
+
+
+def test_a_stuck_flash_word_is_caught_by_verify(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=17)[0]
+    twin.set_faults(stuck_word=0x30000)
+    r = line.swd([twin])[0]
+    assert r.outcome == "failed" and r.failing_step == "verify"
+    assert "0x00030000" in (r.reason or "")
+    never_connected(twin)
+
+
+def test_unanswered_operator_question_fails_headless(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=18)[0]
+    r = line.swd([twin], ask_operator=lambda step, q, t: None)[0]
+    assert r.outcome == "failed" and r.failing_step == "led"
+    assert "did not answer" in (r.reason or "")
+
+
+def test_profile_without_tests_still_ends_halted(line: Line, bench: Bench, tmp_path: Path) -> None:
+    def no_tests(text: str) -> str:
+        text = drop_tests(text, "hello", "battery", "vin", "modem", "cellular-ids", "device-id", "versions",
+                          "approtect-open", "led")
+        return text
+
+    prof = profile_variant(tmp_path, no_tests)
+    twin = bench.create(1, seed=19)[0]
+    r = line.swd([twin], profile=prof)[0]
+    assert r.outcome == "passed", r.reason
+    assert twin.state.run_state in HALTED_STATES
+    never_connected(twin)
