@@ -1,0 +1,250 @@
+"""``station sim …``: make and handle digital twins, the way a bench technician handles boards.
+
+Everything here acts on a bench folder (``--dir``, default env ``STATION_SIM_DIR``); the station's
+own commands then find those twins through the normal pyocd/pyusb/serial paths.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import click
+
+from station.cli.common import echo_json, json_option
+from station.domain import PLATFORMS
+from station.errors import ConfigError
+from station.sim.bench import ENV_DIR, Bench
+from station.sim.device import Faults, Twin
+
+
+def dir_option(f: Any) -> Any:
+    return click.option(
+        "--dir",
+        "bench_dir",
+        envvar=ENV_DIR,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"Bench directory holding the twins (env {ENV_DIR}).",
+    )(f)
+
+
+def _bench(bench_dir: Path | None, *, must_exist: bool = True) -> Bench:
+    if bench_dir is None:
+        raise ConfigError(f"no bench directory: pass --dir or set {ENV_DIR}")
+    if must_exist and not Path(bench_dir).is_dir():
+        raise ConfigError(f"bench directory {bench_dir} does not exist (create twins with 'station sim create')")
+    return Bench(bench_dir)
+
+
+def _twin(bench: Bench, name: str) -> Twin:
+    try:
+        return bench.get(name)
+    except KeyError:
+        known = ", ".join(bench.names()) or "none"
+        raise ConfigError(f"no twin named {name!r} in {bench.path} (twins: {known})") from None
+
+
+def twin_row(twin: Twin) -> dict[str, Any]:
+    st = twin.state
+    return {
+        "name": twin.name,
+        "device_id": twin.device_id,
+        "probe_uid": twin.identity.probe_uid,
+        "platform": twin.platform.name,
+        "serial_number": twin.identity.serial_number,
+        "plugged": st.plugged,
+        "probe_attached": st.probe_attached,
+        "run_state": st.run_state,
+        "running_app": st.running_app,
+    }
+
+
+# ---------------------------------------------------------------------------- fault parsing
+_FAULT_TYPES = typing.get_type_hints(Faults)
+
+
+def _convert(name: str, text: str) -> Any:
+    """Turn ``text`` into the type of Faults field ``name`` (ints accept 0x…, ``none`` clears)."""
+    hint = _FAULT_TYPES[name]
+    args = typing.get_args(hint)
+    optional = isinstance(hint, types.UnionType) and type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    if optional and text.lower() in ("none", "off", ""):
+        return None
+    try:
+        if base is bool:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(text)
+        if base is int:
+            return int(text, 0)
+        if base is float:
+            return float(text)
+        if base is str:
+            if name == "wrong_platform" and text not in PLATFORMS:
+                raise ValueError(f"unknown platform (known: {', '.join(sorted(PLATFORMS))})")
+            return text
+        if typing.get_origin(base) is dict:
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                raise ValueError("expected a JSON object")
+            return {str(k): float(v) for k, v in value.items()}
+    except ValueError as exc:
+        raise ConfigError(f"fault {name}={text!r}: {exc}") from None
+    raise ConfigError(f"fault {name}: unsupported type {hint}")
+
+
+def parse_faults(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` words → Faults changes. ``measurement_overrides.<cmd>=<v>`` sets one override."""
+    known = {f.name for f in fields(Faults)}
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"fault {pair!r}: expected key=value")
+        key = key.strip()
+        if key.startswith("measurement_overrides."):
+            overrides = changes.setdefault("measurement_overrides", {})
+            try:
+                overrides[key.split(".", 1)[1]] = float(value)
+            except ValueError:
+                raise ConfigError(f"fault {pair!r}: a measurement override is a number") from None
+            continue
+        if key not in known:
+            raise ConfigError(f"unknown fault {key!r} (known: {', '.join(sorted(known))})")
+        changes[key] = _convert(key, value.strip())
+    return changes
+
+
+# ---------------------------------------------------------------------------- commands
+def register(cli: click.Group) -> None:
+    @cli.group("sim")
+    def sim() -> None:
+        """Digital twins: simulated Particle Gen3 boards on a bench folder."""
+
+    @sim.command("create")
+    @click.argument("count", type=click.IntRange(1, 256))
+    @click.option("--platform", type=click.Choice(sorted(PLATFORMS)), default="boron", show_default=True)
+    @dir_option
+    @click.option("--seed", type=int, default=None, help="Reproducible device IDs, keys and serials.")
+    @click.option("--prefix", default="twin", show_default=True, help="Name prefix of the new twins.")
+    @click.option("--locked", is_flag=True, help="APPROTECT on (readback protection), as some boards arrive.")
+    @json_option
+    def create(
+        count: int, platform: str, bench_dir: Path | None, seed: int | None, prefix: str, locked: bool, as_json: bool
+    ) -> None:
+        """Create COUNT factory-fresh twins (blank flash, a device key in the DCT)."""
+        bench = _bench(bench_dir, must_exist=False)
+        twins = bench.create(count, platform, seed=seed, prefix=prefix, approtect=locked)
+        rows = [twin_row(t) for t in twins]
+        if as_json:
+            echo_json(rows)
+            return
+        for r in rows:
+            click.echo(f"{r['name']}  {r['device_id']}  probe {r['probe_uid']}  {r['platform']}")
+        click.echo(f"created {len(rows)} twin(s) in {bench.path}")
+
+    @sim.command("list")
+    @dir_option
+    @json_option
+    def list_(bench_dir: Path | None, as_json: bool) -> None:
+        """The twins on the bench and what each is doing."""
+        bench = _bench(bench_dir)
+        rows = [twin_row(t) for t in bench.twins()]
+        if as_json:
+            echo_json(rows)
+            return
+        if not rows:
+            click.echo(f"no twins in {bench.path}")
+            return
+        click.echo(f"{'NAME':<10} {'DEVICE ID':<24}  {'PROBE':<16} {'PLATFORM':<8} {'PLUGGED':<7} {'STATE':<9} APP")
+        for r in rows:
+            click.echo(
+                f"{r['name']:<10} {r['device_id']:<24}  {r['probe_uid']:<16} {r['platform']:<8} "
+                f"{'yes' if r['plugged'] else 'no':<7} {r['run_state']:<9} {r['running_app'] or '-'}"
+            )
+
+    @sim.command("plug")
+    @click.argument("name")
+    @dir_option
+    def plug(name: str, bench_dir: Path | None) -> None:
+        """Plug the twin's cable in: it powers on and boots whatever is in its flash."""
+        bench = _bench(bench_dir)
+        _twin(bench, name)
+        twin = bench.plug(name)
+        st = twin.state
+        click.echo(f"{name}: plugged in, {st.run_state}" + (f" ({st.running_app})" if st.running_app else ""))
+
+    @sim.command("unplug")
+    @click.argument("name")
+    @dir_option
+    def unplug(name: str, bench_dir: Path | None) -> None:
+        """Pull the twin's cable: its probe and USB device vanish."""
+        bench = _bench(bench_dir)
+        _twin(bench, name)
+        bench.unplug(name)
+        click.echo(f"{name}: unplugged")
+
+    @sim.command("reset")
+    @click.argument("name")
+    @dir_option
+    def reset(name: str, bench_dir: Path | None) -> None:
+        """Press the reset button: the twin boots from its flash (no debugger involved)."""
+        from station.sim.boot import boot_device
+
+        bench = _bench(bench_dir)
+        twin = _twin(bench, name)
+        if not twin.state.plugged:
+            raise ConfigError(f"{name} is unplugged: plug it in first")
+        st = boot_device(twin, cause="button-reset")
+        click.echo(f"{name}: {st.run_state}" + (f" ({st.running_app})" if st.running_app else ""))
+
+    @sim.command("events")
+    @click.argument("name")
+    @dir_option
+    @json_option
+    def events(name: str, bench_dir: Path | None, as_json: bool) -> None:
+        """The twin's event log (boot, first_connect, key_lost, unplug …)."""
+        twin = _twin(_bench(bench_dir), name)
+        evs = twin.events.read()
+        if as_json:
+            echo_json(evs)
+            return
+        import datetime as dt
+
+        for e in evs:
+            when = dt.datetime.fromtimestamp(e["t"], dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+            rest = " ".join(f"{k}={v}" for k, v in sorted(e.items()) if k not in ("t", "kind"))
+            click.echo(f"{when}  {e['kind']:<14} {rest}")
+
+    @sim.command("fault")
+    @click.argument("name")
+    @click.argument("settings", nargs=-1)
+    @dir_option
+    @json_option
+    def fault(name: str, settings: tuple[str, ...], bench_dir: Path | None, as_json: bool) -> None:
+        """Inject faults: key=value … (e.g. swd_fault_rate=0.01 stuck_word=0x28010 slow_factor=2).
+
+        With no settings, shows the current faults; ``reset=1`` clears them all.
+        """
+        twin = _twin(_bench(bench_dir), name)
+        if settings == ("reset=1",):
+            defaults = {f.name: getattr(Faults(), f.name) for f in fields(Faults)}
+            current = twin.set_faults(**defaults)
+        elif settings:
+            current = twin.set_faults(**parse_faults(settings))
+        else:
+            current = twin.faults
+        data = {f.name: getattr(current, f.name) for f in fields(Faults)}
+        if as_json:
+            echo_json(data)
+            return
+        for k, v in data.items():
+            click.echo(f"{k} = {v}")

@@ -1,0 +1,79 @@
+"""``station sim``: create, list, plug/unplug, reset, events, fault — exit codes and JSON keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from station.cli.main import cli
+from station.sim.bench import forget_twins
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_create_list_and_json_keys(tmp_path: Path) -> None:
+    d = str(tmp_path / "bench")
+    code, out = run("sim", "create", "2", "--platform", "bsom", "--dir", d, "--seed", "4", "--json")
+    assert code == 0, out
+    made = json.loads(out)
+    assert [t["name"] for t in made] == ["twin01", "twin02"]
+    code, out = run("sim", "list", "--json", env={"STATION_SIM_DIR": d})
+    assert code == 0, out
+    rows = json.loads(out)
+    assert set(rows[0]) >= {"name", "device_id", "probe_uid", "platform", "plugged", "run_state", "running_app"}
+    assert rows[0]["platform"] == "bsom" and rows[0]["device_id"].startswith("e00fce68")
+    forget_twins(d)
+
+
+def test_locked_twins_have_approtect_set(tmp_path: Path) -> None:
+    d = tmp_path / "bench"
+    assert run("sim", "create", "1", "--dir", str(d), "--locked")[0] == 0
+    assert (d / "twin01" / "uicr.bin").read_bytes()[0x208] == 0x00
+    forget_twins(d)
+
+
+def test_unplug_plug_reset_and_events(tmp_path: Path) -> None:
+    d = str(tmp_path / "bench")
+    run("sim", "create", "1", "--dir", d, "--seed", "5")
+    assert run("sim", "unplug", "twin01", "--dir", d)[0] == 0
+    code, out = run("sim", "reset", "twin01", "--dir", d)
+    assert code == 2 and "unplugged" in out
+    assert run("sim", "plug", "twin01", "--dir", d)[0] == 0
+    code, out = run("sim", "reset", "twin01", "--dir", d)
+    assert code == 0 and "dfu" in out
+    code, out = run("sim", "events", "twin01", "--dir", d, "--json")
+    kinds = [e["kind"] for e in json.loads(out)]
+    assert kinds[:3] == ["created", "unplug", "plug"] and kinds[-1] == "boot"
+    forget_twins(d)
+
+
+def test_fault_sets_typed_values_and_rejects_bad_ones(tmp_path: Path) -> None:
+    d = str(tmp_path / "bench")
+    run("sim", "create", "1", "--dir", d)
+    code, out = run(
+        "sim", "fault", "twin01", "stuck_word=0x28010", "slow_factor=2.5", "serial_silent=yes",
+        "measurement_overrides.battery=3.1", "--dir", d, "--json",
+    )
+    assert code == 0, out
+    f = json.loads(out)
+    assert f["stuck_word"] == 0x28010 and f["slow_factor"] == 2.5 and f["serial_silent"] is True
+    assert f["measurement_overrides"] == {"battery": 3.1}
+    assert run("sim", "fault", "twin01", "stuck_word=none", "--dir", d, "--json")[0] == 0
+    for bad in ("bogus=1", "slow_factor=fast", "wrong_platform=photon", "noequals"):
+        code, out = run("sim", "fault", "twin01", bad, "--dir", d)
+        assert code == 2 and out.count("\n") == 1, (bad, out)
+    forget_twins(d)
+
+
+def test_missing_bench_and_twin_are_usage_errors(tmp_path: Path) -> None:
+    code, out = run("sim", "list", env={"STATION_SIM_DIR": ""})
+    assert code == 2 and "--dir" in out
+    run("sim", "create", "1", "--dir", str(tmp_path / "b"))
+    code, out = run("sim", "events", "nope", "--dir", str(tmp_path / "b"))
+    assert code == 2 and "twin01" in out
+    forget_twins(tmp_path / "b")
