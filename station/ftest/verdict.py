@@ -106,4 +106,5 @@ def _exact(step: TestStep, raw: Any, number: float | None, text: str | None, uni
         shown_exp = repr(exp)
     got = text if text is not None else (f"{number:g}" if number is not None else "nothing")
     reason = f"{step.name}: expected {shown_exp}, got {got!r}" if not ok else None
-    return Verdict(ok, number, text, unit, shown_exp, reason)
+    recorded = exp if isinstance(exp, str) else shown_exp  # the record keeps the bare string
+    return Verdict(ok, number, text, unit, recorded, reason)

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from fakes import DEVICE_ID, ICCID, IMEI, FakeSerial, FakeSwd, FakeUsb, demo_flash
+from ftest_fakes import DEVICE_ID, ICCID, IMEI, FakeSerial, FakeSwd, FakeUsb, demo_flash
 
 from station.domain import NRF_UICR_APPROTECT, PLATFORMS
 from station.errors import DeviceGone, DeviceTimeout, TransportError
@@ -333,3 +333,9 @@ def test_operator_step(profile: Profile, answer: bool | None, reason: str | None
     result = run_plan(plan(LED), ctx_for(profile, ask_operator=ask))
     assert result.reason == reason
     assert asked == [("led", "Is the status LED green?", 30.0)]
+
+
+def test_exact_string_limit_is_recorded_bare(profile: Profile) -> None:
+    result = run_plan(plan(serial_step("modem", expect="OK")), ctx_for(profile, serial=FakeSerial()))
+    (m,) = result.measurements
+    assert (m.text, m.expected, m.passed) == ("OK", "OK", True)
