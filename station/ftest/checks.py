@@ -1,4 +1,4 @@
-"""What each step kind measures and how it is judged.
+"""What each step kind measures and how it is judged (identity checks: :mod:`station.ftest.identity`).
 
 ``run_step`` performs one try of one step and returns its measurements. A link that is needed but
 absent is a failed measurement with a reason the operator can act on, never a silent pass.
@@ -8,56 +8,17 @@ report line or a slot's status bar.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from typing import Any
 
-from station.domain import ModuleFunction, normalize_device_id
-from station.firmware.gen3 import read_flash_modules
-from station.ftest.context import Measurement, TestContext, failed_measurement
+from station.ftest.context import Measurement, TestContext, failed_measurement, measure
+from station.ftest.identity import run_identity
 from station.ftest.plan import TestStep
 from station.ftest.verdict import judge_reply
-from station.profile.model import ModuleRef
-
-IMEI_RE = re.compile(r"^\d{15}$")
-ICCID_RE = re.compile(r"^\d{19,20}$")
 
 
 def run_step(step: TestStep, ctx: TestContext, try_number: int) -> list[Measurement]:
     return _KINDS[step.kind](step, ctx, try_number, time.monotonic())
-
-
-def _measure(
-    step: TestStep,
-    try_number: int,
-    t0: float,
-    *,
-    name: str | None = None,
-    passed: bool,
-    value: float | None = None,
-    text: str | None = None,
-    unit: str | None = None,
-    low: float | None = None,
-    high: float | None = None,
-    expected: str | None = None,
-    reason: str | None = None,
-) -> Measurement:
-    return Measurement(
-        step=step.name,
-        name=name or step.name,
-        kind=step.kind,
-        value=value,
-        text=text,
-        unit=unit,
-        low=low,
-        high=high,
-        expected=expected,
-        passed=passed,
-        duration_s=time.monotonic() - t0,
-        try_number=try_number,
-        reason=None if passed else reason,
-    )
 
 
 # --------------------------------------------------------------------------- serial
@@ -68,7 +29,7 @@ def _serial(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> lis
     reply = ctx.serial.call(step.cmd, timeout=step.timeout_s, **dict(step.args))
     v = judge_reply(step, reply)
     return [
-        _measure(
+        measure(
             step,
             try_number,
             t0,
@@ -84,220 +45,6 @@ def _serial(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> lis
     ]
 
 
-# --------------------------------------------------------------------------- identity
-def _identity(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
-    check = {"device-id": _device_id, "versions": _versions, "cellular": _cellular}[step.check or ""]
-    return check(step, ctx, try_number, t0)
-
-
-def _device_id(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
-    """Every available link must report the ID the station knows the device by; two links at least."""
-    sources: list[tuple[str, Callable[[], str | None]]] = []
-    if ctx.swd is not None:
-        sources.append(("swd", ctx.swd.read_device_id))
-    if ctx.usb is not None:
-        sources.append(("usb", ctx.usb.get_device_id))
-    if ctx.serial is not None:
-        sources.append(("serial", lambda: _serial_device_id(ctx, step.timeout_s)))
-    if len(sources) < 2:
-        have = sources[0][0].upper() if sources else "no link"
-        return [
-            failed_measurement(
-                step,
-                try_number,
-                t0,
-                f"{step.name}: only {have} can report the device ID here; the cross-check needs two of "
-                "SWD, USB and serial",
-            )
-        ]
-    out: list[Measurement] = []
-    for source, read in sources:
-        reported = read()
-        try:
-            got = normalize_device_id(reported) if reported else None
-        except ValueError:
-            got = None
-        ok = got == ctx.device_id
-        if reported is None:
-            reason = f"{step.name}: {source.upper()} did not report a device ID"
-        else:
-            reason = f"{step.name}: {source.upper()} reports {reported}, expected {ctx.device_id}"
-        out.append(
-            _measure(
-                step,
-                try_number,
-                t0,
-                name=source,
-                passed=ok,
-                text=reported,
-                expected=ctx.device_id,
-                reason=reason,
-            )
-        )
-    return out
-
-
-def _serial_device_id(ctx: TestContext, timeout: float) -> str | None:
-    """The device ID from the factory-test ``hello`` command."""
-    assert ctx.serial is not None
-    reply = ctx.serial.call("hello", timeout=timeout)
-    if not reply.ok:
-        return None
-    found = _lookup(reply, "device_id")
-    return str(found) if found is not None else None
-
-
-def _lookup(reply: Any, key: str) -> Any:
-    """A key of a reply: top level of the raw JSON, or inside a dict ``value``."""
-    if isinstance(reply.value, dict) and key in reply.value:
-        return reply.value[key]
-    return reply.raw.get(key)
-
-
-#: (function, index, version, valid) of one module as some link reported it
-Reported = tuple[int, int, int, bool]
-
-
-def _versions(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
-    """Device OS version (from the running firmware) and module versions, against the profile.
-
-    Module versions come from USB (GET_MODULE_INFO, what Device OS itself reports) when there is a
-    USB link, otherwise from reading the module headers in flash over SWD; the factory-test
-    protocol only reports the Device OS version.
-    """
-    prof = ctx.profile
-    system: str | None = None
-    if ctx.usb is not None:
-        system = ctx.usb.get_system_version()
-    elif ctx.serial is not None:
-        system = _serial_system_version(ctx, step.timeout_s)
-    out: list[Measurement] = []
-    if ctx.usb is None and ctx.serial is None:
-        reason = f"{step.name}: no USB or serial link to ask the running Device OS its version"
-        out.append(failed_measurement(step, try_number, t0, reason, name="device-os"))
-    else:
-        out.append(
-            _measure(
-                step,
-                try_number,
-                t0,
-                name="device-os",
-                passed=system == prof.device_os_version,
-                text=system,
-                expected=prof.device_os_version,
-                reason=f"{step.name}: Device OS {system or '(no answer)'} is running, the profile needs "
-                f"{prof.device_os_version}",
-            )
-        )
-    reported = _reported_modules(ctx)
-    if reported is None:
-        reason = f"{step.name}: no USB or SWD link to read the module versions"
-        out.append(failed_measurement(step, try_number, t0, reason, name="modules"))
-        return out
-    for ref in (*prof.modules, prof.expected_user_part(during_tests=True)):
-        out.append(_module_measurement(step, try_number, t0, ref, reported))
-    return out
-
-
-def _reported_modules(ctx: TestContext) -> list[Reported] | None:
-    if ctx.usb is not None:
-        return [(int(m.function), m.index, m.version, m.valid) for m in ctx.usb.get_module_info()]
-    if ctx.swd is not None:
-        found = read_flash_modules(ctx.swd.read_memory, ctx.platform.id)
-        return [(int(m.function), m.index, m.version, m.valid) for m in found]
-    return None
-
-
-def _module_measurement(
-    step: TestStep, try_number: int, t0: float, ref: ModuleRef, reported: list[Reported]
-) -> Measurement:
-    user = ref.function == ModuleFunction.USER_PART
-    found = [(v, ok) for f, i, v, ok in reported if f == ref.function and (user or i == ref.index)]
-    passed = (ref.version, True) in found
-    if not found:
-        reason = f"{step.name}: {ref.role} is not on the device (the profile needs v{ref.version})"
-    elif found[0][0] == ref.version:
-        reason = f"{step.name}: {ref.role} v{ref.version} is on the device but not valid"
-    else:
-        reason = f"{step.name}: {ref.role} is v{found[0][0]}, the profile needs v{ref.version}"
-    return _measure(
-        step,
-        try_number,
-        t0,
-        name=ref.role,
-        passed=passed,
-        value=float(found[0][0]) if found else None,
-        expected=str(ref.version),
-        reason=reason,
-    )
-
-
-def _serial_system_version(ctx: TestContext, timeout: float) -> str | None:
-    """The factory-test ``version`` command: ``value`` (or ``system``) is the Device OS version."""
-    assert ctx.serial is not None
-    reply = ctx.serial.call("version", timeout=timeout)
-    if not reply.ok:
-        return None
-    found = _lookup(reply, "system") if not isinstance(reply.value, str) else reply.value
-    return str(found) if found is not None else None
-
-
-def _cellular(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
-    if not ctx.platform.cellular:
-        return [
-            _measure(
-                step,
-                try_number,
-                t0,
-                passed=True,
-                text="not applicable",
-                reason=None,
-            )
-        ]
-    if ctx.serial is None:
-        return [
-            failed_measurement(step, try_number, t0, f"{step.name}: no serial port to read IMEI and ICCID")
-        ]
-    out = []
-    for what, pattern, digits in (("imei", IMEI_RE, "15 digits"), ("iccid", ICCID_RE, "19-20 digits")):
-        reply = ctx.serial.call(what, timeout=step.timeout_s)
-        text = str(reply.value) if reply.ok and reply.value is not None else None
-        if text is None:
-            reason = f"{step.name}: no {what.upper()} ({reply.error or 'empty answer'})"
-        elif not pattern.match(text):
-            reason = f"{step.name}: {what.upper()} {text!r} is not {digits}"
-        elif not luhn_ok(text):
-            reason = f"{step.name}: {what.upper()} {text} fails its Luhn check digit"
-        else:
-            reason = None
-        out.append(
-            _measure(
-                step,
-                try_number,
-                t0,
-                name=what,
-                passed=reason is None,
-                text=text,
-                expected=f"{digits}, Luhn",
-                reason=reason,
-            )
-        )
-    return out
-
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn check over a digit string whose last digit is the check digit (IMEI, ICCID)."""
-    if not digits.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 # --------------------------------------------------------------------------- memory
 def _memory(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
     if ctx.swd is None:
@@ -309,7 +56,7 @@ def _memory(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> lis
     ok = masked in step.expect_words
     shown = f"{word:#010x}" + (f" (masked {masked:#x})" if step.mask != 0xFFFFFFFF else "")
     return [
-        _measure(
+        measure(
             step,
             try_number,
             t0,
@@ -331,12 +78,12 @@ def _operator(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> l
     else:
         reason = f"{step.name}: operator answered no to {question!r}"
     text = None if answer is None else ("yes" if answer else "no")
-    return [_measure(step, try_number, t0, passed=answer is True, text=text, expected="yes", reason=reason)]
+    return [measure(step, try_number, t0, passed=answer is True, text=text, expected="yes", reason=reason)]
 
 
 _KINDS: dict[str, Callable[[TestStep, TestContext, int, float], list[Measurement]]] = {
     "serial": _serial,
-    "identity": _identity,
+    "identity": run_identity,
     "memory": _memory,
     "operator": _operator,
 }

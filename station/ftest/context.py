@@ -90,3 +90,36 @@ def failed_measurement(
         try_number=try_number,
         reason=reason,
     )
+
+
+def measure(
+    step: TestStep,
+    try_number: int,
+    t0: float,
+    *,
+    name: str | None = None,
+    passed: bool,
+    value: float | None = None,
+    text: str | None = None,
+    unit: str | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    expected: str | None = None,
+    reason: str | None = None,
+) -> Measurement:
+    """One measurement of a try; ``reason`` is kept only when it failed."""
+    return Measurement(
+        step=step.name,
+        name=name or step.name,
+        kind=step.kind,
+        value=value,
+        text=text,
+        unit=unit,
+        low=low,
+        high=high,
+        expected=expected,
+        passed=passed,
+        duration_s=time.monotonic() - t0,
+        try_number=try_number,
+        reason=None if passed else reason,
+    )
