@@ -46,7 +46,8 @@ class ExportResult:
 
 
 def iso_utc(t: datetime | None) -> str:
-    return t.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if t else ""
+    """ISO-8601 UTC with a ``Z``; the registry stores naive UTC."""
+    return t.isoformat(timespec="seconds") + "Z" if t else ""
 
 
 def row_fields(r: ManifestRow) -> dict[str, Any]:
@@ -58,17 +59,30 @@ def row_fields(r: ManifestRow) -> dict[str, Any]:
 
 
 class _HashingWriter(io.TextIOBase):
-    """Text sink that encodes, hashes and writes in one pass (no second read of a large file)."""
+    """Text sink that buffers, encodes, hashes and writes in one pass (no second read of a large file)."""
+
+    FLUSH_AT = 1 << 16
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
+        self._parts: list[str] = []
+        self._size = 0
         self.digest = hashlib.sha256()
 
     def write(self, s: str) -> int:
-        data = s.encode("utf-8")
-        self.digest.update(data)
-        self._raw.write(data)
+        self._parts.append(s)
+        self._size += len(s)
+        if self._size >= self.FLUSH_AT:
+            self.flush()
         return len(s)
+
+    def flush(self) -> None:
+        if self._parts:
+            data = "".join(self._parts).encode("utf-8")
+            self._parts.clear()
+            self._size = 0
+            self.digest.update(data)
+            self._raw.write(data)
 
 
 def _atomic_write(path: Path, produce: Callable[[_HashingWriter], int]) -> tuple[str, int]:
@@ -78,6 +92,7 @@ def _atomic_write(path: Path, produce: Callable[[_HashingWriter], int]) -> tuple
         with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
             writer = _HashingWriter(raw)
             count = produce(writer)
+            writer.flush()
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(tmp, path)
@@ -85,6 +100,19 @@ def _atomic_write(path: Path, produce: Callable[[_HashingWriter], int]) -> tuple
         Path(tmp).unlink(missing_ok=True)
         raise
     return writer.digest.hexdigest(), count
+
+
+class _Counter:
+    """Counts rows as they stream past (the writers consume a generator in one call)."""
+
+    def __init__(self, rows: Iterable[ManifestRow]) -> None:
+        self._rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[ManifestRow]:
+        for r in self._rows:
+            self.count += 1
+            yield r
 
 
 def _txt(rows: Iterable[ManifestRow]) -> Callable[[_HashingWriter], int]:
@@ -101,13 +129,12 @@ def _csv(rows: Iterable[ManifestRow]) -> Callable[[_HashingWriter], int]:
     def produce(out: _HashingWriter) -> int:
         w = csv.writer(out, lineterminator="\n")
         w.writerow(CSV_COLUMNS)
-        n = 0
-        for r in rows:
-            w.writerow((r.device_id, r.serial_number or "", r.platform or "", r.product, r.device_os_version or "",
-                        r.product_firmware_version or "", r.test_result, iso_utc(r.provisioned_at), r.station,
-                        r.operator, r.iccid or "", r.imei or ""))
-            n += 1
-        return n
+        seen = _Counter(rows)
+        # csv writes None as an empty field, so the columns go straight through
+        w.writerows((r.device_id, r.serial_number, r.platform, r.product, r.device_os_version,
+                     r.product_firmware_version, r.test_result, iso_utc(r.provisioned_at), r.station,
+                     r.operator, r.iccid, r.imei) for r in seen)
+        return seen.count
     return produce
 
 

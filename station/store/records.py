@@ -76,7 +76,7 @@ class LotSummary:
     created: datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestRow:
     """One device of a lot as the manifests export it (latest attempt of that device in the lot)."""
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import device_ids
 from fake_cloud import FakeParticle
+from outbox_helpers import device_ids
 
 from station.cloud.http import CloudAuthError, CloudRejected, CloudUnavailable, RetryPolicy, parse_retry_after
 from station.cloud.particle import ParticleClient

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import device_ids, register_devices
 from fake_cloud import FakeParticle, FakePeridio
+from outbox_helpers import device_ids, register_devices
 from sqlalchemy import select
 
 from station.cloud.http import RetryPolicy

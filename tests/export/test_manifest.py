@@ -1,0 +1,107 @@
+"""Lot manifests: content per format, passed-only vs --all, checksum file, atomicity, 100k speed."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from bulk_lots import bulk_lot
+
+from station.errors import ConfigError
+from station.export.manifest import CSV_COLUMNS, PERIDIO_COLUMNS, export_lot
+from station.store import Registry
+
+
+def test_txt_has_passed_devices_only(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "l1.txt"
+    result = export_lot(registry, "L1", "txt", out)
+    passed = sorted(d for d, r in small_lot.items() if r == "passed")
+    assert out.read_text().splitlines() == passed and result.devices == 3
+
+
+def test_all_includes_failed_devices(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "all.csv"
+    export_lot(registry, "L1", "csv", out, include_all=True)
+    rows = list(csv.DictReader(out.open()))
+    assert {r["device_id"]: r["test_result"] for r in rows} == small_lot
+
+
+def test_csv_columns_and_values(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "l1.csv"
+    export_lot(registry, "L1", "csv", out)
+    reader = csv.DictReader(out.open())
+    assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+    row = next(reader)
+    assert row["device_id"] == "e00fce680000000000000000" and row["serial_number"] == "SN0"
+    assert row["product"] == "widget" and row["platform"] == "boron" and row["test_result"] == "passed"
+    assert row["provisioned_at"].endswith("Z") and row["station"] == "st1" and row["operator"] == "ana"
+    assert row["iccid"] == "89" + "0" * 18 and row["device_os_version"] == "5.3.2"
+
+
+def test_json_has_steps_and_measurements(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "l1.json"
+    export_lot(registry, "L1", "json", out)
+    data = json.loads(out.read_text())
+    assert data["lot"] == "L1" and len(data["devices"]) == 3
+    reworked = next(d for d in data["devices"] if d["device_id"].endswith("1"))
+    assert [s["name"] for s in reworked["steps"]] == ["flash"]  # the passing attempt's steps, not the failed one
+    assert reworked["measurements"][0]["value"] == 3.7 and reworked["measurements"][0]["unit"] == "V"
+
+
+def test_peridio_csv_uses_console_columns(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "peridio.csv"
+    export_lot(registry, "L1", "peridio-csv", out)
+    reader = csv.DictReader(out.open())
+    assert tuple(reader.fieldnames or ()) == PERIDIO_COLUMNS
+    row = next(reader)
+    assert row["identifier"] == "e00fce680000000000000000"
+    assert row["product_prn"] == "prn:1:org:product:widget" and row["cohort_prn"] == "prn:1:org:cohort:eu"
+    assert row["tags"] == "factory,eu" and "L1" in row["description"]
+
+
+def test_checksum_file_verifies_with_sha256sum(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "l1.csv"
+    result = export_lot(registry, "L1", "csv", out)
+    assert result.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert (tmp_path / "l1.csv.sha256").read_text() == f"{result.sha256}  l1.csv\n"
+    check = subprocess.run(["sha256sum", "-c", "l1.csv.sha256"], cwd=tmp_path, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_failed_export_leaves_previous_file_intact(registry: Registry, small_lot: dict[str, str],
+                                                   tmp_path: Path) -> None:
+    out = tmp_path / "peridio.csv"
+    out.write_text("previous export\n")
+    registry.ensure_product(name="nocloud", platform="boron", particle_product=None, peridio_product_prn=None)
+    pid = registry.ensure_product(name="nocloud", platform="boron", particle_product=None, peridio_product_prn=None)
+    prof = registry.ensure_profile(product_id=pid, path="n.toml", sha256="9a" * 32, content="x")
+    lot = registry.ensure_lot("N1", product_id=pid)
+    a = registry.start_attempt(device_id="e00fce68ffffffffffffffff", platform="boron", lot_id=lot, profile_id=prof,
+                               station="st1", slot="1", operator="op", transport="swd", overrides=[])
+    from station.store.records import CloudTargets
+    registry.register_passed(a, product_id=pid, lot_id=lot, cloud=CloudTargets())
+    with pytest.raises(ConfigError, match="no Peridio product PRN"):
+        export_lot(registry, "N1", "peridio-csv", out)
+    assert out.read_text() == "previous export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["peridio.csv", "station.db", "station.db-shm",
+                                                          "station.db-wal"]
+
+
+def test_unknown_lot_is_input_error(registry: Registry, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown lot"):
+        export_lot(registry, "nope", "txt", tmp_path / "x.txt")
+
+
+def test_100k_devices_export_under_two_seconds(registry: Registry, tmp_path: Path) -> None:
+    bulk_lot(registry, 100_000)
+    for fmt in ("txt", "csv"):
+        t0 = time.perf_counter()
+        result = export_lot(registry, "BIG", fmt, tmp_path / f"big.{fmt}")
+        elapsed = time.perf_counter() - t0
+        assert result.devices == 100_000
+        assert elapsed < 2.0, f"{fmt} export took {elapsed:.2f} s"
