@@ -15,7 +15,7 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from station.domain import Outcome, Transport
+from station.domain import ModuleFunction, Outcome, Transport
 from station.errors import (
     Cancelled,
     DeviceError,
@@ -98,10 +98,14 @@ class _Run:
         Profile validation refuses ``run-product`` without the named override, so reaching it
         here means the override is set, and it is recorded on the attempt.
         """
-        action = getattr(self.job.profile, "finish", None)
-        if action:
-            return str(action)
-        return "halt" if self.transport is Transport.SWD else "dfu"
+        action = str(getattr(self.job.profile, "finish", None) or "")
+        if action == FINISH_RUN_PRODUCT:
+            return action
+        # The profile's transport is a preference: its no-connect end state maps to the one the
+        # run's transport can produce (a USB-only bench cannot halt a core; SWD has no DFU).
+        if self.transport is Transport.USB:
+            return "dfu"
+        return action if action in ("halt", "hold-reset") else "halt"
 
     # ------------------------------------------------------------------ shared steps
     def begin(self, device_id: str) -> None:
@@ -401,6 +405,29 @@ def _swd_secure(run: _Run, link: Any) -> None:
 
 
 # ====================================================================== USB
+def _usb_writable_modules(run: _Run, dfu: Any, details: dict[str, Any]) -> list[ResolvedModule]:
+    """The Device OS modules to download over DFU.
+
+    Gen3 DFU exposes the bootloader sectors read-only (particle-cli updates a bootloader through
+    control requests 250-253 instead, which Particle calls "complicated"). So the station reads the
+    device's bootloader back by UPLOAD: identical to the profile's → nothing to do; different or
+    missing → the device must get its bootloader over SWD, and the run says so.
+    """
+    out = []
+    for m in run.job.firmware.device_os:
+        if m.info.function != ModuleFunction.BOOTLOADER:
+            out.append(m)
+            continue
+        on_device = dfu.read(0, m.image.address, len(m.image.data))
+        if on_device != m.image.data:
+            raise DeviceError(
+                f"the device's bootloader differs from the profile's {m.image.label}; DFU cannot write "
+                "the bootloader sectors: program this device over SWD"
+            )
+        details["bootloader"] = "already on the device (compared by DFU upload)"
+    return out
+
+
 def provision_usb(job: Job, slot: str, device_id: str) -> SlotResult:
     """Provision a device reached over USB only (DFU for flashing, CDC serial for tests)."""
     run = _Run(job, slot, Transport.USB)
@@ -440,16 +467,17 @@ def _usb_body(run: _Run, device_id: str) -> None:
             enter_dfu(device_id, timeout=job.settle_timeout)
 
     first_user = job.firmware.test or job.firmware.product
-    images = [*job.firmware.device_os_images, first_user.image]
     with run.rec.step("flash") as d:
         job.firmware.reverify()
         t0 = time.monotonic()
         with open_dfu(device_id) as dfu:
+            modules = _usb_writable_modules(run, dfu, d)
+            images = [m.image for m in modules] + [first_user.image]
             report = dfu.program(images, verify=policy.verify, progress=run.rec.progress("flash"))
         run.hardware_s += time.monotonic() - t0
         d.update(_report_details(report))
-        d["modules"] = [m.image.label for m in (*job.firmware.device_os, first_user)]
-    run.record_flash([*job.firmware.device_os, first_user])
+        d["modules"] = [m.image.label for m in (*modules, first_user)]
+    run.record_flash([*modules, first_user])
 
     if profile.tests.steps:
         if job.firmware.test is None:

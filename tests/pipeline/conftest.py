@@ -125,3 +125,17 @@ def never_connected(twin: Twin) -> None:
     assert "first_connect" not in kinds, f"{twin.name} made its first cloud connection: {twin.events.read()}"
     assert "key_lost" not in kinds, f"{twin.name} lost its device key"
     assert twin.key_present()
+
+
+def ship_with_bootloader(*twins: Twin) -> None:
+    """Devices as they come from the module maker: a bootloader in flash, nothing else.
+
+    Gen3 DFU cannot write the bootloader sectors, so a USB-only bench starts from here.
+    """
+    from station.firmware.demo import build_demo_modules
+    from station.firmware.module import module_flash_image, parse_module
+
+    for twin in twins:
+        data = build_demo_modules(twin.platform.name)["bootloader"]
+        img = module_flash_image(data, parse_module(data))
+        twin.flash[img.address : img.end] = img.data
