@@ -7,7 +7,9 @@ destroys the device key (``key_lost``). Refusing that is the station's job, not 
 
 Work requested by DNLOAD happens on the next GETSTATUS (like the STM32/Device OS DfuSe
 implementations), whose reply carries ``bwPollTimeout`` = the modelled NVMC time in realtime
-mode, so a host that honours it waits as long as it would for hardware.
+mode; that time is charged to the twin's clock on the following GETSTATUS, so a host that
+honours the poll timeout waits exactly as long as it would for hardware, and one that polls
+early is held back until the flash would really be done.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from station.domain import NRF_FLASH_SIZE
 from station.hw.dfu_layout import MemoryLayout, parse_layout
 from station.sim.clock import NVMC_PAGE_ERASE_S, NVMC_WORD_S
-from station.sim.device import DCT_OFFSET, DCT_SIZE, NOR_SECTOR_ERASE_S, Twin
+from station.sim.device import DCT_OFFSET, DCT_SIZE, Twin
 from station.sim.usb_descriptors import DFU_TRANSFER_SIZE, EXT_FLASH_BASE, alt_strings
 
 # DFU 1.1 class requests
@@ -88,6 +90,7 @@ class DfuSeFunction:
         self.address = 0
         self.pending: _Pending | None = None
         self.poll_ms = 0
+        self._owed = 0.0
         #: set when manifestation finished: the USB layer resets the device after replying
         self.reset_requested = False
 
@@ -149,11 +152,15 @@ class DfuSeFunction:
     def _getstatus(self) -> bytes:
         if self.state == DfuState.DNLOAD_SYNC and self.pending is not None:
             pending, self.pending = self.pending, None
-            seconds = self._execute(pending)
+            self._owed = self._execute(pending)
             if self.state != DfuState.ERROR:
                 self.state = DfuState.DNBUSY
-                self.poll_ms = round(seconds * 1000) if self.twin.realtime else 0
+                self.poll_ms = round(self._owed * 1000) if self.twin.realtime else 0
         elif self.state == DfuState.DNBUSY:
+            # The flash worked while the host waited bwPollTimeout: charge it now, so a host that
+            # waited finds the clock already due and one that did not is held back here.
+            self.twin.clock.advance(self._owed)
+            self._owed = 0.0
             self.state, self.poll_ms = DfuState.DNLOAD_IDLE, 0
         elif self.state == DfuState.MANIFEST_SYNC:
             self.state, self.poll_ms = DfuState.MANIFEST, 0
@@ -164,7 +171,7 @@ class DfuSeFunction:
         return reply
 
     def _execute(self, op: _Pending) -> float:
-        """Carry out a DNLOAD request (charging the twin's clock); returns the device time it took."""
+        """Carry out a DNLOAD request; returns the device time still to be charged to the twin's clock."""
         layout = self.layouts[self.alt]
         if op.kind == "manifest":
             return 0.0
@@ -200,11 +207,10 @@ class DfuSeFunction:
         with twin.lock:
             if self.alt == 0:
                 twin.flash[address : address + size] = b"\xff" * size
-                twin.clock.nvmc_page_erase()
                 return NVMC_PAGE_ERASE_S
             offset = self._ext_offset(address)
-            twin.erase_ext(offset, size)  # records key_lost when it hits the device key
-            return NOR_SECTOR_ERASE_S
+            twin.erase_ext(offset, size)  # records key_lost; charges the clock itself
+            return 0.0
 
     def _write(self, address: int, data: bytes) -> float:
         twin = self.twin
@@ -212,7 +218,6 @@ class DfuSeFunction:
             if self.alt == 0:
                 self._program_internal(address, data)
                 seconds = NVMC_WORD_S * (len(data) // 4)
-                twin.clock.nvmc_words(len(data) // 4)
             elif self.alt == 1:
                 # Device OS writes the DCT read-modify-write: the sector is erased, then rewritten.
                 offset = self._ext_offset(address)
@@ -221,11 +226,10 @@ class DfuSeFunction:
                 image[rel : rel + len(data)] = data
                 twin.erase_ext(DCT_OFFSET, DCT_SIZE)
                 twin.program_ext(DCT_OFFSET, bytes(image))
-                seconds = NOR_SECTOR_ERASE_S
+                seconds = 0.0  # erase_ext charged the clock
             else:
                 twin.program_ext(self._ext_offset(address), data)
                 seconds = len(data) / 256 * 0.4e-3  # QSPI NOR page program ~0.4 ms per 256 B
-                twin.clock.advance(seconds)
             gone = twin.count_flash_bytes(len(data))
         if gone:
             raise Vanished("unplugged while writing flash")

@@ -204,7 +204,6 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]
         size = len(data) * data.itemsize
         with twin.lock:
             self._alive(dev)
-            twin.clock.usb_transfer(size)
             direction_in = bool(bmRequestType & 0x80)
             kind = (bmRequestType >> 5) & 3
             try:
@@ -222,6 +221,9 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]
                 result = n
             else:
                 result = size
+            # charged after the request: work the device did while the host honoured bwPollTimeout
+            # is charged first (in the DFU function), so the wait is not counted twice
+            twin.clock.usb_transfer(size)
             self._after(dev)
         return result
 

@@ -107,3 +107,17 @@ def test_two_twins_flashed_in_parallel_each_get_their_own_image(sim_bench: Bench
     assert not errors
     for twin in (a, b):
         assert bytes(twin.flash[0x30000 : 0x30000 + 40_000]) == payload[twin.device_id]
+
+
+def test_realtime_twin_takes_hardware_time_once(sim_bench: Bench) -> None:
+    """bwPollTimeout is honoured and the twin's flash time is not counted twice."""
+    (twin,) = sim_bench.create(1, seed=17)
+    twin.realtime = True
+    before = twin.clock.snapshot()
+    t0 = time.perf_counter()
+    with open_dfu(twin.device_id) as dfu:
+        dfu.program([FlashImage(0x30000, b"\x5a" * 8192, "two sectors")], verify=False)
+    wall = time.perf_counter() - t0
+    device = (twin.clock.snapshot() - before).device
+    assert device >= 2 * (0.085 + 1024 * 41e-6)  # two page erases + 2048 word writes
+    assert device * 0.9 <= wall <= device * 1.5 + 0.1
