@@ -1,0 +1,137 @@
+"""``station cloud`` end to end against the fake APIs: exit codes, JSON, and no credential leaks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import keyring
+import pytest
+from click.testing import CliRunner
+from fake_cloud import FakeParticle, FakePeridio
+from keyring.backends.null import Keyring as NullKeyring
+from outbox_helpers import device_ids, register_devices
+from sqlalchemy import select
+
+from station.cli import cloud_cmds
+from station.cli.main import StationGroup
+from station.store import Registry, open_registry
+from station.store.models import Base
+from station.store.records import CloudTargets
+
+BOTH = CloudTargets(particle_product="widget-1", particle_groups=["line-a"],
+                    peridio_product_prn="prn:1:org:product:widget")
+
+
+def make_cli() -> click.Group:
+    @click.group(cls=StationGroup)
+    def cli() -> None:
+        pass
+
+    cloud_cmds.register(cli)
+    return cli
+
+
+@pytest.fixture(autouse=True)
+def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(NullKeyring())
+    for var in ("PARTICLE_ACCESS_TOKEN", "PERIDIO_API_KEY", "STATION_PARTICLE_API", "STATION_PERIDIO_API"):
+        monkeypatch.delenv(var, raising=False)
+    yield
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[tuple[str, Registry]]:
+    url = f"sqlite:///{tmp_path / 'station.db'}"
+    reg = open_registry(url)
+    yield url, reg
+    reg.close()
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(make_cli(), args, env=env or {}, catch_exceptions=False)
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def all_db_text(reg: Registry) -> str:
+    with reg.reading() as s:
+        return "\n".join(repr(row) for table in Base.metadata.sorted_tables for row in s.execute(select(table)))
+
+
+def test_sync_status_and_no_token_anywhere(db: tuple[str, Registry], fake_particle: FakeParticle,
+                                           fake_peridio: FakePeridio) -> None:
+    url, reg = db
+    ids = register_devices(reg, device_ids(6), BOTH)
+    fake_particle.nonmember.add(ids[0])
+    # a server that echoes the credential back in an error must not get it into our records or output
+    fake_peridio.fail_next(400, body={"error": f"malformed request with Token {fake_peridio.secret}"})
+    env = {"PARTICLE_ACCESS_TOKEN": fake_particle.secret, "PERIDIO_API_KEY": fake_peridio.secret}
+    code, out = run(["cloud", "sync", "--db", url, "--api-url", fake_particle.url, "--peridio-url",
+                     fake_peridio.url, "--json"], env)
+    assert code == 1  # two entries need attention
+    summary = json.loads(out[: out.rindex("}") + 1])
+    assert summary["imported"] == 10 and summary["needs_attention"] == 2
+    code, out2 = run(["cloud", "status", "--db", url, "--json"])
+    assert code == 0
+    assert json.loads(out2) == [{"target": "particle", "pending": 0, "imported": 5, "failed": 1},
+                                {"target": "peridio", "pending": 0, "imported": 5, "failed": 1}]
+    code, out3 = run(["cloud", "list", "--db", url, "--state", "failed", "--json"])
+    reasons = {r["target"]: r["last_error"] for r in json.loads(out3)}
+    assert "non-member" in reasons["particle"] and "***" in reasons["peridio"]
+    for text in (out, out2, out3, all_db_text(reg)):
+        assert fake_particle.secret not in text and fake_peridio.secret not in text
+
+
+def test_retry_all_failed_then_sync_again(db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
+    url, reg = db
+    ids = register_devices(reg, device_ids(2), CloudTargets(particle_product="widget-1"))
+    fake_particle.protected.add(ids[1])
+    env = {"PARTICLE_ACCESS_TOKEN": fake_particle.secret, "STATION_PARTICLE_API": fake_particle.url}
+    assert run(["cloud", "sync", "--db", url], env)[0] == 1
+    fake_particle.protected.clear()
+    code, out = run(["cloud", "retry", "--db", url, "--all-failed"])
+    assert (code, out.strip()) == (0, "1 entries queued again")
+    code, out = run(["cloud", "sync", "--db", url], env)
+    assert code == 0 and "1 imported" in out
+
+
+def test_missing_credentials_exit_2_and_keep_the_queue(db: tuple[str, Registry]) -> None:
+    url, reg = db
+    register_devices(reg, device_ids(2), CloudTargets(particle_product="widget-1"))
+    code, out = run(["cloud", "sync", "--db", url])
+    assert code == 2 and "PARTICLE_ACCESS_TOKEN" in out and "Traceback" not in out
+    assert reg.outbox_ready() == 2
+
+
+def test_rejected_token_exits_2_without_the_token(db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
+    url, reg = db
+    register_devices(reg, device_ids(2), CloudTargets(particle_product="widget-1"))
+    wrong = "wrong-token-should-never-be-printed"
+    code, out = run(["cloud", "sync", "--db", url, "--api-url", fake_particle.url],
+                    {"PARTICLE_ACCESS_TOKEN": wrong})
+    assert code == 2 and "credential refused (HTTP 401" in out and wrong not in out
+    assert reg.outbox_ready() == 2  # untouched: fixing the token is all it takes
+    assert wrong not in all_db_text(reg)
+
+
+def test_dry_run_sends_nothing(db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
+    url, reg = db
+    register_devices(reg, device_ids(3), BOTH)
+    code, out = run(["cloud", "sync", "--db", url, "--dry-run", "--json", "--api-url", fake_particle.url],
+                    {"PARTICLE_ACCESS_TOKEN": fake_particle.secret})
+    assert code == 0 and fake_particle.requests == []
+    assert json.loads(out) == [{"target": "particle", "stage": "import", "entries": 3},
+                               {"target": "peridio", "stage": "create", "entries": 3}]
+
+
+def test_watch_is_bounded(db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
+    url, reg = db
+    register_devices(reg, device_ids(2), CloudTargets(particle_product="widget-1"))
+    code, out = run(["cloud", "sync", "--db", url, "--api-url", fake_particle.url, "--watch", "--interval", "0.1",
+                     "--max-time", "0.5"], {"PARTICLE_ACCESS_TOKEN": fake_particle.secret})
+    assert code == 0 and "2 imported" in out
+    assert fake_particle.products["widget-1"] == set(device_ids(2))
