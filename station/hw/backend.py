@@ -42,12 +42,12 @@ class PortInfo:
 def use_sim(bench_path: Path | str | None) -> None:
     """Talk to the twins on this bench from now on (``None``: back to real hardware / the env)."""
     global _explicit
+    from station.sim.bench import set_default_bench
+
     with _lock:
         _explicit = Path(bench_path).resolve() if bench_path is not None else None
+    set_default_bench(_explicit)  # the SWD probe plugin discovers twins through the default bench
     if _explicit is not None:
-        from station.sim.bench import set_default_bench
-
-        set_default_bench(_explicit)  # the SWD probe plugin discovers twins through the default bench
         _ensure_host(_explicit)
 
 

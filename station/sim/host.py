@@ -8,6 +8,7 @@ process are left alone, so a CLI and a test process can share one bench.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from station.sim.bench import Bench
@@ -27,6 +28,7 @@ class SimHost:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.last_error: Exception | None = None
 
     def __enter__(self) -> SimHost:
         self.start()
@@ -54,7 +56,12 @@ class SimHost:
 
     def _run(self) -> None:
         while not self._stop.wait(self.poll_s):
-            self.sync()
+            try:
+                self.sync()
+            except (OSError, ValueError, KeyError) as exc:
+                # A twin folder being created or deleted under us: try again next period. A host
+                # thread that died here would silently take every serial port down with it.
+                self.last_error = exc
 
     def sync(self) -> None:
         """Bring served ports in line with the bench right now."""
@@ -83,6 +90,4 @@ class SimHost:
 
 
 def _own_pid() -> int:
-    import os
-
     return os.getpid()
