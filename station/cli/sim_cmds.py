@@ -136,12 +136,21 @@ def register(cli: click.Group) -> None:
     @click.option("--seed", type=int, default=None, help="Reproducible device IDs, keys and serials.")
     @click.option("--prefix", default="twin", show_default=True, help="Name prefix of the new twins.")
     @click.option("--locked", is_flag=True, help="APPROTECT on (readback protection), as some boards arrive.")
+    @click.option("--realtime", is_flag=True, help="These twins take as long as real hardware, in every process.")
     @json_option
     def create(
-        count: int, platform: str, bench_dir: Path | None, seed: int | None, prefix: str, locked: bool, as_json: bool
+        count: int,
+        platform: str,
+        bench_dir: Path | None,
+        seed: int | None,
+        prefix: str,
+        locked: bool,
+        realtime: bool,
+        as_json: bool,
     ) -> None:
         """Create COUNT factory-fresh twins (blank flash, a device key in the DCT)."""
         bench = _bench(bench_dir, must_exist=False)
+        bench.realtime = bench.realtime or realtime
         twins = bench.create(count, platform, seed=seed, prefix=prefix, approtect=locked)
         rows = [twin_row(t) for t in twins]
         if as_json:

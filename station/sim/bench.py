@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import threading
 from pathlib import Path
 
@@ -69,6 +70,8 @@ class Bench:
                     continue
                 twin_seed = rng.getrandbits(64) if rng is not None else None
                 twin = Twin.create(self.path, name, platform, seed=twin_seed, approtect=approtect)
+                if self.realtime:
+                    twin.update_state(realtime=True)
                 self._adopt(twin)
                 made.append(twin)
         return made
@@ -90,7 +93,8 @@ class Bench:
 
     def _adopt(self, twin: Twin) -> Twin:
         key = twin.path.resolve()
-        twin.realtime = self.realtime or getattr(twin, "realtime", False)
+        if self.realtime:
+            twin.realtime = True
         _twin_cache[key] = twin
         return twin
 
@@ -110,9 +114,8 @@ class Bench:
             twin = _twin_cache.get(key)
             if twin is None:
                 twin = Twin.open(key)
-                twin.realtime = self.realtime
                 _twin_cache[key] = twin
-            elif self.realtime and not getattr(twin, "realtime", False):
+            if self.realtime:
                 twin.realtime = True
             return twin
 
@@ -176,4 +179,6 @@ def forget_twins(path: Path | str | None = None) -> None:
         for key in list(_twin_cache):
             if root is None or key.parent == root:
                 twin = _twin_cache.pop(key)
+                if "station.sim.chip" in sys.modules:  # the chip's core maps the twin's memory
+                    sys.modules["station.sim.chip"].drop_chip(twin)
                 twin.close()

@@ -128,6 +128,20 @@ class Nrf52840(CoreHooks):
         self.in_reset = st.run_state == "reset"
         self._reported = st.run_state
 
+    def resync(self) -> None:
+        """A probe is being opened: catch up with what other faces did meanwhile.
+
+        If the device was reset or power-cycled through USB or by hand since the debugger last
+        looked, the core is running firmware again; a plug-in also re-latches APPROTECT.
+        """
+        st = self.twin.state
+        if st.run_state not in ("halted", "debug", "reset") and (self.core.halted or self.in_reset):
+            self.in_reset = False
+            self.core.reset()
+            self.protected = self._approtect_in_uicr()
+        self._reported = st.run_state
+        self.gone = False
+
     def _report(self) -> None:
         """Tell the device model what the debugger did to the core (only on change: it is a file)."""
         if self.in_reset:

@@ -108,6 +108,7 @@ class State:
     setup_done: bool = False
     dfu_requested: bool = False  # next boot goes to DFU (control request 50)
     generation: int = 0  # bumped on every re-enumeration, lets faces notice changes
+    realtime: bool = False  # every process that opens this twin models hardware time (see clock.py)
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
@@ -165,7 +166,7 @@ class Twin:
         #: flash bytes programmed (any face) since plug-in or the last fault change: ``unplug_after_bytes``
         self.flash_bytes_written = 0
         self.clock = DeviceClock(
-            realtime=os.environ.get(ENV_REALTIME, "") not in ("", "0", "false", "no"),
+            realtime=os.environ.get(ENV_REALTIME, "") not in ("", "0", "false", "no") or self.state.realtime,
             slow_factor=lambda: self.current_faults().slow_factor or 1.0,
         )
 

@@ -138,7 +138,7 @@ class SimProbe(DebugProbe):
 
         with self.twin.lock:
             self._chip = chip_for(self.twin)
-            self._chip.gone = False
+            self._chip.resync()
 
     def close(self) -> None:
         f, self._lock_file = self._lock_file, None

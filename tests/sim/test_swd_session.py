@@ -175,3 +175,30 @@ def test_eight_twins_programmed_from_eight_threads(bench: Bench, tmp_path: Path)
     assert not errors, errors
     for i, t in enumerate(twins):
         assert bytes(t.flash[0xB4000 : 0xB4000 + 32 * 1024]) == image(32 * 1024, 100 + i), t.name
+
+
+def test_a_reset_by_another_face_is_seen_by_the_next_debug_session(twin: Twin, tmp_path: Path, demo) -> None:
+    from pyocd.core.target import Target
+
+    from station.sim.boot import boot_device
+
+    demo.install(twin, "user-factory-test")
+    with session(twin, tmp_path) as s:
+        s.target.halt()
+    assert twin.state.run_state == "halted"
+    boot_device(twin, cause="usb-reset")  # e.g. the USB face's RESET control request
+    with session(twin, tmp_path, connect_mode="attach") as s:
+        assert s.target.get_state() == Target.State.RUNNING
+    assert twin.state.running_app == "factory-test"
+
+
+def test_realtime_twin_takes_hardware_time(bench: Bench, tmp_path: Path) -> None:
+    rt = Bench(bench.path, realtime=True).create(1, seed=14, prefix="rt")[0]
+    assert rt.state.realtime
+    start = rt.clock.snapshot()
+    with session(rt, tmp_path) as s:
+        FileProgrammer(s).program(io.BytesIO(image(8 * 1024, 3)), base_address=0x28000, file_format="bin")
+    span = rt.clock.snapshot() - start
+    # 2 page erases (170 ms) + 2048 words (84 ms) + SWD traffic at pyocd's default 1 MHz
+    assert span.device > 0.25
+    assert span.wall >= span.device * 0.97
