@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +15,7 @@ from station.errors import DeviceGone, DeviceTimeout, TransportError
 from station.hw.ports import device_ports, find_port
 from station.hw.serial import open_console, parse_identify
 from station.hw.usb import open_control
-from station.sim.bench import Bench
+from station.sim.bench import Bench, forget_twins
 from station.sim.device import Twin
 from station.sim.ftest_fw import CONSOLE_SETTINGS
 from tests.hw.conftest import install
@@ -122,3 +126,27 @@ def test_port_vanishes_when_device_enters_dfu(ftest_twin: Twin, sim_bench: Bench
                     con.call("hello", timeout=0.1)
     with pytest.raises(DeviceTimeout):
         find_port(ftest_twin.device_id, timeout=0.5)
+
+
+def test_station_process_with_sim_dir_serves_and_finds_twins(tmp_path: Path) -> None:
+    """STATION_SIM_DIR alone makes a fresh process use the twins: USB listing and serial by device ID."""
+    bench = Bench(tmp_path / "bench")
+    (twin,) = bench.create(1, seed=30)
+    install(twin)
+    script = (
+        "import json, sys\n"
+        "from station.hw.usb import list_usb_devices\n"
+        "from station.hw.serial import open_console\n"
+        "ids = [i.device_id for i in list_usb_devices()]\n"
+        "with open_console(ids[0], timeout=3) as con:\n"
+        "    reply = con.call('hello')\n"
+        "print(json.dumps({'ids': ids, 'hello': reply.raw}))\n"
+    )
+    env = {**os.environ, "STATION_SIM_DIR": str(bench.path)}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["ids"] == [twin.device_id]
+    assert doc["hello"]["device_id"] == twin.device_id
+    assert not (twin.path / "serial.json").exists()  # the process unpublished its port on exit
+    forget_twins(bench.path)
