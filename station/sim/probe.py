@@ -36,8 +36,9 @@ from pyocd.probe.debug_probe import DebugProbe
 from station.sim.clock import DEFAULT_SWD_HZ
 from station.sim.device import Twin
 
-#: CMSIS-DAP firmware retries a WAIT this many times before reporting it (DAP_TransferConfigure)
-WAIT_RETRIES = 8
+#: CMSIS-DAP firmware retries a WAIT this many times before reporting it: the wait_retry pyocd
+#: configures with DAP_TransferConfigure (pyocd/probe/pydapaccess/cmsis_dap_core.py).
+WAIT_RETRIES = 150
 LOCK_FILE = "swd.lock"
 
 
