@@ -1,0 +1,207 @@
+"""Registry benchmarks: registration throughput, manifest export, concurrent stations, outbox drain.
+
+Run:  python bench/registry.py [--n 100000] [--real-n 2000] [--pg-url URL] [--drain-n 10000]
+
+* export: ``--n`` passed devices are written by a BULK path (Core ``INSERT`` of devices and
+  attempts into the same tables the registration path writes), then the lot is exported as txt
+  and csv through ``station.export.manifest.export_lot`` (the code ``station lot export`` runs);
+* registration: ``--real-n`` devices through the REAL path, per device the calls the pipeline
+  makes: ``start_attempt``, 4 × ``record_step``, ``record_identity``, ``register_passed``
+  (7 transactions), on SQLite and, with ``--pg-url`` or ``STATION_TEST_DATABASE_URL``, PostgreSQL;
+* stations: 4 processes registering disjoint devices on PostgreSQL at once (real path);
+* drain: ``--drain-n`` outbox entries sent to the fake Particle API (tests/cloud/fake_cloud.py)
+  on 127.0.0.1 with batching; prints requests sent and seconds.
+
+PostgreSQL runs use a schema of their own that is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "cloud"))
+
+from station.export.manifest import export_lot  # noqa: E402
+from station.store import Registry, open_registry  # noqa: E402
+from station.store.models import Attempt, Device  # noqa: E402
+from station.store.records import CloudTargets  # noqa: E402
+
+CLOUD = CloudTargets(particle_product="bench-product", particle_groups=["bench"])
+
+
+def setup(reg: Registry, lot: str) -> tuple[int, int, int]:
+    pid = reg.ensure_product(name="bench", platform="boron", particle_product="bench-product",
+                             peridio_product_prn=None)
+    prof = reg.ensure_profile(product_id=pid, path="bench.toml", sha256="be" * 32, content="[bench]")
+    return pid, prof, reg.ensure_lot(lot, product_id=pid)
+
+
+def register_real(reg: Registry, start: int, n: int, lot: str, station: str = "bench") -> int:
+    pid, prof, lot_id = setup(reg, lot)
+    now = datetime.now(UTC)
+    for i in range(start, start + n):
+        did = f"e00fce68{i:016x}"
+        a = reg.start_attempt(device_id=did, platform="boron", lot_id=lot_id, profile_id=prof, station=station,
+                              slot="1", operator="bench", transport="swd", overrides=[])
+        for step in ("identify", "flash", "test", "label"):
+            reg.record_step(a, name=step, started_at=now, duration_s=0.5, outcome="passed")
+        reg.record_identity(did, serial_number=f"SN{i}", imei=None, iccid=None, device_os_version="5.3.2",
+                            product_firmware_version="1")
+        reg.register_passed(a, product_id=pid, lot_id=lot_id, cloud=CLOUD)
+    return n
+
+
+def register_bulk(reg: Registry, n: int, lot: str) -> None:
+    pid, prof, lot_id = setup(reg, lot)
+    t0 = datetime(2026, 1, 1)
+    chunk = 20_000
+    for base in range(0, n, chunk):
+        rng = range(base, min(n, base + chunk))
+        with reg.session() as s:
+            s.execute(insert(Device), [
+                {"device_id": f"e00fce68{i:016x}", "platform": "boron", "product_id": pid, "lot_id": lot_id,
+                 "registrations": 1, "first_seen": t0, "serial_number": f"SN{i:07d}", "device_os_version": "5.3.2",
+                 "product_firmware_version": "1"} for i in rng])
+            s.execute(insert(Attempt), [
+                {"device_id": f"e00fce68{i:016x}", "lot_id": lot_id, "profile_id": prof, "station": "bench",
+                 "slot": "1", "operator": "bench", "transport": "swd", "overrides": [], "registrations_seen": 0,
+                 "started_at": t0, "finished_at": t0 + timedelta(seconds=i), "outcome": "passed"} for i in rng])
+
+
+def _station_proc(url: str, index: int, n: int, q: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        reg = open_registry(url)
+        t0 = time.perf_counter()
+        register_real(reg, 10_000_000 * (index + 1), n, "STATIONS", station=f"st{index}")
+        q.put((index, time.perf_counter() - t0, None))
+    except Exception as exc:
+        q.put((index, 0.0, repr(exc)))
+
+
+def pg_schema_url(base: str) -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(base)
+    with eng.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng.dispose()
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(base: str, schema: str) -> None:
+    eng = create_engine(base)
+    with eng.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    eng.dispose()
+
+
+def bench_export(tmp: Path, n: int) -> None:
+    reg = open_registry(f"sqlite:///{tmp / 'export.db'}")
+    t0 = time.perf_counter()
+    register_bulk(reg, n, "BIG")
+    dt = time.perf_counter() - t0
+    print(f"bulk insert (same tables, Core INSERT): {n} devices in {dt:.2f} s = {n / dt:,.0f} devices/s")
+    for fmt in ("txt", "csv"):
+        t0 = time.perf_counter()
+        res = export_lot(reg, "BIG", fmt, tmp / f"big.{fmt}")
+        dt = time.perf_counter() - t0
+        print(f"export {fmt}: {res.devices} devices in {dt:.2f} s  (goal < 2 s for 100k)")
+    reg.close()
+
+
+def bench_real(url: str, label: str, n: int) -> None:
+    reg = open_registry(url)
+    t0 = time.perf_counter()
+    register_real(reg, 0, n, "REAL")
+    dt = time.perf_counter() - t0
+    print(f"real registration path on {label}: {n} devices in {dt:.2f} s = {n / dt:,.0f} devices/s "
+          "(7 transactions per device)")
+    reg.close()
+
+
+def bench_stations(url: str, n_per: int, procs: int = 4) -> None:
+    open_registry(url).close()
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    ps = [ctx.Process(target=_station_proc, args=(url, i, n_per, q)) for i in range(procs)]
+    t0 = time.perf_counter()
+    for p in ps:
+        p.start()
+    results = [q.get() for _ in ps]
+    for p in ps:
+        p.join()
+    dt = time.perf_counter() - t0
+    errors = [r[2] for r in results if r[2]]
+    reg = open_registry(url)
+    passed = reg.lot_by_name("STATIONS").passed
+    reg.close()
+    print(f"{procs} stations on PostgreSQL: {procs * n_per} devices in {dt:.2f} s = {procs * n_per / dt:,.0f} "
+          f"devices/s, registered {passed}, errors {len(errors)} {errors[:1] or ''}")
+
+
+def bench_drain(tmp: Path, n: int, batch: int) -> None:
+    from fake_cloud import FakeParticle
+
+    from station.cloud.particle import ParticleClient
+    from station.cloud.sync import Drainer
+
+    reg = open_registry(f"sqlite:///{tmp / 'drain.db'}")
+    register_bulk(reg, n, "DRAIN")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    from station.store.models import OutboxRow
+    with reg.session() as s:
+        ids = [r[0] for r in s.execute(text("SELECT id, device_id FROM attempts ORDER BY id"))]
+        s.execute(insert(OutboxRow), [
+            {"device_id": f"e00fce68{i:016x}", "attempt_id": aid, "target": "particle", "stage": "import",
+             "payload": {"product": "bench-product", "groups": ["bench"], "import_sims": False, "claim_user": None},
+             "state": "pending", "tries": 0, "next_try_at": now, "created_at": now} for i, aid in enumerate(ids)])
+    with FakeParticle() as fake:
+        drainer = Drainer(reg, particle=ParticleClient(fake.secret, fake.url), peridio=None, batch=batch)
+        t0 = time.perf_counter()
+        report = drainer.drain_once()
+        dt = time.perf_counter() - t0
+        dup = sum(1 for c in fake.import_counts.values() if c > 1)
+    print(f"drain {n} entries (import + groups, batch {batch}): {report.requests} requests in {dt:.2f} s "
+          f"= {n / dt:,.0f} entries/s; imported {report.imported}, grouped {report.grouped}, duplicates {dup}")
+    reg.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=100_000, help="devices for the export benchmark (bulk path)")
+    ap.add_argument("--real-n", type=int, default=2000, help="devices through the real registration path")
+    ap.add_argument("--stations-n", type=int, default=500, help="devices per station process (PostgreSQL)")
+    ap.add_argument("--drain-n", type=int, default=10_000)
+    ap.add_argument("--batch", type=int, default=250)
+    ap.add_argument("--pg-url", default=os.environ.get("STATION_TEST_DATABASE_URL"))
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        bench_export(tmp, args.n)
+        bench_real(f"sqlite:///{tmp / 'real.db'}", "SQLite (WAL, synchronous=FULL)", args.real_n)
+        bench_drain(tmp, args.drain_n, args.batch)
+    if not args.pg_url:
+        print("PostgreSQL benchmarks skipped: pass --pg-url or set STATION_TEST_DATABASE_URL")
+        return
+    url, schema = pg_schema_url(args.pg_url)
+    try:
+        bench_real(url, "PostgreSQL", args.real_n)
+        bench_stations(url, args.stations_n)
+    finally:
+        drop_schema(args.pg_url, schema)
+
+
+if __name__ == "__main__":
+    main()
