@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from station.cli.common import echo_json, json_option
-from station.domain import PLATFORMS
+from station.domain import PLATFORMS, gen3_ficr_words
 from station.errors import ConfigError
 from station.sim.bench import ENV_DIR, Bench
 from station.sim.device import Faults, Twin
@@ -137,6 +137,7 @@ def register(cli: click.Group) -> None:
     @click.option("--prefix", default="twin", show_default=True, help="Name prefix of the new twins.")
     @click.option("--locked", is_flag=True, help="APPROTECT on (readback protection), as some boards arrive.")
     @click.option("--realtime", is_flag=True, help="These twins take as long as real hardware, in every process.")
+    @click.option("--device-id", default=None, help="Give every new twin this Gen3 device ID (duplicate-ID fault).")
     @json_option
     def create(
         count: int,
@@ -146,12 +147,19 @@ def register(cli: click.Group) -> None:
         prefix: str,
         locked: bool,
         realtime: bool,
+        device_id: str | None,
         as_json: bool,
     ) -> None:
         """Create COUNT factory-fresh twins (blank flash, a device key in the DCT)."""
         bench = _bench(bench_dir, must_exist=False)
         bench.realtime = bench.realtime or realtime
-        twins = bench.create(count, platform, seed=seed, prefix=prefix, approtect=locked)
+        words = None
+        if device_id is not None:
+            try:
+                words = gen3_ficr_words(device_id)
+            except ValueError as exc:
+                raise ConfigError(f"--device-id: {exc}") from None
+        twins = bench.create(count, platform, seed=seed, prefix=prefix, approtect=locked, deviceid=words)
         rows = [twin_row(t) for t in twins]
         if as_json:
             echo_json(rows)

@@ -51,11 +51,13 @@ class Bench:
         seed: int | None = None,
         prefix: str = "twin",
         approtect: bool = False,
+        deviceid: tuple[int, int] | None = None,
     ) -> list[Twin]:
         """Create ``n`` factory-fresh twins named ``<prefix>NN`` after the highest existing index.
 
         A seed makes the whole batch reproducible (each twin gets its own derived seed) so test
-        benches have stable device IDs.
+        benches have stable device IDs. ``deviceid`` (FICR DEVICEID words) forces one ID on every
+        new twin: the duplicated-ID fault a station must notice.
         """
         self.path.mkdir(parents=True, exist_ok=True)
         rng = random.Random(seed) if seed is not None else None
@@ -69,7 +71,9 @@ class Bench:
                 if name in existing:
                     continue
                 twin_seed = rng.getrandbits(64) if rng is not None else None
-                twin = Twin.create(self.path, name, platform, seed=twin_seed, approtect=approtect)
+                twin = Twin.create(
+                    self.path, name, platform, seed=twin_seed, deviceid=deviceid, approtect=approtect
+                )
                 if self.realtime:
                     twin.update_state(realtime=True)
                 self._adopt(twin)

@@ -77,3 +77,15 @@ def test_missing_bench_and_twin_are_usage_errors(tmp_path: Path) -> None:
     code, out = run("sim", "events", "nope", "--dir", str(tmp_path / "b"))
     assert code == 2 and "twin01" in out
     forget_twins(tmp_path / "b")
+
+
+def test_create_with_a_forced_device_id(tmp_path: Path) -> None:
+    d = str(tmp_path / "bench")
+    did = "e00fce68aabbccddeeff0011"
+    code, out = run("sim", "create", "2", "--dir", d, "--device-id", did, "--json")
+    assert code == 0, out
+    rows = json.loads(out)
+    assert {r["device_id"] for r in rows} == {did} and rows[0]["probe_uid"] != rows[1]["probe_uid"]
+    code, out = run("sim", "create", "1", "--dir", d, "--device-id", "0123")
+    assert code == 2 and "--device-id" in out
+    forget_twins(d)

@@ -222,3 +222,14 @@ def test_cpu_stores_to_flash_follow_nvmc_rules(wire: Wire, twin: Twin) -> None:
     wire.write32(NVMC_CONFIG, 1)
     assert run(0x8000, 0xFFFF0F0F) == 0x00000F0F
     assert twin.flash[0x8000:0x8004] == (0x00000F0F).to_bytes(4, "little")
+
+
+def test_uicr_erase_and_watchdog_status(wire: Wire, twin: Twin) -> None:
+    wire.halt()
+    _program_word(wire, 0x10001080, 0x12345678)  # UICR.CUSTOMER[0]
+    assert twin.uicr[0x80:0x84] == (0x12345678).to_bytes(4, "little")
+    wire.write32(NVMC_CONFIG, 2)
+    wire.write32(0x4001E514, 1)  # ERASEUICR
+    assert wire.read32(0x10001080) == 0xFFFFFFFF
+    assert wire.read32(0x40010400) == 0  # WDT.RUNSTATUS: not running
+    assert wire.read32(0x40010504) == 0xFFFFFFFF  # WDT.CRV reset value
