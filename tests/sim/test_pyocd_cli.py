@@ -51,3 +51,36 @@ def test_pyocd_cmd_reads_ficr(bench: Bench, sim_env: dict[str, str]) -> None:
     out = pyocd(sim_env, "cmd", "-u", twin.identity.probe_uid, "-c", "read32 0x10000060")
     assert out.returncode == 0, out.stderr
     assert f"{twin.identity.deviceid0:08x}" in out.stdout.lower()
+
+
+def test_a_probe_open_in_another_process_is_busy_here(bench: Bench, sim_env: dict[str, str]) -> None:
+    from pyocd.core import exceptions
+
+    from station.sim.probe import SimProbe
+
+    twin = bench.create(1, seed=24)[0]
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from station.sim.probe import SimProbe; "
+            f"p = SimProbe.get_probe_with_id({twin.identity.probe_uid!r}); p.open(); "
+            "print('open', flush=True); sys.stdin.read(); p.close()",
+        ],
+        env=sim_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        probe = SimProbe.get_probe_with_id(twin.identity.probe_uid)
+        assert probe is not None
+        with pytest.raises(exceptions.ProbeError, match="already open"):
+            probe.open()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(30)
+    probe.open()  # released when the other process closed it
+    probe.close()
