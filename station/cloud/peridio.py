@@ -56,6 +56,6 @@ class PeridioClient:
                     policy=self.policy, sleep=self._sleep, json=body)
         if resp.status_code < 300:
             return "created"
-        if resp.status_code == 409 or (resp.status_code == 422 and "already" in body_excerpt(resp).lower()):
+        if resp.status_code == 409 or (resp.status_code in (400, 422) and "already" in body_excerpt(resp).lower()):
             return "exists"
         raise rejected(resp, what=what, secret=self._key)

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from station.domain import Outcome, normalize_device_id
-from station.errors import ConfigError, RegistryConflict
+from station.errors import ConfigError, RegistryConflict, StationError
 from station.store import outbox as _outbox
 from station.store import queries as _queries
 from station.store.engine import default_db_url, make_engine, migrate, read_only, resolve_url
@@ -45,7 +45,7 @@ from station.store.records import (
     StoredMeasurement,
 )
 
-__all__ = ["Registry", "default_db_url", "open_registry", "utcnow"]
+__all__ = ["Registry", "RegistryUnavailable", "default_db_url", "open_registry", "utcnow"]
 
 ABANDONED_REASON = "station stopped during the attempt"
 
@@ -64,6 +64,17 @@ def _device_id(text: str) -> str:
         return normalize_device_id(text)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+class RegistryUnavailable(StationError):
+    """The registry database cannot be reached or stayed locked past the busy timeout."""
+
+
+def _translate(exc: OperationalError) -> StationError:
+    text = str(exc.orig).lower()
+    if "serializ" in text or "deadlock" in text:
+        return RegistryConflict(f"another station changed the same record at the same time ({exc.orig})")
+    return RegistryUnavailable(f"registry database unavailable: {exc.orig}")
 
 
 def open_registry(url: str | None = None) -> Registry:
@@ -86,15 +97,37 @@ class Registry:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A write unit of work: committed on success, rolled back on any exception."""
-        with self._sessions() as s, s.begin():
-            yield s
+        """A write unit of work: committed on success, rolled back on any exception.
+
+        Database failures leave as station errors: a race with another station as
+        RegistryConflict, an unreachable or locked database as RegistryUnavailable.
+        ``IntegrityError`` passes through so the ``ensure_*`` methods can re-read after a race.
+        """
+        try:
+            with self._sessions() as s, s.begin():
+                yield s
+        except OperationalError as exc:
+            raise _translate(exc) from exc
+        except InterfaceError as exc:
+            raise RegistryUnavailable(f"registry database connection failed: {exc.orig}") from exc
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read unit of work that never takes SQLite's write lock."""
-        with self._read_sessions() as s, s.begin():
-            yield s
+        try:
+            with self._read_sessions() as s, s.begin():
+                yield s
+        except (OperationalError, InterfaceError) as exc:
+            raise RegistryUnavailable(f"registry database unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Session]:
+        """A unit of work whose integrity errors mean the caller referred to something unknown."""
+        try:
+            with self.session() as s:
+                yield s
+        except IntegrityError as exc:
+            raise RegistryConflict(f"{what}: the registry refused it ({exc.orig})") from exc
 
     # ------------------------------------------------------------------ products, profiles, lots
     def ensure_product(
@@ -185,7 +218,7 @@ class Registry:
     ) -> int:
         did = _device_id(device_id)
         now = utcnow()
-        with self.session() as s:
+        with self._write(f"attempt for device {did}") as s:
             dialect = s.get_bind().dialect.name
             stmt = _insert_ignore(dialect, Device).values(
                 device_id=did, platform=platform, registrations=0, first_seen=now)
@@ -206,7 +239,7 @@ class Registry:
         self, attempt_id: int, *, name: str, started_at: datetime, duration_s: float, outcome: str,
         reason: str | None = None, details: dict[str, Any] | None = None,
     ) -> None:
-        with self.session() as s:
+        with self._write(f"step of attempt {attempt_id}") as s:
             s.add(Step(attempt_id=attempt_id, name=name, started_at=as_utc_naive(started_at),
                        duration_s=duration_s, outcome=outcome, reason=reason, details=details))
 
@@ -214,13 +247,13 @@ class Registry:
         self, attempt_id: int, *, module_sha256: str, function: int, index: int, version: int, address: int,
         role: str,
     ) -> None:
-        with self.session() as s:
+        with self._write(f"flash record of attempt {attempt_id}") as s:
             did = self._attempt_device(s, attempt_id)
             s.add(Flash(attempt_id=attempt_id, device_id=did, module_sha256=module_sha256, function=int(function),
                         module_index=index, version=version, address=address, role=role))
 
     def record_measurement(self, attempt_id: int, m: MeasurementRecord) -> None:
-        with self.session() as s:
+        with self._write(f"measurement of attempt {attempt_id}") as s:
             did = self._attempt_device(s, attempt_id)
             s.add(Measurement(
                 attempt_id=attempt_id, device_id=did, step=m.step, name=m.name, value_num=m.value,
@@ -264,10 +297,7 @@ class Registry:
         try:
             with self.session() as s:
                 self._register(s, attempt_id, product_id=product_id, lot_id=lot_id, cloud=cloud)
-        except (IntegrityError, OperationalError) as exc:
-            if isinstance(exc, OperationalError) and "serializ" not in str(exc).lower() \
-                    and "deadlock" not in str(exc).lower():
-                raise
+        except IntegrityError as exc:
             raise RegistryConflict(
                 f"attempt {attempt_id}: another station registered this device at the same time") from exc
 
@@ -324,7 +354,7 @@ class Registry:
 
     # ------------------------------------------------------------------ labels and audit
     def record_label(self, device_id: str, attempt_id: int | None, *, path: str, fmt: str) -> None:
-        with self.session() as s:
+        with self._write(f"label of device {device_id}") as s:
             s.add(Label(device_id=_device_id(device_id), attempt_id=attempt_id, path=path, fmt=fmt,
                         printed_at=utcnow()))
 

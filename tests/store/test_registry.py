@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from station.errors import ConfigError, RegistryConflict
-from station.store import Registry
+from station.store import Registry, open_registry
 from station.store.models import Attempt, Device, Flash, Measurement, OutboxRow, Step
 from station.store.records import CloudTargets, MeasurementRecord
 
@@ -172,3 +172,17 @@ def test_lot_summary_counts_latest_attempt(registry: Registry) -> None:
     assert (registry.lot_by_name("L1").passed, registry.lot_by_name("L1").failed) == (1, 0)
     with pytest.raises(ConfigError, match="unknown lot"):
         registry.lot_by_name("nope")
+
+
+def test_unknown_attempt_is_a_registry_conflict_not_a_library_error(registry: Registry) -> None:
+    with pytest.raises(RegistryConflict, match="step of attempt 999"):
+        registry.record_step(999, name="flash", started_at=datetime.now(UTC), duration_s=1, outcome="passed")
+    with pytest.raises(RegistryConflict, match="attempt 999 does not exist"):
+        registry.register_passed(999, product_id=1, lot_id=1, cloud=CLOUD)
+
+
+def test_unreachable_or_bad_database_is_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot open or migrate"):
+        open_registry("postgresql+psycopg://postgres@127.0.0.1:1/none")
+    with pytest.raises(ConfigError, match="not valid"):
+        open_registry("not a url")
