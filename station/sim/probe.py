@@ -22,6 +22,17 @@ import pyocd submodules that are already loaded by then, and nothing heavy at mo
 
 from __future__ import annotations
 
+import sys
+
+if "pyocd" not in sys.modules:
+    # Imported before pyocd: importing pyocd loads its probe plugins, this module among them, and
+    # would find it half-initialised. Step aside so that nested import builds the complete module
+    # (the import system then returns that one); put ourselves back if pyocd did not load us.
+    _outer = sys.modules.pop(__name__)
+    import pyocd  # noqa: F401
+
+    sys.modules.setdefault(__name__, _outer)
+
 import contextlib
 import fcntl
 import os
