@@ -1,0 +1,207 @@
+"""The attempt log: devices, provisioning attempts, their steps, flashes, measurements, labels, audit.
+
+This is the write side the pipeline calls while it works on a device. The one operation with
+rules is :meth:`AttemptLog.register_passed`, which binds the device to its product and queues its
+cloud work in the same transaction as the passed outcome (see its docstring).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from station.domain import Outcome
+from station.errors import ConfigError, RegistryConflict
+from station.store import outbox as _outbox
+from station.store.models import Attempt, AuditEntry, Device, Flash, Label, Lot, Measurement, Product, Step
+from station.store.records import CloudTargets, DeviceStatus, MeasurementRecord
+from station.store.uow import UnitOfWork, as_utc_naive, device_id_arg, utcnow
+
+ABANDONED_REASON = "station stopped during the attempt"
+
+
+class AttemptLog(UnitOfWork):
+    """Recording side of the registry (the pipeline's calls while it provisions a device)."""
+
+    def device_status(self, device_id: str) -> DeviceStatus:
+        did = device_id_arg(device_id)
+        with self.reading() as s:
+            dev = s.get(Device, did)
+            count = s.scalar(select(func.count()).select_from(Attempt).where(Attempt.device_id == did)) or 0
+            last = s.scalar(select(Attempt.outcome).where(Attempt.device_id == did)
+                            .order_by(Attempt.id.desc()).limit(1))
+            return DeviceStatus(
+                device_id=did,
+                registered_product_id=dev.product_id if dev else None,
+                registered_lot_id=dev.lot_id if dev else None,
+                platform=dev.platform if dev else None,
+                last_outcome=last,
+                attempts=count,
+            )
+
+    def start_attempt(
+        self, *, device_id: str, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
+        operator: str, transport: str, overrides: list[str],
+    ) -> int:
+        did = device_id_arg(device_id)
+        now = utcnow()
+        with self._write(f"attempt for device {did}") as s:
+            dialect = s.get_bind().dialect.name
+            stmt = _insert_ignore(dialect, Device).values(
+                device_id=did, platform=platform, registrations=0, first_seen=now)
+            s.execute(stmt)
+            dev = s.get(Device, did)
+            assert dev is not None
+            if dev.platform is None:
+                dev.platform = platform
+            att = Attempt(device_id=did, lot_id=lot_id, profile_id=profile_id, station=station, slot=slot,
+                          operator=operator, transport=transport, overrides=list(overrides),
+                          registrations_seen=dev.registrations, started_at=now,
+                          outcome=Outcome.RUNNING.value)
+            s.add(att)
+            s.flush()
+            return att.id
+
+    def record_step(
+        self, attempt_id: int, *, name: str, started_at: datetime, duration_s: float, outcome: str,
+        reason: str | None = None, details: dict[str, Any] | None = None,
+    ) -> None:
+        with self._write(f"step of attempt {attempt_id}") as s:
+            s.add(Step(attempt_id=attempt_id, name=name, started_at=as_utc_naive(started_at),
+                       duration_s=duration_s, outcome=outcome, reason=reason, details=details))
+
+    def record_flash(
+        self, attempt_id: int, *, module_sha256: str, function: int, index: int, version: int, address: int,
+        role: str,
+    ) -> None:
+        with self._write(f"flash record of attempt {attempt_id}") as s:
+            did = self._attempt_device(s, attempt_id)
+            s.add(Flash(attempt_id=attempt_id, device_id=did, module_sha256=module_sha256, function=int(function),
+                        module_index=index, version=version, address=address, role=role))
+
+    def record_measurement(self, attempt_id: int, m: MeasurementRecord) -> None:
+        with self._write(f"measurement of attempt {attempt_id}") as s:
+            did = self._attempt_device(s, attempt_id)
+            s.add(Measurement(
+                attempt_id=attempt_id, device_id=did, step=m.step, name=m.name, value_num=m.value,
+                value_text=m.text, unit=m.unit, low=m.low, high=m.high, expected=m.expected, regex=m.regex,
+                passed=m.passed, duration_s=m.duration_s, try_number=m.try_number))
+
+    def record_identity(
+        self, device_id: str, *, serial_number: str | None, imei: str | None, iccid: str | None,
+        device_os_version: str | None, product_firmware_version: str | None,
+    ) -> None:
+        """Update what the device told us about itself; ``None`` keeps the value already known."""
+        did = device_id_arg(device_id)
+        fields = {"serial_number": serial_number, "imei": imei, "iccid": iccid,
+                  "device_os_version": device_os_version, "product_firmware_version": product_firmware_version}
+        values = {k: v for k, v in fields.items() if v is not None}
+        if not values:
+            return
+        with self.session() as s:
+            res = s.execute(update(Device).where(Device.device_id == did).values(**values))
+            if res.rowcount == 0:  # type: ignore[attr-defined]
+                raise ConfigError(f"device {did} is not in the registry (start an attempt first)")
+
+    def finish_attempt(self, attempt_id: int, *, outcome: str, failing_step: str | None, reason: str | None) -> None:
+        """Close a running attempt. Closing one twice is a bug in the caller and raises."""
+        with self.session() as s:
+            res = s.execute(update(Attempt).where(Attempt.id == attempt_id,
+                                                  Attempt.outcome == Outcome.RUNNING.value)
+                            .values(outcome=outcome, failing_step=failing_step, reason=reason,
+                                    finished_at=utcnow()))
+            if res.rowcount != 1:  # type: ignore[attr-defined]
+                raise RegistryConflict(f"attempt {attempt_id} is not running (already finished or unknown)")
+
+    def register_passed(self, attempt_id: int, *, product_id: int, lot_id: int, cloud: CloudTargets) -> None:
+        """Finish the attempt as passed, bind the device and queue its cloud work in ONE transaction.
+
+        The bind is a conditional UPDATE: it succeeds only if the device is free or already this
+        product's *and* nobody registered it since this attempt started. On PostgreSQL a concurrent
+        registration of the same row blocks until the first commits and then re-checks the
+        condition, so exactly one of two racing stations wins.
+        """
+        try:
+            with self.session() as s:
+                self._register(s, attempt_id, product_id=product_id, lot_id=lot_id, cloud=cloud)
+        except IntegrityError as exc:
+            raise RegistryConflict(
+                f"attempt {attempt_id}: another station registered this device at the same time") from exc
+
+    def _register(self, s: Session, attempt_id: int, *, product_id: int, lot_id: int, cloud: CloudTargets) -> None:
+        att = s.get(Attempt, attempt_id)
+        if att is None:
+            raise RegistryConflict(f"attempt {attempt_id} does not exist")
+        if att.outcome != Outcome.RUNNING.value:
+            raise RegistryConflict(f"attempt {attempt_id} already finished as {att.outcome}")
+        now = utcnow()
+        bound = s.execute(
+            update(Device)
+            .where(Device.device_id == att.device_id,
+                   Device.registrations == att.registrations_seen,
+                   or_(Device.product_id.is_(None), Device.product_id == product_id))
+            .values(product_id=product_id, lot_id=lot_id, registered_attempt_id=attempt_id, registered_at=now,
+                    registrations=Device.registrations + 1)
+        )
+        if bound.rowcount != 1:  # type: ignore[attr-defined]
+            raise RegistryConflict(self._conflict_reason(s, att, product_id))
+        s.execute(update(Attempt).where(Attempt.id == attempt_id)
+                  .values(outcome=Outcome.PASSED.value, finished_at=now, failing_step=None, reason=None))
+        _outbox.queue_for(s, device_id=att.device_id, attempt_id=attempt_id, cloud=cloud, now=now)
+
+    @staticmethod
+    def _conflict_reason(s: Session, att: Attempt, product_id: int) -> str:
+        dev = s.execute(select(Device).where(Device.device_id == att.device_id)
+                        .execution_options(populate_existing=True)).scalar_one()
+        if dev.product_id is not None and dev.product_id != product_id:
+            other = s.get(Product, dev.product_id)
+            lot = s.get(Lot, dev.lot_id) if dev.lot_id else None
+            return (f"device {dev.device_id} is registered to product "
+                    f"{other.name if other else dev.product_id!r}"
+                    f"{f' (lot {lot.name})' if lot else ''}; it cannot join another product")
+        winner = s.get(Attempt, dev.registered_attempt_id) if dev.registered_attempt_id else None
+        where = f"station {winner.station} slot {winner.slot} (attempt {winner.id})" if winner else "another station"
+        return (f"device {dev.device_id} was registered by {where} while this attempt was running: "
+                "two devices may share this ID")
+
+    @staticmethod
+    def _attempt_device(s: Session, attempt_id: int) -> str:
+        did = s.scalar(select(Attempt.device_id).where(Attempt.id == attempt_id))
+        if did is None:
+            raise RegistryConflict(f"attempt {attempt_id} does not exist")
+        return did
+
+    def close_abandoned_attempts(self, station: str) -> int:
+        """Close this station's attempts left ``running`` by a crash; returns how many were closed."""
+        with self.session() as s:
+            res = s.execute(update(Attempt).where(Attempt.station == station,
+                                                  Attempt.outcome == Outcome.RUNNING.value)
+                            .values(outcome=Outcome.FAILED.value, reason=ABANDONED_REASON, finished_at=utcnow()))
+            return int(res.rowcount)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ labels and audit
+    def record_label(self, device_id: str, attempt_id: int | None, *, path: str, fmt: str) -> None:
+        with self._write(f"label of device {device_id}") as s:
+            s.add(Label(device_id=device_id_arg(device_id), attempt_id=attempt_id, path=path, fmt=fmt,
+                        printed_at=utcnow()))
+
+    def audit(self, action: str, *, operator: str, station: str, device_id: str | None = None,
+              details: dict[str, Any] | None = None) -> None:
+        with self.session() as s:
+            s.add(AuditEntry(at=utcnow(), action=action, operator=operator, station=station,
+                             device_id=device_id_arg(device_id) if device_id else None, details=details))
+
+
+def _insert_ignore(dialect: str, model: type[Device]) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for the two dialects the station supports."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(model).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return sqlite_insert(model).on_conflict_do_nothing()
+    return insert(model).prefix_with("")  # other backends: plain insert, IntegrityError on duplicates

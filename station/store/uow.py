@@ -1,0 +1,95 @@
+"""Unit of work for the registry: one short session per operation, errors translated at the edge.
+
+Every public registry method opens its own session in the calling thread, commits, and closes
+(rolled back if anything raises), so several slots can share one registry object without
+sharing sessions. SQLAlchemy errors leave as station errors: a race with another station as
+RegistryConflict, an unreachable or locked database as RegistryUnavailable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from station.domain import normalize_device_id
+from station.errors import ConfigError, RegistryConflict, StationError
+from station.store.engine import read_only
+
+
+def utcnow() -> datetime:
+    """Naive UTC: what the tables store, identical on SQLite and PostgreSQL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_utc_naive(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
+
+
+def device_id_arg(text: str) -> str:
+    try:
+        return normalize_device_id(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+class RegistryUnavailable(StationError):
+    """The registry database cannot be reached or stayed locked past the busy timeout."""
+
+
+def _translate(exc: OperationalError) -> StationError:
+    text = str(exc.orig).lower()
+    if "serializ" in text or "deadlock" in text:
+        return RegistryConflict(f"another station changed the same record at the same time ({exc.orig})")
+    return RegistryUnavailable(f"registry database unavailable: {exc.orig}")
+
+
+
+class UnitOfWork:
+    """Owns the engine and hands out sessions; the registry's operation classes build on it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(read_only(engine), expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A write unit of work: committed on success, rolled back on any exception.
+
+        Database failures leave as station errors: a race with another station as
+        RegistryConflict, an unreachable or locked database as RegistryUnavailable.
+        ``IntegrityError`` passes through so the ``ensure_*`` methods can re-read after a race.
+        """
+        try:
+            with self._sessions() as s, s.begin():
+                yield s
+        except OperationalError as exc:
+            raise _translate(exc) from exc
+        except InterfaceError as exc:
+            raise RegistryUnavailable(f"registry database connection failed: {exc.orig}") from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read unit of work that never takes SQLite's write lock."""
+        try:
+            with self._read_sessions() as s, s.begin():
+                yield s
+        except (OperationalError, InterfaceError) as exc:
+            raise RegistryUnavailable(f"registry database unavailable: {exc.orig}") from exc
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Session]:
+        """A unit of work whose integrity errors mean the caller referred to something unknown."""
+        try:
+            with self.session() as s:
+                yield s
+        except IntegrityError as exc:
+            raise RegistryConflict(f"{what}: the registry refused it ({exc.orig})") from exc
