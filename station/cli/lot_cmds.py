@@ -76,8 +76,9 @@ def register(cli: click.Group) -> None:
                    f"final yield {_pct(rep.final_yield)} ({rep.final_pass}/{rep.devices})")
         if rep.failures_by_step:
             click.echo("failures by step:")
-            for step, n in rep.failures_by_step:
-                click.echo(f"  {step:<24} {n:>6}")
+            for row in rep.pareto():
+                click.echo(f"  {row['step']:<24} {row['count']:>6}  {100 * row['share']:5.1f}%  "
+                           f"(cumulative {100 * row['cumulative']:5.1f}%)")
         if rep.measurements:
             click.echo("measurements (numeric):")
             click.echo(f"  {'step/name':<32} {'unit':<6} {'n':>6} {'mean':>12} {'min':>12} {'max':>12}")

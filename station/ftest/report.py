@@ -54,6 +54,15 @@ class LotReport:
     def final_yield(self) -> float | None:
         return self.final_pass / self.devices if self.devices else None
 
+    def pareto(self) -> list[dict[str, Any]]:
+        """Failures by step with each step's share and the running total, as a Pareto chart reads."""
+        total = sum(n for _, n in self.failures_by_step)
+        rows, running = [], 0
+        for step, n in self.failures_by_step:
+            running += n
+            rows.append({"step": step, "count": n, "share": n / total, "cumulative": running / total})
+        return rows
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "devices": self.devices,
@@ -62,7 +71,7 @@ class LotReport:
             "final_pass": self.final_pass,
             "first_pass_yield": self.first_pass_yield,
             "final_yield": self.final_yield,
-            "failures_by_step": [{"step": s, "count": n} for s, n in self.failures_by_step],
+            "failures_by_step": self.pareto(),
             "measurements": [asdict(m) for m in self.measurements],
         }
 

@@ -55,7 +55,7 @@ def test_report_json_and_text(registry: Registry, small_lot: dict[str, str]) -> 
     assert code == 0
     rep = json.loads(out)
     assert (rep["devices"], rep["first_pass"], rep["final_pass"]) == (4, 2, 3)
-    assert rep["failures_by_step"] == [{"step": "test", "count": 2}]
+    assert rep["failures_by_step"] == [{"step": "test", "count": 2, "share": 1.0, "cumulative": 1.0}]
     (vbat,) = rep["measurements"]
     assert vbat["count"] == 5 and vbat["min"] == 2.9 and vbat["max"] == 3.7
     code, text = run(["lot", "report", "L1", "--db", db_url(registry)])

@@ -37,6 +37,7 @@ def test_yields_and_pareto() -> None:
     assert (rep.devices, rep.attempts, rep.first_pass, rep.final_pass) == (4, 6, 1, 2)
     assert rep.first_pass_yield == pytest.approx(0.25) and rep.final_yield == pytest.approx(0.5)
     assert rep.failures_by_step == [("test", 3), ("flash", 1)]
+    assert [(r["share"], r["cumulative"]) for r in rep.pareto()] == [(0.75, 0.75), (0.25, 1.0)]
 
 
 def test_measurement_stats_numeric_only() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -37,3 +40,16 @@ def test_station_db_env_is_used(tmp_path, monkeypatch) -> None:  # type: ignore[
     assert str(reg.engine.url) == url
     reg.close()
     assert "alembic_version" in inspect(create_engine(url)).get_table_names()
+
+
+def test_stations_opening_a_fresh_database_at_once(sqlite_url: str) -> None:
+    """Several stations starting together: one migrates, the others wait and find it done."""
+    code = ("import sys; from station.store import open_registry; r = open_registry(sys.argv[1]); "
+            "r.ensure_product(name='w', platform='boron', particle_product=None, peridio_product_prn=None)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, sqlite_url], stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    reg = open_registry(sqlite_url)
+    assert current_revision(reg.engine) == head_revision()
+    reg.close()
