@@ -55,7 +55,8 @@ def register(cli: click.Group) -> None:
                 echo_json(lines)
                 return
             for ln in lines or []:
-                click.echo(f"{ln['target']:<9} {ln['stage']:<7} {ln['entries']} pending entries")
+                click.echo(f"{ln['target']:<9} {ln['stage']:<7} {ln['entries']} pending entries, "
+                           f"{ln['ready']} ready now")
             if not lines:
                 click.echo("nothing queued")
             return

@@ -217,8 +217,5 @@ def _by_tries(entries: list[OutboxEntry]) -> dict[int, list[int]]:
 
 
 def plan(registry: Registry) -> list[dict[str, Any]]:
-    """What a drain would send now (``--dry-run``): one line per request, no network, no claims."""
-    lines: dict[tuple[Any, ...], int] = defaultdict(int)
-    for e in registry.outbox_entries(state="pending", limit=1_000_000):
-        lines[(e["target"], e["stage"])] += 1
-    return [{"target": t, "stage": s, "entries": n} for (t, s), n in sorted(lines.items())]
+    """What a drain would send (``--dry-run``): pending entries per target and stage; no network, no claims."""
+    return registry.outbox_plan()

@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from station.store.models import OutboxRow
@@ -152,3 +152,12 @@ def entries(s: Session, *, state: str | None, limit: int) -> list[dict[str, Any]
              "tries": r.tries, "last_error": r.last_error,
              "next_try_at": r.next_try_at.isoformat() + "Z" if r.next_try_at else None}
             for r in s.scalars(q)]
+
+
+def pending_plan(s: Session, *, now: datetime) -> list[dict[str, Any]]:
+    """Pending entries per target and stage, split into ready now and waiting for their backoff."""
+    ready = func.sum(case((_ready(now), 1), else_=0))
+    q = (select(OutboxRow.target, OutboxRow.stage, func.count(), ready)
+         .where(OutboxRow.state == PENDING).group_by(OutboxRow.target, OutboxRow.stage)
+         .order_by(OutboxRow.target, OutboxRow.stage))
+    return [{"target": t, "stage": st, "entries": int(n), "ready": int(r or 0)} for t, st, n, r in s.execute(q)]

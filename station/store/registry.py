@@ -184,6 +184,10 @@ class Registry(AttemptLog):
         with self.reading() as s:
             return _outbox.entries(s, state=state, limit=limit)
 
+    def outbox_plan(self) -> list[dict[str, Any]]:
+        with self.reading() as s:
+            return _outbox.pending_plan(s, now=utcnow())
+
     def outbox_ready(self, *, target: str | None = None) -> int:
         with self.reading() as s:
             return _outbox.ready_count(s, target=target, now=utcnow())

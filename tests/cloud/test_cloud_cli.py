@@ -124,8 +124,8 @@ def test_dry_run_sends_nothing(db: tuple[str, Registry], fake_particle: FakePart
     code, out = run(["cloud", "sync", "--db", url, "--dry-run", "--json", "--api-url", fake_particle.url],
                     {"PARTICLE_ACCESS_TOKEN": fake_particle.secret})
     assert code == 0 and fake_particle.requests == []
-    assert json.loads(out) == [{"target": "particle", "stage": "import", "entries": 3},
-                               {"target": "peridio", "stage": "create", "entries": 3}]
+    assert json.loads(out) == [{"target": "particle", "stage": "import", "entries": 3, "ready": 3},
+                               {"target": "peridio", "stage": "create", "entries": 3, "ready": 3}]
 
 
 def test_watch_is_bounded(db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
