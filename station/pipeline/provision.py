@@ -21,6 +21,7 @@ from station.errors import (
     DeviceError,
     DeviceGone,
     DeviceLocked,
+    IdentityMismatch,
     RegistryConflict,
     StationError,
     TransportError,
@@ -138,6 +139,22 @@ class _Run:
                 d["skipped"] = True
                 raise _AlreadyDone(f"device {device_id} is already provisioned for {job.profile.product}")
 
+    def greet(self, serial: SerialConsole) -> dict[str, Any]:
+        """First words with the factory-test firmware: it runs, it is this device, its serial number.
+
+        The serial number lives in the device's OTP; the test firmware is what can read it.
+        """
+        reply = serial.call("hello", timeout=5.0)
+        if not reply.ok:
+            raise TransportError(f"the factory-test firmware did not greet: {reply.error}")
+        said = str(reply.raw.get("device_id") or "")
+        if said and said != self.result.device_id:
+            raise IdentityMismatch(f"the test firmware reports device {said}, expected {self.result.device_id}")
+        sn = reply.raw.get("serial_number")
+        if isinstance(sn, str) and sn.strip():
+            self.serial_number = sn.strip()
+        return {"app": reply.raw.get("app"), "serial_number": self.serial_number}
+
     def record_flash(self, modules: list[ResolvedModule]) -> None:
         assert self.rec.attempt_id is not None
         for m in modules:
@@ -181,6 +198,8 @@ class _Run:
             self.hardware_s += time.monotonic() - t0
             d["measurements"] = len(result.measurements)
             d["passed"] = result.passed
+            if result.cancelled:
+                raise Cancelled(result.reason or "cancelled by the operator")
             if not result.passed:
                 raise _TestsFailed(result.failing_step or "functional-tests", result.reason or "a test failed")
 
@@ -343,6 +362,7 @@ def _swd_body(run: _Run, link: Any, stack: ExitStack, open_console: Any) -> None
                 link.reset_and_run()
                 serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
                 d["port"] = serial.port
+                d.update(run.greet(serial))
         run.run_tests(serial=serial, swd=link)
         if serial is not None:
             serial.__exit__(None, None, None)
@@ -431,6 +451,7 @@ def _usb_writable_modules(run: _Run, dfu: Any, details: dict[str, Any]) -> list[
 def provision_usb(job: Job, slot: str, device_id: str) -> SlotResult:
     """Provision a device reached over USB only (DFU for flashing, CDC serial for tests)."""
     run = _Run(job, slot, Transport.USB)
+    run.result.device_id = device_id  # over USB the device is known by its ID before anything is read
     return _finish_run(run, lambda: _usb_body(run, device_id))
 
 
@@ -489,8 +510,11 @@ def _usb_body(run: _Run, device_id: str) -> None:
             with open_dfu(device_id) as dfu:
                 dfu.leave()
         with ExitStack() as stack:
-            serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
-            ctl = stack.enter_context(open_control(device_id))
+            with run.rec.step("open-console") as d:
+                serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
+                ctl = stack.enter_context(open_control(device_id))
+                d["port"] = serial.port
+                d.update(run.greet(serial))
             run.run_tests(serial=serial, usb=ctl)
         with run.rec.step("flash-final") as d:
             enter_dfu(device_id, timeout=job.settle_timeout)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from station.domain import NRF_FICR, NRF_FLASH_SIZE, NRF_UICR
 from station.sim import boot
-from station.sim.core import PERIPH_BASE, PERIPH_SIZE, RAM_BASE, RAM_SIZE, Core, CoreHooks
+from station.sim.core import C_DEBUGEN, C_HALT, PERIPH_BASE, PERIPH_SIZE, RAM_BASE, RAM_SIZE, Core, CoreHooks
 from station.sim.dap import BusFault, DebugPort
 from station.sim.device import UICR_SIZE, Twin
 from station.sim.nvmc import NVMC_BASE, Nvmc, is_nvm
@@ -124,7 +124,11 @@ class Nrf52840(CoreHooks):
         st = self.twin.state
         self.core.reset()
         if st.run_state in ("halted", "debug"):
+            # A debugger halted this core earlier (maybe from another process): it is still in
+            # Debug state with C_DEBUGEN and C_HALT set, which a new session reads back from DHCSR
+            # and preserves — as on hardware, where the halt outlives the debugger's session.
             self.core.halt()
+            self.core.ctrl |= C_DEBUGEN | C_HALT
         self.in_reset = st.run_state == "reset"
         self._reported = st.run_state
 

@@ -163,6 +163,8 @@ class Twin:
         self.ext_flash = self._map("extflash.bin", self.platform.ext_flash_sectors * EXT_SECTOR)
         self._faults_key: tuple[int, int, int] | None = None
         self._faults_cache = Faults()
+        self._state_key: tuple[int, int, int] | None = None
+        self._state_cache: State | None = None
         #: flash bytes programmed (any face) since plug-in or the last fault change: ``unplug_after_bytes``
         self.flash_bytes_written = 0
         self.clock = DeviceClock(
@@ -307,6 +309,22 @@ class Twin:
     def faults(self) -> Faults:
         """A fresh copy of the injected faults (callers may keep or change it freely)."""
         return replace(self.current_faults(), measurement_overrides=dict(self.current_faults().measurement_overrides))
+
+    def current_state(self) -> State:
+        """The state, re-read only when ``state.json`` was replaced (hot path: every DAP transfer).
+
+        Another process (``station sim unplug``, a test, the bench) may unplug the twin at any
+        moment; the faces must notice on their next transfer, as a probe notices a pulled cable.
+        """
+        try:
+            st = os.stat(self.path / "state.json")
+        except FileNotFoundError:
+            return self.state
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if key != self._state_key or self._state_cache is None:
+            self._state_cache = self.state
+            self._state_key = key
+        return self._state_cache
 
     def current_faults(self) -> Faults:
         """The injected faults, re-read only when ``faults.json`` changed (hot path: every DAP transfer).

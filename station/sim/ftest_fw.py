@@ -107,7 +107,7 @@ class TwinConsole:
         if cmd == "hello":
             name, version = app_identity(twin)
             return {"ok": True, "value": FACTORY_TEST_APP, "app": name, "app_version": version,
-                    "device_id": twin.device_id}  # fmt: skip
+                    "device_id": twin.device_id, "serial_number": ident.serial_number}  # fmt: skip
         if cmd in _RANGES:
             lo, hi, digits, unit = _RANGES[cmd]
             value = override if override is not None else round(self._rng(cmd).uniform(lo, hi), digits)

@@ -202,6 +202,10 @@ class SimProbe(DebugProbe):
             raise exceptions.ProbeError(f"probe {self.unique_id} is not open")
         if chip.gone:
             raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: device unplugged")
+        st = self.twin.current_state()
+        if not (st.plugged and st.probe_attached):
+            # Pulled from the fixture by someone else (another process, the operator, a test).
+            raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: target {self.twin.name} is not connected")
         faults = self.twin.current_faults()
         self._fault_rate = faults.swd_fault_rate or 0.0
         self._wait_rate = faults.swd_wait_rate or 0.0

@@ -1,0 +1,115 @@
+"""The first-connect guarantee, checked: whatever happens at whichever step — pass, fail, cancel,
+unplug — no twin records ``first_connect`` (cloud billing starts there) or ``key_lost``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from station.pipeline.events import Event
+from station.sim.bench import Bench
+from station.sim.device import Twin
+
+from .conftest import Line, drop_tests, never_connected, profile_variant, ship_with_bootloader
+
+SWD_STEPS = [
+    "identify", "registry-check", "flash", "verify", "start-test-firmware", "functional-tests",
+    "flash-final", "verify-final", "secure-state", "register", "label",
+]
+USB_STEPS = ["identify", "registry-check", "flash", "start-test-firmware", "functional-tests", "flash-final",
+             "secure-state", "register"]
+#: after these steps the station no longer touches the device, so an unplug there cannot fail the run
+NO_DEVICE_IO = {"register", "label"}
+
+
+def _unplug_at(line: Line, bench: Bench, step: str, slot: str, twin: Twin) -> None:
+    def hook(ev: Event) -> None:
+        if ev.kind == "step_started" and ev.step == step and ev.slot == slot:
+            bench.unplug(twin.name)
+
+    line.hooks.append(hook)
+
+
+@pytest.mark.parametrize("step", SWD_STEPS)
+def test_swd_unplug_at_every_step(line: Line, bench: Bench, step: str) -> None:
+    victim, bystander = bench.create(2, seed=100 + SWD_STEPS.index(step))
+    _unplug_at(line, bench, step, "1", victim)
+    results = {r.slot: r for r in line.swd([victim, bystander])}
+    assert results["2"].outcome == "passed", "the other slot carries on"
+    r = results["1"]
+    if step in NO_DEVICE_IO:
+        assert r.outcome == "passed"
+    else:
+        assert r.outcome == "failed", (step, r.failing_step, r.reason)
+        assert r.reason
+    never_connected(victim)
+    never_connected(bystander)
+
+
+@pytest.mark.parametrize("step", USB_STEPS)
+def test_usb_unplug_at_every_step(line: Line, bench: Bench, tmp_path: Path, step: str) -> None:
+    profile = profile_variant(
+        tmp_path,
+        lambda t: drop_tests(t, "approtect-open").replace('transport = "swd"', 'transport = "usb"')
+        .replace('action = "halt"', 'action = "dfu"'),
+    )
+    victim, bystander = bench.create(2, seed=200 + USB_STEPS.index(step))
+    ship_with_bootloader(victim, bystander)
+    _unplug_at(line, bench, step, victim.device_id, victim)
+    results = {r.device_id: r for r in line.usb([victim, bystander], profile)}
+    assert results[bystander.device_id].outcome == "passed"
+    r = results[victim.device_id]
+    if step in NO_DEVICE_IO:
+        assert r.outcome == "passed"
+    else:
+        assert r.outcome == "failed", (step, r.failing_step, r.reason)
+    never_connected(victim)
+    never_connected(bystander)
+
+
+@pytest.mark.parametrize("step", ["flash", "functional-tests", "flash-final"])
+def test_cancel_at_a_step_ends_cancelled_and_safe(line: Line, bench: Bench, step: str) -> None:
+    twin = bench.create(1, seed=300 + len(step))[0]
+    job = line.job()
+
+    def hook(ev: Event) -> None:
+        if ev.kind == "step_started" and ev.step == step:
+            job.cancel.set()
+
+    line.hooks.append(hook)
+    from station.domain import Transport
+    from station.pipeline.line import SlotSpec, run_slots
+
+    r = run_slots(job, [SlotSpec("1", Transport.SWD, twin.identity.probe_uid)])[0]
+    assert r.outcome == "cancelled"
+    assert twin.state.run_state != "running" or twin.state.running_app == "factory-test"
+    never_connected(twin)
+
+
+def test_run_product_needs_the_named_override_and_records_it(line: Line, bench: Bench, tmp_path: Path) -> None:
+    from station.errors import ProfileError
+
+    refused = profile_variant(tmp_path, lambda t: t.replace('action = "halt"', 'action = "run-product"'), "a.toml")
+    with pytest.raises(ProfileError, match="allow-first-connect"):
+        line.job(refused)
+
+    allowed = profile_variant(
+        tmp_path,
+        lambda t: t.replace('action = "halt"', 'action = "run-product"').replace(
+            'reprovision = "skip"', 'reprovision = "skip"\noverrides = ["allow-first-connect"]'
+        ),
+        "b.toml",
+    )
+    twin = bench.create(1, seed=400)[0]
+    r = line.swd([twin], profile=allowed)[0]
+    assert r.outcome == "passed", r.reason
+    # The override did what it says — and the registry shows it was used.
+    assert "first_connect" in twin.events.kinds()
+    from sqlalchemy import select
+
+    from station.store.models import Attempt
+
+    with line.registry.reading() as s:
+        overrides = s.scalars(select(Attempt.overrides)).all()
+    assert overrides == [["allow-first-connect"]]
