@@ -33,7 +33,7 @@ def register(cli: click.Group) -> None:
         if not lots:
             click.echo("no lots yet")
             return
-        width = max(len(lt.name) for lt in lots)
+        width = max(3, *(len(lt.name) for lt in lots))
         click.echo(f"{'lot':<{width}}  {'product':<16} {'devices':>7} {'passed':>7} {'failed':>7}  created (UTC)")
         for lt in lots:
             click.echo(f"{lt.name:<{width}}  {lt.product:<16} {lt.devices:>7} {lt.passed:>7} {lt.failed:>7}  "
