@@ -294,9 +294,7 @@ def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
     from station.hw.swd import PyocdSwdLink
 
     run = _Run(job, slot, Transport.SWD)
-    profile = job.profile
-    policy = profile.flash
-    link = PyocdSwdLink(probe_uid, target=profile.platform.mcu)
+    link = PyocdSwdLink(probe_uid, target=job.profile.platform.mcu)
 
     def body() -> None:
         with ExitStack() as stack:

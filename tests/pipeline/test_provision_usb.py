@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from station.firmware.demo import build_demo_modules
 from station.firmware.module import module_flash_image, parse_module
 from station.sim.bench import Bench
 from station.sim.boot import boot_device
 
-import pytest
-
-from .conftest import DEMO_BORON, Line, drop_tests, never_connected, profile_variant, ship_with_bootloader
+from .conftest import Line, drop_tests, never_connected, profile_variant, ship_with_bootloader
 
 
 @pytest.fixture
