@@ -71,7 +71,10 @@ def register(cli: click.Group) -> None:
             config_path=None, station_name="demo-station", as_json=as_json,
         )
         if transport == "usb":
-            # Over USB a fresh twin has no firmware and waits in DFU mode, as a blank device does.
+            # A USB bench starts from devices as delivered: a bootloader, waiting in DFU mode.
+            from station.sim.stock import ship_with_bootloader
+
+            ship_with_bootloader(*twins)
             kw["usb_filter"] = {t.device_id for t in twins}
         lot, results = run_provision(console=console, **kw)
         from station.store.registry import open_registry

@@ -95,7 +95,7 @@ def results_table(results: Sequence[SlotResult], title: str = "Provisioning") ->
     for r in results:
         colour = {"passed": "green", "skipped": "yellow"}.get(r.outcome, "red")
         table.add_row(
-            r.slot,
+            "usb" if r.slot == r.device_id else r.slot,  # a USB slot is named by its device ID
             r.device_id or "-",
             f"[{colour}]{r.outcome}[/{colour}]",
             r.failing_step or "",

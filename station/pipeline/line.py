@@ -10,6 +10,7 @@ state is handled in :mod:`station.hw.swd`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,9 +35,15 @@ class SlotSpec:
     target: str  # probe unique ID (SWD) or device ID (USB)
 
 
+def slug(text: str) -> str:
+    """Lowercase letters, digits and dashes: safe in file names, URLs and shell commands."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "lot"
+
+
 def default_lot_name(product: str, station: str, today: dt.date | None = None) -> str:
+    """``<product>-<YYYYMMDD>-<station>``: one lot per product, day and station unless named."""
     day = (today or dt.date.today()).strftime("%Y%m%d")
-    return f"{product}-{day}-{station}"
+    return f"{slug(product)}-{day}-{slug(station)}"
 
 
 def prepare_job(

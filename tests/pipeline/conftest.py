@@ -21,6 +21,7 @@ from station.pipeline.line import SlotSpec, prepare_job, run_slots
 from station.sim.bench import Bench, forget_twins, set_default_bench
 from station.sim.chip import drop_chip
 from station.sim.device import Twin
+from station.sim.stock import ship_with_bootloader  # noqa: F401 - re-exported for the tests
 from station.store.registry import Registry, open_registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,16 +127,3 @@ def never_connected(twin: Twin) -> None:
     assert "key_lost" not in kinds, f"{twin.name} lost its device key"
     assert twin.key_present()
 
-
-def ship_with_bootloader(*twins: Twin) -> None:
-    """Devices as they come from the module maker: a bootloader in flash, nothing else.
-
-    Gen3 DFU cannot write the bootloader sectors, so a USB-only bench starts from here.
-    """
-    from station.firmware.demo import build_demo_modules
-    from station.firmware.module import module_flash_image, parse_module
-
-    for twin in twins:
-        data = build_demo_modules(twin.platform.name)["bootloader"]
-        img = module_flash_image(data, parse_module(data))
-        twin.flash[img.address : img.end] = img.data
