@@ -1,0 +1,144 @@
+"""The ``station`` command as an operator uses it: real processes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from station.firmware.cache import FirmwareCache
+from station.firmware.demo import build_demo_modules, install_demo_firmware
+from station.sim.bench import Bench, forget_twins
+from station.store.registry import open_registry
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_BORON = REPO / "profiles" / "demo-boron.toml"
+
+
+def station(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("STATION_DB", None) if "STATION_DB" not in (env or {}) else None
+    return subprocess.run([sys.executable, "-m", "station", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+@pytest.fixture
+def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
+    bench = Bench(tmp_path / "bench")
+    twins = bench.create(2, seed=31)
+    cache = FirmwareCache(tmp_path / "cache")
+    install_demo_firmware(cache, "boron")
+    env = {"STATION_SIM_DIR": str(bench.path), "STATION_CACHE": str(cache.root),
+           "STATION_DB": f"sqlite:///{tmp_path / 'reg.db'}"}
+    yield bench, twins, cache, env
+    forget_twins(bench.path)
+
+
+def test_demo_provisions_four_twins_and_exports_a_matching_manifest(tmp_path: Path) -> None:
+    env = {"STATION_SIM_DIR": str(tmp_path / "demo")}
+    out = station("demo", "--devices", "4", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["passed"] == 4
+    manifest = Path(doc["manifest"])
+    ids = manifest.read_text().split()
+    assert len(ids) == 4
+    reg = open_registry(doc["db"])
+    passed = {r.device_id for r in reg.manifest_rows(doc["lot"])}
+    assert set(ids) == passed
+    bench_ids = {t.device_id for t in Bench(tmp_path / "demo").twins()}
+    assert set(ids) == bench_ids
+    digest = Path(str(manifest) + ".sha256").read_text().split()[0]
+    assert digest == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    for t in Bench(tmp_path / "demo").twins():
+        assert "first_connect" not in t.events.kinds()
+
+
+def test_provision_over_swd_exit_zero_and_json(setup) -> None:  # type: ignore[no-untyped-def]
+    bench, twins, cache, env = setup
+    out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L1", "--answer", "led=yes", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["lot"] == "L1"
+    assert sorted(r["device_id"] for r in doc["results"]) == sorted(t.device_id for t in twins)
+
+
+def test_unanswered_operator_step_exits_one(setup) -> None:  # type: ignore[no-untyped-def]
+    bench, twins, cache, env = setup
+    out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L2", "--json", env=env)
+    assert out.returncode == 1
+    doc = json.loads(out.stdout)
+    assert {r["failing_step"] for r in doc["results"]} == {"led"}
+
+
+def _untouched(twins) -> list[bytes]:  # type: ignore[no-untyped-def]
+    return [hashlib.sha256(bytes(t.flash)).digest() for t in twins]
+
+
+def test_malformed_profile_exits_two_with_one_line_and_flashes_nothing(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bench, twins, cache, env = setup
+    bad = tmp_path / "bad.toml"
+    bad.write_text(DEMO_BORON.read_text().replace('platform = "boron"', 'platform = "boronn"'))
+    before = _untouched(twins)
+    out = station("provision", "--profile", str(bad), env=env)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "platform" in lines[0] and "bad.toml" in lines[0]
+    assert "Traceback" not in out.stderr
+    assert _untouched(twins) == before
+
+
+def test_corrupt_cached_firmware_exits_two_and_flashes_nothing(setup) -> None:  # type: ignore[no-untyped-def]
+    bench, twins, cache, env = setup
+    sha = hashlib.sha256(build_demo_modules("boron")["system-part1"]).hexdigest()
+    blob = cache.get(sha).path
+    data = bytearray(blob.read_bytes())
+    data[0x4000] ^= 0x01
+    os.chmod(blob, 0o644)
+    blob.write_bytes(bytes(data))
+    before = _untouched(twins)
+    out = station("provision", "--profile", str(DEMO_BORON), env=env)
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and sha[:12] in out.stderr
+    assert _untouched(twins) == before
+
+
+def test_missing_cache_entry_exits_two(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bench, twins, cache, env = setup
+    empty = tmp_path / "empty-cache"
+    before = _untouched(twins)
+    out = station("provision", "--profile", str(DEMO_BORON), env={**env, "STATION_CACHE": str(empty)})
+    assert out.returncode == 2
+    assert "not in" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert _untouched(twins) == before
+
+
+def test_wrong_platform_firmware_exits_two(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bench, twins, cache, env = setup
+    install_demo_firmware(cache, "bsom")
+    bsom = build_demo_modules("bsom")
+    text = DEMO_BORON.read_text()
+    boron_sp = hashlib.sha256(build_demo_modules("boron")["system-part1"]).hexdigest()
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(text.replace(boron_sp, hashlib.sha256(bsom["system-part1"]).hexdigest()))
+    before = _untouched(twins)
+    out = station("provision", "--profile", str(wrong), env=env)
+    assert out.returncode == 2
+    assert "is for bsom (23), profile is boron (13)" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert _untouched(twins) == before
+
+
+def test_profile_check_cli(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bench, twins, cache, env = setup
+    assert station("profile", "check", str(DEMO_BORON), env=env).returncode == 0
+    shutil.copy(DEMO_BORON, tmp_path / "p.toml")
+    (tmp_path / "p.toml").write_text(DEMO_BORON.read_text().replace("min = 3.5", "min = \"low\""))
+    out = station("profile", "check", str(tmp_path / "p.toml"), env=env)
+    assert out.returncode == 2 and "min" in out.stderr
