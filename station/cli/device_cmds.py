@@ -62,7 +62,7 @@ def attached(*, identify: bool) -> list[dict[str, Any]]:
 def _print(rows: list[dict[str, Any]], title: str) -> None:
     table = Table(title=title)
     for col in ("kind", "id", "product", "mode", "device ID", "note"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("id", "device ID"))
     for r in rows:
         note = r.get("error") or ("locked (APPROTECT)" if r.get("locked") else "")
         table.add_row(r["kind"], str(r.get("id") or "-"), str(r.get("product") or ""), str(r.get("mode") or ""),

@@ -91,7 +91,7 @@ class SlotProgress:
 def results_table(results: Sequence[SlotResult], title: str = "Provisioning") -> Table:
     table = Table(title=title)
     for col in ("slot", "device", "outcome", "failed step", "reason", "seconds"):
-        table.add_column(col, overflow="fold")
+        table.add_column(col, overflow="fold", no_wrap=col in ("device", "outcome"))
     for r in results:
         colour = {"passed": "green", "skipped": "yellow"}.get(r.outcome, "red")
         table.add_row(
