@@ -310,6 +310,9 @@ class PyocdSwdLink:
         )
         # For a complete set let pyocd weigh chip erase against sector erase with smart flash's
         # page analysis (an identical re-flash then skips every page instead of erasing them all).
+        # pyocd never picks chip erase on its own when the first image starts above flash address
+        # 0 (a Gen3 set starts at 0x1000: the MBR page is not in it), so in practice AUTO on Gen3
+        # is smart sector erase and the MBR survives; FlashReport.erase_strategy says which ran.
         return "auto" if complete else "sector"
 
     def program(
@@ -355,6 +358,8 @@ class PyocdSwdLink:
             ),
         )
         t1 = time.monotonic()
+        # Record the erase pyocd actually did ("auto" is a request, not an outcome).
+        report.erase_strategy = "chip" if getattr(builder, "last_erase_was_chip", False) else "sector"
         info = self._call(
             "programming",
             lambda: builder.program(
