@@ -23,7 +23,8 @@ from station.firmware.cache import FirmwareCache
 from station.pipeline.events import EventSink, null_sink
 from station.pipeline.firmware_set import resolve_firmware
 from station.pipeline.job import AskOperator, Job, SlotResult, never_answered
-from station.pipeline.provision import provision_swd, provision_usb
+from station.pipeline.swd_flow import provision_swd
+from station.pipeline.usb_flow import provision_usb
 from station.profile.load import load_profile
 from station.store.registry import Registry
 

@@ -1,0 +1,282 @@
+"""One provisioning attempt while it runs: the steps both transports share, and how a run ends.
+
+``DeviceRun`` holds an attempt's state (recorder, flashed modules, identity read from the device)
+and the transport-independent steps: the registry check, the functional tests, registration with
+the cloud outbox and labels. :mod:`station.pipeline.swd_flow` and :mod:`station.pipeline.usb_flow`
+reach the device; :func:`finish_run` turns however the body ended into the attempt's outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from station.domain import Outcome, Transport
+from station.errors import (
+    Cancelled,
+    DeviceError,
+    IdentityMismatch,
+    RegistryConflict,
+    StationError,
+    TransportError,
+)
+from station.ftest.context import Measurement, TestContext
+from station.ftest.runner import run_plan
+from station.hw.interfaces import FlashReport, SerialConsole
+from station.pipeline.attempt import AttemptRecorder, StepFailed
+from station.pipeline.firmware_set import ResolvedModule
+from station.pipeline.job import Job, SlotResult
+from station.store.records import MeasurementRecord
+
+LOG = logging.getLogger(__name__)
+
+FINISH_RUN_PRODUCT = "run-product"
+OVERRIDE_FIRST_CONNECT = "allow-first-connect"
+
+
+def measurement_record(m: Measurement) -> MeasurementRecord:
+    return MeasurementRecord(
+        step=m.step,
+        name=m.name,
+        passed=m.passed,
+        value=m.value,
+        text=m.text if m.text is not None else m.reason,
+        unit=m.unit,
+        low=m.low,
+        high=m.high,
+        expected=m.expected,
+        duration_s=m.duration_s,
+        try_number=m.try_number,
+    )
+
+
+def report_details(report: FlashReport) -> dict[str, Any]:
+    return {
+        "bytes_written": report.bytes_written,
+        "bytes_skipped": report.bytes_skipped,
+        "erase_s": round(report.erase_s, 4),
+        "program_s": round(report.program_s, 4),
+        "verify_s": round(report.verify_s, 4),
+        "erase_strategy": report.erase_strategy,
+        **report.details,
+    }
+
+
+class DeviceRun:
+    """State of one attempt while it runs; one instance per device per slot."""
+
+    def __init__(self, job: Job, slot: str, transport: Transport) -> None:
+        self.job = job
+        self.transport = transport
+        self.rec = AttemptRecorder(
+            job.registry,
+            slot=slot,
+            station=job.station,
+            operator=job.operator,
+            transport=transport.value,
+            sink=job.sink,
+            cancel=job.cancel,
+        )
+        self.result = SlotResult(slot=slot, transport=transport.value, device_id=None, outcome=Outcome.RUNNING)
+        self.overrides_used: list[str] = []
+        self.flashed: list[ResolvedModule] = []
+        self.serial_number: str | None = None
+        self.imei: str | None = None
+        self.iccid: str | None = None
+        self.hardware_s = 0.0
+        self.released = False  # True once the run deliberately let the product firmware run
+
+    @property
+    def finish_action(self) -> str:
+        """How the device is left: the profile's choice, else halted (SWD) / DFU (USB).
+
+        Profile validation refuses ``run-product`` without the named override, so reaching it
+        here means the override is set, and it is recorded on the attempt.
+        """
+        action = str(getattr(self.job.profile, "finish", None) or "")
+        if action == FINISH_RUN_PRODUCT:
+            return action
+        # The profile's transport is a preference: its no-connect end state maps to the one the
+        # run's transport can produce (a USB-only bench cannot halt a core; SWD has no DFU).
+        if self.transport is Transport.USB:
+            return "dfu"
+        return action if action in ("halt", "hold-reset") else "halt"
+
+    # ------------------------------------------------------------------ shared steps
+    def begin(self, device_id: str) -> None:
+        """Registry check, then open the attempt. A device of another product is refused here."""
+        job = self.job
+        self.result.device_id = device_id
+        self.rec.device_id = device_id
+        if self.finish_action == FINISH_RUN_PRODUCT:
+            self.overrides_used.append(OVERRIDE_FIRST_CONNECT)
+        status = job.registry.device_status(device_id)
+        self.rec.start(
+            device_id=device_id,
+            platform=job.profile.platform.name,
+            lot_id=job.lot_id,
+            profile_id=job.profile_id,
+            overrides=self.overrides_used,
+        )
+        with self.rec.step("registry-check") as d:
+            d["attempts_before"] = status.attempts
+            if status.registered_product_id is not None and status.registered_product_id != job.product_id:
+                raise RegistryConflict(
+                    f"device {device_id} is already registered to another product "
+                    f"(product #{status.registered_product_id}); it cannot join {job.profile.product}"
+                )
+            if (
+                status.registered_product_id == job.product_id
+                and status.last_outcome == Outcome.PASSED
+                and job.profile.reprovision == "skip"
+            ):
+                d["skipped"] = True
+                raise AlreadyDone(f"device {device_id} is already provisioned for {job.profile.product}")
+
+    def greet(self, serial: SerialConsole) -> dict[str, Any]:
+        """First words with the factory-test firmware: it runs, it is this device, its serial number.
+
+        The serial number lives in the device's OTP; the test firmware is what can read it.
+        """
+        reply = serial.call("hello", timeout=5.0)
+        if not reply.ok:
+            raise TransportError(f"the factory-test firmware did not greet: {reply.error}")
+        said = str(reply.raw.get("device_id") or "")
+        if said and said != self.result.device_id:
+            raise IdentityMismatch(f"the test firmware reports device {said}, expected {self.result.device_id}")
+        sn = reply.raw.get("serial_number")
+        if isinstance(sn, str) and sn.strip():
+            self.serial_number = sn.strip()
+        return {"app": reply.raw.get("app"), "serial_number": self.serial_number}
+
+    def record_flash(self, modules: list[ResolvedModule]) -> None:
+        assert self.rec.attempt_id is not None
+        for m in modules:
+            self.job.registry.record_flash(
+                self.rec.attempt_id,
+                module_sha256=m.sha256,
+                function=int(m.info.function),
+                index=m.info.index,
+                version=m.info.version,
+                address=m.image.address,
+                role=m.ref.role,
+            )
+        self.flashed.extend(modules)
+
+    def run_tests(
+        self, *, serial: SerialConsole | None, swd: Any = None, usb: Any = None
+    ) -> None:
+        job = self.job
+        plan = job.profile.tests
+        with self.rec.step("functional-tests") as d:
+            ctx = TestContext(
+                device_id=self.result.device_id or "",
+                platform=job.profile.platform,
+                profile=job.profile,
+                serial=serial,
+                swd=swd,
+                usb=usb,
+                ask_operator=job.ask_operator,
+                cancel=job.cancel,
+            )
+            attempt_id = self.rec.attempt_id
+            assert attempt_id is not None
+
+            def on_measurement(m: Measurement) -> None:
+                job.registry.record_measurement(attempt_id, measurement_record(m))
+                if m.step and m.text and m.name in ("serial_number", "imei", "iccid"):
+                    setattr(self, m.name, m.text)
+
+            t0 = time.monotonic()
+            result = run_plan(plan, ctx, on_measurement=on_measurement)
+            self.hardware_s += time.monotonic() - t0
+            d["measurements"] = len(result.measurements)
+            d["passed"] = result.passed
+            if result.cancelled:
+                raise Cancelled(result.reason or "cancelled by the operator")
+            if not result.passed:
+                raise TestsFailed(result.failing_step or "functional-tests", result.reason or "a test failed")
+
+    def register_and_label(self) -> None:
+        job = self.job
+        device_id = self.result.device_id
+        assert device_id is not None and self.rec.attempt_id is not None
+        with self.rec.step("register") as d:
+            job.registry.record_identity(
+                device_id,
+                serial_number=self.serial_number,
+                imei=self.imei,
+                iccid=self.iccid,
+                device_os_version=job.profile.device_os_version,
+                product_firmware_version=str(job.firmware.product.info.version),
+            )
+            job.registry.register_passed(
+                self.rec.attempt_id, product_id=job.product_id, lot_id=job.lot_id, cloud=job.cloud_targets
+            )
+            d["lot"] = job.lot_name
+        if job.labels_dir is not None:
+            self._label()
+
+    def _label(self) -> None:
+        from station.labels.render import LabelData, write_labels
+
+        job = self.job
+        device_id = self.result.device_id
+        assert device_id is not None
+        try:
+            with self.rec.step("label") as d:
+                data = LabelData(device_id=device_id, serial_number=self.serial_number, product=job.profile.product)
+                assert job.labels_dir is not None
+                paths = write_labels(data, job.profile.label, job.labels_dir / job.lot_name)
+                for p in paths:
+                    job.registry.record_label(device_id, self.rec.attempt_id, path=str(p), fmt=p.suffix.lstrip("."))
+                d["files"] = [str(p) for p in paths]
+                self.result.labels = [str(p) for p in paths]
+        except StepFailed:
+            # The device is registered; a label that failed to print is reprinted later, not a failure.
+            LOG.warning("label for %s failed; reprint with `station label`", device_id)
+
+    def close(self, outcome: str, failing_step: str | None, reason: str | None) -> SlotResult:
+        if outcome != Outcome.PASSED:
+            self.rec.finish(outcome, failing_step, reason)
+        else:
+            self.rec.emit("attempt_finished", outcome=outcome)
+        r = self.result
+        r.outcome, r.failing_step, r.reason = outcome, failing_step, reason
+        r.attempt_id = self.rec.attempt_id
+        r.duration_s = time.monotonic() - self.rec.started
+        r.hardware_s = self.hardware_s
+        r.steps = [(s.name, s.outcome, s.duration_s) for s in self.rec.steps]
+        r.serial_number = self.serial_number
+        return r
+
+
+class AlreadyDone(StationError):
+    """The registry says this device is done and the profile says skip it."""
+
+
+class TestsFailed(DeviceError):
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(reason)
+        self.step = step
+
+
+def finish_run(run: DeviceRun, body: Any) -> SlotResult:
+    """Run ``body`` and turn how it ended into the attempt's outcome."""
+    try:
+        body()
+    except StepFailed as f:
+        cause = f.cause
+        if isinstance(cause, AlreadyDone):
+            return run.close(Outcome.SKIPPED, None, str(cause))
+        if isinstance(cause, Cancelled):
+            return run.close(Outcome.CANCELLED, f.step, str(cause))
+        step = cause.step if isinstance(cause, TestsFailed) else f.step
+        return run.close(Outcome.FAILED, step, str(cause))
+    except Cancelled as exc:
+        return run.close(Outcome.CANCELLED, None, str(exc))
+    except Exception as exc:
+        LOG.exception("bug while provisioning on slot %s", run.result.slot)
+        return run.close(Outcome.FAILED, None, f"internal error: {exc!r}")
+    return run.close(Outcome.PASSED, None, None)

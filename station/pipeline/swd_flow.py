@@ -1,0 +1,162 @@
+"""Provision one device over SWD (pyocd): identify → registry check → flash → verify →
+factory-test firmware and functional tests → product firmware → halted → register → label.
+
+Whatever happens the core is left halted (or held in reset): the product firmware never runs while
+the station holds the device, and the ``secure-state`` step checks it instead of assuming it.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import ExitStack
+from typing import Any
+
+from station.domain import Transport
+from station.errors import (
+    DeviceGone,
+    DeviceLocked,
+    StationError,
+    TransportError,
+)
+from station.hw.interfaces import EraseStrategy, FlashImage
+from station.pipeline.job import Job, SlotResult
+from station.pipeline.run import (
+    FINISH_RUN_PRODUCT,
+    DeviceRun,
+    finish_run,
+    report_details,
+)
+
+
+def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
+    """Provision the device behind one probe. Never raises for device problems: see the result."""
+    from station.hw.serial import open_console
+    from station.hw.swd import PyocdSwdLink
+
+    run = DeviceRun(job, slot, Transport.SWD)
+    link = PyocdSwdLink(probe_uid, target=job.profile.platform.mcu)
+
+    def body() -> None:
+        with ExitStack() as stack:
+            with run.rec.step("connect") as d:
+                stack.enter_context(link)
+                d["probe"] = probe_uid
+            try:
+                _swd_body(run, link, stack, open_console)
+            finally:
+                _swd_secure(run, link)
+
+    return finish_run(run, body)
+
+
+def _swd_body(run: DeviceRun, link: Any, stack: ExitStack, open_console: Any) -> None:
+    job = run.job
+    profile = job.profile
+    policy = profile.flash
+    with run.rec.step("identify") as d:
+        if link.is_locked():
+            d["locked"] = True
+            if not (policy.allow_recover and job.recover_confirmed_by):
+                raise DeviceLocked(
+                    "the chip is locked (APPROTECT)"
+                    + ("" if policy.allow_recover else "; the profile does not allow recovering it")
+                    + ("" if job.recover_confirmed_by else "; an engineer must confirm the recovery")
+                )
+            job.registry.audit(
+                "recover-locked-chip",
+                operator=job.recover_confirmed_by,
+                station=job.station,
+                details={"slot": run.result.slot, "probe": link.probe_uid},
+            )
+            link.recover()
+            d["recovered_by"] = job.recover_confirmed_by
+        device_id = link.read_device_id()
+        d["device_id"] = device_id
+    run.begin(device_id)
+
+    first_user = job.firmware.test or job.firmware.product
+    images = [*job.firmware.device_os_images, first_user.image]
+    with run.rec.step("flash") as d:
+        job.firmware.reverify()
+        t0 = time.monotonic()
+        report = link.program(
+            images,
+            verify=False,
+            smart=policy.smart,
+            erase=EraseStrategy(policy.erase),
+            progress=run.rec.progress("flash"),
+        )
+        run.hardware_s += time.monotonic() - t0
+        d.update(report_details(report))
+        d["modules"] = [m.image.label for m in (*job.firmware.device_os, first_user)]
+    run.record_flash([*job.firmware.device_os, first_user])
+    if policy.verify:
+        _swd_verify(run, link, images)
+
+    if profile.tests.steps:
+        serial = None
+        if job.firmware.test is not None:
+            with run.rec.step("start-test-firmware") as d:
+                link.reset_and_run()
+                serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
+                d["port"] = serial.port
+                d.update(run.greet(serial))
+        run.run_tests(serial=serial, swd=link)
+        if serial is not None:
+            serial.__exit__(None, None, None)
+        if job.firmware.test is not None:
+            with run.rec.step("flash-final") as d:
+                link.halt()
+                t0 = time.monotonic()
+                report = link.program(
+                    [job.firmware.product.image],
+                    verify=False,
+                    smart=policy.smart,
+                    erase=EraseStrategy.SECTOR,
+                    progress=run.rec.progress("flash-final"),
+                )
+                run.hardware_s += time.monotonic() - t0
+                d.update(report_details(report))
+            run.record_flash([job.firmware.product])
+            if policy.verify:
+                _swd_verify(run, link, [job.firmware.product.image], name="verify-final")
+    _swd_finish(run, link)
+    run.register_and_label()
+
+
+def _swd_verify(run: DeviceRun, link: Any, images: list[FlashImage], name: str = "verify") -> None:
+    with run.rec.step(name) as d:
+        t0 = time.monotonic()
+        link.verify(images, progress=run.rec.progress(name))
+        run.hardware_s += time.monotonic() - t0
+        d["bytes"] = sum(len(i.data) for i in images)
+
+
+def _swd_finish(run: DeviceRun, link: Any) -> None:
+    """The checked end state: halted (default), held in reset, or — only with the override — running."""
+    finish = run.finish_action
+    with run.rec.step("secure-state") as d:
+        if finish == FINISH_RUN_PRODUCT:
+            run.released = True
+            link.reset_and_run()
+            d["state"] = "running product firmware (override allow-first-connect)"
+            return
+        if finish == "hold-reset":
+            link.hold_in_reset()
+            d["state"] = "held in reset"
+            return
+        link.halt()
+        if not link.is_halted():
+            raise TransportError("the core did not stay halted; the device could reach the cloud")
+        d["state"] = "halted"
+
+
+def _swd_secure(run: DeviceRun, link: Any) -> None:
+    """On any exit path, make sure the core is not left running product firmware."""
+    if run.released:
+        return  # the secure-state step let the product firmware run on purpose (override recorded)
+    try:
+        if link._session is not None and not link.is_locked():
+            link.halt()
+    except (DeviceGone, StationError):
+        pass  # an unplugged device has no power: it cannot connect either
