@@ -80,7 +80,8 @@ def compute_lot_report(
     attempts: Iterable[AttemptRecord], measurements: Iterable[StoredMeasurement]
 ) -> LotReport:
     finished = sorted(
-        (a for a in attempts if a.outcome != Outcome.RUNNING.value),
+        # skipped = a re-scan of a device already done: history, not a result
+        (a for a in attempts if a.outcome not in (Outcome.RUNNING.value, Outcome.SKIPPED.value)),
         key=lambda a: (a.started_at, a.attempt_id),
     )
     first: dict[str, str] = {}

@@ -20,9 +20,14 @@ from station.store.records import AttemptRecord, LotSummary, ManifestRow, Stored
 STREAM_CHUNK = 5000
 
 
+#: A skipped attempt is a re-scan of a device the registry already had done: it is kept in the
+#: history but never stands for the device's result (else a second scan would hide a passed device).
+_COUNTS = Attempt.outcome != Outcome.SKIPPED.value
+
+
 def _latest_per_device() -> Any:
     return (select(Attempt.lot_id, Attempt.device_id, func.max(Attempt.id).label("aid"))
-            .group_by(Attempt.lot_id, Attempt.device_id).subquery("latest"))
+            .where(_COUNTS).group_by(Attempt.lot_id, Attempt.device_id).subquery("latest"))
 
 
 def lot_summaries(s: Session, name: str | None = None) -> list[LotSummary]:
@@ -48,7 +53,7 @@ def lot_summaries(s: Session, name: str | None = None) -> list[LotSummary]:
 
 def _manifest_query(lot_id: int, include_failed: bool) -> Select:  # type: ignore[type-arg]
     latest = (select(Attempt.device_id, func.max(Attempt.id).label("aid"))
-              .where(Attempt.lot_id == lot_id).group_by(Attempt.device_id).subquery("latest"))
+              .where(Attempt.lot_id == lot_id, _COUNTS).group_by(Attempt.device_id).subquery("latest"))
     q = (select(Attempt.device_id, Device.serial_number, Device.platform, Product.name,
                 Device.device_os_version, Device.product_firmware_version, Attempt.outcome,
                 Attempt.finished_at, Attempt.station, Attempt.operator, Device.iccid, Device.imei, Attempt.id)

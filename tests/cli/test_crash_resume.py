@@ -1,0 +1,82 @@
+"""kill -9 of a station in the middle of a lot loses nothing and duplicates nothing after a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from station.firmware.cache import FirmwareCache
+from station.firmware.demo import install_demo_firmware
+from station.sim.bench import Bench, forget_twins
+from station.store.registry import open_registry
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = REPO / "profiles" / "demo-boron.toml"
+
+
+def _registered_and_running(db: Path) -> tuple[int, int]:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            done = c.execute("select count(*) from devices where product_id is not null").fetchone()[0]
+            running = c.execute("select count(*) from attempts where outcome = 'running'").fetchone()[0]
+            return int(done), int(running)
+    except sqlite3.Error:
+        return 0, 0
+
+
+def test_kill_9_mid_lot_then_rerun_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    bench = Bench(tmp_path / "bench")
+    twins = bench.create(4, seed=77)
+    cache = FirmwareCache(tmp_path / "cache")
+    install_demo_firmware(cache, "boron")
+    db = tmp_path / "reg.db"
+    env = {**os.environ, "STATION_SIM_DIR": str(bench.path), "STATION_CACHE": str(cache.root),
+           "STATION_DB": f"sqlite:///{db}"}
+    # A silent modem keeps one device's attempt open for ~20 s, so the kill surely lands mid-flight.
+    twins[2].set_faults(modem_silent=True)
+    # Three of the four devices first, so the kill lands with some devices done and others mid-flight.
+    slots = ",".join(f"{i + 1}={t.identity.probe_uid}" for i, t in enumerate(twins[:3]))
+    cmd = [sys.executable, "-m", "station", "provision", "--profile", str(PROFILE), "--lot", "LOT-K",
+           "--answer", "led=yes", "--station", "st1"]
+    proc = subprocess.Popen([*cmd, "--slots", slots], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    # Kill once one device is registered and another attempt is in flight.
+    while not (lambda d, r: d >= 1 and r >= 1)(*_registered_and_running(db)):
+        assert proc.poll() is None, "the station finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    # Restart the station on all four devices (the modem works again).
+    twins[2].set_faults(modem_silent=False)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+
+    reg = open_registry(f"sqlite:///{db}")
+    rows = reg.manifest_rows("LOT-K")
+    assert sorted(r.device_id for r in rows) == sorted(t.device_id for t in twins)
+    with sqlite3.connect(db) as c:
+        # every registered device has exactly one outbox entry per target, and no orphan entries
+        per_device = dict(c.execute(
+            "select device_id, count(*) from outbox where state != 'superseded' group by device_id").fetchall())
+        registered = [r[0] for r in c.execute("select device_id from devices where product_id is not null")]
+        targets = c.execute("select count(distinct target) from outbox").fetchone()[0]
+        running = c.execute("select count(*) from attempts where outcome = 'running'").fetchone()[0]
+        abandoned = c.execute(
+            "select count(*) from attempts where outcome = 'failed' and reason like '%stopped%'").fetchone()[0]
+    assert sorted(registered) == sorted(t.device_id for t in twins)
+    assert set(per_device) == set(registered)
+    assert all(n == targets for n in per_device.values()), per_device
+    assert running == 0, "no attempt is left open"
+    assert abandoned >= 1, "the killed station's in-flight attempt is closed as failed"
+    for t in twins:
+        assert "first_connect" not in t.events.kinds()
+        assert t.key_present()
+    forget_twins(bench.path)
