@@ -75,6 +75,10 @@ def test_second_scan_of_a_provisioned_device_is_skipped(line: Line, bench: Bench
     assert "already provisioned" in (again.reason or "")
     assert twin.events.kinds().count("boot") == boots, "a skipped device is not flashed or reset"
     assert line.registry.device_status(twin.device_id).attempts == 2
+    # The re-scan is history; the device still counts as passed and is in the manifest.
+    lot = line.registry.lots()[0]
+    assert (lot.devices, lot.passed) == (1, 1)
+    assert [r.device_id for r in line.registry.manifest_rows(lot.name)] == [twin.device_id]
 
 
 def test_device_of_another_product_is_refused_before_flashing(line: Line, bench: Bench, tmp_path: Path) -> None:
