@@ -42,6 +42,29 @@ class Job:
     #: seconds to wait for a device to come back (re-enumeration, serial port) after a reset
     settle_timeout: float = 15.0
 
+    def __post_init__(self) -> None:
+        self._active: dict[str, str] = {}
+        self._active_lock = threading.Lock()
+
+    def claim_device(self, device_id: str, slot: str) -> str | None:
+        """Mark a device as being worked on by ``slot``; returns the other slot if one already is.
+
+        Two slots reading the same ID in one run means two boards share an ID (a cloned or
+        mis-programmed FICR) — or one board is wired to two fixtures; either way neither result
+        could be trusted to belong to the right board.
+        """
+        with self._active_lock:
+            other = self._active.get(device_id)
+            if other is not None and other != slot:
+                return other
+            self._active[device_id] = slot
+            return None
+
+    def release_device(self, device_id: str, slot: str) -> None:
+        with self._active_lock:
+            if self._active.get(device_id) == slot:
+                del self._active[device_id]
+
     @property
     def cloud_targets(self) -> CloudTargets:
         c = self.profile.cloud

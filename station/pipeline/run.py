@@ -86,6 +86,7 @@ class DeviceRun:
         self.iccid: str | None = None
         self.hardware_s = 0.0
         self.released = False  # True once the run deliberately let the product firmware run
+        self.claimed = False  # this run holds the device ID in the job (see Job.claim_device)
 
     @property
     def finish_action(self) -> str:
@@ -109,6 +110,12 @@ class DeviceRun:
         job = self.job
         self.result.device_id = device_id
         self.rec.device_id = device_id
+        other = job.claim_device(device_id, self.result.slot)
+        if other is not None:
+            # Not a registry question: refuse before an attempt could touch the other slot's record.
+            with self.rec.step("registry-check"):
+                raise DeviceError(f"slot {other} is already provisioning device {device_id}: two boards share this ID")
+        self.claimed = True
         if self.finish_action == FINISH_RUN_PRODUCT:
             self.overrides_used.append(OVERRIDE_FIRST_CONNECT)
         status = job.registry.device_status(device_id)
@@ -238,6 +245,8 @@ class DeviceRun:
             LOG.warning("label for %s failed; reprint with `station label`", device_id)
 
     def close(self, outcome: str, failing_step: str | None, reason: str | None) -> SlotResult:
+        if self.claimed and self.result.device_id:
+            self.job.release_device(self.result.device_id, self.result.slot)
         if outcome != Outcome.PASSED:
             self.rec.finish(outcome, failing_step, reason)
         else:

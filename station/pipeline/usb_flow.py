@@ -69,6 +69,10 @@ def _usb_body(run: DeviceRun, device_id: str) -> None:
         found = [u for u in list_usb_devices() if u.device_id == device_id]
         if not found:
             raise DeviceGone(f"device {device_id} is not connected over USB")
+        if len(found) > 1:
+            # Found by ID, never by port: two devices with one ID cannot be told apart, so neither
+            # is flashed (parallel DFU with duplicate serial numbers flashed the wrong images).
+            raise DeviceError(f"{len(found)} USB devices report device ID {device_id}; unplug all but one")
         info = found[0]
         if info.error:
             raise TransportError(f"device {device_id} cannot be read: {info.error}")

@@ -170,3 +170,53 @@ def test_profile_without_tests_still_ends_halted(line: Line, bench: Bench, tmp_p
     assert r.outcome == "passed", r.reason
     assert twin.state.run_state in HALTED_STATES
     never_connected(twin)
+
+
+def test_two_boards_with_one_device_id_are_not_both_provisioned(line: Line, bench: Bench) -> None:
+    a = bench.create_one("dup-a", deviceid=(0x11223344, 0x55667788))
+    b = bench.create_one("dup-b", deviceid=(0x11223344, 0x55667788))
+    assert a.device_id == b.device_id and a.identity.probe_uid != b.identity.probe_uid
+    results = line.swd([a, b])
+    outcomes = sorted(r.outcome for r in results)
+    assert outcomes == ["failed", "passed"]
+    failed = next(r for r in results if r.outcome == "failed")
+    assert failed.failing_step == "registry-check" and "share this ID" in (failed.reason or "")
+    never_connected(a)
+    never_connected(b)
+
+
+def test_silent_serial_port_fails_with_a_clear_reason(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=51)[0]
+    twin.set_faults(serial_silent=True)
+    r = line.swd([twin])[0]
+    assert r.outcome == "failed" and r.failing_step == "start-test-firmware"
+    assert "hello" in (r.reason or "") or "answer" in (r.reason or "") or "timed out" in (r.reason or ""), r.reason
+    never_connected(twin)
+
+
+def test_garbled_serial_port_fails_with_a_clear_reason(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=52)[0]
+    twin.set_faults(serial_garbled=True)
+    r = line.swd([twin])[0]
+    assert r.outcome == "failed" and r.failing_step == "start-test-firmware", (r.failing_step, r.reason)
+    never_connected(twin)
+
+
+def test_retest_after_a_failure_keeps_history_and_the_report_shows_both_yields(line: Line, bench: Bench) -> None:
+    from station.ftest.report import compute_lot_report
+
+    good, weak = bench.create(2, seed=53)
+    weak.set_faults(measurement_overrides={"battery": 3.1})
+    first = {r.device_id: r.outcome for r in line.swd([good, weak])}
+    assert first == {good.device_id: "passed", weak.device_id: "failed"}
+    weak.set_faults(measurement_overrides={})  # the battery was reseated
+    assert line.swd([weak])[0].outcome == "passed"
+    lot = line.registry.lots()[0].name
+    report = compute_lot_report(line.registry.lot_attempts(lot), line.registry.lot_measurements(lot))
+    assert (report.devices, report.attempts) == (2, 3)
+    assert report.first_pass_yield == 0.5 and report.final_yield == 1.0
+    assert report.pareto()[0]["step"] == "battery"
+    batteries = [m for m in line.registry.lot_measurements(lot) if m.name == "battery" and m.value is not None]
+    stats = next(s for s in report.measurements if s.name == "battery")
+    assert stats.count == len(batteries)
+    assert stats.min == min(m.value for m in batteries) == 3.1

@@ -74,3 +74,14 @@ def test_device_without_the_profiles_bootloader_is_sent_to_swd(line: Line, bench
     assert result.outcome == "failed" and result.failing_step == "flash"
     assert "over SWD" in (result.reason or "")
     never_connected(twin)
+
+
+def test_two_usb_devices_with_one_id_are_both_refused(line: Line, bench: Bench, usb_profile) -> None:  # type: ignore[no-untyped-def]
+    a = bench.create_one("dup-a", deviceid=(0x0BADF00D, 0x12345678))
+    b = bench.create_one("dup-b", deviceid=(0x0BADF00D, 0x12345678))
+    ship_with_bootloader(a, b)
+    before = (bytes(a.flash), bytes(b.flash))
+    result = line.usb([a], usb_profile)[0]  # one slot: the station follows devices by ID
+    assert result.outcome == "failed" and result.failing_step == "identify"
+    assert "2 USB devices report device ID" in (result.reason or "")
+    assert (bytes(a.flash), bytes(b.flash)) == before
