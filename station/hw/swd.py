@@ -17,10 +17,12 @@ slot, in threads. What that takes (``shared/research/pyocd-twin.md``):
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -32,7 +34,10 @@ from station.domain import (
     NRF_FICR_DEVICEID0,
     NRF_FICR_DEVICEID1,
     NRF_FLASH_SIZE,
+    NRF_PAGE_SIZE,
+    NRF_UICR,
     NRF_UICR_APPROTECT,
+    NRF_UICR_SIZE,
     gen3_device_id,
 )
 from station.errors import DeviceError, DeviceGone, DeviceLocked, DeviceTimeout, TransportError, VerifyError
@@ -46,6 +51,14 @@ from station.hw.interfaces import (
 )
 
 LOG = logging.getLogger(__name__)
+
+#: nRF52840 product specification v1.7, §4.3.9: page erase, erase-all, and 1024 word writes
+_T_PAGE_ERASE = 85e-3
+_T_ERASE_ALL = 169e-3
+_T_PAGE_PROGRAM = 1024 * 41e-6
+#: reading back the MBR page and the UICR before an erase-all (2 × 4 KB over SWD at ~4 MHz)
+_T_PAGE_READ_BACK = 0.02
+_BLANK_PAGE = b"\xff" * NRF_PAGE_SIZE
 
 DEFAULT_FREQUENCY = 4_000_000
 _CTRL_AP = 1
@@ -308,11 +321,7 @@ class PyocdSwdLink:
             and covers(GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART)
             and covers(GEN3_ADDR_USER_PART, GEN3_ADDR_BOOTLOADER)
         )
-        # For a complete set let pyocd weigh chip erase against sector erase with smart flash's
-        # page analysis (an identical re-flash then skips every page instead of erasing them all).
-        # pyocd never picks chip erase on its own when the first image starts above flash address
-        # 0 (a Gen3 set starts at 0x1000: the MBR page is not in it), so in practice AUTO on Gen3
-        # is smart sector erase and the MBR survives; FlashReport.erase_strategy says which ran.
+        # For a complete set, program() weighs the two by what is on the device (_cheaper_erase).
         return "auto" if complete else "sector"
 
     def program(
@@ -332,6 +341,11 @@ class PyocdSwdLink:
         report = FlashReport(erase_strategy=strategy)
         # Erratum 184: NVMC erase/write from the debugger does not take while the CPU runs.
         self.halt()
+        uicr: bytes | None = None
+        if strategy == "auto":
+            strategy = self._cheaper_erase(images, report) if smart else "chip"
+        if strategy == "chip":
+            images, uicr = self._preserve_for_chip_erase(images, report)
         target = self.session.target
         region = target.memory_map.get_region_for_address(images[0].address)
         if region is None or not region.is_flash:
@@ -359,7 +373,8 @@ class PyocdSwdLink:
         )
         t1 = time.monotonic()
         # Record the erase pyocd actually did ("auto" is a request, not an outcome).
-        report.erase_strategy = "chip" if getattr(builder, "last_erase_was_chip", False) else "sector"
+        chip_erased = bool(getattr(builder, "last_erase_was_chip", False))
+        report.erase_strategy = "chip" if chip_erased else "sector"
         info = self._call(
             "programming",
             lambda: builder.program(
@@ -382,6 +397,8 @@ class PyocdSwdLink:
             )
         else:
             report.bytes_written = total
+        if chip_erased and uicr is not None:
+            self._restore_uicr(uicr, report)
         if verify:
             self.verify(images, progress=lambda d, t: progress(int(total * 0.8 + 0.2 * d * total / t), total))
             report.verify_s = time.monotonic() - t2
@@ -389,24 +406,142 @@ class PyocdSwdLink:
         progress(total, total)
         return report
 
-    def verify(self, images: Sequence[FlashImage], *, progress: ProgressFn = no_progress) -> None:
-        """Read every image back and compare byte for byte; name the first differing address."""
-        total = sum(len(i.data) for i in images) or 1
-        done = 0
-        chunk = 0x4000
+    def _page_crcs(self, pages: Sequence[int]) -> list[int]:
+        """CRC-32 of whole flash pages, computed on the target by pyocd's analyzer (fast: no read-back)."""
+        flash = self._flash_region().flash
+
+        def run() -> list[int]:
+            flash.init(flash.Operation.VERIFY)
+            try:
+                return [int(c) & 0xFFFFFFFF for c in flash.compute_crcs([(a, NRF_PAGE_SIZE) for a in pages])]
+            finally:
+                flash.cleanup()
+
+        return self._call("computing page CRCs", run)
+
+    def _flash_region(self) -> Any:
+        region = self.session.target.memory_map.get_region_for_address(0)
+        if region is None or not region.is_flash or region.flash is None:
+            raise TransportError(f"{self.target_name}: no internal flash region at 0x0")
+        return region
+
+    @staticmethod
+    def _expected_pages(images: Sequence[FlashImage]) -> dict[int, bytearray]:
+        """Page address → the page as the images define it (uncovered bytes erased, 0xFF)."""
+        pages: dict[int, bytearray] = {}
         for img in images:
-            for off in range(0, len(img.data), chunk):
-                want = img.data[off : off + chunk]
-                got = self.read_memory(img.address + off, len(want))
-                if got != want:
-                    first = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
-                    addr = img.address + off + first
-                    raise VerifyError(
-                        f"verify failed for {img.label or 'image'} at {addr:#010x}: "
-                        f"read {got[first]:#04x}, wrote {want[first]:#04x}"
-                    )
-                done += len(want)
-                progress(done, total)
+            for page in range(img.address & ~(NRF_PAGE_SIZE - 1), img.end, NRF_PAGE_SIZE):
+                buf = pages.setdefault(page, bytearray(b"\xff" * NRF_PAGE_SIZE))
+                lo, hi = max(page, img.address), min(page + NRF_PAGE_SIZE, img.end)
+                buf[lo - page : hi - page] = img.data[lo - img.address : hi - img.address]
+        return pages
+
+    def _cheaper_erase(self, images: Sequence[FlashImage], report: FlashReport) -> str:
+        """Chip or sector erase, whichever the nRF52840's own timings make cheaper for this device.
+
+        Sector path: every differing page costs a page erase (85 ms) and a page program
+        (1024 words × 41 µs). Chip path: one ERASEALL (169 ms) and every non-blank page programmed.
+        Which pages differ is learnt from on-target CRCs, so an identical re-flash stays a no-op
+        and a blank or different device gets the erase-all a production programmer would use.
+        """
+        pages = self._expected_pages(images)
+        expected = {a: zlib.crc32(bytes(b)) & 0xFFFFFFFF for a, b in pages.items()}
+        addrs = sorted(pages)
+        actual = dict(zip(addrs, self._page_crcs(addrs), strict=True))
+        differ = sum(1 for a in addrs if actual[a] != expected[a])
+        nonblank = sum(1 for b in pages.values() if b != _BLANK_PAGE)
+        sector_s = differ * (_T_PAGE_ERASE + _T_PAGE_PROGRAM)
+        chip_s = _T_ERASE_ALL + _T_PAGE_READ_BACK + nonblank * _T_PAGE_PROGRAM
+        report.details["erase_estimate_s"] = {"sector": round(sector_s, 3), "chip": round(chip_s, 3)}
+        report.details["pages_differing"] = differ
+        return "chip" if chip_s < sector_s else "sector"
+
+    def _preserve_for_chip_erase(
+        self, images: Sequence[FlashImage], report: FlashReport
+    ) -> tuple[list[FlashImage], bytes]:
+        """What a chip erase would destroy that the image set does not rewrite: keep it.
+
+        Two things on a Gen3 part are not in a Device OS module set: the MBR page at 0x0 (Nordic's
+        master boot record, which jumps to the bootloader) and the UICR (bootloader address,
+        NFC pins, REGOUT0, APPROTECT). The MBR page is added to the set as an image read from the
+        device — which also lets pyocd weigh a chip erase at all, since it only considers one when
+        the data starts at the flash base — and the UICR is read now and rewritten after a chip
+        erase. External flash (DCT, device key) is never touched: the debug port cannot reach it.
+        """
+        out = list(images)
+        if not any(img.address < NRF_PAGE_SIZE for img in images):
+            mbr = self.read_memory(0, NRF_PAGE_SIZE)
+            out.insert(0, FlashImage(0, mbr, "MBR page (preserved)"))
+        uicr = self.read_memory(NRF_UICR, NRF_UICR_SIZE)
+        report.details["preserved"] = ["MBR page", "UICR"]
+        return out, uicr
+
+    def _restore_uicr(self, uicr: bytes, report: FlashReport) -> None:
+        """Write back every programmed UICR word after a chip erase, then read them back."""
+        target = self.session.target
+        words = [
+            (NRF_UICR + off, int.from_bytes(uicr[off : off + 4], "little"))
+            for off in range(0, len(uicr), 4)
+            if uicr[off : off + 4] != b"\xff\xff\xff\xff"
+        ]
+        write_uicr: Callable[[int, int], None] | None = getattr(target, "write_uicr", None)
+        if write_uicr is None:
+            if words:
+                raise TransportError(f"{self.target_name}: cannot restore UICR after a chip erase")
+            return
+        for addr, value in words:
+            self._call(f"restoring UICR word {addr:#010x}", functools.partial(write_uicr, addr, value))
+        back = self.read_memory(NRF_UICR, len(uicr))
+        if back != uicr:
+            raise VerifyError("UICR differs from its value before the chip erase")
+        report.details["uicr_words_restored"] = len(words)
+
+    def verify(self, images: Sequence[FlashImage], *, progress: ProgressFn = no_progress) -> None:
+        """Check every byte the images put in flash; name the first differing address.
+
+        Pages an image fills completely are checked by CRC-32 computed on the target (pyocd's
+        analyzer: four bytes per page cross the wire instead of 4 KB); the partial pages at an
+        image's ends are read back. A page whose CRC differs is read back too, so the error names
+        the exact address and both bytes, as a full read-back would.
+        """
+        total = sum(len(i.data) for i in images) or 1
+        full: dict[int, tuple[FlashImage, bytes]] = {}
+        partial: list[tuple[FlashImage, int, bytes]] = []  # image, address, expected bytes
+        for img in images:
+            addr = img.address
+            while addr < img.end:
+                page = addr & ~(NRF_PAGE_SIZE - 1)
+                hi = min(page + NRF_PAGE_SIZE, img.end)
+                want = img.data[addr - img.address : hi - img.address]
+                if addr == page and hi == page + NRF_PAGE_SIZE:
+                    full[page] = (img, want)
+                else:
+                    partial.append((img, addr, want))
+                addr = hi
+        done = 0
+        if full:
+            addrs = sorted(full)
+            crcs = self._page_crcs(addrs)
+            for page, crc in zip(addrs, crcs, strict=True):
+                img, want = full[page]
+                if crc != zlib.crc32(want) & 0xFFFFFFFF:
+                    self._compare(img, page, want)
+                done += NRF_PAGE_SIZE
+            progress(done, total)
+        for img, addr, want in partial:
+            self._compare(img, addr, want)
+            done += len(want)
+            progress(done, total)
+        progress(total, total)
+
+    def _compare(self, img: FlashImage, address: int, want: bytes) -> None:
+        got = self.read_memory(address, len(want))
+        if got != want:
+            first = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
+            raise VerifyError(
+                f"verify failed for {img.label or 'image'} at {address + first:#010x}: "
+                f"read {got[first]:#04x}, wrote {want[first]:#04x}"
+            )
 
 
 @contextmanager

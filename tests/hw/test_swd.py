@@ -93,8 +93,9 @@ def test_program_full_demo_set_then_smart_reflash_skips_every_page(bench: Bench)
         assert all(in_flash(twin, img) for img in images)
         assert report.verified
         assert report.bytes_written + report.bytes_skipped >= total  # whole pages, padded
-        assert report.bytes_skipped == 0
-        assert report.erase_strategy in ("sector", "chip")
+        # A blank device gets one erase-all; the preserved (blank) MBR page needs no writing.
+        assert report.erase_strategy == "chip"
+        assert report.bytes_skipped == 4096 and report.details["preserved"] == ["MBR page", "UICR"]
         assert report.details["pages_programmed"] * 4096 == report.bytes_written
         assert report.erase_s > 0 and report.program_s > 0 and report.verify_s > 0
         assert seen[-1] == (total, total)
@@ -301,3 +302,43 @@ def test_eight_slots_program_in_parallel(bench: Bench) -> None:
         assert ids[twin.name] == twin.device_id
         assert all(in_flash(twin, img) for img in images), twin.name
     assert len(set(ids.values())) == 8
+
+
+def test_erase_all_keeps_the_mbr_page_and_the_uicr(bench: Bench) -> None:
+    (twin,) = bench.create(1, seed=37)
+    mbr = bytes(range(256)) * 16
+    twin.flash[0:4096] = mbr
+    twin.uicr[0x014:0x018] = (0x000F4000).to_bytes(4, "little")  # NRFFW[0]: bootloader address
+    twin.uicr[0x304:0x308] = (0xFFFFFFFD).to_bytes(4, "little")  # REGOUT0
+    uicr_before = bytes(twin.uicr)
+    with PyocdSwdLink(uid(twin)) as link:
+        report = link.program(full_set())
+    assert report.erase_strategy == "chip"
+    assert bytes(twin.flash[0:4096]) == mbr
+    assert bytes(twin.uicr) == uicr_before
+    assert report.details["uicr_words_restored"] == 2
+    assert all(in_flash(twin, img) for img in full_set())
+    assert twin.key_present() and "key_lost" not in twin.events.kinds()
+
+
+def test_erase_choice_follows_what_is_on_the_device(bench: Bench) -> None:
+    (twin,) = bench.create(1, seed=38)
+    images = full_set()
+    with PyocdSwdLink(uid(twin)) as link:
+        link.program(images)
+        # One page of the system part differs on the device: one sector erase beats an erase-all.
+        twin.flash[0x40000:0x40004] = b"\x00\x00\x00\x00"
+        report = link.program(images)
+    assert report.erase_strategy == "sector"
+    assert report.details["pages_differing"] == 1 and report.details["pages_programmed"] == 1
+    assert all(in_flash(twin, img) for img in images)
+
+
+def test_crc_verify_names_the_exact_address_of_a_bad_word(bench: Bench) -> None:
+    (twin,) = bench.create(1, seed=39)
+    images = full_set()
+    with PyocdSwdLink(uid(twin)) as link:
+        link.program(images)
+        twin.flash[0x50010:0x50011] = bytes([twin.flash[0x50010] ^ 0x01])  # a bit flipped after writing
+        with pytest.raises(VerifyError, match="0x00050010"):
+            link.verify(images)
