@@ -52,13 +52,7 @@ def cli() -> None:
 
 def _register_all() -> None:
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(f"station.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"station.cli.{name}":
-                continue  # command group not built yet
-            raise
-        mod.register(cli)
+        importlib.import_module(f"station.cli.{name}").register(cli)
 
 
 _register_all()

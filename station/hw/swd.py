@@ -192,6 +192,10 @@ class PyocdSwdLink:
             LOG.debug("closing session for %s: %s", self.probe_uid, err)
 
     @property
+    def is_open(self) -> bool:
+        return self._session is not None
+
+    @property
     def session(self) -> Any:
         if self._session is None:
             raise DeviceGone(f"probe {self.probe_uid}: session is closed")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from station.domain import Transport
 from station.errors import (
-    DeviceGone,
     DeviceLocked,
     StationError,
     TransportError,
@@ -26,6 +25,9 @@ from station.pipeline.run import (
     finish_run,
     report_details,
 )
+
+if TYPE_CHECKING:
+    from station.hw.swd import PyocdSwdLink
 
 
 def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
@@ -49,7 +51,7 @@ def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
     return finish_run(run, body)
 
 
-def _swd_body(run: DeviceRun, link: Any, stack: ExitStack, open_console: Any) -> None:
+def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack, open_console: Any) -> None:
     job = run.job
     profile = job.profile
     policy = profile.flash
@@ -124,7 +126,7 @@ def _swd_body(run: DeviceRun, link: Any, stack: ExitStack, open_console: Any) ->
     run.register_and_label()
 
 
-def _swd_verify(run: DeviceRun, link: Any, images: list[FlashImage], name: str = "verify") -> None:
+def _swd_verify(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage], name: str = "verify") -> None:
     with run.rec.step(name) as d:
         t0 = time.monotonic()
         link.verify(images, progress=run.rec.progress(name))
@@ -132,7 +134,7 @@ def _swd_verify(run: DeviceRun, link: Any, images: list[FlashImage], name: str =
         d["bytes"] = sum(len(i.data) for i in images)
 
 
-def _swd_finish(run: DeviceRun, link: Any) -> None:
+def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:
     """The checked end state: halted (default), held in reset, or — only with the override — running."""
     finish = run.finish_action
     with run.rec.step("secure-state") as d:
@@ -151,12 +153,12 @@ def _swd_finish(run: DeviceRun, link: Any) -> None:
         d["state"] = "halted"
 
 
-def _swd_secure(run: DeviceRun, link: Any) -> None:
+def _swd_secure(run: DeviceRun, link: PyocdSwdLink) -> None:
     """On any exit path, make sure the core is not left running product firmware."""
     if run.released:
         return  # the secure-state step let the product firmware run on purpose (override recorded)
     try:
-        if link._session is not None and not link.is_locked():
+        if link.is_open and not link.is_locked():
             link.halt()
-    except (DeviceGone, StationError):
-        pass  # an unplugged device has no power: it cannot connect either
+    except StationError:
+        pass  # unplugged (no power: it cannot connect either) or unreachable; the step already failed
