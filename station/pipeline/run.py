@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from station.domain import Outcome, Transport
+from station.domain import Outcome, Transport, platform_by_id
 from station.errors import (
     Cancelled,
     DeviceError,
@@ -155,7 +155,22 @@ class DeviceRun:
         sn = reply.raw.get("serial_number")
         if isinstance(sn, str) and sn.strip():
             self.serial_number = sn.strip()
+        self._check_usb_platform()
         return {"app": reply.raw.get("app"), "serial_number": self.serial_number}
+
+    def _check_usb_platform(self) -> None:
+        """The USB product ID says which platform the board is; SWD cannot (every Gen3 MCU is the
+        same nRF52840). A mis-stuffed board is caught here, before its product firmware is written."""
+        from station.hw.usb import list_usb_devices
+
+        want = self.job.profile.platform
+        for dev in list_usb_devices():
+            if dev.device_id == self.result.device_id and not dev.error and dev.platform_id != want.id:
+                got = platform_by_id(dev.platform_id)
+                raise DeviceError(
+                    f"the device reports platform {got.name if got else '?'} ({dev.platform_id}) over USB; "
+                    f"the profile is for {want.name} ({want.id})"
+                )
 
     def record_flash(self, modules: list[ResolvedModule]) -> None:
         assert self.rec.attempt_id is not None

@@ -220,3 +220,14 @@ def test_retest_after_a_failure_keeps_history_and_the_report_shows_both_yields(l
     stats = next(s for s in report.measurements if s.name == "battery")
     assert stats.count == len(batteries)
     assert stats.min == min(m.value for m in batteries) == 3.1
+
+
+def test_mis_stuffed_board_is_caught_before_product_firmware(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=54)[0]
+    twin.set_faults(wrong_platform="argon")
+    r = line.swd([twin])[0]
+    assert r.outcome == "failed" and r.failing_step == "start-test-firmware"
+    assert "platform argon (12)" in (r.reason or "") and "boron (13)" in (r.reason or "")
+    product = _product_image()
+    assert bytes(twin.flash[product.address : product.end]) != product.data
+    never_connected(twin)

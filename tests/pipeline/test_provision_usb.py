@@ -85,3 +85,12 @@ def test_two_usb_devices_with_one_id_are_both_refused(line: Line, bench: Bench, 
     assert result.outcome == "failed" and result.failing_step == "identify"
     assert "2 USB devices report device ID" in (result.reason or "")
     assert (bytes(a.flash), bytes(b.flash)) == before
+
+
+def test_wrong_platform_over_usb_fails_identify(line: Line, bench: Bench, usb_profile) -> None:  # type: ignore[no-untyped-def]
+    twin = bench.create(1, seed=25)[0]
+    ship_with_bootloader(twin)
+    twin.set_faults(wrong_platform="argon")
+    r = line.usb([twin], usb_profile)[0]
+    assert r.outcome == "failed" and r.failing_step == "identify"
+    assert "profile is for boron" in (r.reason or "")
