@@ -13,7 +13,7 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,15 +109,40 @@ def run_slots(
     names = [s.name for s in slots]
     if len(set(names)) != len(names):
         raise ConfigError(f"slot names must be unique: {names}")
-    with ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="slot") as pool:
-        futures = [pool.submit(run_slot, job, s) for s in slots]
-        results = []
+    job.registry.audit(
+        "run-started",
+        operator=job.operator,
+        station=job.station,
+        details={"profile": str(job.profile.path), "profile_sha256": job.profile.sha256, "lot": job.lot_name,
+                 "slots": {s.name: s.target for s in slots}},
+    )
+    pool = ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="slot")
+    futures = [pool.submit(run_slot, job, s) for s in slots]
+    results: list[SlotResult] = []
+    try:
         for f in futures:
-            r = f.result()
+            r = _result(f, job)
             if on_result:
                 on_result(r)
             results.append(r)
+    finally:
+        pool.shutdown(wait=True)
     return results
+
+
+def _result(future: Future[SlotResult], job: Job) -> SlotResult:
+    """Wait for one slot; Ctrl-C cancels every slot between steps and still waits for them.
+
+    A slot interrupted mid-transfer would leave a half-written device and an open attempt; a
+    cancelled one ends at a step boundary, records ``cancelled``, and leaves its device safe.
+    """
+    while True:
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            job.cancel.set()
+            job.registry.audit("run-cancelled", operator=job.operator, station=job.station,
+                               details={"lot": job.lot_name})
 
 
 def swd_slots(config_slots: dict[str, str], probe_ids: list[str]) -> list[SlotSpec]:

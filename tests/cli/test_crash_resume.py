@@ -80,3 +80,38 @@ def test_kill_9_mid_lot_then_rerun_resumes_without_loss_or_duplicates(tmp_path: 
         assert "first_connect" not in t.events.kinds()
         assert t.key_present()
     forget_twins(bench.path)
+
+
+def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
+    bench = Bench(tmp_path / "bench")
+    twins = bench.create(2, seed=78)
+    for t in twins:
+        t.set_faults(modem_silent=True)  # long functional tests: the interrupt lands mid-run
+    cache = FirmwareCache(tmp_path / "cache")
+    install_demo_firmware(cache, "boron")
+    db = tmp_path / "reg.db"
+    env = {**os.environ, "STATION_SIM_DIR": str(bench.path), "STATION_CACHE": str(cache.root),
+           "STATION_DB": f"sqlite:///{db}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "station", "provision", "--profile", str(PROFILE), "--lot", "LOT-C", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while True:
+        done, running = _registered_and_running(db)
+        if running >= 2:
+            break
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    with sqlite3.connect(db) as c:
+        outcomes = [r[0] for r in c.execute("select outcome from attempts")]
+        audit = [r[0] for r in c.execute("select action from audit")]
+    assert outcomes == ["cancelled", "cancelled"]
+    assert "run-cancelled" in audit and "run-started" in audit
+    for t in twins:
+        assert "first_connect" not in t.events.kinds()
+        assert t.state.run_state != "running" or t.state.running_app == "factory-test"
+    forget_twins(bench.path)
