@@ -90,6 +90,7 @@ def run_provision(
             ask_operator=operator_answers(answers),
             labels_dir=labels.resolve() if labels else None,
             recover_confirmed_by=recover_confirmed_by,
+            swd_frequency=config.swd_frequency,
         )
         if usb is False and job.profile.transport.value == "usb" and slots is None:
             usb = True

@@ -41,6 +41,8 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     #: seconds to wait for a device to come back (re-enumeration, serial port) after a reset
     settle_timeout: float = 15.0
+    #: SWD clock for every probe of the run (station.toml ``[station] swd_frequency``)
+    swd_frequency: int = 4_000_000
 
     def __post_init__(self) -> None:
         self._active: dict[str, str] = {}

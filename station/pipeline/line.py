@@ -60,6 +60,7 @@ def prepare_job(
     labels_dir: Path | None = None,
     recover_confirmed_by: str | None = None,
     cancel: threading.Event | None = None,
+    swd_frequency: int = 4_000_000,
 ) -> Job:
     """Load and check everything a run needs; raises InputError before touching a device."""
     profile = load_profile(profile_path)
@@ -91,6 +92,7 @@ def prepare_job(
         recover_confirmed_by=recover_confirmed_by,
         sink=sink,
         cancel=cancel or threading.Event(),
+        swd_frequency=swd_frequency,
     )
 
 

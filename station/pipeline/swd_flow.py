@@ -36,7 +36,7 @@ def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
     from station.hw.swd import PyocdSwdLink
 
     run = DeviceRun(job, slot, Transport.SWD)
-    link = PyocdSwdLink(probe_uid, target=job.profile.platform.mcu)
+    link = PyocdSwdLink(probe_uid, target=job.profile.platform.mcu, frequency=job.swd_frequency)
 
     def body() -> None:
         with ExitStack() as stack:

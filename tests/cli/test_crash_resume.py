@@ -97,14 +97,14 @@ def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while True:
-        done, running = _registered_and_running(db)
+        _done, running = _registered_and_running(db)
         if running >= 2:
             break
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     with sqlite3.connect(db) as c:
         outcomes = [r[0] for r in c.execute("select outcome from attempts")]

@@ -61,7 +61,7 @@ def test_demo_provisions_four_twins_and_exports_a_matching_manifest(tmp_path: Pa
 
 
 def test_provision_over_swd_exit_zero_and_json(setup) -> None:  # type: ignore[no-untyped-def]
-    bench, twins, cache, env = setup
+    _bench, twins, _cache, env = setup
     out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L1", "--answer", "led=yes", "--json", env=env)
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
@@ -70,7 +70,7 @@ def test_provision_over_swd_exit_zero_and_json(setup) -> None:  # type: ignore[n
 
 
 def test_unanswered_operator_step_exits_one(setup) -> None:  # type: ignore[no-untyped-def]
-    bench, twins, cache, env = setup
+    _bench, _twins, _cache, env = setup
     out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L2", "--json", env=env)
     assert out.returncode == 1
     doc = json.loads(out.stdout)
@@ -82,7 +82,7 @@ def _untouched(twins) -> list[bytes]:  # type: ignore[no-untyped-def]
 
 
 def test_malformed_profile_exits_two_with_one_line_and_flashes_nothing(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bench, twins, cache, env = setup
+    _bench, twins, _cache, env = setup
     bad = tmp_path / "bad.toml"
     bad.write_text(DEMO_BORON.read_text().replace('platform = "boron"', 'platform = "boronn"'))
     before = _untouched(twins)
@@ -95,7 +95,7 @@ def test_malformed_profile_exits_two_with_one_line_and_flashes_nothing(setup, tm
 
 
 def test_corrupt_cached_firmware_exits_two_and_flashes_nothing(setup) -> None:  # type: ignore[no-untyped-def]
-    bench, twins, cache, env = setup
+    _bench, twins, cache, env = setup
     sha = hashlib.sha256(build_demo_modules("boron")["system-part1"]).hexdigest()
     blob = cache.get(sha).path
     data = bytearray(blob.read_bytes())
@@ -110,7 +110,7 @@ def test_corrupt_cached_firmware_exits_two_and_flashes_nothing(setup) -> None:  
 
 
 def test_missing_cache_entry_exits_two(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bench, twins, cache, env = setup
+    _bench, twins, _cache, env = setup
     empty = tmp_path / "empty-cache"
     before = _untouched(twins)
     out = station("provision", "--profile", str(DEMO_BORON), env={**env, "STATION_CACHE": str(empty)})
@@ -120,7 +120,7 @@ def test_missing_cache_entry_exits_two(setup, tmp_path: Path) -> None:  # type: 
 
 
 def test_wrong_platform_firmware_exits_two(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bench, twins, cache, env = setup
+    _bench, twins, cache, env = setup
     install_demo_firmware(cache, "bsom")
     bsom = build_demo_modules("bsom")
     text = DEMO_BORON.read_text()
@@ -136,7 +136,7 @@ def test_wrong_platform_firmware_exits_two(setup, tmp_path: Path) -> None:  # ty
 
 
 def test_profile_check_cli(setup, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bench, twins, cache, env = setup
+    _bench, _twins, _cache, env = setup
     assert station("profile", "check", str(DEMO_BORON), env=env).returncode == 0
     shutil.copy(DEMO_BORON, tmp_path / "p.toml")
     (tmp_path / "p.toml").write_text(DEMO_BORON.read_text().replace("min = 3.5", "min = \"low\""))

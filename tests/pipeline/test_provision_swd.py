@@ -231,3 +231,26 @@ def test_mis_stuffed_board_is_caught_before_product_firmware(line: Line, bench: 
     product = _product_image()
     assert bytes(twin.flash[product.address : product.end]) != product.data
     never_connected(twin)
+
+
+def test_the_configured_swd_clock_reaches_the_probe(line: Line, bench: Bench) -> None:
+    from station.pipeline.line import SlotSpec, run_slots
+    from station.sim.probe import SimProbe
+
+    twin = bench.create(1, seed=55)[0]
+    seen: list[float] = []
+    original = SimProbe.set_clock
+
+    def spy(self, frequency):  # type: ignore[no-untyped-def]
+        seen.append(frequency)
+        return original(self, frequency)
+
+    SimProbe.set_clock = spy  # type: ignore[method-assign]
+    try:
+        job = line.job(swd_frequency=2_000_000)
+        from station.domain import Transport
+
+        assert run_slots(job, [SlotSpec("1", Transport.SWD, twin.identity.probe_uid)])[0].outcome == "passed"
+    finally:
+        SimProbe.set_clock = original  # type: ignore[method-assign]
+    assert seen and set(seen) == {2_000_000}
