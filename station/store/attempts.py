@@ -32,7 +32,9 @@ class AttemptLog(UnitOfWork):
         with self.reading() as s:
             dev = s.get(Device, did)
             count = s.scalar(select(func.count()).select_from(Attempt).where(Attempt.device_id == did)) or 0
-            last = s.scalar(select(Attempt.outcome).where(Attempt.device_id == did)
+            # A skipped re-scan is history, not a result: the outcome that counts is the last real one.
+            last = s.scalar(select(Attempt.outcome)
+                            .where(Attempt.device_id == did, Attempt.outcome != Outcome.SKIPPED.value)
                             .order_by(Attempt.id.desc()).limit(1))
             return DeviceStatus(
                 device_id=did,

@@ -75,7 +75,10 @@ def test_second_scan_of_a_provisioned_device_is_skipped(line: Line, bench: Bench
     assert "already provisioned" in (again.reason or "")
     assert twin.events.kinds().count("boot") == boots, "a skipped device is not flashed or reset"
     assert line.registry.device_status(twin.device_id).attempts == 2
-    # The re-scan is history; the device still counts as passed and is in the manifest.
+    # A third scan is skipped too: the skip itself is not the device's result.
+    assert line.swd([twin])[0].outcome == "skipped"
+    assert twin.events.kinds().count("boot") == boots
+    # The re-scans are history; the device still counts as passed and is in the manifest.
     lot = line.registry.lots()[0]
     assert (lot.devices, lot.passed) == (1, 1)
     assert [r.device_id for r in line.registry.manifest_rows(lot.name)] == [twin.device_id]
