@@ -10,9 +10,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from station.cli.common import activate_sim, echo_json, json_option, sim_option
+from station.cli.common import activate_sim, db_option, echo_json, json_option, open_registry_cli, sim_option
 from station.domain import PARTICLE_VID
-from station.errors import DeviceError
+from station.errors import ConfigError, DeviceError
 
 
 def attached(*, identify: bool) -> list[dict[str, Any]]:
@@ -70,7 +70,54 @@ def _print(rows: list[dict[str, Any]], title: str) -> None:
     Console().print(table)
 
 
+def _show_record(rec: Any) -> None:
+    console = Console()
+    console.print(f"[bold]{rec.device_id}[/bold]  {rec.platform or ''}  serial {rec.serial_number or '-'}")
+    state = f"registered to {rec.product} in lot {rec.lot}" if rec.product else "not registered to a product"
+    console.print(f"  {state}; Device OS {rec.device_os_version or '-'}, "
+                  f"product firmware {rec.product_firmware_version or '-'}")
+    if rec.imei or rec.iccid:
+        console.print(f"  IMEI {rec.imei or '-'}  ICCID {rec.iccid or '-'}")
+    table = Table(title="attempts")
+    for col in ("#", "lot", "station/slot", "operator", "started (UTC)", "outcome", "failed step", "reason"):
+        table.add_column(col, overflow="fold")
+    for a in rec.attempts:
+        table.add_row(str(a.attempt_id), a.lot, f"{a.station}/{a.slot}", a.operator,
+                      a.started_at.strftime("%Y-%m-%d %H:%M:%S"), a.outcome, a.failing_step or "", a.reason or "")
+    console.print(table)
+    for c in rec.cloud:
+        console.print(f"  cloud {c['target']}: {c['state']} ({c['stage']})" + (f" — {c['last_error']}" if c["last_error"] else ""))
+    for path in rec.labels:
+        console.print(f"  label {path}")
+
+
 def register(cli: click.Group) -> None:
+    @cli.group()
+    def device() -> None:
+        """One device in the registry (by ID, or by scanning its label)."""
+
+    @device.command("show")
+    @click.argument("scan")
+    @db_option
+    @json_option
+    def show(scan: str, db_url: str | None, as_json: bool) -> None:
+        """Show a device's record and history. SCAN is its ID or what a scanner reads off its label."""
+        from dataclasses import asdict
+
+        from station.labels.payload import parse_label_payload
+
+        try:
+            device_id, _serial = parse_label_payload(scan)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        rec = open_registry_cli(db_url).device_record(device_id)
+        if rec is None:
+            raise ConfigError(f"device {device_id} is not in the registry")
+        if as_json:
+            echo_json(asdict(rec))
+        else:
+            _show_record(rec)
+
     @cli.command()
     @sim_option
     @json_option

@@ -14,8 +14,15 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from station.domain import Outcome
-from station.store.models import Attempt, Device, Lot, Measurement, OutboxRow, Product, Step
-from station.store.records import AttemptRecord, LotSummary, ManifestRow, StoredMeasurement
+from station.store.models import Attempt, Device, Label, Lot, Measurement, OutboxRow, Product, Step
+from station.store.records import (
+    AttemptRecord,
+    DeviceAttempt,
+    DeviceRecord,
+    LotSummary,
+    ManifestRow,
+    StoredMeasurement,
+)
 
 STREAM_CHUNK = 5000
 
@@ -114,3 +121,34 @@ def peridio_targets(s: Session, lot_id: int) -> dict[int, dict[str, Any]]:
     q = (select(OutboxRow.attempt_id, OutboxRow.payload).join(Attempt, Attempt.id == OutboxRow.attempt_id)
          .where(Attempt.lot_id == lot_id, OutboxRow.target == "peridio"))
     return {aid: dict(payload) for aid, payload in s.execute(q)}
+
+
+def device_record(s: Session, device_id: str) -> DeviceRecord | None:
+    """A device, its attempts in order, its labels and its cloud entries (None if never seen)."""
+    dev = s.get(Device, device_id)
+    if dev is None:
+        return None
+    product = s.get(Product, dev.product_id).name if dev.product_id else None  # type: ignore[union-attr]
+    lot = s.get(Lot, dev.lot_id).name if dev.lot_id else None  # type: ignore[union-attr]
+    q = (select(Attempt.id, Lot.name, Product.name, Attempt.station, Attempt.slot, Attempt.operator,
+                Attempt.transport, Attempt.started_at, Attempt.finished_at, Attempt.outcome,
+                Attempt.failing_step, Attempt.reason)
+         .join(Lot, Lot.id == Attempt.lot_id).join(Product, Product.id == Lot.product_id)
+         .where(Attempt.device_id == device_id).order_by(Attempt.id))
+    attempts = [
+        DeviceAttempt(attempt_id=r[0], lot=r[1], product=r[2], station=r[3], slot=r[4], operator=r[5],
+                      transport=r[6], started_at=r[7], finished_at=r[8], outcome=r[9], failing_step=r[10],
+                      reason=r[11])
+        for r in s.execute(q)
+    ]
+    labels = list(s.scalars(select(Label.path).where(Label.device_id == device_id).order_by(Label.id)))
+    cloud: list[dict[str, object]] = [{"target": t, "stage": st, "state": state, "last_error": err}
+             for t, st, state, err in s.execute(
+                 select(OutboxRow.target, OutboxRow.stage, OutboxRow.state, OutboxRow.last_error)
+                 .where(OutboxRow.device_id == device_id).order_by(OutboxRow.id))]
+    return DeviceRecord(
+        device_id=dev.device_id, platform=dev.platform, product=product, lot=lot,
+        registered_at=dev.registered_at, serial_number=dev.serial_number, imei=dev.imei, iccid=dev.iccid,
+        device_os_version=dev.device_os_version, product_firmware_version=dev.product_firmware_version,
+        attempts=attempts, labels=labels, cloud=cloud,
+    )

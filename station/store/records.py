@@ -139,3 +139,40 @@ class OutboxCounts:
     pending: int
     imported: int
     failed: int
+
+
+@dataclass(frozen=True)
+class DeviceAttempt:
+    """One attempt in a device's history, as an engineer looking up a scanned label sees it."""
+
+    attempt_id: int
+    lot: str
+    product: str
+    station: str
+    slot: str
+    operator: str
+    transport: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    failing_step: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """Everything the registry knows about one device."""
+
+    device_id: str
+    platform: str | None
+    product: str | None
+    lot: str | None
+    registered_at: datetime | None
+    serial_number: str | None
+    imei: str | None
+    iccid: str | None
+    device_os_version: str | None
+    product_firmware_version: str | None
+    attempts: list[DeviceAttempt]
+    labels: list[str]
+    cloud: list[dict[str, object]]

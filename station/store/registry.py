@@ -21,8 +21,8 @@ from station.store import queries as _queries
 from station.store.attempts import ABANDONED_REASON, AttemptLog
 from station.store.engine import default_db_url, make_engine, migrate, resolve_url
 from station.store.models import Lot, Product, Profile
-from station.store.records import AttemptRecord, LotSummary, ManifestRow, StoredMeasurement
-from station.store.uow import RegistryUnavailable, utcnow
+from station.store.records import AttemptRecord, DeviceRecord, LotSummary, ManifestRow, StoredMeasurement
+from station.store.uow import RegistryUnavailable, device_id_arg, utcnow
 
 __all__ = ["ABANDONED_REASON", "Registry", "RegistryUnavailable", "default_db_url", "open_registry", "utcnow"]
 
@@ -104,6 +104,10 @@ class Registry(AttemptLog):
         raise RegistryConflict(f"could not create lot {name!r}")
 
     # ------------------------------------------------------------------ reads (see queries.py)
+    def device_record(self, device_id: str) -> DeviceRecord | None:
+        with self.reading() as s:
+            return _queries.device_record(s, device_id_arg(device_id))
+
     def lots(self) -> list[LotSummary]:
         with self.reading() as s:
             return _queries.lot_summaries(s)

@@ -142,3 +142,24 @@ def test_profile_check_cli(setup, tmp_path: Path) -> None:  # type: ignore[no-un
     (tmp_path / "p.toml").write_text(DEMO_BORON.read_text().replace("min = 3.5", "min = \"low\""))
     out = station("profile", "check", str(tmp_path / "p.toml"), env=env)
     assert out.returncode == 2 and "min" in out.stderr
+
+
+def test_scanning_a_label_finds_the_device(tmp_path: Path) -> None:
+    import zxingcpp
+    from PIL import Image
+
+    env = {"STATION_SIM_DIR": str(tmp_path / "demo")}
+    doc = json.loads(station("demo", "--devices", "1", "--json", env=env).stdout)
+    device_id = doc["results"][0]["device_id"]
+    png = next(p for p in doc["results"][0]["labels"] if p.endswith(".png"))
+    scanned = zxingcpp.read_barcodes(Image.open(png))[0].text
+    # A keyboard-wedge scanner types the payload and presses Enter.
+    out = station("device", "show", scanned + "\r\n", "--json", env={**env, "STATION_DB": doc["db"]})
+    assert out.returncode == 0, out.stderr
+    rec = json.loads(out.stdout)
+    assert rec["device_id"] == device_id
+    assert rec["product"] == "Demo Boron" and rec["lot"] == doc["lot"]
+    assert [a["outcome"] for a in rec["attempts"]] == ["passed"]
+    assert {c["target"] for c in rec["cloud"]} == {"particle", "peridio"}
+    unknown = station("device", "show", "e00fce68" + "0" * 16, env={**env, "STATION_DB": doc["db"]})
+    assert unknown.returncode == 2 and "not in the registry" in unknown.stderr
