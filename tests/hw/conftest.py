@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from station.hw import backend
 from station.hw.interfaces import FlashImage
-from station.sim.bench import Bench, forget_twins, set_default_bench
+from station.sim.bench import Bench
 from station.sim.boot import boot_device
 from station.sim.device import Twin
 
 
 @pytest.fixture
-def sim_bench(tmp_path: Path) -> Iterator[Bench]:
+def sim_bench(station_bench: Bench) -> Bench:
     """A bench the station uses as its hardware (``use_sim``), with the pty host running."""
-    b = Bench(tmp_path / "bench")
-    b.path.mkdir()
-    backend.use_sim(b.path)
-    yield b
-    backend.stop_sim_hosts()
-    backend.use_sim(None)
-    set_default_bench(None)
-    forget_twins(b.path)
+    return station_bench
+
+
+@pytest.fixture
+def bench(station_bench: Bench) -> Bench:
+    return station_bench
 
 
 @functools.cache

@@ -9,36 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from station.errors import DeviceGone, DeviceLocked, StationError, TransportError, VerifyError
-from station.hw import backend
 from station.hw.interfaces import EraseStrategy, FlashImage
 from station.hw.swd import PyocdSwdLink, list_probes
-from station.sim.bench import Bench, forget_twins, set_default_bench
-from station.sim.chip import drop_chip
+from station.sim.bench import Bench
 from station.sim.device import Twin
 from tests.hw.conftest import demo_images
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
-    """A bench the station uses as its hardware; twins are dropped (chip, mmaps) afterwards."""
-    b = Bench(tmp_path / "bench")
-    b.path.mkdir()
-    backend.use_sim(b.path)
-    yield b
-    backend.stop_sim_hosts()
-    backend.use_sim(None)
-    set_default_bench(None)
-    for twin in b.twins():
-        drop_chip(twin)
-    forget_twins(b.path)
 
 
 def full_set(app: str = "user-factory-test") -> list[FlashImage]:

@@ -14,12 +14,10 @@ import pytest
 from station.domain import Transport
 from station.firmware.cache import FirmwareCache
 from station.firmware.demo import install_demo_firmware
-from station.hw import backend
 from station.pipeline.events import Event
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, prepare_job, run_slots
-from station.sim.bench import Bench, forget_twins, set_default_bench
-from station.sim.chip import drop_chip
+from station.sim.bench import Bench
 from station.sim.device import Twin
 from station.sim.stock import ship_with_bootloader  # noqa: F401 - re-exported for the tests
 from station.store.registry import Registry, open_registry
@@ -31,17 +29,8 @@ DEMO_BORON = REPO / "profiles" / "demo-boron.toml"
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
-    b = Bench(tmp_path / "bench")
-    b.path.mkdir()
-    backend.use_sim(b.path)
-    yield b
-    backend.stop_sim_hosts()
-    backend.use_sim(None)
-    set_default_bench(None)
-    for twin in b.twins():
-        drop_chip(twin)
-    forget_twins(b.path)
+def bench(station_bench: Bench) -> Bench:
+    return station_bench
 
 
 @pytest.fixture(scope="session")
