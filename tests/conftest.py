@@ -10,6 +10,7 @@ import pytest
 from station.hw import backend
 from station.sim.bench import Bench, forget_twins, set_default_bench
 from station.sim.chip import drop_chip
+from station.store.registry import Registry, open_registry
 
 
 @pytest.fixture
@@ -27,3 +28,16 @@ def station_bench(tmp_path: Path) -> Iterator[Bench]:
     for twin in b.twins():
         drop_chip(twin)
     forget_twins(b.path)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'station.db'}"
+
+
+@pytest.fixture
+def registry(sqlite_url: str) -> Iterator[Registry]:
+    """A fresh SQLite registry (migrated to head) for one test."""
+    reg = open_registry(sqlite_url)
+    yield reg
+    reg.close()

@@ -12,15 +12,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_cloud import FakeParticle, FakePeridio
 
-from station.store import Registry, open_registry
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = open_registry(f"sqlite:///{tmp_path / 'station.db'}")
-    yield reg
-    reg.close()
-
 
 @pytest.fixture
 def fake_particle() -> Iterator[FakeParticle]:

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from station.store import Registry, open_registry
+from station.store import Registry
 from station.store.records import CloudTargets, MeasurementRecord
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = open_registry(f"sqlite:///{tmp_path / 'station.db'}")
-    yield reg
-    reg.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from station.pipeline.line import SlotSpec, prepare_job, run_slots
 from station.sim.bench import Bench
 from station.sim.device import Twin
 from station.sim.stock import ship_with_bootloader  # noqa: F401 - re-exported for the tests
-from station.store.registry import Registry, open_registry
+from station.store.registry import Registry
 
 REPO = Path(__file__).resolve().parents[2]
 #: the core stopped by the debugger (at a halt request, or at the flash algorithm's breakpoint)
@@ -49,13 +49,6 @@ def cache(tmp_path: Path, _demo_cache_template: Path) -> FirmwareCache:
     root = tmp_path / "cache"
     shutil.copytree(_demo_cache_template, root)
     return FirmwareCache(root)
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[Registry]:
-    reg = open_registry(f"sqlite:///{tmp_path / 'station.db'}")
-    yield reg
-    reg.close()
 
 
 def profile_variant(tmp_path: Path, edit: Callable[[str], str], name: str = "variant.toml",

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import io
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pyocd.core import exceptions
 from pyocd.core.helpers import ConnectHelper
 from pyocd.core.session import Session
 from pyocd.flash.file_programmer import FileProgrammer
+from pyocd_session import session
 
 from station.sim.bench import Bench
 from station.sim.device import Twin
@@ -21,15 +19,6 @@ from station.sim.device import Twin
 ADDR = 0x28000
 
 
-@contextmanager
-def session(twin: Twin, project_dir: Path, **options: Any) -> Iterator[Session]:
-    opts = {"auto_unlock": False, "resume_on_disconnect": False, **options}
-    s = ConnectHelper.session_with_chosen_probe(
-        unique_id=twin.identity.probe_uid, blocking=False, options=opts, project_dir=str(project_dir), no_config=True
-    )
-    assert s is not None, "probe not found"
-    with s:
-        yield s
 
 
 def program(s: Session, data: bytes, address: int = ADDR) -> None:

@@ -5,31 +5,17 @@ from __future__ import annotations
 import io
 import random
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pyocd.core import exceptions
 from pyocd.core.helpers import ConnectHelper
-from pyocd.core.session import Session
 from pyocd.flash.file_programmer import FileProgrammer
+from pyocd_session import session
 
 from station.sim.bench import Bench
 from station.sim.chip import chip_for
 from station.sim.device import Twin
-
-
-@contextmanager
-def session(twin: Twin, project_dir: Path, **options: Any) -> Iterator[Session]:
-    opts = {"auto_unlock": False, "resume_on_disconnect": False, **options}
-    s = ConnectHelper.session_with_chosen_probe(
-        unique_id=twin.identity.probe_uid, blocking=False, options=opts, project_dir=str(project_dir), no_config=True
-    )
-    assert s is not None, "probe not found"
-    with s:
-        yield s
 
 
 def image(size: int, seed: int) -> bytes:

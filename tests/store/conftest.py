@@ -5,26 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from station.store import Registry, open_registry
-
 PG_URL = os.environ.get("STATION_TEST_DATABASE_URL")
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'station.db'}"
-
-
-@pytest.fixture
-def registry(sqlite_url: str) -> Iterator[Registry]:
-    reg = open_registry(sqlite_url)
-    yield reg
-    reg.close()
 
 
 @pytest.fixture
