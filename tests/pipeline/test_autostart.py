@@ -62,7 +62,13 @@ def _usb_profile(tmp_path: Path) -> Path:
 def test_plugging_a_device_in_starts_its_provisioning_once(line: Line, bench: Bench, tmp_path: Path) -> None:
     job = line.job(_usb_profile(tmp_path))
     auto = AutoProvisioner(job, Transport.USB)
-    with HotplugWatcher(auto, listers=(usb_lister,), interval=0.1):
+    seen: list[HotplugEvent] = []
+
+    def watch(ev: HotplugEvent) -> None:
+        seen.append(ev)
+        auto(ev)
+
+    with HotplugWatcher(watch, listers=(usb_lister,), interval=0.1):
         twin = bench.create_one("bench01")
         ship_with_bootloader(twin)
         _wait(lambda: len(auto.results) == 1)
@@ -71,8 +77,9 @@ def test_plugging_a_device_in_starts_its_provisioning_once(line: Line, bench: Be
         assert len(auto.results) == 1 and not auto.active
         assert auto.results[0].outcome == "passed", auto.results[0].reason
         # Unplug and plug it back: a new run starts; the registry says it is done, so it is skipped.
+        before = len(seen)
         bench.unplug(twin.name)
-        time.sleep(0.4)
+        _wait(lambda: any(e.kind == "left" and e.key == twin.device_id for e in seen[before:]))
         bench.plug(twin.name)
         _wait(lambda: len(auto.results) == 2)
     assert auto.results[1].outcome == "skipped"
