@@ -179,7 +179,12 @@ class PyocdSwdLink:
                 self.close()
                 if isinstance(err, exc.Error):
                     raise _translate(f"connecting through probe {self.probe_uid}", err) from err
-                raise TransportError(f"connecting through probe {self.probe_uid} failed: {err!r}") from err
+                # pyocd logs transfer faults during discovery and carries on; what surfaces is
+                # that no CPU core was found. Say what that means at the fixture.
+                raise TransportError(
+                    f"connecting through probe {self.probe_uid}: the target did not answer reliably over "
+                    f"SWD (SWD transfer faults, no power, or a bad contact); no CPU core was found ({err})"
+                ) from err
         self._locked = self._ctrl_ap_says_locked()
 
     def close(self) -> None:

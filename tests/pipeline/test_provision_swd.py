@@ -257,3 +257,17 @@ def test_the_configured_swd_clock_reaches_the_probe(line: Line, bench: Bench) ->
     finally:
         SimProbe.set_clock = original  # type: ignore[method-assign]
     assert seen and set(seen) == {2_000_000}
+
+
+def test_swd_faults_fail_one_slot_with_a_clear_reason_and_waits_are_absorbed(line: Line, bench: Bench) -> None:
+    healthy, waity, faulty = bench.create(3, seed=56)
+    waity.set_faults(swd_wait_rate=0.2)
+    faulty.set_faults(swd_fault_rate=0.3)
+    ok, slow, bad = line.swd([healthy, waity, faulty])  # results come back in slot order
+    assert ok.outcome == "passed"
+    assert slow.outcome == "passed", slow.reason
+    assert bad.outcome == "failed", bad.reason
+    assert "SWD transfer fault" in (bad.reason or "") or "did not answer reliably over SWD" in (bad.reason or "")
+    assert bad.failing_step in ("connect", "identify", "flash", "verify")
+    for twin in (healthy, waity, faulty):
+        never_connected(twin)
