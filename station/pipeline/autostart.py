@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from station.domain import Transport
@@ -30,15 +31,16 @@ class AutoProvisioner:
         *,
         on_result: Callable[[SlotResult], None] | None = None,
         slot_names: dict[str, str] | None = None,
+        present: Callable[[str], bool] | None = None,
     ) -> None:
         self.job = job
         self.transport = transport
         self.on_result = on_result
         self.slot_names = slot_names or {}  # probe uid -> configured slot name
+        self.present = present or (_probe_present if transport is Transport.SWD else _usb_present)
         self._lock = threading.Lock()
         self._active: dict[str, threading.Thread] = {}
         self._done: set[str] = set()
-        self._present: dict[str, set[str | None]] = {}
         self.results: list[SlotResult] = []
 
     def __call__(self, ev: HotplugEvent) -> None:
@@ -46,15 +48,13 @@ class AutoProvisioner:
         if ev.source != wanted:
             return
         with self._lock:
-            modes = self._present.setdefault(ev.key, set())
+            if ev.key in self._active:
+                return  # its own run is switching modes (DFU <-> normal) or it was pulled: the run sees it
             if ev.kind == "arrived":
-                modes.add(ev.mode)
-                if ev.key not in self._active and ev.key not in self._done:
+                if ev.key not in self._done:
                     self._start(ev.key)
-            else:
-                modes.discard(ev.mode)
-                if not modes and ev.key not in self._active:
-                    self._done.discard(ev.key)  # gone completely: a re-plug starts a new run
+            elif not self.present(ev.key):
+                self._done.discard(ev.key)  # gone completely: a re-plug starts a new run
 
     def _start(self, key: str) -> None:
         slot = SlotSpec(self.slot_names.get(key, key), self.transport, key)
@@ -66,14 +66,27 @@ class AutoProvisioner:
         try:
             result = run_slot(self.job, slot)
         finally:
+            # Ask the bus, not the watcher's last snapshot: at the end of a run the device may be
+            # re-enumerating. Still there → done until it leaves; gone → a re-plug starts again.
+            still_here = self._settled_presence(slot.target)
             with self._lock:
                 self._active.pop(slot.target, None)
-                self._done.add(slot.target)
-                if not self._present.get(slot.target):
-                    self._done.discard(slot.target)  # it was unplugged during the run
+                if still_here:
+                    self._done.add(slot.target)
+                else:
+                    self._done.discard(slot.target)
         self.results.append(result)
         if self.on_result:
             self.on_result(result)
+
+    def _settled_presence(self, key: str, settle: float = 2.0) -> bool:
+        """Present now, or back within ``settle`` seconds (a reset re-enumerates in about 1 s)."""
+        deadline = time.monotonic() + settle
+        while not self.present(key):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     @property
     def active(self) -> list[str]:
@@ -87,3 +100,15 @@ class AutoProvisioner:
         for t in threads:
             t.join(timeout)
         return not self.active
+
+
+def _usb_present(device_id: str) -> bool:
+    from station.hw.usb import list_usb_devices
+
+    return any(d.device_id == device_id for d in list_usb_devices())
+
+
+def _probe_present(uid: str) -> bool:
+    from station.hw.swd import list_probes
+
+    return any(p.unique_id == uid for p in list_probes())

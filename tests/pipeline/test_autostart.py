@@ -65,8 +65,8 @@ def test_plugging_a_device_in_starts_its_provisioning_once(line: Line, bench: Be
     seen: list[HotplugEvent] = []
 
     def watch(ev: HotplugEvent) -> None:
-        seen.append(ev)
         auto(ev)
+        seen.append(ev)  # after the provisioner handled it
 
     with HotplugWatcher(watch, listers=(usb_lister,), interval=0.1):
         twin = bench.create_one("bench01")
