@@ -80,7 +80,6 @@ class DeviceRun:
         )
         self.result = SlotResult(slot=slot, transport=transport.value, device_id=None, outcome=Outcome.RUNNING)
         self.overrides_used: list[str] = []
-        self.flashed: list[ResolvedModule] = []
         self.serial_number: str | None = None
         self.imei: str | None = None
         self.iccid: str | None = None
@@ -95,7 +94,7 @@ class DeviceRun:
         Profile validation refuses ``run-product`` without the named override, so reaching it
         here means the override is set, and it is recorded on the attempt.
         """
-        action = str(getattr(self.job.profile, "finish", None) or "")
+        action = self.job.profile.finish
         if action == FINISH_RUN_PRODUCT:
             return action
         # The profile's transport is a preference: its no-connect end state maps to the one the
@@ -184,7 +183,6 @@ class DeviceRun:
                 address=m.image.address,
                 role=m.ref.role,
             )
-        self.flashed.extend(modules)
 
     def run_tests(
         self, *, serial: SerialConsole | None, swd: Any = None, usb: Any = None
@@ -248,7 +246,11 @@ class DeviceRun:
         assert device_id is not None
         try:
             with self.rec.step("label") as d:
-                data = LabelData(device_id=device_id, serial_number=self.serial_number, product=job.profile.product)
+                data = LabelData(
+                    device_id=device_id, serial_number=self.serial_number, product=job.profile.product,
+                    platform=job.profile.platform.name, profile=job.profile.name, imei=self.imei,
+                    iccid=self.iccid, lot=job.lot_name, date=time.strftime("%Y-%m-%d", time.gmtime()),
+                )
                 assert job.labels_dir is not None
                 paths = write_labels(data, job.profile.label, job.labels_dir / job.lot_name)
                 for p in paths:
