@@ -125,7 +125,8 @@ def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console) -
 
 def register(cli: click.Group) -> None:
     @cli.command()
-    @click.option("--profile", "-p", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+    @click.option("--profile", "-p", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+                  envvar="STATION_PROFILE", help="Product profile (env STATION_PROFILE).")
     @click.option("--lot", help="Lot name (default: PRODUCT-YYYYMMDD-STATION).")
     @click.option("--operator", help="Who is running the station (default: the login name).")
     @click.option("--slots", help='SWD slots as "1=PROBE_ID,2=PROBE_ID", or "all" attached probes '
