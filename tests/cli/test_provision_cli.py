@@ -163,3 +163,34 @@ def test_scanning_a_label_finds_the_device(tmp_path: Path) -> None:
     assert {c["target"] for c in rec["cloud"]} == {"particle", "peridio"}
     unknown = station("device", "show", "e00fce68" + "0" * 16, env={**env, "STATION_DB": doc["db"]})
     assert unknown.returncode == 2 and "not in the registry" in unknown.stderr
+
+
+def test_devices_and_identify_list_everything_attached(tmp_path: Path) -> None:
+    from station.firmware.module import module_flash_image, parse_module
+    from station.sim.boot import boot_device
+
+    bench = Bench(tmp_path / "bench")
+    in_dfu, running = bench.create(2, seed=91)
+    mods = build_demo_modules("boron")
+    for role in ("bootloader", "softdevice", "system-part1", "user-factory-test"):
+        img = module_flash_image(mods[role], parse_module(mods[role]))
+        running.flash[img.address : img.end] = img.data
+    boot_device(running, cause="power-on")
+    env = {"STATION_SIM_DIR": str(bench.path)}
+
+    out = station("devices", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    kinds = {(r["kind"], r.get("mode"), r.get("device_id")) for r in rows}
+    assert ("usb", "dfu", in_dfu.device_id) in kinds
+    assert ("usb", "normal", running.device_id) in kinds
+    assert ("serial", "normal", running.device_id) in kinds
+    assert {r["id"] for r in rows if r["kind"] == "probe"} == {in_dfu.identity.probe_uid, running.identity.probe_uid}
+
+    out = station("identify", "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    probes = {r["id"]: r["device_id"] for r in json.loads(out.stdout) if r["kind"] == "probe"}
+    assert probes == {in_dfu.identity.probe_uid: in_dfu.device_id, running.identity.probe_uid: running.device_id}
+    # Identifying over SWD must not change what the device runs.
+    assert running.state.run_state == "running" and "first_connect" not in running.events.kinds()
+    forget_twins(bench.path)
