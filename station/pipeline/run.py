@@ -157,6 +157,23 @@ class DeviceRun:
         self._check_usb_platform()
         return {"app": reply.raw.get("app"), "serial_number": self.serial_number}
 
+    def needs_setup_done(self) -> bool:
+        """Device OS before 4.0 boots to listening mode unless the DCT says setup is done."""
+        major = self.job.profile.device_os_version.split(".", 1)[0]
+        return major.isdigit() and int(major) < 4
+
+    def mark_setup_done(self) -> None:
+        """Set the "setup done" flag while the test firmware runs (control request 73), read it back."""
+        from station.hw.usb import open_control
+
+        device_id = self.result.device_id
+        assert device_id is not None
+        with self.rec.step("setup-done") as d, open_control(device_id) as ctl:
+            ctl.set_setup_done(True)
+            if not ctl.is_setup_done():
+                raise TransportError("the device did not keep the setup-done flag")
+            d["device_os"] = self.job.profile.device_os_version
+
     def _check_usb_platform(self) -> None:
         """The USB product ID says which platform the board is; SWD cannot (every Gen3 MCU is the
         same nRF52840). A mis-stuffed board is caught here, before its product firmware is written."""

@@ -103,6 +103,8 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack, open_console
                 serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
                 d["port"] = serial.port
                 d.update(run.greet(serial))
+        if serial is not None and run.needs_setup_done():
+            run.mark_setup_done()
         run.run_tests(serial=serial, swd=link)
         if serial is not None:
             serial.__exit__(None, None, None)

@@ -121,6 +121,8 @@ def _usb_body(run: DeviceRun, device_id: str) -> None:
                 ctl = stack.enter_context(open_control(device_id))
                 d["port"] = serial.port
                 d.update(run.greet(serial))
+            if run.needs_setup_done():
+                run.mark_setup_done()
             run.run_tests(serial=serial, usb=ctl)
         with run.rec.step("flash-final") as d:
             enter_dfu(device_id, timeout=job.settle_timeout)

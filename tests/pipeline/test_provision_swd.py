@@ -271,3 +271,22 @@ def test_swd_faults_fail_one_slot_with_a_clear_reason_and_waits_are_absorbed(lin
     assert bad.failing_step in ("connect", "identify", "flash", "verify")
     for twin in (healthy, waity, faulty):
         never_connected(twin)
+
+
+def test_device_os_3_devices_get_the_setup_done_flag(line: Line, bench: Bench) -> None:
+    import dataclasses
+
+    from station.domain import Transport
+    from station.pipeline.line import SlotSpec, run_slots
+
+    twin = bench.create(1, seed=57)[0]
+    job = line.job()
+    # The demo firmware is 5.9.0; pretend the profile targets a 3.x line to exercise the rule.
+    job.profile = dataclasses.replace(job.profile, device_os_version="3.3.1")
+    r = run_slots(job, [SlotSpec("1", Transport.SWD, twin.identity.probe_uid)])[0]
+    assert "setup-done" in [n for n, _, _ in r.steps]
+    assert twin.state.setup_done
+    fresh = bench.create(1, seed=58)[0]
+    r2 = line.swd([fresh])[0]  # 5.9.0: not needed, not done
+    assert "setup-done" not in [n for n, _, _ in r2.steps]
+    assert not fresh.state.setup_done
