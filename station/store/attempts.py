@@ -18,7 +18,7 @@ from station.domain import Outcome
 from station.errors import ConfigError, RegistryConflict
 from station.store import outbox as _outbox
 from station.store.models import Attempt, AuditEntry, Device, Flash, Label, Lot, Measurement, Product, Step
-from station.store.records import CloudTargets, DeviceStatus, MeasurementRecord
+from station.store.records import CloudTargets, DeviceIdentity, DeviceStatus, MeasurementRecord
 from station.store.uow import UnitOfWork, as_utc_naive, device_id_arg, utcnow
 
 ABANDONED_REASON = "station stopped during the attempt"
@@ -99,9 +99,9 @@ class AttemptLog(UnitOfWork):
     ) -> None:
         """Update what the device told us about itself; ``None`` keeps the value already known."""
         did = device_id_arg(device_id)
-        fields = {"serial_number": serial_number, "imei": imei, "iccid": iccid,
-                  "device_os_version": device_os_version, "product_firmware_version": product_firmware_version}
-        values = {k: v for k, v in fields.items() if v is not None}
+        values = DeviceIdentity(serial_number=serial_number, imei=imei, iccid=iccid,
+                                device_os_version=device_os_version,
+                                product_firmware_version=product_firmware_version).known()
         if not values:
             return
         with self.session() as s:
@@ -119,22 +119,32 @@ class AttemptLog(UnitOfWork):
             if res.rowcount != 1:  # type: ignore[attr-defined]
                 raise RegistryConflict(f"attempt {attempt_id} is not running (already finished or unknown)")
 
-    def register_passed(self, attempt_id: int, *, product_id: int, lot_id: int, cloud: CloudTargets) -> None:
-        """Finish the attempt as passed, bind the device and queue its cloud work in ONE transaction.
+    def register_passed(
+        self, attempt_id: int, *, product_id: int, lot_id: int, cloud: CloudTargets,
+        identity: DeviceIdentity | None = None,
+    ) -> None:
+        """Finish the attempt as passed, bind the device, store its identity and queue its cloud work
+        in ONE transaction.
 
         The bind is a conditional UPDATE: it succeeds only if the device is free or already this
         product's *and* nobody registered it since this attempt started. On PostgreSQL a concurrent
         registration of the same row blocks until the first commits and then re-checks the
-        condition, so exactly one of two racing stations wins.
+        condition, so exactly one of two racing stations wins. ``identity`` (serial, IMEI, ICCID,
+        versions) is written in the same transaction, so the loser of such a race leaves the
+        winner's identity untouched; its ``None`` fields keep the values already known.
         """
         try:
             with self.session() as s:
-                self._register(s, attempt_id, product_id=product_id, lot_id=lot_id, cloud=cloud)
+                self._register(s, attempt_id, product_id=product_id, lot_id=lot_id, cloud=cloud,
+                               identity=identity)
         except IntegrityError as exc:
             raise RegistryConflict(
                 f"attempt {attempt_id}: another station registered this device at the same time") from exc
 
-    def _register(self, s: Session, attempt_id: int, *, product_id: int, lot_id: int, cloud: CloudTargets) -> None:
+    def _register(
+        self, s: Session, attempt_id: int, *, product_id: int, lot_id: int, cloud: CloudTargets,
+        identity: DeviceIdentity | None,
+    ) -> None:
         att = s.get(Attempt, attempt_id)
         if att is None:
             raise RegistryConflict(f"attempt {attempt_id} does not exist")
@@ -147,7 +157,7 @@ class AttemptLog(UnitOfWork):
                    Device.registrations == att.registrations_seen,
                    or_(Device.product_id.is_(None), Device.product_id == product_id))
             .values(product_id=product_id, lot_id=lot_id, registered_attempt_id=attempt_id, registered_at=now,
-                    registrations=Device.registrations + 1)
+                    registrations=Device.registrations + 1, **(identity.known() if identity else {}))
         )
         if bound.rowcount != 1:  # type: ignore[attr-defined]
             raise RegistryConflict(self._conflict_reason(s, att, product_id))

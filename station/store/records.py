@@ -30,6 +30,28 @@ class CloudTargets:
 
 
 @dataclass(frozen=True)
+class DeviceIdentity:
+    """What a device reported about itself during an attempt (``None``: not read, keep what is known).
+
+    Passed to ``register_passed`` so the identity lands in the same transaction as the binding:
+    a registration that loses a race must not leave another device's serial or ICCID behind.
+    """
+
+    serial_number: str | None = None
+    imei: str | None = None
+    iccid: str | None = None
+    device_os_version: str | None = None
+    product_firmware_version: str | None = None
+
+    def known(self) -> dict[str, str]:
+        """The fields that were read, as Device column values."""
+        fields = {"serial_number": self.serial_number, "imei": self.imei, "iccid": self.iccid,
+                  "device_os_version": self.device_os_version,
+                  "product_firmware_version": self.product_firmware_version}
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+@dataclass(frozen=True)
 class MeasurementRecord:
     """One functional-test measurement, as the test step saw it.
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from station.errors import ConfigError, RegistryConflict
 from station.store import Registry, open_registry
 from station.store.models import Attempt, Device, Flash, Measurement, OutboxRow, Step
-from station.store.records import CloudTargets, MeasurementRecord
+from station.store.records import CloudTargets, DeviceIdentity, MeasurementRecord
 
 DID = "e00fce68aabbccddeeff0011"
 CLOUD = CloudTargets(particle_product="widget-1", particle_groups=["a"], peridio_product_prn="prn:1:x:product:w")
@@ -108,6 +108,29 @@ def test_concurrent_attempts_on_one_id_only_one_registers(registry: Registry) ->
     registry.register_passed(a1, product_id=pid, lot_id=lot, cloud=CLOUD)
     with pytest.raises(RegistryConflict, match=r"registered by station st1 .* while this attempt was running"):
         registry.register_passed(a2, product_id=pid, lot_id=lot, cloud=CLOUD)
+
+
+def test_identity_is_written_with_the_registration_and_not_by_a_refused_one(registry: Registry) -> None:
+    """A cloned ID: the losing slot's serial/ICCID must not overwrite the registered device's."""
+    pid, prof, lot = setup(registry)
+    a1 = start(registry, lot, prof, station="st1")
+    a2 = start(registry, lot, prof, station="st2")
+    registry.register_passed(a1, product_id=pid, lot_id=lot, cloud=CLOUD,
+                             identity=DeviceIdentity(serial_number="SN-A", iccid="8901A", device_os_version="5.3.2"))
+    with pytest.raises(RegistryConflict):
+        registry.register_passed(a2, product_id=pid, lot_id=lot, cloud=CLOUD,
+                                 identity=DeviceIdentity(serial_number="SN-B", iccid="8901B", imei="35B"))
+    with registry.reading() as s:
+        dev = s.get(Device, DID)
+        assert dev is not None
+        assert (dev.serial_number, dev.iccid, dev.imei, dev.device_os_version) == ("SN-A", "8901A", None, "5.3.2")
+    # A later registration with partial identity keeps the fields it did not read.
+    a3 = start(registry, lot, prof)
+    registry.register_passed(a3, product_id=pid, lot_id=lot, cloud=CLOUD,
+                             identity=DeviceIdentity(product_firmware_version="8"))
+    record = registry.device_record(DID)
+    assert record is not None
+    assert (record.serial_number, record.product_firmware_version) == ("SN-A", "8")
 
 
 def test_close_abandoned_attempts_only_for_this_station(registry: Registry) -> None:
