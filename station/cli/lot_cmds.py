@@ -24,20 +24,26 @@ def register(cli: click.Group) -> None:
     @db_option
     @json_option
     def list_(db_url: str | None, as_json: bool) -> None:
-        """List lots with their device counts (a device counts by its latest attempt)."""
+        """List lots with their device counts (a device counts by its latest attempt in the lot).
+
+        passed counts devices still registered in the lot; reprov counts devices that passed
+        there and were later re-provisioned into another lot.
+        """
         lots = open_registry_cli(db_url).lots()
         if as_json:
             echo_json([{"name": lt.name, "product": lt.product, "devices": lt.devices, "passed": lt.passed,
-                        "failed": lt.failed, "created": iso_utc(lt.created)} for lt in lots])
+                        "failed": lt.failed, "reprovisioned": lt.reprovisioned, "created": iso_utc(lt.created)}
+                       for lt in lots])
             return
         if not lots:
             click.echo("no lots yet")
             return
         width = max(3, *(len(lt.name) for lt in lots))
-        click.echo(f"{'lot':<{width}}  {'product':<16} {'devices':>7} {'passed':>7} {'failed':>7}  created (UTC)")
+        click.echo(f"{'lot':<{width}}  {'product':<16} {'devices':>7} {'passed':>7} {'failed':>7} "
+                   f"{'reprov':>7}  created (UTC)")
         for lt in lots:
-            click.echo(f"{lt.name:<{width}}  {lt.product:<16} {lt.devices:>7} {lt.passed:>7} {lt.failed:>7}  "
-                       f"{iso_utc(lt.created)}")
+            click.echo(f"{lt.name:<{width}}  {lt.product:<16} {lt.devices:>7} {lt.passed:>7} {lt.failed:>7} "
+                       f"{lt.reprovisioned:>7}  {iso_utc(lt.created)}")
 
     @lot.command("export")
     @click.argument("lot_name", metavar="LOT")
@@ -46,7 +52,9 @@ def register(cli: click.Group) -> None:
                        "measurements); peridio-csv (Peridio console bulk import).")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
                   help="File to write (a FILE.sha256 is written beside it).")
-    @click.option("--all", "include_all", is_flag=True, help="Include devices that did not pass.")
+    @click.option("--all", "include_all", is_flag=True,
+                  help="Include devices that did not pass, and those re-provisioned into another lot "
+                       "since (test_result 'reprovisioned').")
     @db_option
     @json_option
     def export(lot_name: str, fmt: str, output: Path, include_all: bool, db_url: str | None, as_json: bool) -> None:

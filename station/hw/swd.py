@@ -67,6 +67,8 @@ _CTRL_AP_ERASEALLSTATUS = 0x008
 _CTRL_AP_RESET = 0x000
 _CTRL_AP_APPROTECTSTATUS = 0x00C
 _DHCSR = 0xE000EDF0
+_DEMCR = 0xE000EDFC
+_VC_CORERESET = 1 << 0
 _S_HALT = 1 << 17
 
 #: pyocd's open sequence touches process-wide state; see the module docstring.
@@ -307,7 +309,22 @@ class PyocdSwdLink:
         self._call("reset", lambda: self.session.target.reset())
 
     def hold_in_reset(self) -> None:
+        """Halt, arm reset vector catch, then hold nRESET.
+
+        Whether a probe keeps nRESET asserted after the session closes is the probe's business; with
+        vector catch armed (DEMCR.VC_CORERESET, which survives a disconnect without resume) a
+        released reset stops the core at its first instruction instead of running the firmware.
+        """
+        self.halt()
+        demcr = self.read32(_DEMCR)
+        target = self.session.target
+        self._call("arming reset vector catch", lambda: target.write32(_DEMCR, demcr | _VC_CORERESET))
         self._call("asserting reset", lambda: self.session.probe.assert_reset(True))
+        if not self._call("reading the reset line", lambda: self.session.probe.is_reset_asserted()):
+            raise TransportError(f"probe {self.probe_uid} did not hold the target in reset")
+
+    def is_reset_held(self) -> bool:
+        return bool(self._call("reading the reset line", lambda: self.session.probe.is_reset_asserted()))
 
     # ------------------------------------------------------------------ flashing
     def choose_erase(self, images: Sequence[FlashImage], erase: EraseStrategy) -> str:

@@ -46,6 +46,7 @@ class Job:
 
     def __post_init__(self) -> None:
         self._active: dict[str, str] = {}
+        self._tainted: set[str] = set()
         self._active_lock = threading.Lock()
 
     def claim_device(self, device_id: str, slot: str) -> str | None:
@@ -58,9 +59,15 @@ class Job:
         with self._active_lock:
             other = self._active.get(device_id)
             if other is not None and other != slot:
+                self._tainted.add(device_id)  # the slot already working on it must not register it either
                 return other
             self._active[device_id] = slot
             return None
+
+    def is_tainted(self, device_id: str) -> bool:
+        """Another board reported this ID during the run: no result for it can be trusted."""
+        with self._active_lock:
+            return device_id in self._tainted
 
     def release_device(self, device_id: str, slot: str) -> None:
         with self._active_lock:

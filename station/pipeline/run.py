@@ -86,6 +86,8 @@ class DeviceRun:
         self.hardware_s = 0.0
         self.released = False  # True once the run deliberately let the product firmware run
         self.claimed = False  # this run holds the device ID in the job (see Job.claim_device)
+        self.registered = False  # register_passed committed: the attempt is closed as passed
+        self.held_in_reset = False  # the secure-state step holds nRESET (SWD ``hold-reset``)
 
     @property
     def finish_action(self) -> str:
@@ -240,6 +242,10 @@ class DeviceRun:
         device_id = self.result.device_id
         assert device_id is not None and self.rec.attempt_id is not None
         with self.rec.step("register") as d:
+            if job.is_tainted(device_id):
+                raise DeviceError(
+                    f"another board reported device ID {device_id} during this run; neither is registered"
+                )
             job.registry.record_identity(
                 device_id,
                 serial_number=self.serial_number,
@@ -251,6 +257,7 @@ class DeviceRun:
             job.registry.register_passed(
                 self.rec.attempt_id, product_id=job.product_id, lot_id=job.lot_id, cloud=job.cloud_targets
             )
+            self.registered = True
             d["lot"] = job.lot_name
         if job.labels_dir is not None:
             self._label()
@@ -269,7 +276,11 @@ class DeviceRun:
                     iccid=self.iccid, lot=job.lot_name, date=time.strftime("%Y-%m-%d", time.gmtime()),
                 )
                 assert job.labels_dir is not None
-                paths = write_labels(data, job.profile.label, job.labels_dir / job.lot_name)
+                out_dir = job.labels_dir / job.lot_name
+                try:
+                    paths = write_labels(data, job.profile.label, out_dir)
+                except OSError as exc:  # full disk, read-only or missing directory
+                    raise StationError(f"cannot write labels to {out_dir}: {exc.strerror or exc}") from exc
                 for p in paths:
                     job.registry.record_label(device_id, self.rec.attempt_id, path=str(p), fmt=p.suffix.lstrip("."))
                 d["files"] = [str(p) for p in paths]
@@ -279,10 +290,21 @@ class DeviceRun:
             LOG.warning("label for %s failed; reprint with `station label`", device_id)
 
     def close(self, outcome: str, failing_step: str | None, reason: str | None) -> SlotResult:
+        """Record how the attempt ended. Never raises: a slot always gets its result back."""
         if self.claimed and self.result.device_id:
             self.job.release_device(self.result.device_id, self.result.slot)
+        if self.registered and outcome != Outcome.PASSED:
+            # Registration (and the outbox) committed; what failed afterwards cannot undo that.
+            LOG.error("after registering %s: %s", self.result.device_id, reason)
+            outcome, failing_step, reason = Outcome.PASSED, None, None
         if outcome != Outcome.PASSED:
-            self.rec.finish(outcome, failing_step, reason)
+            try:
+                self.rec.finish(outcome, failing_step, reason)
+            except StationError as exc:
+                # The registry is unreachable: the attempt stays open and is closed as abandoned
+                # by the next start of this station; the operator still sees the result now.
+                LOG.error("could not record the end of the attempt on slot %s: %s", self.result.slot, exc)
+                self.rec.emit("attempt_finished", outcome=outcome, step=failing_step, message=reason or "")
         else:
             self.rec.emit("attempt_finished", outcome=outcome)
         r = self.result

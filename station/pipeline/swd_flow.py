@@ -76,7 +76,10 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack, open_console
         d["device_id"] = device_id
     run.begin(device_id)
 
-    first_user = job.firmware.test or job.firmware.product
+    # The factory-test firmware is only worth flashing when there are tests for it to run; when it
+    # is flashed, the product firmware always replaces it before the device can pass.
+    test_fw = job.firmware.test if profile.tests.steps else None
+    first_user = test_fw or job.firmware.product
     images = [*job.firmware.device_os_images, first_user.image]
     with run.rec.step("flash") as d:
         job.firmware.reverify()
@@ -92,12 +95,13 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack, open_console
         d.update(report_details(report))
         d["modules"] = [m.image.label for m in (*job.firmware.device_os, first_user)]
     run.record_flash([*job.firmware.device_os, first_user])
-    if policy.verify:
+    if policy.verify or test_fw is not None:
+        # Firmware is about to run: a bad image would boot into safe mode, which connects.
         _swd_verify(run, link, images)
 
     if profile.tests.steps:
         serial = None
-        if job.firmware.test is not None:
+        if test_fw is not None:
             with run.rec.step("start-test-firmware") as d:
                 link.reset_and_run()
                 serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
@@ -108,22 +112,22 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack, open_console
         run.run_tests(serial=serial, swd=link)
         if serial is not None:
             serial.__exit__(None, None, None)
-        if job.firmware.test is not None:
-            with run.rec.step("flash-final") as d:
-                link.halt()
-                t0 = time.monotonic()
-                report = link.program(
-                    [job.firmware.product.image],
-                    verify=False,
-                    smart=policy.smart,
-                    erase=EraseStrategy.SECTOR,
-                    progress=run.rec.progress("flash-final"),
-                )
-                run.hardware_s += time.monotonic() - t0
-                d.update(report_details(report))
-            run.record_flash([job.firmware.product])
-            if policy.verify:
-                _swd_verify(run, link, [job.firmware.product.image], name="verify-final")
+    if test_fw is not None:
+        with run.rec.step("flash-final") as d:
+            link.halt()
+            t0 = time.monotonic()
+            report = link.program(
+                [job.firmware.product.image],
+                verify=False,
+                smart=policy.smart,
+                erase=EraseStrategy.SECTOR,
+                progress=run.rec.progress("flash-final"),
+            )
+            run.hardware_s += time.monotonic() - t0
+            d.update(report_details(report))
+        run.record_flash([job.firmware.product])
+        if policy.verify or run.finish_action == FINISH_RUN_PRODUCT:
+            _swd_verify(run, link, [job.firmware.product.image], name="verify-final")
     _swd_finish(run, link)
     run.register_and_label()
 
@@ -147,7 +151,10 @@ def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:
             return
         if finish == "hold-reset":
             link.hold_in_reset()
-            d["state"] = "held in reset"
+            if not link.is_reset_held():
+                raise TransportError("the probe did not keep the device in reset")
+            run.held_in_reset = True
+            d["state"] = "held in reset (reset vector catch armed)"
             return
         link.halt()
         if not link.is_halted():
@@ -157,8 +164,8 @@ def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:
 
 def _swd_secure(run: DeviceRun, link: PyocdSwdLink) -> None:
     """On any exit path, make sure the core is not left running product firmware."""
-    if run.released:
-        return  # the secure-state step let the product firmware run on purpose (override recorded)
+    if run.released or run.held_in_reset:
+        return  # deliberately running (override recorded) or held in reset with vector catch armed
     try:
         if link.is_open and not link.is_locked():
             link.halt()

@@ -16,7 +16,6 @@ from station.errors import (
     DeviceGone,
     TransportError,
 )
-from station.pipeline.attempt import StepFailed
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.run import (
@@ -93,25 +92,24 @@ def _usb_body(run: DeviceRun, device_id: str) -> None:
         with run.rec.step("enter-dfu"):
             enter_dfu(device_id, timeout=job.settle_timeout)
 
-    first_user = job.firmware.test or job.firmware.product
+    # As over SWD: the test firmware only when there are tests, always replaced by the product's.
+    test_fw = job.firmware.test if profile.tests.steps else None
+    first_user = test_fw or job.firmware.product
     with run.rec.step("flash") as d:
         job.firmware.reverify()
         t0 = time.monotonic()
         with open_dfu(device_id) as dfu:
             modules = _usb_writable_modules(run, dfu, d)
             images = [m.image for m in modules] + [first_user.image]
-            report = dfu.program(images, verify=policy.verify, progress=run.rec.progress("flash"))
+            # Leaving DFU runs what was written: a bad image would boot safe mode, which connects.
+            must_verify = policy.verify or test_fw is not None
+            report = dfu.program(images, verify=must_verify, progress=run.rec.progress("flash"))
         run.hardware_s += time.monotonic() - t0
         d.update(report_details(report))
         d["modules"] = [m.image.label for m in (*modules, first_user)]
     run.record_flash([*modules, first_user])
 
-    if profile.tests.steps:
-        if job.firmware.test is None:
-            raise StepFailed(
-                "functional-tests",
-                DeviceError("over USB the tests need a factory-test firmware: running the product firmware would connect"),
-            )
+    if test_fw is not None:
         with run.rec.step("start-test-firmware") as d:
             with open_dfu(device_id) as dfu:
                 dfu.leave()
@@ -128,12 +126,17 @@ def _usb_body(run: DeviceRun, device_id: str) -> None:
             enter_dfu(device_id, timeout=job.settle_timeout)
             t0 = time.monotonic()
             with open_dfu(device_id) as dfu:
+                verify_final = policy.verify or run.finish_action == FINISH_RUN_PRODUCT
                 report = dfu.program(
-                    [job.firmware.product.image], verify=policy.verify, progress=run.rec.progress("flash-final")
+                    [job.firmware.product.image], verify=verify_final, progress=run.rec.progress("flash-final")
                 )
             run.hardware_s += time.monotonic() - t0
             d.update(report_details(report))
         run.record_flash([job.firmware.product])
+    elif profile.tests.steps:
+        # No test firmware: profile validation allows only steps that need no running firmware
+        # (memory reads); the device stays in DFU and they are recorded as not applicable.
+        run.run_tests(serial=None)
 
     with run.rec.step("secure-state") as d:
         if run.finish_action == FINISH_RUN_PRODUCT:

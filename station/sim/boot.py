@@ -3,9 +3,20 @@
 Only code a debugger loads into RAM is really executed by the twin; firmware in flash is modelled:
 the boot model reads the module prefixes in internal flash (with the same parser the station uses)
 and decides between DFU, safe mode and running the user part. This is where the project's most
-expensive mistake becomes visible: booting product firmware (AUTOMATIC system mode) on a device
-with a radio makes it connect to the Particle cloud, which the station must never cause during
-provisioning. The boot model records that as a ``first_connect`` event so tests can prove it.
+expensive mistake becomes visible: letting Device OS run on a device with a radio makes it connect
+to the Particle cloud, which the station must never cause during provisioning. The boot model
+records that as a ``first_connect`` event (once per boot, with the reason) so tests can prove it.
+
+Which boots connect, as on a real Gen3 device (every Gen3 platform has a cloud radio: Wi-Fi on the
+Argon, cellular on the others):
+
+* DFU (and listening mode) never connect: the bootloader has no network stack.
+* Safe mode (breathing magenta: Device OS present, user part dependencies unmet or user part
+  invalid) DOES connect: Device OS goes online precisely so the cloud can send the missing modules
+  over the air. A factory-test user part in MANUAL mode does not help here, because in safe mode it
+  never runs; that is why a station must verify every module before it lets a device run.
+* The factory-test firmware in MANUAL mode does not connect; product firmware, any other mode and
+  unknown firmware (no app descriptor) connect.
 
 Every face that lets the core run calls :func:`boot_device`: SWD reset-run (probe reset, AIRCR
 SYSRESETREQ, pyocd resuming on disconnect), USB RESET control request, leaving DFU, plugging in.
@@ -27,12 +38,16 @@ class BootDecision:
 
     run_state: str  # "dfu" | "safe_mode" | "running"
     running_app: str | None  # "product" | "factory-test" | "unknown" when running
-    connects: bool  # it would open a cloud connection on its own
+    connects: bool  # Device OS would open a cloud connection on its own (safe mode included)
     reason: str
 
 
 def decide(twin: Twin) -> BootDecision:
-    """Read the twin's internal flash and decide, without changing anything."""
+    """Read the twin's internal flash and decide, without changing anything.
+
+    Kept free of side effects so faces and tests can ask "what would this device do if it ran
+    now?" (e.g. before letting a probe resume it) without booting it.
+    """
     from station.firmware.appdesc import read_app_descriptor  # firmware parsing lives in one place
     from station.firmware.gen3 import dependencies_satisfied, read_flash_modules
 
@@ -50,12 +65,13 @@ def decide(twin: Twin) -> BootDecision:
         return BootDecision("dfu", None, False, "no valid system part")
     ok, unmet = dependencies_satisfied(valid)
     if not ok:
-        return BootDecision("safe_mode", None, False, "; ".join(unmet) or "unmet dependencies")
+        # Safe mode goes online to fetch the missing modules, whatever the user part would do.
+        return BootDecision("safe_mode", None, True, "; ".join(unmet) or "unmet dependencies")
     users = [m for m in valid if int(m.function) == int(ModuleFunction.USER_PART)]
     if not users:
         bad = [m for m in modules if int(m.function) == int(ModuleFunction.USER_PART)]
         why = f"user part invalid: {bad[0].reason}" if bad else "no user part"
-        return BootDecision("safe_mode", None, False, why)
+        return BootDecision("safe_mode", None, True, why)
     user = users[0]
     desc = read_app_descriptor(read(user.start, user.end - user.start))
     if desc is None:
@@ -72,6 +88,8 @@ def boot_device(twin: Twin, *, cause: str) -> State:
 
     A twin without power (unplugged) does not boot. ``dfu_requested`` (set by the DFU control
     request) wins over the flash contents once and is then cleared, like the bootloader's flag.
+    A boot that connects records one ``first_connect`` event carrying the run state and the
+    reason, so a failing test says *why* the device went online (e.g. which dependency was unmet).
     """
     with twin.lock:
         state = twin.state
@@ -95,7 +113,14 @@ def boot_device(twin: Twin, *, cause: str) -> State:
             reason=decision.reason,
         )
         if decision.connects:
-            twin.events.record("first_connect", app=decision.running_app, platform=twin.platform.name)
+            twin.events.record(
+                "first_connect",
+                cause=cause,
+                run_state=decision.run_state,
+                app=decision.running_app,
+                platform=twin.platform.name,
+                reason=decision.reason,
+            )
         return new
 
 

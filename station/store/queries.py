@@ -3,6 +3,12 @@
 Each function takes an open session and issues a small, fixed number of statements (never one per
 device) so a 100,000-device lot exports in about a second. A device's result in a lot is its
 *latest* attempt in that lot: a board that failed, was reworked and passed counts as passed.
+
+A device belongs to one lot at a time (``Device.lot_id``, set by its registration). When a
+device that passed in lot A is re-provisioned into lot B, lot A keeps its history but no longer
+claims it as shipped: its passed manifest and ``passed`` count leave it out, and ``--all`` shows
+its row as ``reprovisioned`` without version columns (the registry keeps only the device's
+current versions, which are lot B's).
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, and_, case, func, literal, null, select
 from sqlalchemy.orm import Session
 
 from station.domain import Outcome
@@ -31,6 +37,9 @@ STREAM_CHUNK = 5000
 #: history but never stands for the device's result (else a second scan would hide a passed device).
 _COUNTS = Attempt.outcome != Outcome.SKIPPED.value
 
+#: ``test_result`` of a device that passed in a lot and was later registered into another lot.
+REPROVISIONED = "reprovisioned"
+
 
 def _latest_per_device() -> Any:
     return (select(Attempt.lot_id, Attempt.device_id, func.max(Attempt.id).label("aid"))
@@ -39,30 +48,39 @@ def _latest_per_device() -> Any:
 
 def lot_summaries(s: Session, name: str | None = None) -> list[LotSummary]:
     latest = _latest_per_device()
+    passed = Attempt.outcome == Outcome.PASSED.value
+    here = Device.lot_id == latest.c.lot_id
     stats = (select(latest.c.lot_id,
                     func.count().label("devices"),
-                    func.sum(case((Attempt.outcome == Outcome.PASSED.value, 1), else_=0)).label("passed"),
+                    func.sum(case((and_(passed, here), 1), else_=0)).label("passed"),
                     func.sum(case((Attempt.outcome.in_([Outcome.FAILED.value, Outcome.CANCELLED.value]), 1),
-                                  else_=0)).label("failed"))
+                                  else_=0)).label("failed"),
+                    func.sum(case((and_(passed, ~here), 1), else_=0)).label("moved"))
              .join(Attempt, Attempt.id == latest.c.aid)
+             .join(Device, Device.device_id == latest.c.device_id)
              .group_by(latest.c.lot_id).subquery("stats"))
     q = (select(Lot.id, Lot.name, Product.name, Product.id, Lot.created_at,
                 func.coalesce(stats.c.devices, 0), func.coalesce(stats.c.passed, 0),
-                func.coalesce(stats.c.failed, 0))
+                func.coalesce(stats.c.failed, 0), func.coalesce(stats.c.moved, 0))
          .join(Product, Product.id == Lot.product_id)
          .outerjoin(stats, stats.c.lot_id == Lot.id)
          .order_by(Lot.created_at, Lot.id))
     if name is not None:
         q = q.where(Lot.name == name)
     return [LotSummary(id=r[0], name=r[1], product=r[2], product_id=r[3], created=r[4], devices=int(r[5]),
-                       passed=int(r[6]), failed=int(r[7])) for r in s.execute(q)]
+                       passed=int(r[6]), failed=int(r[7]), reprovisioned=int(r[8])) for r in s.execute(q)]
 
 
 def _manifest_query(lot_id: int, include_failed: bool) -> Select:  # type: ignore[type-arg]
     latest = (select(Attempt.device_id, func.max(Attempt.id).label("aid"))
               .where(Attempt.lot_id == lot_id, _COUNTS).group_by(Attempt.device_id).subquery("latest"))
+    passed = Attempt.outcome == Outcome.PASSED.value
+    # Passed here, but registered in another lot since (Device.lot_id is set by every registration).
+    moved = and_(passed, Device.lot_id.is_distinct_from(lot_id))
     q = (select(Attempt.device_id, Device.serial_number, Device.platform, Product.name,
-                Device.device_os_version, Device.product_firmware_version, Attempt.outcome,
+                case((moved, null()), else_=Device.device_os_version),
+                case((moved, null()), else_=Device.product_firmware_version),
+                case((moved, literal(REPROVISIONED)), else_=Attempt.outcome),
                 Attempt.finished_at, Attempt.station, Attempt.operator, Device.iccid, Device.imei, Attempt.id)
          .join(latest, Attempt.id == latest.c.aid)
          .join(Device, Device.device_id == Attempt.device_id)
@@ -70,7 +88,7 @@ def _manifest_query(lot_id: int, include_failed: bool) -> Select:  # type: ignor
          .join(Product, Product.id == Lot.product_id)
          .order_by(Attempt.device_id))
     if not include_failed:
-        q = q.where(Attempt.outcome == Outcome.PASSED.value)
+        q = q.where(passed, Device.lot_id == lot_id)
     return q
 
 

@@ -88,6 +88,12 @@ class DeviceStatus:
 
 @dataclass(frozen=True)
 class LotSummary:
+    """A lot's device counts by each device's latest attempt there.
+
+    ``passed`` counts only devices still registered in this lot; ``reprovisioned`` counts those
+    that passed here and were registered into another lot later (history, not shipped here).
+    """
+
     id: int
     name: str
     product: str
@@ -96,6 +102,7 @@ class LotSummary:
     passed: int
     failed: int
     created: datetime
+    reprovisioned: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ def test_list_json(registry: Registry, small_lot: dict[str, str]) -> None:
     assert code == 0
     (lot,) = json.loads(out)
     assert (lot["name"], lot["product"], lot["devices"], lot["passed"], lot["failed"]) == ("L1", "widget", 4, 3, 1)
-    assert lot["created"].endswith("Z")
+    assert lot["reprovisioned"] == 0 and lot["created"].endswith("Z")
 
 
 def test_export_writes_file_and_checksum(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:

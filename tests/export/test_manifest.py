@@ -15,6 +15,7 @@ from bulk_lots import bulk_lot
 from station.errors import ConfigError
 from station.export.manifest import CSV_COLUMNS, PERIDIO_COLUMNS, export_lot
 from station.store import Registry
+from station.store.records import CloudTargets, DeviceIdentity
 
 
 def test_txt_has_passed_devices_only(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
@@ -107,3 +108,31 @@ def test_100k_devices_export_under_two_seconds(registry: Registry, tmp_path: Pat
             timings.append(time.perf_counter() - t0)
             assert result.devices == 100_000
         assert min(timings) < 2.0, f"{fmt} export took {min(timings):.2f} s"
+
+
+def test_reprovisioned_device_is_shipped_only_in_its_new_lot(registry: Registry, small_lot: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    """A passed device re-provisioned into L2 leaves L1's passed manifest and count; --all keeps its
+    L1 history as 'reprovisioned' without claiming L2's firmware versions."""
+    moved = "e00fce680000000000000000"
+    pid = registry.lot_by_name("L1").product_id
+    lot2 = registry.ensure_lot("L2", product_id=pid)
+    prof = registry.ensure_profile(product_id=pid, path="w.toml", sha256="56" * 32, content="x")
+    a = registry.start_attempt(device_id=moved, platform="boron", lot_id=lot2, profile_id=prof, station="st2",
+                               slot="1", operator="bo", transport="swd", overrides=[])
+    registry.register_passed(a, product_id=pid, lot_id=lot2, cloud=CloudTargets(),
+                             identity=DeviceIdentity(device_os_version="6.1.0", product_firmware_version="9"))
+
+    export_lot(registry, "L1", "txt", tmp_path / "l1.txt")
+    assert moved not in (tmp_path / "l1.txt").read_text().splitlines()
+    export_lot(registry, "L2", "csv", tmp_path / "l2.csv")
+    (row,) = csv.DictReader((tmp_path / "l2.csv").open())
+    assert (row["device_id"], row["test_result"], row["device_os_version"]) == (moved, "passed", "6.1.0")
+
+    export_lot(registry, "L1", "csv", tmp_path / "l1-all.csv", include_all=True)
+    old = next(r for r in csv.DictReader((tmp_path / "l1-all.csv").open()) if r["device_id"] == moved)
+    assert old["test_result"] == "reprovisioned" and old["device_os_version"] == ""
+    assert old["product_firmware_version"] == "" and old["station"] == "st1"
+
+    counts = {s.name: (s.devices, s.passed, s.failed, s.reprovisioned) for s in registry.lots()}
+    assert counts == {"L1": (4, 2, 1, 1), "L2": (1, 1, 0, 0)}

@@ -164,7 +164,7 @@ def test_unanswered_operator_question_fails_headless(line: Line, bench: Bench) -
 def test_profile_without_tests_still_ends_halted(line: Line, bench: Bench, tmp_path: Path) -> None:
     def no_tests(text: str) -> str:
         text = drop_tests(text, "hello", "battery", "vin", "modem", "cellular-ids", "device-id", "versions",
-                          "approtect-open", "led")
+                          "approtect-open", "led-green", "led")
         return text
 
     prof = profile_variant(tmp_path, no_tests)
@@ -173,6 +173,11 @@ def test_profile_without_tests_still_ends_halted(line: Line, bench: Bench, tmp_p
     assert r.outcome == "passed", r.reason
     assert twin.state.run_state in HALTED_STATES
     never_connected(twin)
+    # With nothing to test, the factory-test firmware is never flashed: the product firmware is.
+    product = _product_image()
+    assert bytes(twin.flash[product.address : product.end]) == product.data
+    assert "start-test-firmware" not in [n for n, _, _ in r.steps]
+    assert not any(e.get("running_app") == "factory-test" for e in twin.events.read())
 
 
 def test_two_boards_with_one_device_id_are_not_both_provisioned(line: Line, bench: Bench) -> None:
@@ -180,10 +185,12 @@ def test_two_boards_with_one_device_id_are_not_both_provisioned(line: Line, benc
     b = bench.create_one("dup-b", deviceid=(0x11223344, 0x55667788))
     assert a.device_id == b.device_id and a.identity.probe_uid != b.identity.probe_uid
     results = line.swd([a, b])
-    outcomes = sorted(r.outcome for r in results)
-    assert outcomes == ["failed", "passed"]
-    failed = next(r for r in results if r.outcome == "failed")
-    assert failed.failing_step == "registry-check" and "share this ID" in (failed.reason or "")
+    # Neither board's result can be trusted: the second is refused at once, the first at registration.
+    assert sorted((r.outcome, r.failing_step) for r in results) == [
+        ("failed", "register"), ("failed", "registry-check")]
+    assert any("share this ID" in (r.reason or "") for r in results)
+    assert any("neither is registered" in (r.reason or "") for r in results)
+    assert line.registry.device_status(a.device_id).registered_product_id is None
     never_connected(a)
     never_connected(b)
 
@@ -290,3 +297,27 @@ def test_device_os_3_devices_get_the_setup_done_flag(line: Line, bench: Bench) -
     r2 = line.swd([fresh])[0]  # 5.9.0: not needed, not done
     assert "setup-done" not in [n for n, _, _ in r2.steps]
     assert not fresh.state.setup_done
+
+
+def test_hold_reset_end_state_survives_the_probe_letting_go(line: Line, bench: Bench, tmp_path: Path) -> None:
+    from station.sim.chip import chip_for
+
+    prof = profile_variant(tmp_path, lambda t: t.replace('action = "halt"', 'action = "hold-reset"'))
+    twin = bench.create(1, seed=59)[0]
+    r = line.swd([twin], profile=prof)[0]
+    assert r.outcome == "passed", r.reason
+    assert twin.state.run_state == "reset"
+    chip_for(twin).hold_reset(False)  # the fixture releases nRESET after the station is done
+    assert twin.state.run_state in HALTED_STATES, "reset vector catch stops the core"
+    never_connected(twin)
+
+
+def test_a_label_that_cannot_be_written_does_not_undo_a_registration(line: Line, bench: Bench) -> None:
+    twin = bench.create(1, seed=60)[0]
+    line.tmp.joinpath("labels").write_text("not a directory")  # labels_dir is a file
+    r = line.swd([twin])[0]
+    assert r.outcome == "passed", r.reason
+    assert ("label", "failed") in [(n, o) for n, o, _ in r.steps]
+    lot = line.registry.lots()[0]
+    assert (lot.passed, lot.failed) == (1, 0)
+    assert line.registry.device_status(twin.device_id).registered_product_id is not None

@@ -11,6 +11,10 @@ def _kinds(twin: Twin) -> list[str]:
     return twin.events.kinds()
 
 
+def _connects(twin: Twin) -> list[dict]:
+    return [e for e in twin.events.read() if e["kind"] == "first_connect"]
+
+
 def test_blank_device_boots_into_dfu(twin: Twin) -> None:
     st = boot.boot_device(twin, cause="power-on")
     assert st.run_state == "dfu"
@@ -23,8 +27,9 @@ def test_product_firmware_connects_to_the_cloud(twin: Twin, demo) -> None:
     demo.install(twin, "user-product")
     st = boot.boot_device(twin, cause="usb-reset")
     assert (st.run_state, st.running_app) == ("running", "product")
-    connects = [e for e in twin.events.read() if e["kind"] == "first_connect"]
+    connects = _connects(twin)
     assert len(connects) == 1 and connects[0]["t"] > 0
+    assert connects[0]["app"] == "product" and "AUTOMATIC" in connects[0]["reason"]
 
 
 def test_factory_test_firmware_does_not_connect(twin: Twin, demo) -> None:
@@ -34,11 +39,43 @@ def test_factory_test_firmware_does_not_connect(twin: Twin, demo) -> None:
     assert "first_connect" not in _kinds(twin)
 
 
-def test_missing_radio_stack_is_an_unmet_dependency(twin: Twin, demo) -> None:
+def test_unmet_dependency_means_safe_mode_which_connects(twin: Twin, demo) -> None:
+    """Safe mode goes online for an OTA fix even though the user part is MANUAL factory-test."""
     demo.install(twin, "user-factory-test", skip=("softdevice",))
     st = boot.boot_device(twin, cause="dfu-leave")
+    assert (st.run_state, st.running_app) == ("safe_mode", None)
+    connects = _connects(twin)
+    assert len(connects) == 1
+    ev = connects[0]
+    assert ev["run_state"] == "safe_mode" and ev["cause"] == "dfu-leave" and ev["app"] is None
+    assert ev["platform"] == twin.platform.name
+    boot_ev = [e for e in twin.events.read() if e["kind"] == "boot"][-1]
+    assert ev["reason"] == boot_ev["reason"] and "radio" in ev["reason"].lower()
+
+
+def test_invalid_user_part_means_safe_mode_which_connects(twin: Twin, demo) -> None:
+    demo.install(twin, "user-factory-test")
+    up = demo.images()["user-factory-test"]
+    twin.flash[up.address + 0x100] ^= 0xFF  # the CRC no longer matches
+    st = boot.boot_device(twin, cause="swd-reset")
     assert st.run_state == "safe_mode"
-    assert "first_connect" not in _kinds(twin)
+    connects = _connects(twin)
+    assert len(connects) == 1 and connects[0]["reason"].startswith("user part invalid")
+
+
+def test_safe_mode_connects_once_per_boot(twin: Twin, demo) -> None:
+    demo.install(twin, "user-factory-test", skip=("softdevice",))
+    for cause in ("power-on", "usb-reset", "swd-reset"):
+        boot.boot_device(twin, cause=cause)
+    assert [e["cause"] for e in _connects(twin)] == ["power-on", "usb-reset", "swd-reset"]
+    assert _kinds(twin).count("boot") == 3
+
+
+def test_no_user_part_means_safe_mode_which_connects(twin: Twin, demo) -> None:
+    demo.install(twin, "user-factory-test", skip=("user-factory-test",))
+    st = boot.boot_device(twin, cause="power-on")
+    assert st.run_state == "safe_mode"
+    assert [e["reason"] for e in _connects(twin)] == ["no user part"]
 
 
 def test_corrupted_system_part_means_dfu(twin: Twin, demo) -> None:
