@@ -23,6 +23,7 @@ from station.firmware.cache import FirmwareCache
 from station.pipeline.events import EventSink, null_sink
 from station.pipeline.firmware_set import resolve_firmware
 from station.pipeline.job import AskOperator, Job, SlotResult, never_answered
+from station.pipeline.liveness import claim_station
 from station.pipeline.swd_flow import provision_swd
 from station.pipeline.usb_flow import provision_usb
 from station.profile.load import load_profile
@@ -76,7 +77,7 @@ def prepare_job(
     )
     lot_name = lot or default_lot_name(profile.product, station)
     lot_id = registry.ensure_lot(lot_name, product_id=product_id)
-    registry.close_abandoned_attempts(station)
+    claim_station(station, if_alone=lambda: registry.close_abandoned_attempts(station))
     return Job(
         profile=profile,
         firmware=firmware,

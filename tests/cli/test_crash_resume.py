@@ -115,3 +115,33 @@ def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
         assert "first_connect" not in t.events.kinds()
         assert t.state.run_state != "running" or t.state.running_app == "factory-test"
     forget_twins(bench.path)
+
+
+def test_a_second_process_of_the_same_station_leaves_the_first_ones_attempts_alone(tmp_path: Path) -> None:
+    bench = Bench(tmp_path / "bench")
+    slow, other = bench.create(2, seed=79)
+    slow.set_faults(modem_silent=True)  # keeps the first process's attempt open for a while
+    cache = FirmwareCache(tmp_path / "cache")
+    install_demo_firmware(cache, "boron")
+    db = tmp_path / "reg.db"
+    env = {**os.environ, "STATION_SIM_DIR": str(bench.path), "STATION_CACHE": str(cache.root),
+           "STATION_DB": f"sqlite:///{db}"}
+    base = [sys.executable, "-m", "station", "provision", "--profile", str(PROFILE), "--lot", "LOT-P",
+            "--answer", "led=yes", "--station", "shared-name"]
+    first = subprocess.Popen([*base, "--slots", f"1={slow.identity.probe_uid}"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _registered_and_running(db)[1] < 1:
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    second = subprocess.run([*base, "--slots", f"2={other.identity.probe_uid}"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    with sqlite3.connect(db) as c:
+        abandoned = c.execute("select count(*) from attempts where reason like '%stopped%'").fetchone()[0]
+    assert abandoned == 0, "the live first process's attempt was not closed by the second"
+    first.wait(timeout=120)
+    with sqlite3.connect(db) as c:
+        outcomes = sorted(r[0] for r in c.execute("select outcome from attempts"))
+    assert outcomes == ["failed", "passed"]  # the first failed on its silent modem, on its own terms
+    forget_twins(bench.path)
