@@ -124,7 +124,8 @@ def register(cli: click.Group) -> None:
     def devices(sim_dir: Path | None, as_json: bool) -> None:
         """List attached probes, USB devices (normal and DFU mode) and serial ports."""
         activate_sim(sim_dir)
-        rows = attached(identify=False)
+        # Reading a probe's device ID attaches without halting: the device is not disturbed.
+        rows = attached(identify=True)
         if as_json:
             echo_json(rows)
         else:

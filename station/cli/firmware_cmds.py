@@ -52,7 +52,7 @@ def _summary(info: ModuleInfo) -> list[str]:
         f"depends:   {'; '.join(deps)}",
         f"product:   {product}",
         f"sha256:    {info.sha256} (module, suffix size {info.suffix_size})",
-        f"file:      {info.file_sha256}",
+        f"file:      {info.file_sha256} (file SHA-256: the cache key profiles refer to)",
     ]
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -55,6 +56,24 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Full jitter: spreads stations that failed together so they do not retry in lockstep."""
         return random.uniform(0, min(self.cap_s, self.base_s * (2**attempt)))
+
+
+def check_base_url(url: str, what: str) -> str:
+    """``url`` without a trailing slash, or ConfigError if it is not an http(s) URL with a host.
+
+    Checked before any request: ``requests`` reports a malformed URL as a connection error, which
+    the outbox would treat as "network down" and retry forever.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 -- parsing the port raises ValueError for a malformed one
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or url != url.strip() \
+            or any(c.isspace() for c in url):
+        raise ConfigError(f"{what} {url!r} is not an http:// or https:// URL with a host "
+                          "(e.g. https://api.particle.io)")
+    return url.rstrip("/")
 
 
 def parse_retry_after(value: str | None) -> float | None:

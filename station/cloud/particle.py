@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import requests
 
-from station.cloud.http import CloudRejected, RetryPolicy, rejected, send
+from station.cloud.http import CloudRejected, RetryPolicy, check_base_url, rejected, send
 
 DEFAULT_PARTICLE_API = "https://api.particle.io"
 
@@ -49,7 +49,7 @@ class ParticleClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._token = token
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url, "Particle API URL")
         self.policy = policy or RetryPolicy()
         self._session = session or requests.Session()
         self._session.headers["Authorization"] = f"Bearer {token}"

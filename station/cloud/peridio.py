@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from station.cloud.http import RetryPolicy, body_excerpt, rejected, send
+from station.cloud.http import RetryPolicy, body_excerpt, check_base_url, rejected, send
 
 DEFAULT_PERIDIO_API = "https://api.peridio.com"
 DEFAULT_API_VERSION = "2"
@@ -31,7 +31,7 @@ class PeridioClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._key = api_key
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url, "Peridio API URL")
         self.policy = policy or RetryPolicy()
         self._session = session or requests.Session()
         self._session.headers.update({"Authorization": f"Token {api_key}", "x-api-version": api_version})

@@ -130,9 +130,14 @@ class DeviceRun:
         with self.rec.step("registry-check") as d:
             d["attempts_before"] = status.attempts
             if status.registered_product_id is not None and status.registered_product_id != job.product_id:
+                where = next(
+                    (f"{lot.product!r} (lot {lot.name})" for lot in job.registry.lots()
+                     if lot.id == status.registered_lot_id),
+                    f"product #{status.registered_product_id}",
+                )
                 raise RegistryConflict(
-                    f"device {device_id} is already registered to another product "
-                    f"(product #{status.registered_product_id}); it cannot join {job.profile.product}"
+                    f"device {device_id} is already registered to another product, {where}; "
+                    f"it cannot join {job.profile.product!r}"
                 )
             if (
                 status.registered_product_id == job.product_id

@@ -92,7 +92,7 @@ def test_device_of_another_product_is_refused_before_flashing(line: Line, bench:
     result = line.swd([twin], profile=other)[0]
     assert result.outcome == "failed"
     assert result.failing_step == "registry-check"
-    assert "already registered to another product" in (result.reason or "")
+    assert "already registered to another product, 'Demo Boron'" in (result.reason or "")
     assert bytes(twin.flash) == before
 
 
