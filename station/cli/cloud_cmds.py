@@ -11,6 +11,7 @@ import click
 
 from station.cli.common import db_option, echo_json, json_option, open_registry_cli
 from station.cloud.credentials import ENV_VARS, get_credential, how_to_configure, store_credential
+from station.cloud.http import check_base_url
 from station.cloud.particle import DEFAULT_PARTICLE_API, ParticleClient
 from station.cloud.peridio import DEFAULT_PERIDIO_API, PeridioClient
 from station.cloud.sync import Drainer, SyncReport, plan
@@ -45,9 +46,23 @@ def register(cli: click.Group) -> None:
     @json_option
     def sync(dry_run: bool, api_url: str, peridio_url: str, watch: bool, interval: float, max_time: float | None,
              batch: int, db_url: str | None, as_json: bool) -> None:
-        """Send queued registrations; entries stay queued when the network is down."""
+        """Send queued registrations; entries stay queued when the cloud cannot be reached.
+
+        \b
+        Exit status:
+          0  every entry that was ready was sent (entries waiting for a retry
+             time stay queued; with --watch, entries still queued when the
+             watch ends are reported on a "note:" line, not as an error)
+          1  some entries need attention (the cloud refused them: see
+             `station cloud list --state failed`), or, without --watch, the
+             cloud was unreachable and ready entries stay queued
+          2  configuration: a malformed --api-url/--peridio-url, or a missing
+             or refused credential (--watch stops at once: waiting cannot fix it)
+        """
         import threading
 
+        api_url = check_base_url(api_url, "--api-url (env STATION_PARTICLE_API)")
+        peridio_url = check_base_url(peridio_url, "--peridio-url (env STATION_PERIDIO_API)")
         reg = open_registry_cli(db_url)
         if dry_run:
             lines = plan(reg)
@@ -70,24 +85,35 @@ def register(cli: click.Group) -> None:
         )
         if watch:
             stop = threading.Event()
+
+            def on_pass(r: SyncReport) -> None:
+                if r.missing_credentials:  # credentials are read once: another pass cannot find them
+                    stop.set()
+
             try:
-                report = drainer.watch(interval_s=interval, stop=stop, max_time_s=max_time)
+                report = drainer.watch(interval_s=interval, stop=stop, max_time_s=max_time, on_pass=on_pass)
             except KeyboardInterrupt:
                 stop.set()
                 click.echo("stopped", err=True)
                 return
         else:
             report = drainer.drain_once()
+        pending = sum(c.pending for c in reg.outbox_counts())
         if as_json:
-            echo_json(_summary(report))
+            echo_json(_summary(report) | {"pending": pending})
         else:
             click.echo(f"{report.requests} requests: {report.imported} imported, {report.grouped} grouped, "
                        f"{report.needs_attention} need attention, {report.rescheduled} stay queued")
         if report.missing_credentials:
             raise ConfigError("; ".join(how_to_configure(t) for t in report.missing_credentials))
-        if report.needs_attention or report.rescheduled:
-            raise CloudError(f"{report.needs_attention} entries need attention (station cloud list --state failed), "
-                             f"{report.rescheduled} stay queued for a later sync")
+        if report.needs_attention:
+            raise CloudError(f"{report.needs_attention} entries need attention (station cloud list --state failed)"
+                             + (f"; {pending} stay queued for a later sync" if pending else ""))
+        if report.rescheduled and not watch:
+            raise CloudError(f"the cloud could not be reached: {report.rescheduled} entries stay queued; "
+                             "run `station cloud sync` again later (or keep `--watch` running)")
+        if pending and watch:
+            click.echo(f"note: {pending} entries stay queued for the next sync", err=True)
 
     @cloud.command("status")
     @db_option

@@ -65,14 +65,13 @@ def check_base_url(url: str, what: str) -> str:
     the outbox would treat as "network down" and retry forever.
     """
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         parts.port  # noqa: B018 -- parsing the port raises ValueError for a malformed one
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or url != url.strip() \
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
             or any(c.isspace() for c in url):
-        raise ConfigError(f"{what} {url!r} is not an http:// or https:// URL with a host "
-                          "(e.g. https://api.particle.io)")
+        raise ConfigError(f"{what} {url!r} is not an http:// or https:// URL with a host")
     return url.rstrip("/")
 
 

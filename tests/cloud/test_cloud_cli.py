@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -13,12 +15,12 @@ from click.testing import CliRunner
 from fake_cloud import FakeParticle, FakePeridio
 from keyring.backends.null import Keyring as NullKeyring
 from outbox_helpers import device_ids, register_devices
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from station.cli import cloud_cmds
 from station.cli.main import StationGroup
 from station.store import Registry, open_registry
-from station.store.models import Base
+from station.store.models import Base, OutboxRow
 from station.store.records import CloudTargets
 
 BOTH = CloudTargets(particle_product="widget-1", particle_groups=["line-a"],
@@ -135,3 +137,47 @@ def test_watch_is_bounded(db: tuple[str, Registry], fake_particle: FakeParticle)
                      "--max-time", "0.5"], {"PARTICLE_ACCESS_TOKEN": fake_particle.secret})
     assert code == 0 and "2 imported" in out
     assert fake_particle.products["widget-1"] == set(device_ids(2))
+
+
+@pytest.mark.parametrize("option", ["--api-url", "--peridio-url"])
+def test_malformed_base_url_exits_2_at_once_even_with_watch(db: tuple[str, Registry], option: str) -> None:
+    """A typo in a URL is configuration, not 'network down': no retry loop, one clear line."""
+    url, reg = db
+    register_devices(reg, device_ids(2), BOTH)
+    env = {"PARTICLE_ACCESS_TOKEN": "particle-token-123456", "PERIDIO_API_KEY": "peridio-key-123456"}
+    t0 = time.monotonic()
+    code, out = run(["cloud", "sync", "--db", url, option, "not a url", "--watch", "--interval", "0.1",
+                     "--max-time", "20"], env)
+    assert time.monotonic() - t0 < 5
+    (line,) = set(out.splitlines())  # one line (the runner may show stderr twice)
+    assert code == 2 and line.startswith(f"error: {option}")
+    assert "'not a url' is not an http:// or https:// URL" in out
+    assert reg.outbox_ready() == 4  # untouched, no backoff recorded
+    code, out = run(["cloud", "sync", "--db", url], env | {"STATION_PARTICLE_API": "ftp://api.particle.io"})
+    assert code == 2 and "STATION_PARTICLE_API" in out
+
+
+def test_cloud_unreachable_exit_codes_and_wording(db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
+    """One-shot: unsent ready entries are a failure (exit 1, 'error:'); --watch retries by itself, so
+    entries still queued at its end are a note and exit 0."""
+    url, reg = db
+    register_devices(reg, device_ids(2), CloudTargets(particle_product="widget-1"))
+    env = {"PARTICLE_ACCESS_TOKEN": fake_particle.secret, "STATION_PARTICLE_API": fake_particle.url}
+    # a long Retry-After ends the call at once (the outbox waits instead of the request)
+    fake_particle.fail_next(503, headers={"Retry-After": "600"})
+    code, out = run(["cloud", "sync", "--db", url], env)
+    assert code == 1 and "error: the cloud could not be reached: 2 entries stay queued" in out
+    with reg.session() as s:  # make them ready again for the watch below
+        s.execute(update(OutboxRow).values(next_try_at=datetime(2000, 1, 1)))
+    fake_particle.fail_next(503, headers={"Retry-After": "600"})
+    code, out = run(["cloud", "sync", "--db", url, "--watch", "--interval", "0.1", "--max-time", "0.3"], env)
+    assert code == 0 and "error:" not in out
+    assert "note: 2 entries stay queued for the next sync" in out
+
+
+def test_watch_without_credentials_stops_at_once_with_exit_2(db: tuple[str, Registry]) -> None:
+    url, reg = db
+    register_devices(reg, device_ids(1), CloudTargets(particle_product="widget-1"))
+    t0 = time.monotonic()
+    code, out = run(["cloud", "sync", "--db", url, "--watch", "--interval", "0.1", "--max-time", "20"])
+    assert code == 2 and "PARTICLE_ACCESS_TOKEN" in out and time.monotonic() - t0 < 5

@@ -10,6 +10,8 @@ from outbox_helpers import device_ids
 
 from station.cloud.http import CloudAuthError, CloudRejected, CloudUnavailable, RetryPolicy, parse_retry_after
 from station.cloud.particle import ParticleClient
+from station.cloud.peridio import PeridioClient
+from station.errors import ConfigError
 
 FAST = RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05, timeout_s=(1.0, 0.5))
 
@@ -121,3 +123,12 @@ def test_parse_retry_after_http_date() -> None:
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert parse_retry_after("12") == 12.0
     assert parse_retry_after("soon") is None
+
+
+@pytest.mark.parametrize("bad", ["not a url", "api.particle.io", "ftp://api.particle.io", "https://", "http://h:x/"])
+def test_malformed_base_url_is_config_error_not_network_down(bad: str) -> None:
+    with pytest.raises(ConfigError, match="is not an http:// or https:// URL"):
+        ParticleClient("tok", bad, policy=FAST)
+    with pytest.raises(ConfigError, match="Peridio API URL"):
+        PeridioClient("key", bad, policy=FAST)
+    assert ParticleClient("tok", "http://127.0.0.1:8080/").base_url == "http://127.0.0.1:8080"
