@@ -60,7 +60,7 @@ RUN_STATES = (
     "reset",  # held in reset by the probe
     "debug",  # core running code the debugger loaded (flash algorithm)
     "dfu",  # bootloader in DFU mode (no valid firmware, or asked for DFU)
-    "safe_mode",  # Device OS present, user part dependencies unmet
+    "safe_mode",  # Device OS present, user part invalid or its dependencies unmet (connects!)
     "listening",  # listening mode (serial setup console)
     "running",  # running a user part: see ``running_app``
 )
