@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,8 +91,30 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+#: A secret shorter than this is not a real API token (Particle's are 40 hex digits), and masking
+#: it wherever it occurs would mask ordinary words ("networ*** unavailable"), revealing it.
+MIN_SCRUB_LEN = 8
+
+_TOKEN_CHAR = r"[A-Za-z0-9._~+/=-]"
+
+
 def scrub(text: str, secret: str) -> str:
-    return text.replace(secret, "***") if secret else text
+    """``text`` with ``secret`` masked where a credential can appear in an echoed request.
+
+    Always masked: the secret as an auth-scheme value (``Bearer s``, ``Token s``, ``Basic s``)
+    or as a query/form value (``access_token=s``, ``api_key=s``), whole tokens only. A secret of
+    at least :data:`MIN_SCRUB_LEN` characters is also masked wherever it occurs: that is what
+    keeps a real token out of the registry and CLI output even if a server echoes it bare.
+    """
+    if not secret:
+        return text
+    s = re.escape(secret)
+    end = f"(?!{_TOKEN_CHAR})"
+    text = re.sub(rf"\b((?i:bearer|token|basic))(\s+){s}{end}", r"\1\2***", text)
+    text = re.sub(rf"\b((?i:access_token|api_key|apikey|token|key))={s}{end}", r"\1=***", text)
+    if len(secret) >= MIN_SCRUB_LEN:
+        text = text.replace(secret, "***")
+    return text
 
 
 def body_excerpt(resp: requests.Response) -> str:
