@@ -15,11 +15,12 @@ that reached the customer can be checked against what the station wrote.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,9 +86,24 @@ class _HashingWriter(io.TextIOBase):
             self._raw.write(data)
 
 
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, exclusive temporary file beside ``path`` whose mode follows the umask.
+
+    ``tempfile.mkstemp`` creates 0600 files, and the rename would hand that mode to the manifest
+    (a file meant for other people); creating with 0666 lets the umask decide, as for any file.
+    """
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+
+
 def _atomic_write(path: Path, produce: Callable[[_HashingWriter], int]) -> tuple[str, int]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as raw:
             writer = _HashingWriter(raw)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -136,3 +138,16 @@ def test_reprovisioned_device_is_shipped_only_in_its_new_lot(registry: Registry,
 
     counts = {s.name: (s.devices, s.passed, s.failed, s.reprovisioned) for s in registry.lots()}
     assert counts == {"L1": (4, 2, 1, 1), "L2": (1, 1, 0, 0)}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_manifest_and_checksum_modes_follow_the_umask(registry: Registry, small_lot: dict[str, str],
+                                                      tmp_path: Path, umask: int) -> None:
+    """A manifest is handed to other people: it must not come out 0600 like a temporary file."""
+    previous = os.umask(umask)
+    try:
+        result = export_lot(registry, "L1", "csv", tmp_path / "l1.csv")
+    finally:
+        os.umask(previous)
+    for p in (result.path, result.checksum_path):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
