@@ -27,7 +27,7 @@ from station.hw.interfaces import FlashReport, SerialConsole
 from station.pipeline.attempt import AttemptRecorder, StepFailed
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
-from station.store.records import MeasurementRecord
+from station.store.records import DeviceIdentity, MeasurementRecord
 
 LOG = logging.getLogger(__name__)
 
@@ -251,16 +251,19 @@ class DeviceRun:
                 raise DeviceError(
                     f"another board reported device ID {device_id} during this run; neither is registered"
                 )
-            job.registry.record_identity(
-                device_id,
-                serial_number=self.serial_number,
-                imei=self.imei,
-                iccid=self.iccid,
-                device_os_version=job.profile.device_os_version,
-                product_firmware_version=str(job.firmware.product.info.version),
-            )
+            # Identity goes in with the binding and the outbox: a refused registration changes nothing.
             job.registry.register_passed(
-                self.rec.attempt_id, product_id=job.product_id, lot_id=job.lot_id, cloud=job.cloud_targets
+                self.rec.attempt_id,
+                product_id=job.product_id,
+                lot_id=job.lot_id,
+                cloud=job.cloud_targets,
+                identity=DeviceIdentity(
+                    serial_number=self.serial_number,
+                    imei=self.imei,
+                    iccid=self.iccid,
+                    device_os_version=job.profile.device_os_version,
+                    product_firmware_version=str(job.firmware.product.info.version),
+                ),
             )
             self.registered = True
             d["lot"] = job.lot_name
