@@ -105,6 +105,20 @@ def gen3_ficr_words(device_id: str) -> tuple[int, int]:
     return int.from_bytes(raw[4:8], "little"), int.from_bytes(raw[8:12], "little")
 
 
+def luhn_check_digit(digits: str) -> str:
+    """The Luhn check digit for a digit string (IMEI and ICCID end with one)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_ok(digits: str) -> bool:
+    """Whether a digit string's last digit is its Luhn check digit."""
+    return len(digits) > 1 and digits.isdigit() and luhn_check_digit(digits[:-1]) == digits[-1]
+
+
 class ModuleFunction(enum.IntEnum):
     NONE = 0
     RESOURCE = 1

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from station.domain import ModuleFunction, normalize_device_id
+from station.domain import ModuleFunction, luhn_ok, normalize_device_id
 from station.firmware.gen3 import read_flash_modules
 from station.ftest.context import Measurement, TestContext, failed_measurement, measure
 from station.ftest.plan import TestStep
@@ -220,15 +220,3 @@ def _cellular(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> l
         )
     return out
 
-
-def luhn_ok(digits: str) -> bool:
-    """Luhn check over a digit string whose last digit is the check digit (IMEI, ICCID)."""
-    if not digits.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0

@@ -35,6 +35,7 @@ from station.domain import (
     NRF_FLASH_SIZE,
     Platform,
     gen3_device_id,
+    luhn_check_digit,
     platform_by_name,
 )
 from station.sim.clock import DeviceClock
@@ -192,8 +193,8 @@ class Twin:
         folder.mkdir(parents=True, exist_ok=False)
         imei = iccid = None
         if plat.cellular:
-            imei = _luhn_complete("35" + "".join(str(rng.randrange(10)) for _ in range(12)))
-            iccid = _luhn_complete("8934076" + "".join(str(rng.randrange(10)) for _ in range(11)))
+            imei = _with_check_digit("35" + "".join(str(rng.randrange(10)) for _ in range(12)))
+            iccid = _with_check_digit("8934076" + "".join(str(rng.randrange(10)) for _ in range(11)))
         serial = "P" + plat.name[:2].upper() + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(12))
         ident = Identity(
             name=name,
@@ -408,18 +409,6 @@ class Twin:
         self.events.record("unplug")
 
 
-def _luhn_complete(digits: str) -> str:
-    """Append the Luhn check digit (IMEI and ICCID use it)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return digits + str((10 - total % 10) % 10)
 
-
-def luhn_ok(digits: str) -> bool:
-    return digits.isdigit() and _luhn_complete(digits[:-1]) == digits
+def _with_check_digit(digits: str) -> str:
+    return digits + luhn_check_digit(digits)

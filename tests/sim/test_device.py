@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from station.domain import gen3_ficr_words
+from station.domain import gen3_ficr_words, luhn_ok
 from station.sim.bench import Bench, default_bench, set_default_bench
 from station.sim.clock import DeviceClock
-from station.sim.device import Twin, luhn_ok
+from station.sim.device import Twin
 
 
 def test_identity_of_a_new_twin(bench: Bench) -> None:
