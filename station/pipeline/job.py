@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from station.domain import Outcome
+from station.ftest.context import AskOperator, never_answer
 from station.pipeline.events import EventSink, null_sink
 from station.pipeline.firmware_set import FirmwareSet
 from station.profile.model import Profile
 from station.store.records import CloudTargets
 from station.store.registry import Registry
-
-#: (step name, question, timeout seconds) -> True/False, or None when nobody answered in time
-AskOperator = Callable[[str, str, float], "bool | None"]
-
-
-def never_answered(step: str, question: str, timeout: float) -> bool | None:
-    return None
 
 
 @dataclass
@@ -33,7 +26,7 @@ class Job:
     lot_name: str
     station: str
     operator: str
-    ask_operator: AskOperator = never_answered
+    ask_operator: AskOperator = never_answer
     labels_dir: Path | None = None
     #: who confirmed that locked chips may be mass-erased in this run (None: not confirmed)
     recover_confirmed_by: str | None = None

@@ -20,9 +20,10 @@ from pathlib import Path
 from station.domain import Transport
 from station.errors import ConfigError
 from station.firmware.cache import FirmwareCache
+from station.ftest.context import AskOperator, never_answer
 from station.pipeline.events import EventSink, null_sink
 from station.pipeline.firmware_set import resolve_firmware
-from station.pipeline.job import AskOperator, Job, SlotResult, never_answered
+from station.pipeline.job import Job, SlotResult
 from station.pipeline.liveness import claim_station
 from station.pipeline.swd_flow import provision_swd
 from station.pipeline.usb_flow import provision_usb
@@ -57,7 +58,7 @@ def prepare_job(
     operator: str,
     lot: str | None = None,
     sink: EventSink = null_sink,
-    ask_operator: AskOperator = never_answered,
+    ask_operator: AskOperator = never_answer,
     labels_dir: Path | None = None,
     recover_confirmed_by: str | None = None,
     cancel: threading.Event | None = None,
