@@ -23,8 +23,7 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from station.domain import (
@@ -568,11 +567,3 @@ class PyocdSwdLink:
                 f"verify failed for {img.label or 'image'} at {address + first:#010x}: "
                 f"read {got[first]:#04x}, wrote {want[first]:#04x}"
             )
-
-
-@contextmanager
-def open_swd(probe_uid: str, **kwargs: Any) -> Iterator[PyocdSwdLink]:
-    """``with open_swd(uid) as link:`` — the form the pipeline uses."""
-    link = PyocdSwdLink(probe_uid, **kwargs)
-    with link:
-        yield link

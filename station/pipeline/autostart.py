@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from station.domain import Transport
-from station.hw.hotplug import HotplugEvent
+from station.hw.hotplug import HotplugEvent, probe_lister, usb_lister
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, run_slot
 
@@ -103,12 +103,8 @@ class AutoProvisioner:
 
 
 def _usb_present(device_id: str) -> bool:
-    from station.hw.usb import list_usb_devices
-
-    return any(d.device_id == device_id for d in list_usb_devices())
+    return any(key == device_id for _, key, _ in usb_lister())
 
 
 def _probe_present(uid: str) -> bool:
-    from station.hw.swd import list_probes
-
-    return any(p.unique_id == uid for p in list_probes())
+    return any(key == uid for _, key, _ in probe_lister())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from station.domain import Transport
 from station.errors import (
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
     """Provision the device behind one probe. Never raises for device problems: see the result."""
-    from station.hw.serial import open_console
     from station.hw.swd import PyocdSwdLink
 
     run = DeviceRun(job, slot, Transport.SWD)
@@ -44,14 +43,16 @@ def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
                 stack.enter_context(link)
                 d["probe"] = probe_uid
             try:
-                _swd_body(run, link, stack, open_console)
+                _swd_body(run, link, stack)
             finally:
                 _swd_secure(run, link)
 
     return finish_run(run, body)
 
 
-def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack, open_console: Any) -> None:
+def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
+    from station.hw.serial import open_console
+
     job = run.job
     profile = job.profile
     policy = profile.flash
