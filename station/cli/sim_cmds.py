@@ -56,7 +56,7 @@ def twin_row(twin: Twin) -> dict[str, Any]:
         "device_id": twin.device_id,
         "probe_uid": twin.identity.probe_uid,
         "platform": twin.platform.name,
-        "serial_number": twin.identity.serial_number,
+        "serial_number": twin.serial_number(),
         "plugged": st.plugged,
         "probe_attached": st.probe_attached,
         "run_state": st.run_state,

@@ -6,7 +6,9 @@ Files in a twin folder (all of them are the device; deleting the folder destroys
                    IMEI/ICCID, FICR variant. Written once at creation.
 ``flash.bin``      1 MB internal flash, memory-mapped so every process sees writes at once.
 ``uicr.bin``       4 KB UICR (APPROTECT at offset 0x208).
-``extflash.bin``   external QSPI flash (4 or 8 MB): DCT with the device key, serial-number OTP.
+``extflash.bin``   external QSPI flash data array (4 or 8 MB); its first half is the LittleFS region.
+``dct.bin``        the contents of the DCT file ``/sys/dct.bin`` in that filesystem (EC key at 3106).
+``otp.bin``        the QSPI chip's OTP security registers: serial number, device secret.
 ``state.json``     what a person would see: plugged in or not, which probe/USB is attached, what the
                    core is doing (``run_state``), setup-done flag. Atomically replaced on change.
 ``faults.json``    injected faults (see :class:`Faults`), editable by tests or ``station sim fault``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import mmap
 import os
@@ -38,25 +41,26 @@ from station.domain import (
     luhn_check_digit,
     platform_by_name,
 )
+from station.sim import qspi
 from station.sim.clock import DeviceClock
 
 ENV_REALTIME = "STATION_SIM_REALTIME"
 
 UICR_SIZE = 0x1000
-EXT_SECTOR = 0x1000
-#: External flash layout of Gen3 (device-os ``hal/src/nRF52840/dct_hal.cpp``, simplified):
-#: the DCT lives in the first 16 KB sectors window exposed as DFU alt 1; we keep it at ext offset 0x0
-#: in the twin and treat the first 64 bytes of it as the device private key.
-DCT_OFFSET = 0x0
-DCT_SIZE = 0x4000
-DEVICE_KEY_SIZE = 64
-#: Serial-number OTP (15 ASCII chars) – modelled as a region of ext flash that is never erased.
-OTP_OFFSET = 0x7F000  # relative to the end, see Twin._otp_offset
+EXT_SECTOR = qspi.SECTOR
+#: DFU alt 1 is a window onto the DCT file (see :mod:`station.sim.qspi`)
+DCT_SIZE = qspi.DCT_WINDOW
+DEVICE_KEY_SIZE = qspi.DCT_ALT_DEVICE_PRIVATE_KEY_SIZE
 #: Typical 4 KB sector erase of the MX25L-class QSPI NOR on Gen3 boards.
 NOR_SECTOR_ERASE_S = 45e-3
+#: FICR INFO.VARIANT of the two nRF52840 families a line meets: build code D (APPROTECT latched
+#: from UICR at reset) and F (rev 3, "hardened" APPROTECT: locked at every reset unless firmware
+#: opens it), per Nordic's nRF52840 PS and pyocd ``target_nRF52.py`` (F0 and later are hardened).
+BUILD_CODE_VARIANTS = {"D": "AAD0", "F": "AAF0"}
 
 RUN_STATES = (
     "off",  # unplugged, no power
+    "fault",  # nothing bootable at reset (no MBR, no bootloader address, no valid bootloader): lockup
     "halted",  # debugger halted the core
     "reset",  # held in reset by the probe
     "debug",  # core running code the debugger loaded (flash algorithm)
@@ -82,6 +86,16 @@ class Identity:
     @property
     def device_id(self) -> str:
         return gen3_device_id(self.deviceid0, self.deviceid1)
+
+    @property
+    def build_code(self) -> str:
+        """The silicon family letter of FICR INFO.VARIANT ("AAF0" → "F")."""
+        return self.variant[2:3].upper() or "D"
+
+    @property
+    def hardened_approtect(self) -> bool:
+        """nRF52840 build code F and later re-lock the debug port at every reset (pyocd's table: F0)."""
+        return self.variant[2:].upper() >= "F0"
 
 
 @dataclass
@@ -154,6 +168,7 @@ class Twin:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.lock = threading.RLock()
+        self._state_lock_depth = 0
         ident = json.loads((self.path / "identity.json").read_text())
         self.identity = Identity(**ident)
         self.platform: Platform = platform_by_name(self.identity.platform)
@@ -162,6 +177,9 @@ class Twin:
         self.flash = self._map("flash.bin", NRF_FLASH_SIZE)
         self.uicr = self._map("uicr.bin", UICR_SIZE)
         self.ext_flash = self._map("extflash.bin", self.platform.ext_flash_sectors * EXT_SECTOR)
+        self.otp = self._map("otp.bin", qspi.otp_size(self.platform))
+        #: raw writes into the filesystem's blocks since it was last mounted (for the event's cause)
+        self._fs_touched: list[str] = []
         self._faults_key: tuple[int, int, int] | None = None
         self._faults_cache = Faults()
         self._state_key: tuple[int, int, int] | None = None
@@ -184,9 +202,20 @@ class Twin:
         seed: int | None = None,
         deviceid: tuple[int, int] | None = None,
         approtect: bool = False,
+        build_code: str = "D",
     ) -> Twin:
-        """Make a factory-fresh device: blank internal flash, a device key in the DCT, an OTP serial."""
+        """Make a chip fresh from Nordic on a board fresh from assembly: internal flash and UICR blank,
+        the QSPI flash carrying its OTP (serial number, device secret) and a DCT with the device key.
+
+        What a module maker adds before shipping (MBR, bootloader, UICR) is :mod:`station.sim.stock`'s
+        business. ``approtect`` writes UICR.APPROTECT = 0 (locked); ``build_code`` picks the silicon
+        family (FICR INFO.VARIANT "AAD0" or "AAF0").
+        """
         plat = platform_by_name(platform)
+        try:
+            variant = BUILD_CODE_VARIANTS[build_code.upper()]
+        except KeyError:
+            raise ValueError(f"unknown nRF52840 build code {build_code!r} (known: D, F)") from None
         rng = random.Random(seed if seed is not None else os.urandom(8))
         d0, d1 = deviceid if deviceid else (rng.getrandbits(32), rng.getrandbits(32))
         folder = Path(bench) / name
@@ -195,7 +224,8 @@ class Twin:
         if plat.cellular:
             imei = _with_check_digit("35" + "".join(str(rng.randrange(10)) for _ in range(12)))
             iccid = _with_check_digit("8934076" + "".join(str(rng.randrange(10)) for _ in range(11)))
-        serial = "P" + plat.name[:2].upper() + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(12))
+        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+        serial = "P" + plat.name[:2].upper() + "".join(rng.choice(alphabet) for _ in range(12))
         ident = Identity(
             name=name,
             platform=plat.name,
@@ -205,6 +235,7 @@ class Twin:
             # independent when the IDs are forced, so two twins sharing a device ID have two probes.
             probe_uid=f"SIM{d1:08X}{d0 & 0xFFFF:04X}" if deviceid is None else f"SIM{rng.getrandbits(48):012X}",
             serial_number=serial[:15],
+            variant=variant,
             imei=imei,
             iccid=iccid,
         )
@@ -215,14 +246,23 @@ class Twin:
             uicr[0x208:0x20C] = b"\x00\x00\x00\x00"
         (folder / "uicr.bin").write_bytes(bytes(uicr))
         ext = bytearray(b"\xff" * (plat.ext_flash_sectors * EXT_SECTOR))
-        key = rng.randbytes(DEVICE_KEY_SIZE)
-        ext[DCT_OFFSET : DCT_OFFSET + DEVICE_KEY_SIZE] = key
-        otp = len(ext) - EXT_SECTOR
-        ext[otp : otp + 15] = ident.serial_number.encode()
+        lo, hi = qspi.fs_used_span()
+        ext[lo:hi] = rng.randbytes(hi - lo)  # the filesystem's blocks: not erased flash
         (folder / "extflash.bin").write_bytes(bytes(ext))
+        (folder / "fs.digest").write_text(hashlib.sha256(bytes(ext[lo:hi])).hexdigest())
+        otp = bytearray(b"\xff" * qspi.otp_size(plat))
+        otp[qspi.OTP_SERIAL_NUMBER : qspi.OTP_SERIAL_NUMBER + qspi.SERIAL_NUMBER_SIZE] = ident.serial_number.encode()
+        secret = "".join(rng.choice(alphabet) for _ in range(qspi.DEVICE_SECRET_SIZE))
+        otp[qspi.OTP_DEVICE_SECRET : qspi.OTP_DEVICE_SECRET + qspi.DEVICE_SECRET_SIZE] = secret.encode()
+        (folder / "otp.bin").write_bytes(bytes(otp))
+        key = qspi.ec_key_slot(rng.randbytes(119))
+        pub = rng.randbytes(qspi.DCT_ALT_DEVICE_PUBLIC_KEY_SIZE)
+        (folder / "dct.bin").write_bytes(qspi.new_dct(key, pub, bytes.fromhex(ident.device_id)))
         _atomic_write_json(folder / "state.json", asdict(State()))
         _atomic_write_json(folder / "faults.json", asdict(Faults()))
-        EventLog(folder / "events.jsonl").record("created", device_id=ident.device_id, platform=plat.name)
+        EventLog(folder / "events.jsonl").record(
+            "created", device_id=ident.device_id, platform=plat.name, variant=variant
+        )
         return cls(folder)
 
     @classmethod
@@ -237,7 +277,7 @@ class Twin:
         return mmap.mmap(f.fileno(), size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
 
     def close(self) -> None:
-        for m in (self.flash, self.uicr, self.ext_flash):
+        for m in (self.flash, self.uicr, self.ext_flash, self.otp):
             with contextlib.suppress(BufferError, ValueError):
                 m.close()
         for f in self._files:
@@ -266,21 +306,84 @@ class Twin:
         return platform_by_name(wrong) if wrong else self.platform
 
     def device_key(self) -> bytes:
-        return bytes(self.ext_flash[DCT_OFFSET : DCT_OFFSET + DEVICE_KEY_SIZE])
+        """The EC device key slot of the DCT (``alt_device_private_key``, 192 bytes at 3106)."""
+        return qspi.key_of(self.dct_read_all())
 
     def key_present(self) -> bool:
         return self.device_key() != b"\xff" * DEVICE_KEY_SIZE
 
+    # ------------------------------------------------------------------ OTP (QSPI security registers)
+    def otp_read(self, offset: int, size: int) -> bytes:
+        """``hal_exflash_read_special(OTP, offset, size)``: the only way to these bytes."""
+        if offset < 0 or size < 0 or offset + size > len(self.otp):
+            raise ValueError(f"OTP read out of range: {offset:#x}+{size:#x} (OTP is {len(self.otp)} bytes)")
+        return bytes(self.otp[offset : offset + size])
+
+    def serial_number(self) -> str:
+        """The serial number as Device OS reads it (OTP 0, 15 chars; empty when blank)."""
+        raw = self.otp_read(qspi.OTP_SERIAL_NUMBER, qspi.SERIAL_NUMBER_SIZE)
+        return "" if raw == b"\xff" * len(raw) else raw.decode("ascii", "replace").rstrip("\x00")
+
+    def device_secret(self) -> str:
+        """The device secret from OTP 0x10 (Device OS prefers the DCT copy when one was written)."""
+        dct = self.dct_read(qspi.DCT_DEVICE_SECRET_OFFSET, qspi.DEVICE_SECRET_SIZE)
+        raw = dct if dct != b"\xff" * len(dct) else self.otp_read(qspi.OTP_DEVICE_SECRET, qspi.DEVICE_SECRET_SIZE)
+        return "" if raw == b"\xff" * len(raw) else raw.decode("ascii", "replace")
+
+    # ------------------------------------------------------------------ DCT (a file in the filesystem)
+    def dct_read_all(self) -> bytes:
+        with self.lock:
+            self.mount_filesystem()
+            return (self.path / "dct.bin").read_bytes()
+
+    def dct_read(self, offset: int, size: int) -> bytes:
+        """``dct_read_app_data_copy``: bytes past the file's end read as erased (0xFF) here."""
+        data = self.dct_read_all()[offset : offset + size]
+        return data.ljust(size, b"\xff")
+
+    def dct_write(self, offset: int, data: bytes) -> None:
+        """``dct_write_app_data``: exactly these bytes of the file change (LittleFS copy-on-write).
+
+        ``key_lost`` is recorded only when the key slot's bytes really change from a present key.
+        """
+        if offset < 0 or offset + len(data) > DCT_SIZE:
+            raise ValueError(f"DCT write out of range: {offset:#x}+{len(data):#x}")
+        with self.state_lock():
+            before = self.dct_read_all()
+            self._replace_dct(qspi.dct_written(before, offset, data), before, f"DCT write at {offset}+{len(data)}")
+
+    def _replace_dct(self, after: bytes, before: bytes, why: str) -> None:
+        old_key, new_key = qspi.key_of(before), qspi.key_of(after)
+        tmp = self.path / "dct.bin.tmp"
+        tmp.write_bytes(after)
+        os.replace(tmp, self.path / "dct.bin")
+        if old_key != new_key and old_key != b"\xff" * DEVICE_KEY_SIZE:
+            self.events.record("key_lost", cause=why)
+
     # ------------------------------------------------------------------ state
     @contextlib.contextmanager
     def state_lock(self) -> Iterator[None]:
-        """Cross-process lock around read-modify-write of ``state.json``."""
-        with self.lock, open(self.path / ".state.lock", "a") as lf:
-            fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
+        """Cross-process lock around read-modify-write of the twin's small files (state, DCT).
+
+        Re-entrant within the thread that holds ``lock``: a second ``flock`` on a new descriptor of
+        the same file would wait for the first, in the same process, forever.
+        """
+        with self.lock:
+            if self._state_lock_depth:
+                self._state_lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._state_lock_depth -= 1
+                return
+            with open(self.path / ".state.lock", "a") as lf:
+                fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
+                self._state_lock_depth = 1
+                try:
+                    yield
+                finally:
+                    self._state_lock_depth = 0
+                    fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
 
     @property
     def state(self) -> State:
@@ -376,18 +479,14 @@ class Twin:
     def erase_ext(self, offset: int, size: int) -> None:
         """Erase external-flash bytes (sector granularity is the caller's business).
 
-        Hitting the device-key region of the DCT destroys the key for good: that is recorded as
-        ``key_lost``, the event tests use to prove the station never does it.
+        Erasing blocks the filesystem lives in destroys it, and with it the DCT and the device key
+        (see :mod:`station.sim.qspi`). The OTP registers are not in this address space.
         """
         if offset < 0 or size < 0 or offset + size > len(self.ext_flash):
             raise ValueError(f"external flash erase out of range: {offset:#x}+{size:#x}")
         with self.lock:
-            had_key = self.key_present()
-            self.ext_flash[offset : offset + size] = b"\xff" * size
+            self._raw_ext_change(offset, b"\xff" * size, f"external-flash erase at {offset:#x}+{size:#x}")
             self.clock.advance(NOR_SECTOR_ERASE_S * max(1, -(-size // EXT_SECTOR)))
-            hit = offset < DCT_OFFSET + DEVICE_KEY_SIZE and offset + size > DCT_OFFSET
-            if hit and had_key:
-                self.events.record("key_lost", offset=offset, size=size)
 
     def program_ext(self, offset: int, data: bytes) -> None:
         """Program external flash with NOR semantics (bits only go 1→0; erase first to set them)."""
@@ -395,8 +494,37 @@ class Twin:
             raise ValueError(f"external flash write out of range: {offset:#x}+{len(data):#x}")
         with self.lock:
             old = int.from_bytes(self.ext_flash[offset : offset + len(data)], "little")
-            new = old & int.from_bytes(data, "little")
-            self.ext_flash[offset : offset + len(data)] = new.to_bytes(len(data), "little")
+            new = (old & int.from_bytes(data, "little")).to_bytes(len(data), "little")
+            self._raw_ext_change(offset, new, f"external-flash write at {offset:#x}+{len(data):#x}")
+
+    def _raw_ext_change(self, offset: int, new: bytes, why: str) -> None:
+        lo, hi = qspi.fs_used_span()
+        if offset < hi and offset + len(new) > lo and bytes(self.ext_flash[offset : offset + len(new)]) != new:
+            self._fs_touched.append(why)
+        self.ext_flash[offset : offset + len(new)] = new
+
+    def mount_filesystem(self) -> bool:
+        """What Device OS does at boot and at every DCT access: mount the filesystem.
+
+        If raw writes changed the filesystem's blocks since it was last mounted, it no longer
+        mounts: Device OS formats it and recreates an empty DCT (``dct_file.h`` ``init``), which is
+        when the key is lost. Rewriting the same bytes after an erase (a dump restored with
+        dfu-util) leaves it mountable. Returns True when it mounted as it was.
+        """
+        lo, hi = qspi.fs_used_span()
+        with self.state_lock():
+            digest = hashlib.sha256(bytes(self.ext_flash[lo:hi])).hexdigest()
+            marker = self.path / "fs.digest"
+            if marker.read_text() == digest:
+                self._fs_touched.clear()
+                return True
+            why = "; ".join(dict.fromkeys(self._fs_touched)) or "external-flash contents changed"
+            self._fs_touched.clear()
+            before = (self.path / "dct.bin").read_bytes()
+            self._replace_dct(b"\xff" * qspi.DCT_FILE_SIZE, before, f"filesystem corrupted by {why}")
+            marker.write_text(digest)  # the freshly formatted filesystem
+            self.events.record("filesystem_formatted", cause=why)
+            return False
 
     # ------------------------------------------------------------------ hotplug
     def plug(self) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from station.domain import NRF_FLASH_SIZE
 from station.hw.dfu_layout import MemoryLayout, parse_layout
 from station.sim.clock import NVMC_PAGE_ERASE_S, NVMC_WORD_S
-from station.sim.device import DCT_OFFSET, DCT_SIZE, Twin
+from station.sim.device import NOR_SECTOR_ERASE_S, Twin
 from station.sim.usb_descriptors import DFU_TRANSFER_SIZE, EXT_FLASH_BASE, alt_strings
 
 # DFU 1.1 class requests
@@ -208,6 +208,8 @@ class DfuSeFunction:
             if self.alt == 0:
                 twin.flash[address : address + size] = b"\xff" * size
                 return NVMC_PAGE_ERASE_S
+            if self.alt == 1:
+                return 0.0  # DctMal::erase does nothing: the DCT is a file, written in place
             offset = self._ext_offset(address)
             twin.erase_ext(offset, size)  # records key_lost; charges the clock itself
             return 0.0
@@ -219,14 +221,9 @@ class DfuSeFunction:
                 self._program_internal(address, data)
                 seconds = NVMC_WORD_S * (len(data) // 4)
             elif self.alt == 1:
-                # Device OS writes the DCT read-modify-write: the sector is erased, then rewritten.
-                offset = self._ext_offset(address)
-                image = bytearray(twin.ext_flash[DCT_OFFSET : DCT_OFFSET + DCT_SIZE])
-                rel = offset - DCT_OFFSET
-                image[rel : rel + len(data)] = data
-                twin.erase_ext(DCT_OFFSET, DCT_SIZE)
-                twin.program_ext(DCT_OFFSET, bytes(image))
-                seconds = 0.0  # erase_ext charged the clock
+                # DctMal::write → dct_write_app_data: the file's bytes change, nothing else does.
+                twin.dct_write(address, data)
+                seconds = NOR_SECTOR_ERASE_S + len(data) / 256 * 0.4e-3  # LittleFS copies a block
             else:
                 twin.program_ext(self._ext_offset(address), data)
                 seconds = len(data) / 256 * 0.4e-3  # QSPI NOR page program ~0.4 ms per 256 B
@@ -250,8 +247,6 @@ class DfuSeFunction:
         flash[address : address + len(data)] = bytes(merged)
 
     def _ext_offset(self, address: int) -> int:
-        if self.alt == 1:
-            return DCT_OFFSET + address
         return address - EXT_FLASH_BASE
 
     # ------------------------------------------------------------------ UPLOAD
@@ -272,6 +267,8 @@ class DfuSeFunction:
         with self.twin.lock:
             if self.alt == 0:
                 data = bytes(self.twin.flash[address:end])
+            elif self.alt == 1:
+                data = self.twin.dct_read(address, end - address)
             else:
                 off = self._ext_offset(address)
                 data = bytes(self.twin.ext_flash[off : off + (end - address)])

@@ -71,7 +71,7 @@ class TwinConsole:
         if key == "i":
             if self.id_form() == "short":
                 return f"Your device id is {twin.device_id}\r\n".encode()
-            lines = [f"Device ID: {twin.device_id}", f"Serial Number: {ident.serial_number}"]
+            lines = [f"Device ID: {twin.device_id}", f"Serial Number: {twin.serial_number()}"]
             if ident.imei:
                 lines.append(f"IMEI: {ident.imei}")
             if ident.iccid:
@@ -107,7 +107,7 @@ class TwinConsole:
         if cmd == "hello":
             name, version = app_identity(twin)
             return {"ok": True, "value": FACTORY_TEST_APP, "app": name, "app_version": version,
-                    "device_id": twin.device_id, "serial_number": ident.serial_number}  # fmt: skip
+                    "device_id": twin.device_id, "serial_number": twin.serial_number()}  # fmt: skip
         if cmd in _RANGES:
             lo, hi, digits, unit = _RANGES[cmd]
             value = override if override is not None else round(self._rng(cmd).uniform(lo, hi), digits)

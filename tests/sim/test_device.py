@@ -22,8 +22,8 @@ def test_identity_of_a_new_twin(bench: Bench) -> None:
     assert t.identity.imei and luhn_ok(t.identity.imei) and len(t.identity.imei) == 15
     assert t.identity.iccid and luhn_ok(t.identity.iccid)
     assert t.key_present()
-    otp = bytes(t.ext_flash[len(t.ext_flash) - 0x1000 :][:15]).decode()
-    assert otp == t.identity.serial_number
+    assert t.otp_read(0, 15).decode() == t.identity.serial_number == t.serial_number()
+    assert t.identity.build_code == "D" and not t.identity.hardened_approtect
     assert bytes(t.flash[:16]) == b"\xff" * 16
 
 

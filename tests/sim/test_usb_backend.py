@@ -80,11 +80,11 @@ def test_device_accepts_dct_writes_and_loses_its_key(bench: Bench, twin: Twin) -
     """The device does not protect its DCT: that is why the station must refuse."""
     dev = _find(bench, twin)
     dev.set_interface_altsetting(interface=0, alternate_setting=1)
-    dev.ctrl_transfer(0x21, 1, 0, 0, struct.pack("<BI", 0x21, 0x0))
+    dev.ctrl_transfer(0x21, 1, 0, 0, struct.pack("<BI", 0x21, 3106))  # alt_device_private_key
     _status(dev), _status(dev)
-    dev.ctrl_transfer(0x21, 1, 2, 0, b"\x00" * 64)
+    dev.ctrl_transfer(0x21, 1, 2, 0, b"\x00" * 192)
     _status(dev), _status(dev)
-    assert not twin.key_present() or twin.device_key() == b"\x00" * 64
+    assert twin.device_key() == b"\x00" * 192
     assert "key_lost" in twin.events.kinds()
 
 
