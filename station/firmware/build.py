@@ -9,8 +9,10 @@ Suffix layouts (read backwards from the CRC, as binary-version-reader does):
 * 36 bytes (SoftDevice / NCP): ``reserved u16, sha256[32], size u16``
 * 40 bytes (Gen3 system, bootloader, user): ``product_id u16, product_version u16`` before that.
 
-The SHA-256 covers every byte before it; the CRC covers every byte before it, so changing any
-byte of a module is caught by both.
+The CRC covers every byte before it. The SHA-256 covers every byte before it for linker-built
+modules (device-os ``build/module.mk``: ``sha256sum`` of the file less its last 38 bytes), but only
+the payload for modules wrapped by ``build/create_module.py`` (the radio stack: ``sha256(binary)``):
+``sha_over="body"``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def build_module(
     product_id: int | None = None,
     product_version: int | None = None,
     mcu_target: int = 0,
+    sha_over: str = "file",
 ) -> bytes:
     """Return the bytes of one module file.
 
@@ -94,7 +97,7 @@ def build_module(
     if not short:
         out += struct.pack("<HH", product_id or 0, product_version or 0)
     out += struct.pack("<H", 0)  # reserved
-    out += hashlib.sha256(bytes(out)).digest()
+    out += hashlib.sha256(bytes(out) if sha_over == "file" else body).digest()
     out += struct.pack("<H", suffix_size)
     out += crc32_be(bytes(out))
     assert len(out) == total

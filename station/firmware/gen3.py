@@ -11,9 +11,8 @@ so it is answered once, from flash contents only, the way Device OS answers it:
   SoftDevice end address at 0x3008, FWID (u16) at 0x300C. With no prefix there is no CRC to
   check; Device OS assumes it valid, we additionally require a sane end address;
 * **system-part1** at 0x28000 (or 0x30000 on old layouts), prefix at +0x200;
-* **user part** anywhere in the 256 KB slot 0xB4000–0xF4000 (current Device OS places it so it
-  ends at 0xF4000; before 3.1 it started at 0xD4000). Its prefix is at offset 0 and names its own
-  address, so we look for a self-consistent prefix, preferring one that ends at the slot top.
+* **user part** with its prefix at the start of its slot: 0xD4000 (the 128 KB compat slot, which
+  takes precedence) or 0xB4000 (the 256 KB slot since Device OS 3.1), as ``user_hal.cpp`` does.
 
 A module is ``valid`` when its CRC matches, it is built for this platform and it lies inside its
 slot; ``reason`` says why not. Erased or unrecognisable slots are simply absent from the result.
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 
 from station.domain import (
     GEN3_ADDR_BOOTLOADER,
+    GEN3_ADDR_LEGACY_USER_PART,
     GEN3_ADDR_SOFTDEVICE,
     GEN3_ADDR_SYSTEM_PART1,
     GEN3_ADDR_USER_PART,
@@ -179,30 +179,27 @@ class _ChunkReader:
 
 
 def _user_part(read: _ChunkReader, platform_id: int) -> FlashModule | None:
-    """Find the user part by its self-describing prefix anywhere in the 256 KB slot.
+    """The user part Device OS would run, found where Device OS looks for it.
 
-    Scans from the top of the slot down, because current Device OS places the user part so it
-    ends at 0xF4000: a valid module ending there is what the device runs, and the scan stops
-    there having read little more than the module itself.
+    ``hal_user_module_get_descriptor`` (device-os ``hal/src/nRF52840/user_hal.cpp``) checks the
+    128 KB compat slot first (prefix at 0xD4000, it takes precedence), then the 256 KB slot
+    (prefix at 0xB4000); a module counts only if its prefix names that very address
+    (``FLASH_isUserModuleInfoValid``). A user part linked anywhere else is never run. When
+    neither slot holds a valid one, the compat slot's candidate is reported if there is one
+    (so the reason is shown), else the 256 KB slot's.
     """
-    lo, hi = GEN3_ADDR_USER_PART, GEN3_USER_PART_END
     found: list[FlashModule] = []
-    for base in range(hi - _CHUNK, lo - 1, -_CHUNK):
-        chunk = read.chunk(base)
-        for off in range(len(chunk) - 4, -1, -4):
-            if int.from_bytes(chunk[off : off + 4], "little") != base + off or base + off + PREFIX_SIZE > hi:
-                continue
-            mod = _module_at(read, base + off, platform_id, (lo, hi), prefix_bytes=read(base + off, PREFIX_SIZE))
-            if mod is None or mod.function != ModuleFunction.USER_PART:
-                continue
-            if mod.valid and mod.end + 4 == hi:
-                return mod
-            found.append(mod)
-    if not found:
-        return None
-    # Prefer what Device OS would run: a valid module, then one ending at the slot top.
-    found.sort(key=lambda m: (not m.valid, m.end + 4 != hi))
-    return found[0]
+    for base in (GEN3_ADDR_LEGACY_USER_PART, GEN3_ADDR_USER_PART):
+        raw = read(base, PREFIX_SIZE)
+        if _blank(raw) or int.from_bytes(raw[:4], "little") != base:
+            continue
+        mod = _module_at(read, base, platform_id, (GEN3_ADDR_USER_PART, GEN3_USER_PART_END), prefix_bytes=raw)
+        if mod is None or mod.function != ModuleFunction.USER_PART:
+            continue
+        if mod.valid:
+            return mod
+        found.append(mod)
+    return found[0] if found else None
 
 
 def read_flash_modules(read: ReadFn, platform_id: int) -> list[FlashModule]:

@@ -32,7 +32,7 @@ class FlashImage:
 
     address: int
     data: bytes
-    label: str = ""  # e.g. "system-part1 v5.9.0" for messages and records
+    label: str = ""  # e.g. "system-part1 v6200" for messages and records
 
     @property
     def end(self) -> int:

@@ -8,24 +8,22 @@ product user part and with the factory-test user part.
 
 from __future__ import annotations
 
-import re
-
 from station.errors import CacheError, FirmwareError, ProfileError
 from station.firmware.cache import FirmwareCache
 from station.firmware.module import ModuleInfo
 from station.firmware.moduleset import check_module_set
+from station.firmware.releases import release
 from station.profile.model import ModuleRef, Profile
-
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
 
 
 def device_os_module_version(version: str) -> int | None:
-    """Device OS ``X.Y.Z`` as the system part reports it: ``X*1000 + Y*100 + Z`` (device-os version.mk)."""
-    m = _VERSION_RE.match(version)
-    if not m:
-        return None
-    x, y, z = (int(g) for g in m.groups())
-    return x * 1000 + y * 100 + z
+    """The system module version of Device OS release ``version``, from Particle's own numbers.
+
+    ``None`` for a release the station's table (:mod:`station.firmware.releases`) does not know:
+    the check is then skipped rather than guessed (5.9.0 is 5901, not 5900).
+    """
+    rel = release(version)
+    return rel.system if rel else None
 
 
 def _field(profile: Profile, ref: ModuleRef) -> str:

@@ -88,7 +88,7 @@ def _build(root: Section, path: str, sha256: str, text: str) -> Profile | None:
     fw = root.table("firmware", required=True)
     os_version = fw.string("device_os_version")
     if isinstance(os_version, str) and not _VERSION_RE.match(os_version):
-        fw.error("device_os_version", f'expected a version like "5.9.0", got {os_version!r}')
+        fw.error("device_os_version", f'expected a version like "6.2.0", got {os_version!r}')
     modules = _modules(fw.tables("modules"))
     product_fw = _module(fw.table("product", required=True), "user-product") if fw.has("product") else None
     if not fw.has("product"):

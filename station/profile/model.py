@@ -13,7 +13,8 @@ from station.domain import ModuleFunction, Platform, Transport
 from station.ftest.plan import TestPlan
 
 #: Module roles a profile may name, with the (function, index) Device OS reports for them.
-#: "softdevice" is the nRF52840 radio stack (function 8); user parts are index 1 on Gen3.
+#: "softdevice" is the nRF52840 radio stack (function 8); user parts are index 2 on Gen3 since the
+#: 256 KB slot (device-os ``user_build.mk`` MODULE_INDEX=2); a 128 KB compat user part is index 1.
 MODULE_ROLES: dict[str, tuple[ModuleFunction, int]] = {
     "bootloader": (ModuleFunction.BOOTLOADER, 0),
     "softdevice": (ModuleFunction.RADIO_STACK, 0),
@@ -21,8 +22,8 @@ MODULE_ROLES: dict[str, tuple[ModuleFunction, int]] = {
     "system-part1": (ModuleFunction.SYSTEM_PART, 1),
     "system-part2": (ModuleFunction.SYSTEM_PART, 2),
     "system-part3": (ModuleFunction.SYSTEM_PART, 3),
-    "user-product": (ModuleFunction.USER_PART, 1),
-    "user-factory-test": (ModuleFunction.USER_PART, 1),
+    "user-product": (ModuleFunction.USER_PART, 2),
+    "user-factory-test": (ModuleFunction.USER_PART, 2),
 }
 DEVICE_OS_ROLES = ("bootloader", "softdevice", "ncp", "system-part1", "system-part2", "system-part3")
 
@@ -92,7 +93,7 @@ class Profile:
     name: str
     product: str
     platform: Platform
-    device_os_version: str  # what the device must report, e.g. "5.9.0"
+    device_os_version: str  # what the device must report, e.g. "6.2.0"
     modules: tuple[ModuleRef, ...]  # Device OS modules; flash order is decided by check_module_set
     product_firmware: ModuleRef
     test_firmware: ModuleRef | None

@@ -26,14 +26,15 @@ def flash_modules(twin: Twin) -> list[Any]:
 
 
 def version_string(module_version: int) -> str:
-    """Device OS release string for a system module version.
+    """Device OS release string for a system module version, from Particle's own numbers.
 
-    Assumption (not confirmed against every release): since Device OS 1.0 the system module
-    version is ``major*1000 + minor*100 + patch`` (5.9.0 → 5900); older numbers are printed raw.
+    A real device prints the ``SYSTEM_VERSION_STRING`` it was built with; the twin knows only the
+    module version in flash, so it looks the release up in :mod:`station.firmware.releases`
+    (6200 → "6.2.0", 5901 → "5.9.0"). An unknown number is printed as the number.
     """
-    if module_version < 1000:
-        return str(module_version)
-    return f"{module_version // 1000}.{module_version // 100 % 10}.{module_version % 100}"
+    from station.firmware.releases import version_string as release_name
+
+    return release_name(module_version)
 
 
 def system_module_version(twin: Twin) -> int | None:

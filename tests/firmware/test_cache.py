@@ -32,7 +32,7 @@ def test_add_get_read(tmp_path: Path, demo: dict[str, bytes]) -> None:
     assert again.info == info and again.name == "sp1.bin"
     assert cache.add(src).added == entry.added  # idempotent
     meta = json.loads((tmp_path / "c" / f"{entry.sha256}.json").read_text())
-    assert meta["info"]["version"] == 5900 and meta["kind"] == "module"
+    assert meta["info"]["version"] == 6200 and meta["kind"] == "module"
     assert not [p for p in (tmp_path / "c").iterdir() if p.name.endswith(".tmp")]
 
 
@@ -48,9 +48,9 @@ def test_a_flipped_byte_is_caught_before_use(tmp_path: Path, demo: dict[str, byt
     with pytest.raises(CacheError):
         cache.load(victim.sha256)
     results = {e.sha256: problem for e, problem in cache.verify()}
-    assert len(results) == 5
+    assert len(results) == 6  # five modules and the base image
     assert results[victim.sha256] is not None and "boron-user-product.bin" in results[victim.sha256]
-    assert [p for s, p in results.items() if s != victim.sha256] == [None] * 4
+    assert [p for s, p in results.items() if s != victim.sha256] == [None] * 5
 
 
 def test_missing_entry_and_bad_hash(tmp_path: Path) -> None:

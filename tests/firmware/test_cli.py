@@ -43,8 +43,8 @@ def test_inspect_json_has_exact_keys(run: Run, files: dict[str, Path]) -> None:
     assert res.exit_code == 0
     obj = json.loads(res.stdout)
     assert set(obj) == INSPECT_KEYS
-    assert obj["version"] == 5900 and obj["start"] == 0x28000 and obj["prefix_offset"] == 0x200
-    assert obj["deps"] == [[2, 0, 2300], [8, 0, 202]] and obj["crc_ok"] is True
+    assert obj["version"] == 6200 and obj["start"] == 0x28000 and obj["prefix_offset"] == 0x200
+    assert obj["deps"] == [[2, 0, 3100], [8, 0, 202]] and obj["crc_ok"] is True
     sd = json.loads(run("firmware", "inspect", "--json", str(files["softdevice"])).stdout)
     assert sd["product_id"] is None and sd["product_version"] is None and sd["flags"] == 1
 
@@ -53,7 +53,7 @@ def test_inspect_summary_is_readable(run: Run, files: dict[str, Path]) -> None:
     res = run("firmware", "inspect", str(files["user-factory-test"]))
     assert res.exit_code == 0
     assert "user-part v6" in res.stdout and "boron (13)" in res.stdout
-    assert "CRC:       ok" in res.stdout and "system-part1 >= v5900" in res.stdout
+    assert "CRC:       ok" in res.stdout and "system-part1 >= v6200" in res.stdout
 
 
 def test_inspect_reports_bad_crc(run: Run, files: dict[str, Path], tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_inspect_reads_a_module_inside_intel_hex(run: Run, demo: dict[str, bytes
     hexfile = tmp_path / "sp1.hex"
     hexfile.write_bytes(to_hex([FlashImage(0x28000, demo["system-part1"])]))
     obj = json.loads(run("firmware", "inspect", "--json", str(hexfile)).stdout)
-    assert obj["version"] == 5900 and obj["start"] == 0x28000 and obj["crc_ok"] is True
+    assert obj["version"] == 6200 and obj["start"] == 0x28000 and obj["crc_ok"] is True
     hexfile.write_bytes(to_hex([FlashImage(0x1000, b"\x01\x02\x03\x04" * 100)]))
     res = run("firmware", "inspect", str(hexfile))
     assert res.exit_code == 2 and "does not hold a Particle module" in res.stderr

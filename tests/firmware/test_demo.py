@@ -16,7 +16,7 @@ from station.firmware.module import parse_module
 
 # Pinned so that an accidental change to the generator (which would orphan every profile that
 # names these files by hash) fails loudly.
-BORON_SYSTEM_PART1_SHA256 = "c4af3207a3a93dad0e06cb5bdd7cc58542859bbc0a5b5e77cc9b926a05e8854b"
+BORON_SYSTEM_PART1_SHA256 = "0f39c28b432fdbb5b691838ed473bb350af3b86ee4ea552187a8709dcac11a0c"
 
 
 def test_same_bytes_every_run(demo: dict[str, bytes]) -> None:
@@ -36,15 +36,17 @@ def test_layout_versions_and_sizes(demo: dict[str, bytes]) -> None:
     assert info["bootloader"].end + 4 <= 0x100000
     sd = info["softdevice"]
     assert (sd.function, sd.start, sd.version, sd.suffix_size) == (ModuleFunction.RADIO_STACK, 0x1000, 202, 36)
-    assert sd.flags == ModuleFlags.DROP_MODULE_INFO and sd.end < 0x28000
+    assert sd.flags == ModuleFlags.DROP_MODULE_INFO and sd.end < 0x27000  # the MBR params page follows
+    assert [d.to_json() for d in sd.deps] == [[2, 0, 501], [4, 1, 1321]]  # create_module.py GEN3_RADIO_STACK_*
+    assert sd.sha256 == hashlib.sha256(demo["softdevice"][24:-40]).hexdigest()  # create_module: sha(binary)
     sp = info["system-part1"]
-    assert (sp.start, sp.prefix_offset, sp.version) == (0x28000, 0x200, 5900)
+    assert (sp.start, sp.prefix_offset, sp.version) == (0x28000, 0x200, 6200)
     assert sp.end + 4 <= 0xB4000
-    assert [d.to_json() for d in sp.deps] == [[2, 0, 2300], [8, 0, 202]]
+    assert [d.to_json() for d in sp.deps] == [[2, 0, 3100], [8, 0, 202]]
     for key in ("user-product", "user-factory-test"):
         u = info[key]
-        assert u.function == ModuleFunction.USER_PART and u.end + 4 == 0xF4000 and u.start >= 0xB4000
-        assert u.deps[0].to_json() == [4, 1, 5900]
+        assert (u.function, u.index, u.start) == (ModuleFunction.USER_PART, 2, 0xB4000) and u.end + 4 <= 0xF4000
+        assert u.deps[0].to_json() == [4, 1, 6200]
     assert demo["user-product"] != demo["user-factory-test"]
 
 
@@ -63,9 +65,9 @@ def test_user_parts_describe_their_app(demo: dict[str, bytes]) -> None:
 
 def test_platform_specific_dependencies() -> None:
     argon = parse_module(build_demo_modules("argon")["system-part1"])
-    assert [d.to_json() for d in argon.deps] == [[8, 0, 202], [2, 0, 2300]]
+    assert [d.to_json() for d in argon.deps] == [[8, 0, 202], [2, 0, 3100]]
     tracker = parse_module(build_demo_modules("tracker")["system-part1"])
-    assert [d.to_json() for d in tracker.deps] == [[2, 0, 2300], [7, 0, 7]]
+    assert [d.to_json() for d in tracker.deps] == [[2, 0, 3100], [4, 1, 3001]]
 
 
 def test_unknown_platform_is_an_input_error() -> None:
@@ -76,6 +78,6 @@ def test_unknown_platform_is_an_input_error() -> None:
 def test_install_puts_all_five_in_the_cache(tmp_path: Path) -> None:
     cache = FirmwareCache(tmp_path)
     entries = install_demo_firmware(cache, "boron")
-    assert set(entries) == set(DEMO_KEYS)
+    assert set(entries) == {*DEMO_KEYS, "base-image"} and entries["base-image"].kind == "hex"
     assert {e.sha256 for e in cache.entries()} == {e.sha256 for e in entries.values()}
     assert entries["system-part1"].sha256 == BORON_SYSTEM_PART1_SHA256

@@ -23,9 +23,9 @@ def test_full_demo_flash_reads_back(demo: dict[str, bytes]) -> None:
     assert all(m.valid and m.crc_ok and m.reason is None for m in mods)
     got = _by_name(mods)
     assert got["radio-stack"].version == 0xCA and got["radio-stack"].start == 0x1000
-    assert (got["system-part1"].version, got["system-part1"].start) == (5900, 0x28000)
-    assert got["user-part"].end + 4 == 0xF4000
-    assert got["bootloader"].version == 2300
+    assert (got["system-part1"].version, got["system-part1"].start) == (6200, 0x28000)
+    assert got["user-part"].start == 0xB4000 and got["user-part"].index == 2
+    assert got["bootloader"].version == 3100
     assert dependencies_satisfied(mods) == (True, [])
 
 
@@ -41,7 +41,7 @@ def test_corrupted_system_part_is_invalid_and_breaks_the_user_dependency(demo: d
     assert not sp.valid and not sp.crc_ok and sp.reason == "CRC mismatch"
     ok, problems = dependencies_satisfied(list(mods.values()))
     assert not ok
-    assert problems == ["user-part v6 needs system-part1 >= v5900 (none present)"]
+    assert problems == ["user-part v6 needs system-part1 >= v6200 (none present)"]
 
 
 def test_wrong_platform_flash_is_invalid(demo: dict[str, bytes]) -> None:
@@ -55,7 +55,7 @@ def test_missing_softdevice_is_an_unmet_dependency(demo: dict[str, bytes]) -> No
     mods = read_flash_modules(reader(flash_with(demo, ("bootloader", "system-part1", "user-product"))), 13)
     assert "radio-stack" not in _by_name(mods)
     ok, problems = dependencies_satisfied(mods)
-    assert not ok and problems == ["system-part1 v5900 needs radio-stack >= v202 (none present)"]
+    assert not ok and problems == ["system-part1 v6200 needs radio-stack >= v202 (none present)"]
 
 
 def test_old_bootloader_version_is_reported(demo: dict[str, bytes]) -> None:
@@ -63,13 +63,13 @@ def test_old_bootloader_version_is_reported(demo: dict[str, bytes]) -> None:
     mods = [m for m in read_flash_modules(reader(flash_with(demo, ALL)), 13) if m.name != "bootloader"]
     ok, problems = dependencies_satisfied([*mods, old])
     assert not ok
-    assert problems == ["system-part1 v5900 needs bootloader >= v2300 (v2100)"]
+    assert problems == ["system-part1 v6200 needs bootloader >= v3100 (v2100)"]
 
 
 def test_legacy_user_part_at_0xd4000_is_found(demo: dict[str, bytes]) -> None:
     flash = flash_with(demo, ("bootloader", "softdevice", "system-part1"))
     legacy = build_module(function=ModuleFunction.USER_PART, index=1, version=6, platform_id=13, start=0xD4000,
-                          body=filler("legacy", 20_000), deps=[(ModuleFunction.SYSTEM_PART, 1, 5900)],
+                          body=filler("legacy", 20_000), deps=[(ModuleFunction.SYSTEM_PART, 1, 6200)],
                           product_id=13, product_version=2)
     flash[0xD4000 : 0xD4000 + len(legacy)] = legacy
     user = _by_name(read_flash_modules(reader(flash), 13))["user-part"]
@@ -78,10 +78,10 @@ def test_legacy_user_part_at_0xd4000_is_found(demo: dict[str, bytes]) -> None:
 
 def test_user_part_spilling_out_of_its_slot_is_invalid(demo: dict[str, bytes]) -> None:
     flash = flash_with(demo, ("softdevice", "system-part1"))
-    body = filler("big", 0x4000)
-    big = build_module(function=ModuleFunction.USER_PART, index=1, version=6, platform_id=13, start=0xF2000,
-                       body=body, deps=[(ModuleFunction.SYSTEM_PART, 1, 5900)], product_id=13, product_version=1)
-    flash[0xF2000 : 0xF2000 + len(big)] = big
+    big = build_module(function=ModuleFunction.USER_PART, index=1, version=6, platform_id=13, start=0xD4000,
+                       body=filler("big", 0x20000), deps=[(ModuleFunction.SYSTEM_PART, 1, 6200)], product_id=13,
+                       product_version=1)
+    flash[0xD4000 : 0xD4000 + 0x20000 - 0x100] = big[: 0x20000 - 0x100]  # its tail would be the bootloader
     user = _by_name(read_flash_modules(reader(flash), 13))["user-part"]
     assert not user.valid and "outside its slot" in (user.reason or "")
 
@@ -97,7 +97,7 @@ def test_flash_modules_as_usb_module_status(demo: dict[str, bytes]) -> None:
     flash = flash_with(demo, ALL)
     statuses = [m.to_status() for m in read_flash_modules(reader(flash), 13)]
     assert [(s.function, s.index, s.version, s.valid) for s in statuses] == [
-        (8, 0, 202, True), (4, 1, 5900, True), (5, 1, 6, True), (2, 0, 2300, True)
+        (8, 0, 202, True), (4, 1, 6200, True), (5, 2, 6, True), (2, 0, 3100, True)
     ]
 
 

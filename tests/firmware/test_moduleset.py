@@ -25,20 +25,20 @@ def test_wrong_platform_names_module_and_both_platforms(demo: dict[str, bytes]) 
     infos = [*_infos(demo, "bootloader", "softdevice", "user-product"), argon_sp]
     with pytest.raises(FirmwareError) as exc:
         check_module_set(infos, 13)
-    assert str(exc.value) == "system-part1 v5900 is for argon (12), profile is boron (13)"
+    assert str(exc.value) == "system-part1 v6200 is for argon (12), profile is boron (13)"
 
 
 def test_missing_dependency_is_named(demo: dict[str, bytes]) -> None:
     with pytest.raises(FirmwareError) as exc:
         check_module_set(_infos(demo, "bootloader", "system-part1", "user-product"), 13)
-    assert str(exc.value) == "system-part1 v5900 needs radio-stack >= v202: nothing in the set provides it"
+    assert str(exc.value) == "system-part1 v6200 needs radio-stack >= v202: nothing in the set provides it"
 
 
 def test_user_part_alone_needs_system_part_unless_installed(demo: dict[str, bytes]) -> None:
-    with pytest.raises(FirmwareError, match="user-part v6 needs system-part1 >= v5900"):
+    with pytest.raises(FirmwareError, match="user-part v6 needs system-part1 >= v6200"):
         check_module_set(_infos(demo, "user-product"), 13)
     ok = check_module_set(_infos(demo, "user-product"), 13,
-                          installed=[ModuleDependency(ModuleFunction.SYSTEM_PART, 1, 5900)])
+                          installed=[ModuleDependency(ModuleFunction.SYSTEM_PART, 1, 6200)])
     assert len(ok) == 1
     with pytest.raises(FirmwareError, match=r"found|v5800"):
         check_module_set(_infos(demo, "user-product"), 13,
@@ -49,7 +49,7 @@ def test_bad_crc_is_refused(demo: dict[str, bytes]) -> None:
     bad = bytearray(demo["system-part1"])
     bad[100_000] ^= 0xFF
     infos = [*_infos(demo, "bootloader", "softdevice"), parse_module(bytes(bad))]
-    with pytest.raises(FirmwareError, match="system-part1 v5900 has a bad CRC"):
+    with pytest.raises(FirmwareError, match="system-part1 v6200 has a bad CRC"):
         check_module_set(infos, 13)
 
 
@@ -57,10 +57,10 @@ def test_overlapping_modules_are_refused(demo: dict[str, bytes]) -> None:
     from station.firmware.build import build_module, filler
 
     user = build_module(function=ModuleFunction.USER_PART, index=1, version=6, platform_id=13, start=0xB0000,
-                        body=filler("u", 10_000), deps=[(ModuleFunction.SYSTEM_PART, 1, 5900)],
+                        body=filler("u", 10_000), deps=[(ModuleFunction.SYSTEM_PART, 1, 6200)],
                         product_id=13, product_version=1)
     infos = [*_infos(demo, "bootloader", "softdevice", "system-part1"), parse_module(user)]
-    with pytest.raises(FirmwareError, match=r"system-part1 v5900 .* overlaps user-part v6 at 0xB0000"):
+    with pytest.raises(FirmwareError, match=r"system-part1 v6200 .* overlaps user-part v6 at 0xB0000"):
         check_module_set(infos, 13)
 
 

@@ -31,7 +31,7 @@ class FakeSerial:
             "imei": TestReply(True, IMEI),
             "iccid": TestReply(True, ICCID),
             "led": TestReply(True, "green"),
-            "version": TestReply(True, "5.9.0", raw={"system": "5.9.0", "app": "6"}),
+            "version": TestReply(True, "6.2.0", raw={"system": "6.2.0", "app": "6"}),
             **(replies or {}),
         }
         self.calls: list[tuple[str, float, dict[str, Any]]] = []
@@ -46,7 +46,7 @@ class FakeSerial:
         return ListeningInfo(DEVICE_ID)
 
     def system_version(self) -> str:
-        return "5.9.0"
+        return "6.2.0"
 
     def modules(self) -> list[dict[str, Any]]:
         return []
@@ -119,12 +119,12 @@ class FakeSwd:
 
 class FakeUsb:
     def __init__(
-        self, device_id: str = DEVICE_ID, system: str = "5.9.0", modules: list[ModuleStatus] | None = None
+        self, device_id: str = DEVICE_ID, system: str = "6.2.0", modules: list[ModuleStatus] | None = None
     ):
         self.device_id = device_id
         self.system = system
         self.modules = modules if modules is not None else [
-            ModuleStatus(2, 0, 2300), ModuleStatus(8, 0, 202), ModuleStatus(4, 1, 5900), ModuleStatus(5, 1, 6),
+            ModuleStatus(2, 0, 3100), ModuleStatus(8, 0, 202), ModuleStatus(4, 1, 6200), ModuleStatus(5, 1, 6),
         ]  # fmt: skip
 
     def __enter__(self) -> FakeUsb:

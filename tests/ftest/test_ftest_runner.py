@@ -241,13 +241,13 @@ VERSIONS = Step(name="versions", kind="identity", check="versions")
 
 
 def test_versions_over_usb(profile: Profile) -> None:
-    usb = FakeUsb(system="5.8.0", modules=[ModuleStatus(2, 0, 2300), ModuleStatus(4, 1, 5900, valid=False)])
+    usb = FakeUsb(system="5.8.0", modules=[ModuleStatus(2, 0, 3100), ModuleStatus(4, 1, 6200, valid=False)])
     result = run_plan(plan(VERSIONS), ctx_for(profile, usb=usb))
     failed = {m.name: m.reason for m in result.measurements if not m.passed}
     assert failed == {
-        "device-os": "versions: Device OS 5.8.0 is running, the profile needs 5.9.0",
+        "device-os": "versions: Device OS 5.8.0 is running, the profile needs 6.2.0",
         "softdevice": "versions: softdevice is not on the device (the profile needs v202)",
-        "system-part1": "versions: system-part1 v5900 is on the device but not valid",
+        "system-part1": "versions: system-part1 v6200 is on the device but not valid",
         "user-factory-test": "versions: user-factory-test is not on the device (the profile needs v6)",
     }
 
@@ -258,7 +258,7 @@ def test_versions_from_flash_over_swd_and_serial(profile: Profile) -> None:
     flash = demo_flash()
     flash[0x30000] ^= 0xFF  # corrupt system-part1: its CRC no longer matches
     result = run_plan(plan(VERSIONS), ctx_for(profile, swd=FakeSwd(flash=flash), serial=FakeSerial()))
-    assert result.reason == "versions: system-part1 v5900 is on the device but not valid"
+    assert result.reason == "versions: system-part1 v6200 is on the device but not valid"
 
 
 def test_versions_without_links(profile: Profile) -> None:

@@ -51,9 +51,9 @@ def test_identify_long_form_version_and_modules(ftest_twin: Twin) -> None:
         assert info.device_id == ftest_twin.device_id
         assert info.serial_number == ftest_twin.identity.serial_number
         assert info.imei == ftest_twin.identity.imei and info.iccid == ftest_twin.identity.iccid
-        assert con.system_version() == "5.9.0"
+        assert con.system_version() == "6.2.0"
         mods = con.modules()
-        assert {(m["f"], m["n"]) for m in mods} >= {("s", "1"), ("u", "1"), ("b", "0")}
+        assert {(m["f"], m["n"]) for m in mods} >= {("s", "1"), ("u", "2"), ("b", "0")}
 
 
 def test_identify_short_form(ftest_twin: Twin) -> None:
@@ -86,7 +86,7 @@ def test_factory_test_protocol(ftest_twin: Twin) -> None:
         modem = con.call("modem")
         assert modem.value == "OK" and modem.raw["imei"] == ftest_twin.identity.imei
         assert con.call("iccid").value == ftest_twin.identity.iccid
-        assert con.call("version").value == "5.9.0"
+        assert con.call("version").value == "6.2.0"
         bad = con.call("warp")
         assert not bad.ok and bad.error == "unknown_command"
     assert any(e["kind"] == "led" and e["color"] == "#00ff00" for e in ftest_twin.events.read())

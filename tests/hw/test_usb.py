@@ -48,10 +48,10 @@ def test_control_requests(sim_bench: Bench) -> None:
     install(twin)
     with open_control(twin.device_id) as ctl:
         assert ctl.get_device_id() == twin.device_id
-        assert ctl.get_system_version() == "5.9.0"
+        assert ctl.get_system_version() == "6.2.0"
         mods = {(m.function, m.index): m for m in ctl.get_module_info()}
-        assert mods[(4, 1)].version == 5900 and mods[(4, 1)].valid
-        assert (5, 1) in mods and (2, 0) in mods
+        assert mods[(4, 1)].version == 6200 and mods[(4, 1)].valid
+        assert (5, 2) in mods and (2, 0) in mods  # the 256 KB user part is index 2
         assert ctl.is_setup_done() is False
         ctl.set_setup_done(True)
         assert ctl.is_setup_done() is True

@@ -288,13 +288,13 @@ def test_device_os_3_devices_get_the_setup_done_flag(line: Line, bench: Bench) -
 
     twin = bench.create(1, seed=57)[0]
     job = line.job()
-    # The demo firmware is 5.9.0; pretend the profile targets a 3.x line to exercise the rule.
+    # The demo firmware is 6.2.0; pretend the profile targets a 3.x line to exercise the rule.
     job.profile = dataclasses.replace(job.profile, device_os_version="3.3.1")
     r = run_slots(job, [SlotSpec("1", Transport.SWD, twin.identity.probe_uid)])[0]
     assert "setup-done" in [n for n, _, _ in r.steps]
     assert twin.state.setup_done
     fresh = bench.create(1, seed=58)[0]
-    r2 = line.swd([fresh])[0]  # 5.9.0: not needed, not done
+    r2 = line.swd([fresh])[0]  # 6.2.0: not needed, not done
     assert "setup-done" not in [n for n, _, _ in r2.steps]
     assert not fresh.state.setup_done
 

@@ -15,12 +15,12 @@ product = "Test Product"
 platform = "boron"
 
 [firmware]
-device_os_version = "5.9.0"
+device_os_version = "6.2.0"
 
 [[firmware.modules]]
 role = "system-part1"
 sha256 = "{SHA[1]}"
-version = 5900
+version = 6200
 
 [firmware.product]
 sha256 = "{SHA[2]}"

@@ -84,12 +84,12 @@ def test_version_and_role_mismatch(boron_cache: FirmwareCache, tmp_path: Path) -
     demo = {role: hashlib.sha256(data).hexdigest() for role, data in build_demo_modules("boron").items()}
     path = _edited(
         tmp_path,
-        f'sha256 = "{demo["bootloader"]}"\nversion = 2300',
+        f'sha256 = "{demo["bootloader"]}"\nversion = 3100',
         f'sha256 = "{demo["bootloader"]}"\nversion = 2301',
     )
     errors = check_profile_firmware(load_profile(path), boron_cache)
     assert [e.field for e in errors] == ["firmware.modules[0].version"]
-    assert errors[0].problem.endswith("is version 2300, the profile says 2301")
+    assert errors[0].problem.endswith("is version 3100, the profile says 2301")
     path = _edited(
         tmp_path,
         f'role = "softdevice"\nsha256 = "{demo["softdevice"]}"',
@@ -100,7 +100,7 @@ def test_version_and_role_mismatch(boron_cache: FirmwareCache, tmp_path: Path) -
 
 
 def test_device_os_version_must_match_system_part(boron_cache: FirmwareCache, tmp_path: Path) -> None:
-    path = _edited(tmp_path, 'device_os_version = "5.9.0"', 'device_os_version = "5.8.0"')
+    path = _edited(tmp_path, 'device_os_version = "6.2.0"', 'device_os_version = "5.8.0"')
     errors = check_profile_firmware(load_profile(path), boron_cache)
     assert [e.field for e in errors] == ["firmware.device_os_version"]
     assert "5800" in errors[0].problem
@@ -118,7 +118,18 @@ def test_unbootable_set_is_reported(boron_cache: FirmwareCache, tmp_path: Path) 
     assert all("cannot boot" in e.problem and "bootloader" in e.problem for e in errors)
 
 
-def test_device_os_module_version_encoding() -> None:
-    assert device_os_module_version("5.9.0") == 5900
-    assert device_os_module_version("4.0.2-rc.1") == 4002
+def test_device_os_module_versions_come_from_particles_release_table() -> None:
+    """Particle's own numbers (each tag's system_module_version.mk), where a formula goes wrong."""
+    assert device_os_module_version("6.2.0") == 6200
+    assert device_os_module_version("5.9.0") == 5901  # not 5900
+    assert device_os_module_version("5.4.1") == 5410  # not 5401
+    assert device_os_module_version("4.0.2") == 4006
+    assert device_os_module_version("9.9.9") is None  # unknown: not guessed
     assert device_os_module_version("x") is None
+
+
+def test_module_versions_print_as_the_release_they_belong_to() -> None:
+    from station.sim.firmware_view import version_string
+
+    assert version_string(5901) == "5.9.0" and version_string(6200) == "6.2.0"
+    assert version_string(5501) == "5.5.0" and version_string(4999) == "4999"

@@ -49,7 +49,7 @@ def test_shipped_demo_profiles_are_valid(name: str) -> None:
 
 def test_every_problem_is_reported_with_its_field(write_profile) -> None:
     text = MINIMAL.replace('platform = "boron"', 'platform = "boronn"').replace(
-        "version = 5900", 'version = "5900"'
+        "version = 6200", 'version = "6200"'
     )
     text += '\n[flash]\nverifyy = false\nerase = "fast"\n'
     found = problems(write_profile(text))
@@ -98,7 +98,7 @@ def test_hash_in_upper_case_is_accepted_and_normalised(write_profile) -> None:
 def test_duplicate_module_role_is_refused(write_profile) -> None:
     text = MINIMAL.replace(
         "[firmware.product]",
-        f'[[firmware.modules]]\nrole = "system-part1"\nsha256 = "{SHA[3]}"\nversion = 5900\n\n[firmware.product]',
+        f'[[firmware.modules]]\nrole = "system-part1"\nsha256 = "{SHA[3]}"\nversion = 6200\n\n[firmware.product]',
     )
     assert any("listed twice" in p for _, p in problems(write_profile(text)))
 

@@ -47,7 +47,7 @@ def test_listening_mode_keys(bench: Bench, twin: Twin, demo: DemoFirmware) -> No
     twin.update_state(run_state="listening", running_app=None)
     with SimHost(bench) as host, serial.Serial(host.port_of(twin.name), timeout=2) as port:
         port.write(b"v")
-        assert _readline(port) == b"system firmware version: 5.9.0"
+        assert _readline(port) == b"system firmware version: 6.2.0"
         port.write(b"m")
         assert _readline(port) == b"Your device MAC address is"
         assert len(_readline(port).split(b":")) == 6
