@@ -1,0 +1,90 @@
+"""The card's rules, without Qt: FAIL is the unit, ERROR the station; a result stays until cleared."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from station.ui.cardmodel import CardState, SlotView, elapsed_text, step_title
+
+
+def ev(kind: str, **kw: Any) -> Any:
+    base: dict[str, Any] = {"slot": "1", "device_id": None, "step": None, "fraction": None, "outcome": None,
+                            "message": "", "data": {}}
+    base.update(kw)
+    return SimpleNamespace(kind=kind, **base)
+
+
+def run_to(view: SlotView, *steps: str) -> None:
+    for s in steps:
+        view.apply(ev("step_started", step=s))
+        view.apply(ev("step_finished", step=s, outcome="passed"))
+
+
+def test_a_run_goes_running_then_pass_and_stays_until_the_next_unit() -> None:
+    v = SlotView("1")
+    v.set_plan([("connect", "Connecting"), ("flash", "Writing firmware")])
+    v.apply(ev("step_started", step="connect"))
+    assert v.state is CardState.RUNNING and v.headline == "Connecting"
+    v.apply(ev("attempt_started", device_id="e00fce68a1b2c3d4e5f60718", data={"platform": "boron"}))
+    run_to(v, "connect", "flash")
+    v.apply(ev("attempt_finished", outcome="passed"))
+    assert v.state is CardState.PASS and v.device_id == "e00fce68a1b2c3d4e5f60718"
+    assert [c.state for c in v.chips] == ["passed", "passed"]
+    v.apply(ev("log", message="anything"))  # nothing but a new unit clears a result
+    assert v.state is CardState.PASS
+    v.clear()
+    assert v.state is CardState.WAITING and v.device_id is None and [c.state for c in v.chips] == ["pending"] * 2
+
+
+def test_fail_names_the_step_in_operator_words() -> None:
+    v = SlotView("2")
+    run_to(v, "connect")
+    v.apply(ev("step_started", step="verify"))
+    v.apply(ev("step_finished", step="verify", outcome="failed"))
+    v.apply(ev("attempt_finished", outcome="failed", step="verify", message="flash differs at 0xb4010"))
+    assert v.state is CardState.FAIL
+    assert v.headline == "Failed at: Checking firmware"
+    assert v.reason == "flash differs at 0xb4010"
+
+
+def test_a_station_fault_is_error_not_fail() -> None:
+    v = SlotView("3")
+    v.apply(ev("step_started", step="flash"))
+    v.apply(ev("attempt_finished", outcome="failed", step="flash", message="registry unreachable",
+               data={"station_fault": True}))
+    assert v.state is CardState.ERROR
+    assert "engineer" in v.headline and "writing firmware" in v.headline
+    assert v.chips[-1].state == "failed"
+
+
+def test_progress_never_goes_backwards_within_a_step_and_ignores_other_steps() -> None:
+    v = SlotView("1")
+    v.apply(ev("step_started", step="flash"))
+    v.apply(ev("step_progress", step="flash", fraction=0.4))
+    v.apply(ev("step_progress", step="flash", fraction=0.2))
+    v.apply(ev("step_progress", step="verify", fraction=0.9))
+    assert v.step_fraction == 0.4
+    v.apply(ev("step_started", step="verify"))
+    assert v.step_fraction is None
+
+
+def test_cancel_and_skip_are_their_own_states() -> None:
+    v = SlotView("1")
+    v.apply(ev("step_started", step="flash"))
+    v.apply(ev("attempt_finished", outcome="cancelled", step="flash", message="cancelled by the operator"))
+    assert v.state is CardState.STOPPED and v.chips[0].state == "cancelled"
+    v.apply(ev("attempt_finished", outcome="skipped"))
+    assert v.state is CardState.DONE_BEFORE
+
+
+def test_accessible_name_says_slot_state_and_why() -> None:
+    v = SlotView("4", title="Slot 4")
+    v.apply(ev("attempt_finished", outcome="failed", step="flash", message="x"))
+    assert v.accessible_name() == "Slot 4. FAIL. Failed at: Writing firmware"
+
+
+def test_words() -> None:
+    assert elapsed_text(0) == "0:00" and elapsed_text(75.9) == "1:15" and elapsed_text(3723) == "1:02:03"
+    assert step_title("some-new_step") == "Some new step"
+    assert step_title("flash", {"flash": "Programming"}) == "Programming"
