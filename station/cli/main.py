@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "cloud_cmds",
     "label_cmds",
     "demo_cmds",
+    "gui_cmds",
 )
 
 

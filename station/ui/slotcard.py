@@ -95,7 +95,7 @@ class StateBanner(QWidget):
 
         fg = QColor(st.foreground)
         word_px = self.word_pixel_size()
-        head_px = max(15, int(word_px * 0.36))
+        head_px = max(15, min(int(word_px * 0.55), int(self.width() / 13)))
         has_head = bool(self.headline)
         word_font = theme.sans(word_px, bold=True)
         fm = QFontMetrics(word_font)

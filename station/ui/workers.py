@@ -51,11 +51,14 @@ class _Job(QRunnable):
 
     def run(self) -> None:
         try:
-            result = self.fn()
+            result, error = self.fn(), None
         except BaseException as exc:  # delivered, not lost: the GUI decides what to show
-            self.delivery.finished.emit(None, exc)
-        else:
-            self.delivery.finished.emit(result, None)
+            result, error = None, exc
+        try:
+            self.delivery.finished.emit(result, error)
+        except RuntimeError:
+            # The receiver is gone (the window closed while this ran): nobody is left to tell.
+            LOG.debug("a background job finished after its window closed")
 
 
 class Workers(QObject):

@@ -12,3 +12,106 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6", reason="the GUI tests need the gui extra: pip install -e '.[gui,test]'")
 pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt (test extra)")
+
+
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from station.firmware.cache import FirmwareCache  # noqa: E402
+from station.firmware.demo import install_demo_firmware  # noqa: E402
+from station.sim.bench import Bench  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_BORON = REPO / "profiles" / "demo-boron.toml"
+
+
+@pytest.fixture(scope="session")
+def _gui_cache_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gui-cache")
+    install_demo_firmware(FirmwareCache(root), "boron")
+    return root
+
+
+@pytest.fixture
+def gui_cache(tmp_path: Path, _gui_cache_template: Path) -> Path:
+    import shutil
+
+    root = tmp_path / "cache"
+    shutil.copytree(_gui_cache_template, root)
+    return root
+
+
+class Station:
+    """A real window on real twins: SWD slots from a station.toml, or a USB bench."""
+
+    def __init__(self, qtbot: Any, bench: Bench, cache: Path, tmp: Path) -> None:
+        self.qtbot, self.bench, self.cache, self.tmp = qtbot, bench, cache, tmp
+        self.window: Any = None
+        self.db_url = f"sqlite:///{tmp / 'station.db'}"
+
+    def open(self, slots: int = 0, *, usb: bool = False, profile: Path = DEMO_BORON, auto_start: bool = False,
+             operator: str = "tester") -> Any:
+        from station.ui.app import GuiOptions, session_opener
+        from station.ui.window import MainWindow
+
+        twins = self.bench.create(slots, seed=1234) if slots else []
+        self.twins = twins
+        config = self.tmp / "station.toml"
+        lines = ["[station]", 'name = "gui-test"']
+        if twins and not usb:
+            lines += ["[slots]"] + [f'"{i + 1}" = "{t.identity.probe_uid}"' for i, t in enumerate(twins)]
+        config.write_text("\n".join(lines) + "\n")
+        opts = GuiOptions(db_url=self.db_url, cache_dir=self.cache, config_path=config, sim_dir=self.bench.path,
+                          labels_dir=self.tmp / "labels", usb=usb)
+        self.window = MainWindow(session_opener(opts), profile=profile, operator=operator, auto_start=auto_start,
+                                 scale=1.0, export_dir=self.tmp)
+        self.qtbot.addWidget(self.window)
+        self.window.resize(1366, 768)
+        self.window.show()
+        self.qtbot.waitUntil(lambda: self.window.ready, timeout=30_000)
+        return self.window
+
+    def card(self, slot: str) -> Any:
+        card = self.window.board.card(slot)
+        assert card is not None, f"no card for slot {slot}: {list(self.window.board.cards)}"
+        return card
+
+    def wait_state(self, slot: str, *states: Any, timeout: float = 90) -> Any:
+        self.qtbot.waitUntil(lambda: self.window.board.card(slot) is not None
+                             and self.window.board.card(slot).view.state in states, timeout=int(timeout * 1000))
+        return self.card(slot)
+
+    def wait_prompt(self, slot: str, timeout: float = 90) -> Any:
+        self.qtbot.waitUntil(lambda: self.window.board.card(slot) is not None
+                             and self.window.board.card(slot).view.prompt is not None, timeout=int(timeout * 1000))
+        return self.card(slot)
+
+    def wait_step(self, slot: str, step: str, timeout: float = 90) -> None:
+        self.qtbot.waitUntil(lambda: self.window.board.card(slot) is not None
+                             and self.window.board.card(slot).view.step == step, timeout=int(timeout * 1000))
+
+    def close(self) -> None:
+        w = self.window
+        if w is None:
+            return
+        if w.session is not None:
+            w.session.stop_watching()
+            w.session.cancel_all()
+            w.session.wait(60)
+        w.close()
+        if w.session is not None:
+            w.session.registry.close()
+
+
+@pytest.fixture
+def station(qtbot: Any, station_bench: Bench, gui_cache: Path, tmp_path: Path) -> Iterator[Station]:
+    s = Station(qtbot, station_bench, gui_cache, tmp_path)
+    yield s
+    s.close()
+
+
+def profile_variant(tmp: Path, edit: Callable[[str], str], name: str = "variant.toml") -> Path:
+    p = tmp / name
+    p.write_text(edit(DEMO_BORON.read_text()))
+    return p

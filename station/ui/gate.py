@@ -1,0 +1,40 @@
+"""Buttons for privileged actions: locked ones look locked and say why when pressed.
+
+The core's ``may(role, action)`` decides what a role may do; the window asks it and locks the
+button. A locked button stays pressable (a disabled widget takes no touch, and a gloved operator
+on a touch screen has no hover for a tooltip): pressing it shows why it is locked and who may do
+it, instead of doing the action. The core checks again when the action runs, so a button that
+was somehow unlocked still cannot do what the role may not.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QPushButton, QWidget
+
+
+class GatedButton(QPushButton):
+    activated = Signal()  # pressed while allowed
+    refused = Signal(str)  # pressed while locked: why
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.base_text = text
+        self.allowed = True
+        self.why = ""
+        self.clicked.connect(self._pressed)
+
+    def set_allowed(self, allowed: bool, why: str = "") -> None:
+        self.allowed = allowed
+        self.why = why
+        self.setText(self.base_text if allowed else f"🔒 {self.base_text}")
+        self.setToolTip("" if allowed else why)
+        self.setProperty("locked", not allowed)
+        self.setStyleSheet("" if allowed else "QPushButton { color: #6B6B6B; border-style: dashed; }")
+        self.setAccessibleDescription("" if allowed else f"locked: {why}")
+
+    def _pressed(self) -> None:
+        if self.allowed:
+            self.activated.emit()
+        else:
+            self.refused.emit(self.why)

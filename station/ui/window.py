@@ -1,0 +1,562 @@
+"""The station's main window: top bar, slot board, lot, history, cloud queue and log.
+
+The window presents and routes; it never waits. Everything that touches a device, the registry,
+a file or the network runs in the session's slot threads or in :class:`~station.ui.workers.Workers`
+jobs, and comes back as queued signals: core events through the :class:`~station.ui.bridge.EventBridge`
+(connected to methods of this window), job results through ``(result, error)`` callbacks.
+
+Closing the window while slots run asks first, then cancels every slot (each stops at its next
+step boundary and records ``cancelled``), waits for all of them, and only then closes: nothing is
+left half-recorded.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from station.labels.scan import Scan
+from station.ui import theme
+from station.ui.board import SlotBoard
+from station.ui.bridge import BridgeLogHandler, EventBridge
+from station.ui.cardmodel import CardState, PromptView
+from station.ui.cloudpanel import CloudPanel
+from station.ui.exportdialog import ExportDialog
+from station.ui.historypanel import HistoryPanel, HistoryQuery
+from station.ui.logmodel import LogLine, event_line
+from station.ui.logpane import LogPane
+from station.ui.lotpanel import LotFigures, LotPanel
+from station.ui.record import RecordDialog
+from station.ui.scanner import ScanDetector
+from station.ui.workers import Workers
+
+LOG = logging.getLogger(__name__)
+
+SessionFactory = Callable[[Any], Any]  # (event sink) -> session
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, open_session: SessionFactory, *, profile: Path | None = None, lot: str | None = None,
+                 operator: str | None = None, auto_start: bool = True, scale: float | None = None,
+                 export_dir: Path | None = None, demo: Any = None) -> None:
+        super().__init__()
+        self.t_created = time.monotonic()
+        self.scale = theme.ui_scale() if scale is None else scale
+        self.open_session = open_session
+        self.profile_path = profile
+        self.lot_name = lot
+        self.operator = operator or getpass.getuser()
+        self.role = "operator"
+        self.export_dir = export_dir or Path.home()
+        self.session: Any = None
+        self.job: Any = None
+        self.ready = False  # the session is open and the slots are on the board
+        self.shift = {"passed": 0, "failed": 0, "errors": 0}
+        self.records: list[RecordDialog] = []
+        self._closing = False
+        self.specs: dict[str, Any] = {}
+
+        self.setWindowTitle("Station")
+        self.workers = Workers(parent=self)
+        self.bridge = EventBridge(self)
+        self.bridge.coreEvent.connect(self.on_core_event, Qt.ConnectionType.QueuedConnection)
+        self.bridge.progressReady.connect(self.on_progress, Qt.ConnectionType.QueuedConnection)
+        self.bridge.logReady.connect(self.on_logs, Qt.ConnectionType.QueuedConnection)
+        self.log_handler = BridgeLogHandler(self.bridge)
+        logging.getLogger("station").addHandler(self.log_handler)
+
+        from station.ui.topbar import TopBar
+
+        self.topbar = TopBar(self.scale)
+        self.board = SlotBoard()
+        self.board.startRequested.connect(self.start_slot)
+        self.board.stopRequested.connect(self.stop_slot)
+        self.board.retryRequested.connect(self.start_slot)
+        self.board.recordRequested.connect(self.open_slot_record)
+        self.board.answered.connect(self.answer_prompt)
+        self.start_all_button = QPushButton("Start all")
+        self.start_all_button.setObjectName("primary")
+        self.start_all_button.clicked.connect(self.start_all)
+        self.stop_all_button = QPushButton("Stop all")
+        self.stop_all_button.clicked.connect(self.stop_all)
+        self.auto_start = QCheckBox("Start when a board appears")
+        self.auto_start.setChecked(auto_start)
+        self.auto_start.toggled.connect(self._auto_start_toggled)
+        actions = QHBoxLayout()
+        actions.addWidget(self.start_all_button)
+        actions.addWidget(self.stop_all_button)
+        actions.addWidget(self.auto_start)
+        actions.addStretch(1)
+        self.demo_controls: QWidget | None = None
+        if demo is not None:
+            from station.ui.demo import DemoControls
+
+            self.demo_controls = DemoControls(demo, self.workers)
+            actions.addWidget(self.demo_controls)
+        board_page = QWidget()
+        bl = QVBoxLayout(board_page)
+        bl.setContentsMargins(4, 4, 4, 4)
+        bl.addLayout(actions)
+        bl.addWidget(self.board, 1)
+
+        self.lot_panel = LotPanel(self.scale)
+        self.lot_panel.refresh_button.clicked.connect(self.refresh_lot)
+        self.lot_panel.export_button.clicked.connect(self.open_export)
+        self.history = HistoryPanel(self._history_page, self.workers)
+        self.history.openRecord.connect(self.open_record)
+        self.cloud_panel = CloudPanel(self._cloud_page, self.workers, self.scale)
+        self.cloud_panel.syncRequested.connect(self.sync_now)
+        self.cloud_panel.retryRequested.connect(self.retry_parked)
+        self.cloud_panel.retry_button.refused.connect(self.explain)
+        self.log_pane = LogPane()
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(board_page, "Slots")
+        self.tabs.addTab(self.lot_panel, "Lot")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.addTab(self.cloud_panel, "Cloud queue")
+        self.tabs.addTab(self.log_pane, "Log")
+        for i in range(self.tabs.count()):
+            QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self, self._tab_shortcut(i))
+        self.tabs.currentChanged.connect(self._tab_changed)
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(0)
+        cl.addWidget(self.topbar)
+        cl.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.message = QLabel("Opening the station…")
+        self.message.setFont(theme.sans(theme.px(15, self.scale), bold=True))
+        self.statusBar().addWidget(self.message, 1)
+        self.topbar.set_operator(self.operator, self.role)
+        self.topbar.set_shift(0, 0)
+
+        self.scanner = ScanDetector(self)
+        self.scanner.scanned.connect(self.on_scan)
+        self.scanner.unrecognised.connect(self.on_unrecognised_scan)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.scanner)
+
+        self.second = QTimer(self)
+        self.second.setInterval(1000)
+        self.second.timeout.connect(self.board.tick)
+        self.second.start()
+        self.slow = QTimer(self)
+        self.slow.setInterval(10_000)
+        self.slow.timeout.connect(self.refresh_status)
+        self.slow.start()
+        self.workers.submit(self._open, self._opened)
+
+    # ------------------------------------------------------------------ opening
+    def _open(self) -> tuple[Any, list[Any], Any]:
+        session = self.open_session(self.bridge)
+        slots = session.slots()
+        job = None
+        if self.profile_path is not None:
+            job = session.prepare(self.profile_path, lot=self.lot_name, operator=self.operator)
+        return session, slots, job
+
+    def _opened(self, result: Any, error: BaseException | None) -> None:
+        if error is not None:
+            self.say(f"Cannot open the station: {error}", error=True)
+            LOG.error("cannot open the station: %s", error)
+            return
+        self.session, slots, self.job = result
+        self.specs = {s.name: s for s in slots}
+        self.board.set_slots([(s.name, self.slot_title(s.name), s.transport.value) for s in slots])
+        for s in slots:
+            self.log_pane.add_slot(s.name, self.slot_title(s.name))
+        mode = self.session.mode
+        self.topbar.mode.set((f"Line · {len(slots)} SWD slots" if mode == "line" else "Bench · USB"),
+                             f"station {self.session.station}")
+        self.auto_start.setText("Start when a board appears" if mode == "line" else "Start when a device is plugged in")
+        if self.job is not None:
+            self.topbar.profile.set(self.job.profile.name, str(self.job.profile.path))
+            self.topbar.lot.set(self.job.lot_name)
+            self.lot_name = self.job.lot_name
+        else:
+            self.topbar.profile.set("none chosen")
+        self.ready = True
+        self.say("Ready" + ("" if self.job is not None else ": choose a profile to start"))
+        LOG.info("window ready %.2f s after it was created", time.monotonic() - self.t_created)
+        if self.auto_start.isChecked() and self.job is not None:
+            self.session.watch()
+        self.refresh_status()
+        self.history.requery()
+
+    def slot_title(self, name: str) -> str:
+        """Fixture slots by their name; a bench device by the end of its ID (its card shows all of it)."""
+        return f"Slot {name}" if len(name) <= 4 else f"…{name[-6:]}"
+
+    # ------------------------------------------------------------------ core events (GUI thread)
+    @Slot(object)
+    def on_core_event(self, ev: Any) -> None:
+        kind = str(ev.kind)
+        slot = str(ev.slot)
+        data = ev.data or {}
+        if kind in ("slot_starting", "device_arrived"):
+            new = self.board.add_slot(slot, self.slot_title(slot), str(data.get("transport", "")))
+            self.log_pane.add_slot(slot, self.slot_title(slot))
+            if kind == "slot_starting":
+                new.view.begin()
+                new.refresh()
+        elif kind == "device_left":
+            card = self.board.card(slot)
+            if card is not None and self.session is not None and self.session.mode == "bench" \
+                    and card.view.state is CardState.WAITING:
+                self.board.remove_slot(slot)
+        elif kind == "prompt":
+            self.board.show_prompt(slot, PromptView(str(data["prompt_id"]), ev.message,
+                                                    tuple(data.get("choices") or ("yes", "no")),
+                                                    float(data.get("timeout_s") or 0.0)))
+        elif kind == "prompt_closed":
+            self.board.close_prompt(slot, str(data.get("prompt_id")))
+        elif kind == "slot_result":
+            card = self.board.card(slot)
+            if card is not None:
+                card.view.serial_number = data.get("serial_number") or card.view.serial_number
+                card.view.attempt_id = data.get("attempt_id") or card.view.attempt_id
+                card.refresh()
+            self._count(ev.outcome, bool(data.get("station_fault")))
+        else:
+            self.board.apply(ev)
+        line = event_line(ev)
+        if line is not None:
+            self.log_pane.append([line])
+
+    @Slot()
+    def on_progress(self) -> None:
+        for ev in self.bridge.take_progress():
+            card = self.board.card(str(ev.slot))
+            if card is not None:
+                card.view.apply(ev)
+                card.refresh()
+
+    @Slot()
+    def on_logs(self) -> None:
+        lines = []
+        for r in self.bridge.take_logs():
+            thread = r.threadName or ""
+            slot = thread.removeprefix("slot-") if thread.startswith("slot-") else ""
+            lines.append(LogLine(r.created, slot, r.levelno, r.getMessage()))
+        self.log_pane.append(lines)
+
+    def _count(self, outcome: str | None, station_fault: bool) -> None:
+        if outcome == "passed":
+            self.shift["passed"] += 1
+        elif station_fault or outcome == "error":
+            self.shift["errors"] += 1
+        elif outcome == "failed":
+            self.shift["failed"] += 1
+        self.topbar.set_shift(self.shift["passed"], self.shift["failed"], self.shift["errors"])
+        self.refresh_lot()
+
+    # ------------------------------------------------------------------ slot actions
+    def _spec(self, slot: str) -> Any:
+        """The slot's spec from the session (station.toml order and probes); a bench device is its ID."""
+        from station.domain import Transport
+        from station.pipeline.line import SlotSpec
+
+        if slot in self.specs:
+            return self.specs[slot]
+        card = self.board.card(slot)
+        transport = Transport(card.view.transport) if card is not None and card.view.transport else Transport.USB
+        return SlotSpec(slot, transport, slot)
+
+    def start_slot(self, slot: str) -> None:
+        if not self._can_run():
+            return
+        self.session.start(self._spec(slot))
+
+    def stop_slot(self, slot: str) -> None:
+        if self.session is not None:
+            self.session.cancel(slot)
+            self.say(f"Stopping {self.slot_title(slot)} at the end of its current step")
+
+    def start_all(self) -> None:
+        if not self._can_run():
+            return
+        for slot, card in self.board.cards.items():
+            if card.view.state is not CardState.RUNNING:
+                self.session.start(self._spec(slot))
+
+    def stop_all(self) -> None:
+        if self.session is not None:
+            self.session.cancel_all()
+            self.say("Stopping every slot at the end of its current step")
+
+    def _can_run(self) -> bool:
+        if self.session is None:
+            self.say("The station is still opening", error=True)
+            return False
+        if self.job is None:
+            self.say("Choose a profile first", error=True)
+            return False
+        return True
+
+    def answer_prompt(self, slot: str, prompt_id: str, choice: str) -> None:
+        if self.session is not None and not self.session.broker.answer(prompt_id, choice):
+            self.say(f"{self.slot_title(slot)}: that question is already closed")
+
+    def _auto_start_toggled(self, on: bool) -> None:
+        if self.session is None:
+            return
+        if on and self.job is not None:
+            self.session.watch()
+        elif not on:
+            self.session.stop_watching()
+
+    # ------------------------------------------------------------------ scans and records
+    @Slot(object)
+    def on_scan(self, scan: Scan) -> None:
+        key = scan.key
+        self.say(f"Scanned {scan.kind.value}: {key}")
+        self.history.show_device(key)
+        self.open_record(key)
+
+    @Slot(str)
+    def on_unrecognised_scan(self, why: str) -> None:
+        self.say(f"Scan not recognised: {why}", error=True)
+
+    def open_slot_record(self, slot: str) -> None:
+        card = self.board.card(slot)
+        if card is not None and card.view.device_id:
+            self.log_pane.show_slot(slot)
+            self.open_record(card.view.device_id)
+
+    def open_record(self, key: str) -> RecordDialog:
+        dialog = RecordDialog(key, self.scale, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._record_closed)
+        self.records.append(dialog)
+        dialog.show()
+        if self.session is None:
+            dialog.show_error("The station is still opening")
+            return dialog
+        session = self.session
+
+        def done(rec: Any, error: BaseException | None) -> None:
+            if dialog not in self.records:
+                return
+            if error is not None:
+                dialog.show_error(f"Cannot read the record: {error}")
+            elif rec is None:
+                dialog.show_error(f"{key} is not in the registry")
+            else:
+                dialog.show_record(rec)
+
+        self.workers.submit(lambda: session.device_record(key), done)
+        return dialog
+
+    def _record_closed(self, _: int) -> None:
+        self.records = [d for d in self.records if d.isVisible()]
+
+    # ------------------------------------------------------------------ lot, cloud, history
+    def refresh_status(self) -> None:
+        if self.session is None:
+            return
+        session = self.session
+        self.workers.submit(session.outbox_counts, self._cloud_counts)
+        self.refresh_lot()
+
+    def _cloud_counts(self, counts: Any, error: BaseException | None) -> None:
+        if error is not None:
+            self.topbar.cloud.set("registry unreachable")
+            return
+        pending, imported, failed = counts
+        self.topbar.set_cloud(getattr(self, "_cloud_online", None), pending, failed)
+        self.cloud_panel.show_counts(pending, imported, failed)
+
+    def refresh_lot(self) -> None:
+        if self.session is None or not self.lot_name:
+            return
+        session, lot = self.session, self.lot_name
+
+        def done(fig: Any, error: BaseException | None) -> None:
+            if error is None:
+                self.lot_panel.show_figures(LotFigures(**fig))
+
+        self.workers.submit(lambda: session.lot_figures(lot), done)
+
+    def _history_page(self, query: HistoryQuery, cursor: Any, limit: int) -> tuple[list[Any], Any]:
+        """Runs in a worker. Interim: a device's own attempts until the paged read model lands."""
+        session = self.session
+        if session is None or not query.text:
+            return [], None
+        rec = session.device_record(query.text.lower())
+        if rec is None:
+            return [], None
+        rows = [_HistoryRow(a, rec) for a in reversed(rec.attempts)]
+        if query.outcome:
+            rows = [r for r in rows if r.outcome == query.outcome]
+        return rows, None
+
+    def _cloud_page(self, state: str | None, cursor: Any, limit: int) -> tuple[list[Any], Any]:
+        if self.session is None:
+            return [], None
+        return self.session.outbox_entries(state, limit), None
+
+    def _tab_changed(self, index: int) -> None:
+        page = self.tabs.widget(index)
+        if page is self.cloud_panel:
+            self.cloud_panel.requery()
+        elif page is self.lot_panel:
+            self.refresh_lot()
+
+    def _tab_shortcut(self, i: int) -> Callable[[], None]:
+        def go() -> None:
+            self.tabs.setCurrentIndex(i)
+
+        return go
+
+    def sync_now(self) -> None:
+        if self.session is None:
+            return
+        self.cloud_panel.sync_button.setEnabled(False)
+        self.cloud_panel.show_sync("syncing…")
+        self.workers.submit(self.session.sync, self._synced)
+
+    def _synced(self, report: Any, error: BaseException | None) -> None:
+        self.cloud_panel.sync_button.setEnabled(True)
+        if error is not None:
+            self.cloud_panel.show_sync(f"Sync failed: {error}")
+        else:
+            parts = [f"{report.imported} imported", f"{report.needs_attention} need attention",
+                     f"{report.rescheduled} stay queued"]
+            if report.missing_credentials:
+                parts.append("no credential for " + ", ".join(report.missing_credentials)
+                             + ": entries stay queued until one is set up")
+                self._cloud_online = None
+            else:
+                self._cloud_online = not report.rescheduled
+            self.cloud_panel.show_sync("Last sync: " + "; ".join(parts))
+        self.cloud_panel.requery()
+        self.refresh_status()
+
+    def retry_parked(self) -> None:
+        if self.session is None:
+            return
+
+        def done(n: Any, error: BaseException | None) -> None:
+            self.cloud_panel.show_sync(f"Retry failed: {error}" if error else f"{n} entries queued again")
+            self.cloud_panel.requery()
+            self.refresh_status()
+
+        self.workers.submit(self.session.retry_parked, done)
+
+    def open_export(self) -> ExportDialog | None:
+        if self.session is None:
+            return None
+        session = self.session
+
+        def lots_read(lots: Any, error: BaseException | None) -> None:
+            names = [lt.name for lt in lots or []]
+            dialog = ExportDialog(names, session.export, self.workers, folder=self.export_dir,
+                                  current=self.lot_name, parent=self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.export_dialog = dialog
+            dialog.show()
+
+        self.workers.submit(session.lots, lots_read)
+        return None
+
+    # ------------------------------------------------------------------ messages
+    def say(self, text: str, *, error: bool = False) -> None:
+        self.message.setText(text)
+        self.message.setStyleSheet("color: #A00000;" if error else "")
+
+    def explain(self, why: str) -> None:
+        QMessageBox.information(self, "Not for this role", why)
+
+    # ------------------------------------------------------------------ closing
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session is None or self._closing is None:
+            self._shutdown()
+            event.accept()
+            return
+        active = self.session.active()
+        if not active:
+            self._shutdown()
+            event.accept()
+            return
+        if not self._closing:
+            answer = QMessageBox.question(
+                self, "Slots are running",
+                f"{len(active)} slot(s) are still provisioning. Stop them at the end of their current step "
+                "and close?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+            self.begin_close()
+        event.ignore()  # closes itself once every slot has stopped
+
+    def begin_close(self) -> None:
+        """Cancel every slot and close once all of them have stopped (polled, never waited on)."""
+        self._closing = True
+        self.session.stop_watching()
+        self.session.cancel_all()
+        self.say("Stopping every slot at a step boundary; the window closes when they have stopped")
+        self._close_poll = QTimer(self)
+        self._close_poll.setInterval(200)
+        self._close_poll.timeout.connect(self._close_when_idle)
+        self._close_poll.start()
+
+    def _close_when_idle(self) -> None:
+        if self.session.active():
+            return
+        self._close_poll.stop()
+        self._closing = None  # type: ignore[assignment]
+        self.close()
+
+    def _shutdown(self) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self.scanner)
+        logging.getLogger("station").removeHandler(self.log_handler)
+        self.second.stop()
+        self.slow.stop()
+        if self.session is not None:
+            self.session.stop_watching()
+        self.workers.wait(3000)  # let queries in flight finish; their results are dropped
+
+
+class _HistoryRow:
+    """An attempt of a device record, shaped like the paged read model's rows."""
+
+    def __init__(self, a: Any, rec: Any) -> None:
+        self.attempt_id = a.attempt_id
+        self.device_id = rec.device_id
+        self.serial_number = rec.serial_number
+        self.lot = a.lot
+        self.station = a.station
+        self.slot = a.slot
+        self.operator = a.operator
+        self.transport = a.transport
+        self.started_at = a.started_at
+        self.outcome = a.outcome
+        self.failing_step = a.failing_step
+        self.reason = a.reason
+        self.duration_s = (a.finished_at - a.started_at).total_seconds() if a.finished_at else None
+

@@ -1,0 +1,133 @@
+"""The real window driven like an operator would, against twins (headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from station.labels.payload import label_payload
+from station.ui.cardmodel import CardState
+
+from .conftest import Station, profile_variant
+
+pytestmark = pytest.mark.slow
+
+
+def answer(qtbot: QtBot, station: Station, slot: str, key: Qt.Key) -> None:
+    card = station.wait_prompt(slot)
+    card.setFocus()
+    qtbot.waitUntil(card.hasFocus)
+    qtbot.keyClick(card, key)
+
+
+def test_start_provisions_and_shows_pass(qtbot: QtBot, station: Station) -> None:
+    w = station.open(1)
+    qtbot.mouseClick(station.card("1").start_button, Qt.MouseButton.LeftButton)
+    station.wait_state("1", CardState.RUNNING, timeout=10)
+    answer(qtbot, station, "1", Qt.Key.Key_Y)
+    card = station.wait_state("1", CardState.PASS, CardState.FAIL, CardState.ERROR)
+    assert card.view.state is CardState.PASS, card.view.reason
+    assert card.banner.word == "PASS" and card.accessibleName().startswith("Slot 1. PASS")
+    assert card.view.device_id == station.twins[0].device_id
+    assert card.view.serial_number == station.twins[0].identity.serial_number
+    qtbot.waitUntil(lambda: w.shift["passed"] == 1)
+    assert "1 passed" in w.topbar.shift.value.text()
+    # The result stays on screen: nothing clears it but the next unit.
+    qtbot.wait(300)
+    assert card.view.state is CardState.PASS
+
+
+def test_unplug_mid_run_fails_with_the_reason(qtbot: QtBot, station: Station) -> None:
+    station.open(1)
+    station.window.start_all()
+    station.wait_step("1", "flash")
+    station.bench.unplug(station.twins[0].name)
+    card = station.wait_state("1", CardState.FAIL, CardState.ERROR, CardState.PASS)
+    assert card.view.state is CardState.FAIL
+    assert card.view.failing_step == "flash"
+    assert card.view.headline == "Failed at: Writing firmware"
+    assert card.reason_label.text() and card.reason_label.text() == card.view.reason
+
+
+def test_cancel_one_slot_while_another_passes(qtbot: QtBot, station: Station) -> None:
+    station.open(2)
+    station.window.start_all()
+    station.wait_step("1", "flash")
+    qtbot.mouseClick(station.card("1").stop_button, Qt.MouseButton.LeftButton)
+    answer(qtbot, station, "2", Qt.Key.Key_Y)
+    one = station.wait_state("1", CardState.STOPPED, CardState.FAIL, CardState.PASS)
+    two = station.wait_state("2", CardState.PASS, CardState.FAIL, CardState.STOPPED)
+    assert (one.view.state, two.view.state) == (CardState.STOPPED, CardState.PASS), (one.view.reason, two.view.reason)
+
+
+def test_a_prompt_is_answered_on_its_own_slot_only(qtbot: QtBot, station: Station) -> None:
+    station.open(2)
+    station.window.start_all()
+    one, two = station.wait_prompt("1"), station.wait_prompt("2")
+    first = one.view.prompt.prompt_id  # type: ignore[union-attr]
+    answer(qtbot, station, "2", Qt.Key.Key_N)  # the operator says slot 2's LED is not green
+    two = station.wait_state("2", CardState.FAIL, CardState.PASS)
+    assert two.view.state is CardState.FAIL and two.view.failing_step == "led"
+    # slot 1 still asks its own, unanswered, question
+    assert one.view.state is CardState.RUNNING and one.view.prompt is not None
+    assert one.view.prompt.prompt_id == first
+    answer(qtbot, station, "1", Qt.Key.Key_Y)
+    assert station.wait_state("1", CardState.PASS, CardState.FAIL).view.state is CardState.PASS
+
+
+def test_an_unanswered_prompt_times_out_visibly(qtbot: QtBot, station: Station, tmp_path: Path) -> None:
+    quick = profile_variant(tmp_path, lambda t: t.replace("timeout = 30.0", "timeout = 2.0"))
+    station.open(1, profile=quick)
+    station.window.start_all()
+    card = station.wait_prompt("1")
+    qtbot.waitUntil(lambda: card.prompt_panel.countdown_label.text() in ("1 s", "time up"), timeout=5000)
+    card = station.wait_state("1", CardState.FAIL, CardState.PASS)
+    assert card.view.failing_step == "led"
+    assert "not answered" in card.view.reason or "answer" in card.view.reason
+
+
+def test_scanning_a_label_opens_the_record(qtbot: QtBot, station: Station) -> None:
+    w = station.open(1)
+    w.start_all()
+    answer(qtbot, station, "1", Qt.Key.Key_Y)
+    station.wait_state("1", CardState.PASS)
+    twin = station.twins[0]
+    w.activateWindow()
+    w.history.search.setFocus()  # a text field has the focus: the scan must still be heard, not typed
+    qtbot.waitUntil(w.history.search.hasFocus)
+    target = QApplication.focusWidget()
+    qtbot.keyClicks(target, label_payload(twin.device_id, twin.identity.serial_number))
+    qtbot.keyClick(target, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(w.records) and w.records[-1].record is not None, timeout=10_000)
+    dialog = w.records[-1]
+    assert dialog.record.device_id == twin.device_id
+    assert dialog.attempts.rowCount() == 1
+    assert dialog.attempts.item(0, 7).text() == "passed"
+    # the history shows the device's attempts too, and the scanned text went into no field
+    qtbot.waitUntil(lambda: w.history.model.rowCount() == 1, timeout=10_000)
+    assert w.history.search.text() == twin.device_id
+
+
+def test_export_writes_what_the_registry_holds(qtbot: QtBot, station: Station, tmp_path: Path) -> None:
+    w = station.open(1)
+    w.start_all()
+    answer(qtbot, station, "1", Qt.Key.Key_Y)
+    station.wait_state("1", CardState.PASS)
+    w.open_export()
+    qtbot.waitUntil(lambda: getattr(w, "export_dialog", None) is not None)
+    dialog = w.export_dialog
+    for fmt in ("txt", "csv", "json", "peridio-csv"):
+        dialog.fmt.setCurrentIndex(dialog.fmt.findData(fmt))
+        out = tmp_path / f"manifest.{fmt}"
+        dialog.path.setText(str(out))
+        dialog.result = None
+        qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: dialog.result is not None, timeout=10_000)
+        assert dialog.result.devices == 1 and out.exists()
+    rows = w.session.registry.manifest_rows(w.lot_name)
+    assert (tmp_path / "manifest.txt").read_text().split() == [r.device_id for r in rows]
+    assert str(dialog.result.sha256) in dialog.outcome.text()
