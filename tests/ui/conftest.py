@@ -6,21 +6,19 @@ They need the ``gui`` extra; without PySide6 they are skipped with that reason (
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from station.firmware.cache import FirmwareCache
+from station.firmware.demo import install_demo_firmware
+from station.sim.bench import Bench
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("PySide6", reason="the GUI tests need the gui extra: pip install -e '.[gui,test]'")
 pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt (test extra)")
-
-
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from station.firmware.cache import FirmwareCache  # noqa: E402
-from station.firmware.demo import install_demo_firmware  # noqa: E402
-from station.sim.bench import Bench  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_BORON = REPO / "profiles" / "demo-boron.toml"

@@ -131,3 +131,30 @@ def test_export_writes_what_the_registry_holds(qtbot: QtBot, station: Station, t
     rows = w.session.registry.manifest_rows(w.lot_name)
     assert (tmp_path / "manifest.txt").read_text().split() == [r.device_id for r in rows]
     assert str(dialog.result.sha256) in dialog.outcome.text()
+
+
+def test_closing_during_a_run_asks_cancels_at_a_step_boundary_and_waits(
+        qtbot: QtBot, station: Station, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+
+    def question(parent: object, title: str, text: str, *a: object) -> QMessageBox.StandardButton:
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    w = station.open(2)
+    w.start_all()
+    station.wait_step("1", "flash")
+    station.wait_step("2", "flash")
+    w.close()
+    assert asked and "2 slot(s)" in asked[0]
+    assert w.isVisible(), "the window waits for the slots before it closes"
+    qtbot.waitUntil(lambda: not w.isVisible(), timeout=60_000)
+    assert not w.session.active()
+    for slot in ("1", "2"):
+        assert station.card(slot).view.state is CardState.STOPPED
+    # nothing half-recorded: every attempt the run opened is closed, as cancelled
+    outcomes = [a.outcome for a in w.session.registry.lot_attempts(w.lot_name)]
+    assert outcomes == ["cancelled", "cancelled"]

@@ -1,0 +1,170 @@
+"""How responsive the operator window stays while eight slots provision (prints figures; not a test).
+
+    python bench/gui_latency.py                 # 8 realtime SWD twins, the real window, offscreen
+    python bench/gui_latency.py --slots 4 --fast
+    QT_QPA_PLATFORM=xcb xvfb-run -a python bench/gui_latency.py   # through a real X server
+
+It opens the real window (``station gui`` code path: theme, session, bench of twins) on N fixture
+slots, starts them all, and answers each slot's operator prompt the way an operator does (a key
+press on that slot's card, one second after the question appears). Meanwhile a ``QTimer`` on the
+GUI thread fires every 10 ms and records how late each tick is: a late tick is time the event loop
+could not run (painting, event handling, or the GIL held by slot threads). It prints:
+
+* start-up: process start → window shown, and → *usable* (session open, slot cards on the board),
+* event-loop stalls during the run: p50 / p99 / max lateness, and the share of ticks later than
+  50 ms, with the number of events the window took in (progress is coalesced by the bridge),
+* the machine's load average (``os.getloadavg()``) beside each figure: the cores are shared.
+
+Goals (issue 12): p99 < 50 ms, max < 200 ms, start-up < 2 s.
+"""
+
+from __future__ import annotations
+
+import time
+
+T_PROCESS = time.perf_counter()  # as early as possible: start-up is measured from here
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load {one:.2f}/{five:.2f} (1/5 min, {os.cpu_count()} CPUs)"
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--slots", type=int, default=8)
+    ap.add_argument("--fast", action="store_true", help="twins as fast as the emulation runs (not realtime)")
+    ap.add_argument("--size", default="1366x768")
+    ap.add_argument("--tick-ms", type=int, default=10)
+    ap.add_argument("--timeout", type=float, default=600.0)
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Slot
+    from PySide6.QtWidgets import QApplication
+
+    from station.hw import backend
+    from station.ui import theme
+    from station.ui.app import GuiOptions, build_window
+    from station.ui.cardmodel import CardState
+
+    t_imported = time.perf_counter()
+    app = QApplication([sys.argv[0]])
+    theme.apply_theme(app)
+    w_, h_ = (int(x) for x in args.size.split("x"))
+    opts = GuiOptions(demo=True, demo_transport="swd", demo_devices=args.slots, realtime=not args.fast)
+    root = Path(tempfile.mkdtemp(prefix="gui-latency-"))
+    os.environ["TMPDIR"] = str(root)
+    window, _demo = build_window(opts)
+    window.resize(w_, h_)
+    window.show()
+    app.processEvents()
+    t_shown = time.perf_counter()
+    while not window.ready:
+        app.processEvents()
+        time.sleep(0.002)
+        if time.perf_counter() - t_shown > 60:
+            raise SystemExit(f"the window did not become usable: {window.message.text()}")
+    app.processEvents()
+    t_ready = time.perf_counter()
+    startup_load = load()
+
+    # ------------------------------------------------------------------ the run
+    lateness: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+    tick = QTimer()
+    tick.setTimerType(Qt.TimerType.PreciseTimer)
+    tick.setInterval(args.tick_ms)
+
+    def on_tick() -> None:
+        now = clock.nsecsElapsed()
+        lateness.append(max(0.0, (now - last[0]) / 1e6 - args.tick_ms))
+        last[0] = now
+
+    tick.timeout.connect(on_tick)
+
+    class Counter(QObject):
+        """Counts what reaches the window (a QObject on the GUI thread: deliveries are queued)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+
+        @Slot(object)
+        def on_event(self, _ev: object) -> None:
+            self.n += 1
+
+        @Slot()
+        def on_progress(self) -> None:
+            self.n += 1
+
+    counter = Counter()
+    window.bridge.coreEvent.connect(counter.on_event)
+    window.bridge.progressReady.connect(counter.on_progress)
+    answered: set[str] = set()
+    seen_prompt: dict[str, float] = {}
+    loads: list[float] = []
+    t_run = time.perf_counter()
+
+    def operator() -> None:
+        """Press Y on each card one second after its question appeared, as a person would;
+        stop the loop when every slot has finished."""
+        for card in window.board.cards.values():
+            p = card.view.prompt
+            if p is None or p.prompt_id in answered:
+                continue
+            seen_prompt.setdefault(p.prompt_id, time.perf_counter())
+            if time.perf_counter() - seen_prompt[p.prompt_id] >= 1.0:
+                answered.add(p.prompt_id)
+                card.prompt_panel.answer("yes")
+        if len(loads) < (time.perf_counter() - t_run) / 5:
+            loads.append(os.getloadavg()[0])
+        cards = window.board.cards.values()
+        if (cards and all(c.view.finished for c in cards)) or time.perf_counter() - t_run > args.timeout:
+            app.quit()
+
+    hands = QTimer()
+    hands.setInterval(100)
+    hands.timeout.connect(operator)
+    tick.start()
+    hands.start()
+    window.start_all()
+    app.exec()
+    run_s = time.perf_counter() - t_run
+    tick.stop()
+    hands.stop()
+    states = [c.view.state for c in window.board.cards.values()]
+    window.close()
+    backend.stop_sim_hosts()
+
+    print(f"station GUI latency — {args.slots} SWD slots, {'realtime' if not args.fast else 'fast'} twins, "
+          f"{args.size}, QPA {app.platformName()}, PySide6 {__import__('PySide6').__version__}")
+    print(f"start-up: imports {t_imported - T_PROCESS:.2f} s, window shown {t_shown - T_PROCESS:.2f} s, "
+          f"usable (session open, {len(window.board.cards)} cards) {t_ready - T_PROCESS:.2f} s   [{startup_load}]")
+    ok = sum(s is CardState.PASS for s in states)
+    print(f"run: {run_s:.1f} s, {ok}/{len(states)} PASS, {counter.n} deliveries to the window, "
+          f"{len(lateness)} ticks of {args.tick_ms} ms")
+    print(f"event-loop stall: p50 {pct(lateness, 50):.1f} ms, p99 {pct(lateness, 99):.1f} ms, "
+          f"max {max(lateness):.1f} ms, >50 ms {100 * sum(x > 50 for x in lateness) / len(lateness):.2f} % "
+          f"of ticks   [{load()}; mean 1-min load during the run {statistics.mean(loads):.2f}]")
+    return 0 if ok == len(states) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
