@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from station.firmware.cache import FirmwareCache
 from station.firmware.demo import install_demo_firmware
 from station.sim.bench import Bench, forget_twins
@@ -29,6 +31,7 @@ def _registered_and_running(db: Path) -> tuple[int, int]:
         return 0, 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_lot_then_rerun_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     bench = Bench(tmp_path / "bench")
     twins = bench.create(4, seed=77)
@@ -82,6 +85,7 @@ def test_kill_9_mid_lot_then_rerun_resumes_without_loss_or_duplicates(tmp_path: 
     forget_twins(bench.path)
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
     bench = Bench(tmp_path / "bench")
     twins = bench.create(2, seed=78)
@@ -117,6 +121,7 @@ def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
     forget_twins(bench.path)
 
 
+@pytest.mark.slow
 def test_a_second_process_of_the_same_station_leaves_the_first_ones_attempts_alone(tmp_path: Path) -> None:
     bench = Bench(tmp_path / "bench")
     slow, other = bench.create(2, seed=79)

@@ -40,6 +40,7 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     forget_twins(bench.path)
 
 
+@pytest.mark.slow
 def test_demo_provisions_four_twins_and_exports_a_matching_manifest(tmp_path: Path) -> None:
     env = {"STATION_SIM_DIR": str(tmp_path / "demo")}
     out = station("demo", "--devices", "4", "--json", env=env)
@@ -69,6 +70,7 @@ def test_provision_over_swd_exit_zero_and_json(setup) -> None:  # type: ignore[n
     assert sorted(r["device_id"] for r in doc["results"]) == sorted(t.device_id for t in twins)
 
 
+@pytest.mark.slow
 def test_unanswered_operator_step_exits_one(setup) -> None:  # type: ignore[no-untyped-def]
     _bench, _twins, _cache, env = setup
     out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L2", "--json", env=env)
@@ -144,6 +146,7 @@ def test_profile_check_cli(setup, tmp_path: Path) -> None:  # type: ignore[no-un
     assert out.returncode == 2 and "min" in out.stderr
 
 
+@pytest.mark.slow
 def test_scanning_a_label_finds_the_device(tmp_path: Path) -> None:
     import zxingcpp
     from PIL import Image
@@ -165,6 +168,7 @@ def test_scanning_a_label_finds_the_device(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "not in the registry" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_devices_and_identify_list_everything_attached(tmp_path: Path) -> None:
     from station.firmware.module import module_flash_image, parse_module
     from station.sim.boot import boot_device

@@ -1,4 +1,4 @@
-"""Bulk loader for export speed tests: 100k passed devices in the registry's own tables."""
+"""Bulk loader for large-lot tests: many passed devices written straight into the registry's own tables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Lot manifests: content per format, passed-only vs --all, checksum file, atomicity, 100k speed."""
+"""Lot manifests: content per format, passed-only vs --all, checksum file, atomicity.
+
+Export speed at 100k devices is measured by ``bench/registry.py`` (a timing is never a test).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import json
 import os
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -100,18 +102,6 @@ def test_unknown_lot_is_input_error(registry: Registry, tmp_path: Path) -> None:
         export_lot(registry, "nope", "txt", tmp_path / "x.txt")
 
 
-def test_100k_devices_export_under_two_seconds(registry: Registry, tmp_path: Path) -> None:
-    bulk_lot(registry, 100_000)
-    for fmt in ("txt", "csv"):
-        timings = []
-        for _ in range(2):  # best of two: the CI machine is shared, one unlucky run is not the code's cost
-            t0 = time.perf_counter()
-            result = export_lot(registry, "BIG", fmt, tmp_path / f"big.{fmt}")
-            timings.append(time.perf_counter() - t0)
-            assert result.devices == 100_000
-        assert min(timings) < 2.0, f"{fmt} export took {min(timings):.2f} s"
-
-
 def test_reprovisioned_device_is_shipped_only_in_its_new_lot(registry: Registry, small_lot: dict[str, str],
                                                              tmp_path: Path) -> None:
     """A passed device re-provisioned into L2 leaves L1's passed manifest and count; --all keeps its
@@ -151,3 +141,15 @@ def test_manifest_and_checksum_modes_follow_the_umask(registry: Registry, small_
         os.umask(previous)
     for p in (result.path, result.checksum_path):
         assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_lot_larger_than_one_stream_chunk_exports_every_device_once(registry: Registry, tmp_path: Path) -> None:
+    """The manifest is streamed in chunks: a lot spanning several chunks loses and repeats nothing."""
+    from station.store.queries import STREAM_CHUNK
+
+    n = STREAM_CHUNK * 2 + 7
+    bulk_lot(registry, n)
+    out = tmp_path / "big.txt"
+    assert export_lot(registry, "BIG", "txt", out).devices == n
+    ids = out.read_text().splitlines()
+    assert len(ids) == n and len(set(ids)) == n

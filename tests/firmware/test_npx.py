@@ -99,6 +99,7 @@ def _files(tmp_path: Path, demo: dict[str, bytes]) -> list[Path]:
     return out
 
 
+@pytest.mark.slow
 def test_inspect_matches_binary_version_reader(tmp_path: Path, demo: dict[str, bytes]) -> None:
     runner = CliRunner()
     for path in _files(tmp_path, demo):

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,7 +122,10 @@ def test_port_vanishes_when_device_enters_dfu(ftest_twin: Twin, sim_bench: Bench
         with open_control(ftest_twin.device_id) as ctl:
             ctl.enter_dfu()
         with pytest.raises(DeviceGone):
-            for _ in range(40):  # the host notices within one poll period (~0.2 s)
+            # the host notices within a poll period or so; the generous deadline only bounds a
+            # broken implementation on a loaded machine (this is not a timing assertion)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
                 with contextlib.suppress(DeviceTimeout):  # a device in DFU no longer answers
                     con.call("hello", timeout=0.1)
     with pytest.raises(DeviceTimeout):

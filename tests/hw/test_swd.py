@@ -146,6 +146,7 @@ def test_halt_reset_and_halt_and_hold_in_reset(bench: Bench) -> None:
     assert len([e for e in twin.events.read() if e["kind"] == "boot"]) == boots
 
 
+@pytest.mark.slow
 def test_closing_the_link_never_lets_product_firmware_run(bench: Bench) -> None:
     """``resume_on_disconnect`` is off: flashed product firmware must not connect to the cloud."""
     (twin,) = bench.create(1, seed=39)
@@ -229,6 +230,7 @@ def test_every_fault_rate_ends_in_success_or_a_station_error(bench: Bench) -> No
     assert outcomes[-2:] == ["TransportError", "TransportError"]
 
 
+@pytest.mark.slow
 def test_unplug_mid_program_is_device_gone_quickly(bench: Bench) -> None:
     (twin,) = bench.create(1, seed=44)
     images = full_set()
@@ -258,6 +260,7 @@ def test_stuck_word_is_a_verify_error_naming_the_address(bench: Bench) -> None:
 
 
 # ---------------------------------------------------------------------- eight slots at once
+@pytest.mark.slow
 def test_eight_slots_program_in_parallel(bench: Bench) -> None:
     twins = bench.create(8, seed=46)
     images = full_set()

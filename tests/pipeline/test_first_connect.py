@@ -21,6 +21,12 @@ USB_STEPS = ["identify", "registry-check", "flash", "start-test-firmware", "func
              "secure-state", "register"]
 #: after these steps the station no longer touches the device, so an unplug there cannot fail the run
 NO_DEVICE_IO = {"register", "label"}
+#: unplug steps the default run keeps (the flash windows); the rest run with ``-m slow`` and in CI
+FAST_STEPS = {"flash", "flash-final"}
+
+
+def _steps(steps: list[str]) -> list[object]:
+    return [s if s in FAST_STEPS else pytest.param(s, marks=pytest.mark.slow) for s in steps]
 
 
 def _unplug_at(line: Line, bench: Bench, step: str, slot: str, twin: Twin) -> None:
@@ -31,7 +37,7 @@ def _unplug_at(line: Line, bench: Bench, step: str, slot: str, twin: Twin) -> No
     line.hooks.append(hook)
 
 
-@pytest.mark.parametrize("step", SWD_STEPS)
+@pytest.mark.parametrize("step", _steps(SWD_STEPS))
 def test_swd_unplug_at_every_step(line: Line, bench: Bench, step: str) -> None:
     victim, bystander = bench.create(2, seed=100 + SWD_STEPS.index(step))
     _unplug_at(line, bench, step, "1", victim)
@@ -87,6 +93,7 @@ def test_cancel_at_a_step_ends_cancelled_and_safe(line: Line, bench: Bench, step
     never_connected(twin)
 
 
+@pytest.mark.slow
 def test_run_product_needs_the_named_override_and_records_it(line: Line, bench: Bench, tmp_path: Path) -> None:
     from station.errors import ProfileError
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from station.domain import GEN3_ADDR_BOOTLOADER
 from station.firmware.demo import build_demo_modules
 from station.firmware.module import module_flash_image, parse_module
@@ -54,6 +56,7 @@ def test_two_slots_pass_end_to_end(line: Line, bench: Bench) -> None:
     assert all(r.labels for r in results)
 
 
+@pytest.mark.slow
 def test_progress_events_name_slot_and_device(line: Line, bench: Bench) -> None:
     twins = bench.create(2, seed=12)
     line.swd(twins)
@@ -66,6 +69,7 @@ def test_progress_events_name_slot_and_device(line: Line, bench: Bench) -> None:
     assert max(e.fraction or 0 for e in flash_progress) == 1.0
 
 
+@pytest.mark.slow
 def test_second_scan_of_a_provisioned_device_is_skipped(line: Line, bench: Bench) -> None:
     twin = bench.create(1, seed=13)[0]
     assert line.swd([twin])[0].outcome == "passed"
@@ -107,6 +111,7 @@ def test_locked_chip_is_reported_not_erased(line: Line, bench: Bench) -> None:
     assert twin.uicr[0x208:0x20C] == b"\x00\x00\x00\x00", "still locked: nobody confirmed a recovery"
 
 
+@pytest.mark.slow
 def test_locked_chip_recovered_when_profile_allows_and_engineer_confirms(
     line: Line, bench: Bench, tmp_path: Path
 ) -> None:
@@ -119,6 +124,7 @@ def test_locked_chip_recovered_when_profile_allows_and_engineer_confirms(
     never_connected(twin)
 
 
+@pytest.mark.slow
 def test_out_of_range_measurement_fails_that_step(line: Line, bench: Bench) -> None:
     good, bad = bench.create(2, seed=15)
     bad.set_faults(measurement_overrides={"battery": 2.71})
@@ -134,6 +140,7 @@ def test_out_of_range_measurement_fails_that_step(line: Line, bench: Bench) -> N
     assert bad.state.run_state in HALTED_STATES
 
 
+@pytest.mark.slow
 def test_silent_modem_fails_the_modem_step(line: Line, bench: Bench, tmp_path: Path) -> None:
     # The shipped profile gives the modem 10 s twice; a shorter timeout keeps the test quick.
     prof = profile_variant(tmp_path, lambda t: t.replace("timeout = 10.0", "timeout = 1.0"))
@@ -180,6 +187,7 @@ def test_profile_without_tests_still_ends_halted(line: Line, bench: Bench, tmp_p
     assert not any(e.get("running_app") == "factory-test" for e in twin.events.read())
 
 
+@pytest.mark.slow
 def test_two_boards_with_one_device_id_are_not_both_provisioned(line: Line, bench: Bench) -> None:
     a = bench.create_one("dup-a", deviceid=(0x11223344, 0x55667788))
     b = bench.create_one("dup-b", deviceid=(0x11223344, 0x55667788))
@@ -195,6 +203,7 @@ def test_two_boards_with_one_device_id_are_not_both_provisioned(line: Line, benc
     never_connected(b)
 
 
+@pytest.mark.slow
 def test_silent_serial_port_fails_with_a_clear_reason(line: Line, bench: Bench) -> None:
     twin = bench.create(1, seed=51)[0]
     twin.set_faults(serial_silent=True)
@@ -212,6 +221,7 @@ def test_garbled_serial_port_fails_with_a_clear_reason(line: Line, bench: Bench)
     never_connected(twin)
 
 
+@pytest.mark.slow
 def test_retest_after_a_failure_keeps_history_and_the_report_shows_both_yields(line: Line, bench: Bench) -> None:
     from station.ftest.report import compute_lot_report
 
@@ -232,6 +242,7 @@ def test_retest_after_a_failure_keeps_history_and_the_report_shows_both_yields(l
     assert stats.min == min(m.value for m in batteries) == 3.1
 
 
+@pytest.mark.slow
 def test_mis_stuffed_board_is_caught_before_product_firmware(line: Line, bench: Bench) -> None:
     twin = bench.create(1, seed=54)[0]
     twin.set_faults(wrong_platform="argon")
@@ -243,6 +254,7 @@ def test_mis_stuffed_board_is_caught_before_product_firmware(line: Line, bench: 
     never_connected(twin)
 
 
+@pytest.mark.slow
 def test_the_configured_swd_clock_reaches_the_probe(line: Line, bench: Bench) -> None:
     from station.pipeline.line import SlotSpec, run_slots
     from station.sim.probe import SimProbe
@@ -266,6 +278,7 @@ def test_the_configured_swd_clock_reaches_the_probe(line: Line, bench: Bench) ->
     assert seen and set(seen) == {2_000_000}
 
 
+@pytest.mark.slow
 def test_swd_faults_fail_one_slot_with_a_clear_reason_and_waits_are_absorbed(line: Line, bench: Bench) -> None:
     healthy, waity, faulty = bench.create(3, seed=56)
     waity.set_faults(swd_wait_rate=0.2)
@@ -280,6 +293,7 @@ def test_swd_faults_fail_one_slot_with_a_clear_reason_and_waits_are_absorbed(lin
         never_connected(twin)
 
 
+@pytest.mark.slow
 def test_device_os_3_devices_get_the_setup_done_flag(line: Line, bench: Bench) -> None:
     import dataclasses
 
@@ -312,6 +326,7 @@ def test_hold_reset_end_state_survives_the_probe_letting_go(line: Line, bench: B
     never_connected(twin)
 
 
+@pytest.mark.slow
 def test_a_label_that_cannot_be_written_does_not_undo_a_registration(line: Line, bench: Bench) -> None:
     twin = bench.create(1, seed=60)[0]
     line.tmp.joinpath("labels").write_text("not a directory")  # labels_dir is a file

@@ -142,6 +142,7 @@ def test_probe_is_exclusive(twin: Twin, tmp_path: Path) -> None:
         assert s.target.read32(0x10000100) == 0x52840
 
 
+@pytest.mark.slow
 def test_eight_twins_programmed_from_eight_threads(bench: Bench, tmp_path: Path) -> None:
     twins = bench.create(8, seed=11)
     errors: list[BaseException] = []

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from sqlalchemy import func, select
 
 from station.store import open_registry
@@ -62,6 +63,7 @@ def _check_integrity(url: str) -> tuple[int, int]:
     return len(bound), running
 
 
+@pytest.mark.slow
 def test_kill_9_mid_lot_then_resume(sqlite_url: str) -> None:
     open_registry(sqlite_url).close()  # migrate first so the kill lands in registration work
     proc = subprocess.Popen([sys.executable, "-c", WORKER, sqlite_url, str(N)], stdout=subprocess.PIPE, text=True)

@@ -75,6 +75,7 @@ def test_two_stations_register_the_same_device_exactly_one_wins(pg_url: str) -> 
         reg.close()
 
 
+@pytest.mark.slow
 def test_two_drainers_never_send_an_entry_twice(pg_url: str) -> None:
     reg = open_registry(pg_url)
     pid, prof, lot = _setup(reg)
