@@ -71,6 +71,27 @@ class TransportError(DeviceError):
     """A protocol-level failure talking to the device (SWD fault, USB stall, garbled serial)."""
 
 
+class DeviceBusy(DeviceError):
+    """The device kept answering "busy" (too many requests in flight, or it is working) until the deadline."""
+
+
+class ControlRequestFailed(TransportError):
+    """A USB control request reached Device OS and Device OS answered it with an error code.
+
+    ``request`` names the request (``DFU_MODE``), ``result`` is Device OS's ``system_error_t``
+    (e.g. -120 "Not supported"); the message carries Device OS's own text for the code.
+    """
+
+    def __init__(self, message: str, *, request: str, result: int) -> None:
+        super().__init__(message)
+        self.request = request
+        self.result = result
+
+
+class RequestNotSupported(ControlRequestFailed):
+    """Device OS does not implement the request (``SYSTEM_ERROR_NOT_SUPPORTED``) or STALLed it."""
+
+
 class IdentityMismatch(DeviceError):
     """Two ways of asking the device who it is gave different answers."""
 

@@ -109,16 +109,26 @@ class UsbDeviceInfo:
 
 @dataclass(frozen=True)
 class ModuleStatus:
-    """One module as the device reports it (GET_MODULE_INFO / listening-mode ``s``)."""
+    """One module as the device reports it (GET_MODULE_INFO / listening-mode ``s``).
+
+    ``failed_checks`` are Device OS's validity bits that were checked and did not pass
+    (0x02 integrity, 0x04 dependencies, 0x08 range, 0x10 platform); ``sha256`` is the module's
+    own SHA-256 from its suffix, as the device reports it (hex; empty when not reported).
+    """
 
     function: int
     index: int
     version: int
     valid: bool = True
+    failed_checks: int = 0
+    size: int = 0
+    max_size: int = 0
+    sha256: str = ""
+    dependencies: tuple[tuple[int, int, int], ...] = ()
 
 
 class UsbControl(Protocol):
-    """Vendor control requests to a device in normal mode (particle-usb protocol)."""
+    """Control requests to a device in normal mode (Device OS's raw requests and service protocol)."""
 
     device_id: str
 
@@ -129,8 +139,13 @@ class UsbControl(Protocol):
     def get_module_info(self) -> list[ModuleStatus]: ...
     def reset(self) -> None: ...
     def enter_dfu(self) -> None: ...
+    def start_listening(self) -> None: ...
+    def stop_listening(self) -> None: ...
+    def is_listening(self) -> bool: ...
     def set_setup_done(self, done: bool = True) -> None: ...
     def is_setup_done(self) -> bool: ...
+    def update_firmware(self, data: bytes, *, progress: ProgressFn = no_progress) -> None:
+        """START / DATA chunks / FINISH; Device OS applies the module at the reset that follows."""
 
 
 class DfuTarget(Protocol):

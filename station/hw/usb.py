@@ -1,4 +1,4 @@
-"""Particle devices on USB: listing them, finding one by device ID, and its vendor control requests.
+"""Particle devices on USB: listing them and finding one by device ID.
 
 Devices are always found by device ID (the iSerial string), never by bus position or order:
 after a reset or a mode switch a device comes back with a new address, and with several devices
@@ -6,15 +6,13 @@ on one hub order means nothing. A device that cannot be read (busy in another pr
 enumerating) is still listed, with ``error`` set, so one bad device never hides the others
 (particle-cli once failed ``usb list`` entirely for that reason).
 
-Control-request framing (particle-usb ``src/usb-protocol.js``): bmRequestType 0xC0/0x40,
-bRequest 0x50, wIndex = request type. Reply payloads are documented in ``station.sim.control``:
-ASCII device ID and version strings, one byte for setup-done, compact JSON for the module list.
+Control requests to a device in normal mode are :mod:`station.hw.usb_control`'s business;
+:func:`open_control` is kept here as the one entry point callers know.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import time
 from typing import Any
 
@@ -24,17 +22,7 @@ import usb.util
 from station.domain import PARTICLE_VID, is_device_id, normalize_device_id, platform_from_usb_pid
 from station.errors import ConfigError, DeviceGone, DeviceTimeout, TransportError
 from station.hw.backend import usb_backend
-from station.hw.interfaces import ModuleStatus, UsbDeviceInfo
-
-PARTICLE_BREQUEST = 0x50
-REQ_DEVICE_ID = 20
-REQ_SYSTEM_VERSION = 30
-REQ_RESET = 40
-REQ_DFU_MODE = 50
-REQ_START_LISTENING = 70
-REQ_SET_DEVICE_SETUP_DONE = 73
-REQ_IS_DEVICE_SETUP_DONE = 74
-REQ_GET_MODULE_INFO = 90
+from station.hw.interfaces import UsbDeviceInfo
 
 #: every USB transfer gets a timeout; a control request that takes longer means a hung device
 DEFAULT_TIMEOUT_MS = 2000
@@ -115,75 +103,8 @@ def wait_for_device(device_id: str, mode: str | None, timeout: float) -> tuple[A
         time.sleep(_POLL_S)
 
 
-class UsbControlLink:
-    """Vendor control requests to one device in normal mode (implements ``UsbControl``)."""
+def open_control(device_id: str, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Any:
+    """A control link to ``device_id`` in normal mode (:class:`station.hw.usb_control.UsbControlLink`)."""
+    from station.hw.usb_control import UsbControlLink  # it builds on this module
 
-    def __init__(self, device_id: str, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
-        self.device_id = normalize_device_id(device_id)
-        self.timeout_ms = timeout_ms
-        self._dev: Any = None
-
-    def __enter__(self) -> UsbControlLink:
-        found = find_device(self.device_id, "normal")
-        if found is None:
-            raise DeviceGone(f"{self.device_id}: not on USB in normal mode")
-        self._dev = found[0]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._dev is not None:
-            usb.util.dispose_resources(self._dev)
-            self._dev = None
-
-    # ------------------------------------------------------------------ transport
-    def _in(self, req_type: int, length: int = 64, what: str = "") -> bytes:
-        if self._dev is None:
-            raise RuntimeError("UsbControlLink used outside its context")
-        try:
-            data = self._dev.ctrl_transfer(0xC0, PARTICLE_BREQUEST, 0, req_type, length, self.timeout_ms)
-        except (usb.core.USBError, ValueError) as exc:
-            raise usb_error(exc, self.device_id, what or f"request {req_type}") from exc
-        return bytes(data)
-
-    def _out(self, req_type: int, value: int = 0, what: str = "") -> None:
-        if self._dev is None:
-            raise RuntimeError("UsbControlLink used outside its context")
-        try:
-            self._dev.ctrl_transfer(0x40, PARTICLE_BREQUEST, value, req_type, b"", self.timeout_ms)
-        except (usb.core.USBError, ValueError) as exc:
-            raise usb_error(exc, self.device_id, what or f"request {req_type}") from exc
-
-    # ------------------------------------------------------------------ requests
-    def get_device_id(self) -> str:
-        return self._in(REQ_DEVICE_ID, what="DEVICE_ID").decode("ascii", "replace").strip().lower()
-
-    def get_system_version(self) -> str:
-        return self._in(REQ_SYSTEM_VERSION, what="SYSTEM_VERSION").decode("ascii", "replace").strip()
-
-    def get_module_info(self) -> list[ModuleStatus]:
-        raw = self._in(REQ_GET_MODULE_INFO, 4096, what="GET_MODULE_INFO")
-        try:
-            items = json.loads(raw.decode())
-            return [ModuleStatus(int(m["f"]), int(m["n"]), int(m["v"]), bool(m.get("ok", True))) for m in items]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TransportError(f"{self.device_id}: unreadable GET_MODULE_INFO reply {raw[:40]!r}") from exc
-
-    def reset(self) -> None:
-        self._out(REQ_RESET, what="RESET")
-
-    def enter_dfu(self) -> None:
-        self._out(REQ_DFU_MODE, what="DFU_MODE")
-
-    def start_listening(self) -> None:
-        self._out(REQ_START_LISTENING, what="START_LISTENING")
-
-    def set_setup_done(self, done: bool = True) -> None:
-        self._out(REQ_SET_DEVICE_SETUP_DONE, 1 if done else 0, what="SET_DEVICE_SETUP_DONE")
-
-    def is_setup_done(self) -> bool:
-        return self._in(REQ_IS_DEVICE_SETUP_DONE, 1, what="IS_DEVICE_SETUP_DONE")[:1] == b"\x01"
-
-
-def open_control(device_id: str, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> UsbControlLink:
-    """A control link to ``device_id``; use it as a context manager (it opens on enter)."""
     return UsbControlLink(device_id, timeout_ms=timeout_ms)

@@ -95,6 +95,9 @@ def boot_device(twin: Twin, *, cause: str) -> State:
         state = twin.state
         if not state.plugged:
             return state
+        from station.sim.ota import apply_pending  # the bootloader applies staged updates first
+
+        apply_pending(twin)
         if state.dfu_requested:
             decision = BootDecision("dfu", None, False, "DFU requested")
         else:

@@ -272,9 +272,8 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]
         if isinstance(fn, DfuSeFunction) and fn.reset_requested:
             fn.reset_requested = False
             self._reset(dev.twin, "dfu-leave")
-        elif isinstance(fn, ControlFunction) and fn.reset_requested:
-            fn.reset_requested = None
-            self._reset(dev.twin, "usb-reset")
+        elif isinstance(fn, ControlFunction):
+            fn.after_transfer()  # a finished request's completion handler may reset the device
 
     def _reset(self, twin: Twin, cause: str) -> None:
         from station.sim.boot import boot_device

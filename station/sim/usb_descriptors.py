@@ -27,6 +27,13 @@ STR_PRODUCT = 2
 STR_SERIAL = 3
 STR_ALT_BASE = 4  # alt setting n is described by string STR_ALT_BASE + n
 
+#: USBD_PRODUCT_NAME of each platform: device-os v5.9.0 ``bootloader/src/nRF52840/usbd_device.cpp``
+#: (DFU mode, "<name> DFU Mode") and ``hal/src/<platform>/app_usbd_string_config.h`` (normal
+#: mode, "<name> CDC Mode")
+PRODUCT_NAMES = {
+    "argon": "Argon", "boron": "Boron", "esomx": "E-SoM-X", "bsom": "B-SoM", "b5som": "B5-SoM", "tracker": "Tracker",
+}  # fmt: skip
+
 INTERNAL_FLASH_LAYOUT = "@Internal Flash   /0x00000000/1*004Ka,47*004Kg,192*004Kg,4*004Kg,4*004Kg,8*004Ka"
 DCT_LAYOUT = "@DCT Flash   /0x00000000/1*016Ke"
 EXT_FLASH_BASE = 0x80000000
@@ -171,7 +178,7 @@ def build_face(
     mode: str, platform: Platform, device_id: str, *, bus: int, address: int, product_name: str | None = None
 ) -> UsbFace:
     """Descriptors of a twin of ``platform`` enumerating in ``mode``."""
-    name = product_name or platform.name.capitalize()
+    name = product_name or PRODUCT_NAMES.get(platform.name, platform.name.capitalize())
     strings = {STR_MANUFACTURER: "Particle", STR_SERIAL: device_id}
     if mode == "dfu":
         strings[STR_PRODUCT] = f"{name} DFU Mode"
@@ -186,7 +193,7 @@ def build_face(
         config = ConfigurationDescriptor(interfaces=(tuple(alts),))
         pid = platform.pid_dfu
     else:
-        strings[STR_PRODUCT] = name
+        strings[STR_PRODUCT] = f"{name} CDC Mode"
         # CDC ACM: communication interface (notification EP) + data interface (bulk pair),
         # then the vendor interface that carries Particle control requests on EP0.
         cdc_header = bytes([5, 0x24, 0x00, 0x10, 0x01])
