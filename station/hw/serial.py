@@ -22,6 +22,13 @@ from station.errors import DeviceGone, DeviceTimeout, IdentityMismatch, Transpor
 from station.hw.interfaces import ListeningInfo, TestReply
 from station.hw.ports import find_port
 
+try:  # pyserial lets termios.error (not an OSError) escape from flush() on a vanished pty/tty
+    import termios
+
+    _PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - not POSIX
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
 BAUD = 115200  # ignored by USB CDC; set for completeness
 READ_SLICE_S = 0.05
 #: after the first line of the multi-line ``i`` answer, this much silence ends the answer
@@ -65,7 +72,7 @@ class SerialConsoleLink:
             self._ser.flush()
         except serial.SerialTimeoutException as exc:
             raise DeviceTimeout(f"{self.device_id}: serial write timed out on {self.port}") from exc
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             raise DeviceGone(f"{self.device_id}: serial port {self.port} vanished: {exc}") from exc
 
     def _readline(self, deadline: float) -> bytes | None:
@@ -86,7 +93,7 @@ class SerialConsoleLink:
                 raise DeviceGone(f"{self.device_id}: serial port {self.port} vanished: {exc}") from exc
             self._buf += chunk
 
-    def _lines_for(self, key: bytes, timeout: float, done: Any) -> list[str]:
+    def _lines_for(self, key: bytes, timeout: float, done: Any, *, quote: bool = True) -> list[str]:
         self._buf.clear()
         self._write(key)
         final = deadline = time.monotonic() + timeout
@@ -97,7 +104,7 @@ class SerialConsoleLink:
                 if lines:
                     return lines
                 raise DeviceTimeout(f"{self.device_id}: no answer to {key!r} within {timeout:.1f} s")
-            text = _text(line, self.device_id)
+            text = _text(line, self.device_id, quote=quote)
             if text.strip():
                 lines.append(text)
                 if done(lines):
@@ -106,8 +113,12 @@ class SerialConsoleLink:
 
     # ------------------------------------------------------------------ listening mode
     def identify(self, timeout: float = 3.0) -> ListeningInfo:
-        """``i``: parse either answer form, and check it names the device we opened."""
-        lines = self._lines_for(b"i", timeout, lambda ls: bool(_SHORT_ID.search(ls[0])))
+        """``i``: parse either answer form, and check it names the device we opened.
+
+        Device OS 5.x prints the device secret in this answer (``Device Secret:``): it is dropped
+        while parsing, and no error raised here quotes the answer's text.
+        """
+        lines = self._lines_for(b"i", timeout, lambda ls: bool(_SHORT_ID.search(ls[0])), quote=False)
         info = parse_identify(lines)
         if info.device_id != self.device_id:
             raise IdentityMismatch(
@@ -154,19 +165,27 @@ class SerialConsoleLink:
             )
 
 
-def _text(line: bytes, device_id: str) -> str:
-    """Decode a line; bytes that are not printable text mean the link is garbled."""
+def _text(line: bytes, device_id: str, *, quote: bool = True) -> str:
+    """Decode a line; bytes that are not printable text mean the link is garbled.
+
+    ``quote=False`` keeps the bytes out of the error (the answer may hold the device secret).
+    """
+    shown = repr(line[:24]) if quote else f"({len(line)} bytes)"
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TransportError(f"{device_id}: garbled serial data {line[:24]!r}") from exc
+        raise TransportError(f"{device_id}: garbled serial data {shown}") from exc
     if any(ord(c) < 32 and c not in "\t" for c in text):
-        raise TransportError(f"{device_id}: garbled serial data {line[:24]!r}")
+        raise TransportError(f"{device_id}: garbled serial data {shown}")
     return text
 
 
 def parse_identify(lines: list[str]) -> ListeningInfo:
-    """Both forms of listening-mode ``i``: ``Your device id is X`` or ``Device ID: X`` + ``Key: value``."""
+    """Both forms of listening-mode ``i``: ``Your device id is X`` or ``Device ID: X`` + ``Key: value``.
+
+    The long form's ``Device Secret`` is discarded; ``Cell Radio Version`` and anything else
+    unknown lands in ``extra``.
+    """
     for text in lines:
         m = _SHORT_ID.search(text)
         if m:
@@ -176,9 +195,10 @@ def parse_identify(lines: list[str]) -> ListeningInfo:
         m = _KEY_VALUE.match(text)
         if m:
             fields[m.group(1).strip().lower()] = m.group(2)
+    fields.pop("device secret", None)  # never kept: not in the result, a log or the database
     did = fields.pop("device id", "").strip().lower()
     if not did:
-        raise TransportError(f"no device ID in the answer to 'i': {lines[:2]!r}")
+        raise TransportError(f"no device ID in the answer to 'i' ({len(lines)} lines)")
     return ListeningInfo(
         device_id=did,
         serial_number=fields.pop("serial number", None),

@@ -50,8 +50,19 @@ class FirmwareSet:
             self.cache.read(m.sha256)
 
     @property
+    def mcu_modules(self) -> tuple[ResolvedModule, ...]:
+        """The Device OS modules that live in the MCU's flash (everything but the NCP firmware)."""
+        return tuple(m for m in self.device_os if m.info.function != ModuleFunction.NCP)
+
+    @property
+    def ncp(self) -> ResolvedModule | None:
+        """The NCP (ESP32) firmware, which only Device OS can write, over the control protocol."""
+        return next((m for m in self.device_os if m.info.function == ModuleFunction.NCP), None)
+
+    @property
     def device_os_images(self) -> list[FlashImage]:
-        return [m.image for m in self.device_os]
+        """What a flasher writes to the MCU: the NCP firmware is not in its flash, so not here."""
+        return [m.image for m in self.mcu_modules]
 
     def system_version(self) -> int:
         """Module version of the system part: what the device must report after flashing."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from station.domain import Transport
 from station.errors import (
+    DeviceError,
     DeviceLocked,
     StationError,
     TransportError,
@@ -83,6 +84,11 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
     first_user = test_fw or job.firmware.product
     images = [*job.firmware.device_os_images, first_user.image]
     with run.rec.step("flash") as d:
+        if job.firmware.ncp is not None:
+            raise DeviceError(
+                f"the profile updates the NCP firmware ({job.firmware.ncp.image.label}), which SWD cannot reach "
+                "(the ESP32 has its own flash): provision this product on a USB bench"
+            )
         job.firmware.reverify()
         t0 = time.monotonic()
         report = link.program(
@@ -94,8 +100,8 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
         )
         run.hardware_s += time.monotonic() - t0
         d.update(report_details(report))
-        d["modules"] = [m.image.label for m in (*job.firmware.device_os, first_user)]
-    run.record_flash([*job.firmware.device_os, first_user])
+        d["modules"] = [m.image.label for m in (*job.firmware.mcu_modules, first_user)]
+    run.record_flash([*job.firmware.mcu_modules, first_user])
     if policy.verify or test_fw is not None:
         # Firmware is about to run: a bad image would boot into safe mode, which connects.
         _swd_verify(run, link, images)

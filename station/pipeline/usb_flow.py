@@ -1,52 +1,108 @@
-"""Provision one device over USB only: DfuSe (pyusb) for flashing, CDC serial for the tests.
+"""Provision one device over USB only: DfuSe for the MCU's flash, the control protocol for the rest.
 
-The device is followed by its ID through every re-enumeration (DFU ↔ normal). A USB run ends with
-the device in DFU mode, where no firmware runs.
+The device is followed by its ID through every re-enumeration (DFU ↔ normal, and the resets that
+apply updates). A USB run ends with the device in DFU mode, where no firmware runs.
+
+What DFU cannot write goes over Device OS's firmware-update control requests while Device OS
+runs (:mod:`station.hw.usb_update`): the **bootloader** (Gen3 DFU exposes its sectors, but
+Particle updates it through Device OS, which checks and applies it at the next boot) and the
+**NCP** firmware of an Argon or Tracker (the ESP32 has its own flash). Device OS applies each at a
+reset, so the device must run without a cloud connection while that happens: the station only
+does it while the profile's factory-test firmware runs in MANUAL mode, and refuses — before
+anything is written — when it cannot:
+
+* no factory-test firmware in the profile, or one that is not MANUAL (it would connect);
+* the bootloader on the device is older than the new Device OS needs: leaving DFU would boot
+  Device OS with an unmet dependency, i.e. safe mode, which connects. That device needs its
+  bootloader over SWD.
 """
 
 from __future__ import annotations
 
+import struct
 import time
 from contextlib import ExitStack
 from typing import Any
 
-from station.domain import ModuleFunction, Transport
-from station.errors import (
-    DeviceError,
-    DeviceGone,
-    TransportError,
-)
+from station.domain import GEN3_ADDR_BOOTLOADER, ModuleFunction, Transport
+from station.errors import DeviceError, DeviceGone, FirmwareError, TransportError
+from station.firmware.appdesc import read_app_descriptor
+from station.firmware.module import PREFIX_SIZE, parse_module
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
-from station.pipeline.run import (
-    FINISH_RUN_PRODUCT,
-    DeviceRun,
-    finish_run,
-    report_details,
-)
+from station.pipeline.run import FINISH_RUN_PRODUCT, DeviceRun, finish_run, report_details
+
+#: where the Gen3 bootloader's prefix sits (after its 0x200-byte vector table)
+_BOOTLOADER_PREFIX = GEN3_ADDR_BOOTLOADER + 0x200
+#: a control-protocol update, its reset and the device coming back (an NCP update takes longest)
+UPDATE_TIMEOUT_S = 120.0
 
 
-def _usb_writable_modules(run: DeviceRun, dfu: Any, details: dict[str, Any]) -> list[ResolvedModule]:
-    """The Device OS modules to download over DFU.
+def _device_bootloader(dfu: Any) -> tuple[int, bytes] | None:
+    """(version, file bytes) of the bootloader the device has, read back by DFU UPLOAD; None if unreadable."""
+    prefix = dfu.read(0, _BOOTLOADER_PREFIX, PREFIX_SIZE)
+    start, end = struct.unpack_from("<II", prefix)
+    if start != GEN3_ADDR_BOOTLOADER or not start < end < 0x100000 - 4:
+        return None
+    data = dfu.read(0, start, end + 4 - start)
+    try:
+        info = parse_module(data)
+    except FirmwareError:
+        return None
+    return (info.version, data) if info.crc_ok and info.function == ModuleFunction.BOOTLOADER else None
 
-    Gen3 DFU exposes the bootloader sectors read-only (particle-cli updates a bootloader through
-    control requests 250-253 instead, which Particle calls "complicated"). So the station reads the
-    device's bootloader back by UPLOAD: identical to the profile's → nothing to do; different or
-    missing → the device must get its bootloader over SWD, and the run says so.
-    """
-    out = []
-    for m in run.job.firmware.device_os:
+
+def _bootloader_needed(run: DeviceRun) -> int:
+    """The highest bootloader version any module the run boots depends on."""
+    fw = run.job.firmware
+    modules = [*fw.mcu_modules, fw.product, *([fw.test] if fw.test else [])]
+    return max(
+        (d.version for m in modules for d in m.info.deps if d.function == ModuleFunction.BOOTLOADER), default=0
+    )
+
+
+def _plan(run: DeviceRun, dfu: Any, details: dict[str, Any]) -> tuple[list[ResolvedModule], list[ResolvedModule]]:
+    """(modules DFU writes, modules that go over the control protocol), refusing what cannot be done safely."""
+    fw = run.job.firmware
+    over_dfu: list[ResolvedModule] = []
+    over_control: list[ResolvedModule] = []
+    for m in fw.mcu_modules:
         if m.info.function != ModuleFunction.BOOTLOADER:
-            out.append(m)
+            over_dfu.append(m)
             continue
-        on_device = dfu.read(0, m.image.address, len(m.image.data))
-        if on_device != m.image.data:
+        if dfu.read(0, m.image.address, len(m.image.data)) == m.image.data:
+            details["bootloader"] = "already on the device (compared by DFU upload)"
+            continue
+        current = _device_bootloader(dfu)
+        if current is None:
             raise DeviceError(
-                f"the device's bootloader differs from the profile's {m.image.label}; DFU cannot write "
-                "the bootloader sectors: program this device over SWD"
+                "the device's bootloader is missing or unreadable; only SWD can write one: program this device over SWD"
             )
-        details["bootloader"] = "already on the device (compared by DFU upload)"
-    return out
+        needed = _bootloader_needed(run)
+        if current[0] < needed:
+            raise DeviceError(
+                f"the device's bootloader v{current[0]} is older than the profile's Device OS needs (v{needed}): "
+                "it would boot into safe mode, which connects to the cloud; program the bootloader over SWD"
+            )
+        details["bootloader"] = f"v{current[0]} on the device; {m.image.label} goes over the control protocol"
+        over_control.append(m)
+    if fw.ncp is not None:
+        over_control.append(fw.ncp)
+    if over_control:
+        what = " and ".join(m.image.label for m in over_control)
+        runner = fw.test
+        if runner is None:
+            raise DeviceError(
+                f"{what} can only be written over USB while Device OS runs without a cloud connection; "
+                "the profile needs factory-test firmware (MANUAL mode) for that, or program this device over SWD"
+            )
+        desc = read_app_descriptor(runner.image.data)
+        if desc is None or desc.connects_to_cloud:
+            raise DeviceError(
+                f"{what} needs Device OS to run while the update is applied, and {runner.image.label} "
+                "is not MANUAL-mode factory-test firmware: it would connect to the cloud"
+            )
+    return over_dfu, over_control
 
 
 def provision_usb(job: Job, slot: str, device_id: str) -> SlotResult:
@@ -56,14 +112,10 @@ def provision_usb(job: Job, slot: str, device_id: str) -> SlotResult:
     return finish_run(run, lambda: _usb_body(run, device_id))
 
 
-def _usb_body(run: DeviceRun, device_id: str) -> None:
-    from station.hw.dfu import enter_dfu, open_dfu
-    from station.hw.serial import open_console
+def _identify(run: DeviceRun, device_id: str) -> str:
     from station.hw.usb import list_usb_devices, open_control
 
-    job = run.job
-    profile = job.profile
-    policy = profile.flash
+    profile = run.job.profile
     with run.rec.step("identify") as d:
         found = [u for u in list_usb_devices() if u.device_id == device_id]
         if not found:
@@ -86,42 +138,108 @@ def _usb_body(run: DeviceRun, device_id: str) -> None:
                 reported = ctl.get_device_id()
             if reported != device_id:
                 raise DeviceError(f"USB serial number {device_id} but the device reports {reported}")
+        return info.mode
+
+
+def _update_over_control(run: DeviceRun, device_id: str, module: ResolvedModule) -> None:
+    """One module over the control protocol, followed through its reset and verified by module info."""
+    from station.hw.usb import open_control, wait_for_device
+    from station.hw.usb_update import ExpectedModule, reported, update_module
+
+    role = module.ref.role
+    want = ExpectedModule(
+        int(module.info.function), module.info.index, module.info.version, module.info.sha256, module.image.label
+    )
+    with run.rec.step(f"update-{role}") as d:
+        wait_for_device(device_id, "normal", run.job.settle_timeout)
+        if module.info.function == ModuleFunction.NCP:
+            # Device OS reports the NCP by version only (its "hash" is the version repeated)
+            with open_control(device_id) as ctl:
+                now = reported(ctl.get_module_info(), want)
+            if now is not None and now.valid and now.version == want.version:
+                d["already"] = f"v{now.version}"
+                return
+            d["from_version"] = now.version if now is not None else None
+        data = run.job.firmware.cache.read(module.sha256)
+        t0 = time.monotonic()
+        got = update_module(
+            device_id, data, want, timeout=UPDATE_TIMEOUT_S, progress=run.rec.progress(f"update-{role}")
+        )
+        run.hardware_s += time.monotonic() - t0
+        d.update(version=got.version, valid=got.valid, sha256=got.sha256, followed_reset=True)
+    run.record_flash([module])
+
+
+def _check_module_info(run: DeviceRun, device_id: str, modules: list[ResolvedModule]) -> None:
+    """What Device OS reports must be what was written: every module present, valid, same version and SHA."""
+    from station.hw.usb import open_control
+    from station.hw.usb_update import ExpectedModule, check_reported
+
+    with run.rec.step("module-info") as d, open_control(device_id) as ctl:
+        reported = ctl.get_module_info()
+        for m in modules:
+            if m.info.function == ModuleFunction.RADIO_STACK:
+                continue  # Device OS reports the SoftDevice's FWID and a stand-in hash
+            check_reported(
+                device_id, reported,
+                ExpectedModule(int(m.info.function), m.info.index, m.info.version, m.info.sha256, m.image.label),
+            )  # fmt: skip
+        d["modules"] = [f"{m.function}/{m.index} v{m.version}" for m in reported]
+
+
+def _usb_body(run: DeviceRun, device_id: str) -> None:
+    from station.hw.dfu import enter_dfu, open_dfu
+    from station.hw.serial import open_console
+    from station.hw.usb import list_usb_devices, open_control
+
+    job = run.job
+    profile = job.profile
+    policy = profile.flash
+    mode = _identify(run, device_id)
     run.begin(device_id)
 
-    if info.mode != "dfu":
+    if mode != "dfu":
         with run.rec.step("enter-dfu"):
             enter_dfu(device_id, timeout=job.settle_timeout)
 
-    # As over SWD: the test firmware only when there are tests, always replaced by the product's.
-    test_fw = job.firmware.test if profile.tests.steps else None
-    first_user = test_fw or job.firmware.product
     with run.rec.step("flash") as d:
         job.firmware.reverify()
         t0 = time.monotonic()
         with open_dfu(device_id) as dfu:
-            modules = _usb_writable_modules(run, dfu, d)
-            images = [m.image for m in modules] + [first_user.image]
+            over_dfu, over_control = _plan(run, dfu, d)
+            # The factory-test firmware runs first when there are tests, or when Device OS must run
+            # to take an update; the product's always replaces it before the device can pass.
+            runner = job.firmware.test if (profile.tests.steps or over_control) else None
+            first_user = runner or job.firmware.product
+            images = [m.image for m in over_dfu] + [first_user.image]
             # Leaving DFU runs what was written: a bad image would boot safe mode, which connects.
-            must_verify = policy.verify or test_fw is not None
+            must_verify = policy.verify or runner is not None
             report = dfu.program(images, verify=must_verify, progress=run.rec.progress("flash"))
         run.hardware_s += time.monotonic() - t0
         d.update(report_details(report))
-        d["modules"] = [m.image.label for m in (*modules, first_user)]
-    run.record_flash([*modules, first_user])
+        d["modules"] = [m.image.label for m in (*over_dfu, first_user)]
+        if over_control:
+            d["over_control_protocol"] = [m.image.label for m in over_control]
+    run.record_flash([*over_dfu, first_user])
 
-    if test_fw is not None:
-        with run.rec.step("start-test-firmware") as d:
+    if runner is not None:
+        with run.rec.step("start-test-firmware"):
             with open_dfu(device_id) as dfu:
                 dfu.leave()
-        with ExitStack() as stack:
-            with run.rec.step("open-console") as d:
-                serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
-                ctl = stack.enter_context(open_control(device_id))
-                d["port"] = serial.port
-                d.update(run.greet(serial))
-            if run.needs_setup_done():
-                run.mark_setup_done()
-            run.run_tests(serial=serial, usb=ctl)
+        for module in over_control:
+            _update_over_control(run, device_id, module)
+        if over_control:
+            _check_module_info(run, device_id, [*job.firmware.device_os, runner])
+        if profile.tests.steps:
+            with ExitStack() as stack:
+                with run.rec.step("open-console") as d:
+                    serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
+                    ctl = stack.enter_context(open_control(device_id))
+                    d["port"] = serial.port
+                    d.update(run.greet(serial))
+                if run.needs_setup_done():
+                    run.mark_setup_done()
+                run.run_tests(serial=serial, usb=ctl)
         with run.rec.step("flash-final") as d:
             enter_dfu(device_id, timeout=job.settle_timeout)
             t0 = time.monotonic()

@@ -76,7 +76,7 @@ class DeviceOsControl:
         return Outcome(SystemError.NONE, _reply(pb.GetDeviceIdReply(id=self.twin.device_id.lower())))
 
     def serial_number(self, payload: bytes) -> Outcome:
-        serial = self.twin.identity.serial_number
+        serial = self.twin.serial_number()  # OTP 0, hal_get_device_serial_number
         if not serial or not serial.isprintable():
             return Outcome(-1)  # hal_get_device_serial_number's -1 is passed through as the result
         return Outcome(SystemError.NONE, _reply(pb.GetSerialNumberReply(serial=serial)))
@@ -144,6 +144,7 @@ class DeviceOsControl:
     def set_setup_done(self, payload: bytes) -> Outcome:
         req = self._decode(RequestType.SET_DEVICE_SETUP_DONE, payload)
         done = bool(req.done)  # type: ignore[attr-defined]
+        self.twin.events.record("setup_done_request", done=done, stored=not self._setup_done_deprecated())
         if self._setup_done_deprecated():
             return Outcome(SystemError.NONE if done else SystemError.NOT_SUPPORTED)
         self.twin.update_state(setup_done=done)

@@ -1,8 +1,9 @@
-"""What the firmware in a twin's flash tells the outside world: module list and versions.
+"""What the firmware in a twin's flash tells the outside world: modules and versions.
 
 The USB control face (GET_MODULE_INFO, SYSTEM_VERSION) and the serial face (``s``, ``v``,
 factory-test ``version``) must agree with each other and with what the boot model saw, so they
-all read flash through the station's own module parser (``station.firmware.gen3``).
+all read flash through the station's own module parser (``station.firmware.gen3``); the module
+list itself, as Device OS reports it, is :mod:`station.sim.module_info`.
 """
 
 from __future__ import annotations
@@ -68,40 +69,3 @@ def app_identity(twin: Twin) -> tuple[str, str]:
     if desc is None:
         return "", str(users[0].version)
     return desc.name, desc.version
-
-
-def module_list(twin: Twin) -> list[dict[str, Any]]:
-    """Module list in the shape Device OS prints for listening-mode ``s`` (keys f, n, v, s, vv, d)."""
-    out = []
-    for m in flash_modules(twin):
-        out.append(
-            {
-                "s": int(m.end) - int(m.start),
-                "l": "m",
-                "vc": 30,
-                "vv": 30 if m.valid else 0,
-                "f": _function_letter(int(m.function)),
-                "n": str(int(m.index)),
-                "v": int(m.version),
-                "d": [
-                    {"f": _function_letter(int(d.function)), "n": str(int(d.index)), "v": int(d.version)}
-                    for d in getattr(m, "deps", ())
-                    if int(d.function) != 0
-                ],
-            }
-        )
-    return out
-
-
-_LETTERS = {
-    int(ModuleFunction.BOOTLOADER): "b",
-    int(ModuleFunction.MONOLITHIC): "m",
-    int(ModuleFunction.SYSTEM_PART): "s",
-    int(ModuleFunction.USER_PART): "u",
-    int(ModuleFunction.NCP): "c",
-    int(ModuleFunction.RADIO_STACK): "a",
-}
-
-
-def _function_letter(function: int) -> str:
-    return _LETTERS.get(function, "_")

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 from station.sim.device import Twin
-from station.sim.firmware_view import app_identity, module_list, system_module_version, system_version
+from station.sim.firmware_view import app_identity, system_version
+from station.sim.listening_console import CONSOLE_SETTINGS, ListeningConsole, mac_address
 
 FACTORY_TEST_APP = "factory-test"
-#: per-twin console settings (sim only): {"id_form": "short" | "long"} overrides the Device OS rule
-CONSOLE_SETTINGS = "console.json"
-#: Device OS older than this prints the one-line ``Your device id is`` form of ``i``
-LONG_ID_FORM_SINCE = 3000
+__all__ = ["CONSOLE_SETTINGS", "FACTORY_TEST_APP", "TwinConsole", "mac_address"]
 
 _RANGES = {"battery": (3.70, 4.10, 2, "V"), "vin": (4.90, 5.10, 2, "V"), "temp": (22.0, 32.0, 1, "C")}
 
@@ -34,6 +31,7 @@ class TwinConsole:
         self.twin = twin
         self._line = bytearray()
         self._noise = random.Random(twin.device_id)
+        self.listening = ListeningConsole(twin)
 
     def feed(self, data: bytes) -> bytes:
         st = self.twin.state
@@ -41,7 +39,7 @@ class TwinConsole:
         out = bytearray()
         for byte in data:
             if st.run_state == "listening":
-                out += self._listening(chr(byte))
+                out += self.listening.feed(byte)
             elif st.run_state == "running" and st.running_app == FACTORY_TEST_APP:
                 if byte in (10, 13):
                     if self._line:
@@ -54,37 +52,6 @@ class TwinConsole:
         if faults.serial_garbled and out:
             return bytes(self._noise.randrange(256) for _ in range(len(out))).replace(b"\n", b"?") + b"\r\n"
         return bytes(out)
-
-    # ------------------------------------------------------------------ listening mode
-    def id_form(self) -> str:
-        path = Path(self.twin.path) / CONSOLE_SETTINGS
-        if path.exists():
-            form = json.loads(path.read_text()).get("id_form")
-            if form in ("short", "long"):
-                return str(form)
-        version = system_module_version(self.twin) or 0
-        return "long" if version >= LONG_ID_FORM_SINCE else "short"
-
-    def _listening(self, key: str) -> bytes:
-        twin = self.twin
-        ident = twin.identity
-        if key == "i":
-            if self.id_form() == "short":
-                return f"Your device id is {twin.device_id}\r\n".encode()
-            lines = [f"Device ID: {twin.device_id}", f"Serial Number: {twin.serial_number()}"]
-            if ident.imei:
-                lines.append(f"IMEI: {ident.imei}")
-            if ident.iccid:
-                lines.append(f"ICCID: {ident.iccid}")
-            return ("\r\n".join(lines) + "\r\n").encode()
-        if key == "v":
-            return f"system firmware version: {system_version(twin)}\r\n".encode()
-        if key == "s":
-            doc = {"p": twin.reported_platform.id, "m": module_list(twin)}
-            return (json.dumps(doc, separators=(",", ":")) + "\r\n").encode()
-        if key == "m":
-            return f"Your device MAC address is\r\n{mac_address(twin)}\r\n".encode()
-        return b""
 
     # ------------------------------------------------------------------ factory test
     def _ftest_line(self, line: bytes) -> bytes:
@@ -107,7 +74,7 @@ class TwinConsole:
         if cmd == "hello":
             name, version = app_identity(twin)
             return {"ok": True, "value": FACTORY_TEST_APP, "app": name, "app_version": version,
-                    "device_id": twin.device_id, "serial_number": twin.serial_number()}  # fmt: skip
+                    "device_id": twin.device_id, "serial_number": ident.serial_number}  # fmt: skip
         if cmd in _RANGES:
             lo, hi, digits, unit = _RANGES[cmd]
             value = override if override is not None else round(self._rng(cmd).uniform(lo, hi), digits)
@@ -142,10 +109,3 @@ class TwinConsole:
 
 def _reply(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, separators=(",", ":")) + "\r\n").encode()
-
-
-def mac_address(twin: Twin) -> str:
-    """A stable, locally administered MAC derived from the device ID."""
-    raw = bytes.fromhex(twin.device_id)[-6:]
-    first = (raw[0] | 0x02) & 0xFE
-    return ":".join(f"{b:02X}" for b in bytes([first]) + raw[1:])

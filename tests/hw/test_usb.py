@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from station.domain import PARTICLE_VID
-from station.errors import DeviceGone
+from station.errors import DeviceGone, RequestNotSupported
+from station.firmware.demo import BOOTLOADER_DEPENDENCY, DEVICE_OS_VERSION, SYSTEM_VERSION, USER_PART_INDEX
+from station.firmware.demo import build_demo_modules as demo_modules
+from station.firmware.module import parse_module
 from station.hw.dfu import enter_dfu
 from station.hw.usb import find_device, list_usb_devices, open_control
 from station.sim.bench import Bench
@@ -48,14 +51,45 @@ def test_control_requests(sim_bench: Bench) -> None:
     install(twin)
     with open_control(twin.device_id) as ctl:
         assert ctl.get_device_id() == twin.device_id
-        assert ctl.get_system_version() == "6.2.0"
+        assert ctl.get_system_version() == DEVICE_OS_VERSION
+        assert ctl.get_serial_number() == twin.serial_number()
         mods = {(m.function, m.index): m for m in ctl.get_module_info()}
-        assert mods[(4, 1)].version == 6200 and mods[(4, 1)].valid
-        assert (5, 2) in mods and (2, 0) in mods  # the 256 KB user part is index 2
-        assert ctl.is_setup_done() is False
-        ctl.set_setup_done(True)
+        system = mods[(4, 1)]
+        assert system.version == SYSTEM_VERSION and system.valid and system.failed_checks == 0
+        assert (2, 0, BOOTLOADER_DEPENDENCY) in system.dependencies
+        assert (5, USER_PART_INDEX) in mods and (2, 0) in mods and (8, 0) in mods
+        user = parse_module(demo_modules("boron")["user-factory-test"])
+        assert mods[(5, USER_PART_INDEX)].sha256 == user.sha256 and mods[(5, USER_PART_INDEX)].size == user.end - user.start + 4
+        # Device OS 4.0+ dropped the DCT setup-done flag: "done" is always true, clearing it is refused
         assert ctl.is_setup_done() is True
-    assert twin.state.setup_done
+        ctl.set_setup_done(True)
+        with pytest.raises(RequestNotSupported) as err:
+            ctl.set_setup_done(False)
+        assert err.value.result == -120 and err.value.request == "SET_DEVICE_SETUP_DONE"
+
+
+def test_listening_mode_over_usb_and_back(sim_bench: Bench) -> None:
+    (twin,) = sim_bench.create(1, seed=9)
+    install(twin)  # factory-test firmware: MANUAL, leaving listening mode does not connect
+    with open_control(twin.device_id) as ctl:
+        assert ctl.is_listening() is False
+        ctl.start_listening()
+        assert ctl.is_listening() is True and twin.state.run_state == "listening"
+        ctl.stop_listening()
+        assert ctl.is_listening() is False
+    assert (twin.state.run_state, twin.state.running_app) == ("running", "factory-test")
+    assert "first_connect" not in twin.events.kinds()
+
+
+def test_invalid_user_part_is_reported_with_its_failed_checks(sim_bench: Bench) -> None:
+    (twin,) = sim_bench.create(1, seed=10)
+    install(twin)
+    sp = parse_module(demo_modules("boron")["system-part1"])
+    twin.flash[sp.start + 0x1000] ^= 0xFF  # one flipped byte in system-part1
+    with open_control(twin.device_id) as ctl:
+        mods = {(m.function, m.index): m for m in ctl.get_module_info()}
+    assert not mods[(4, 1)].valid and mods[(4, 1)].failed_checks == 0x02  # integrity
+    assert mods[(2, 0)].valid
 
 
 def test_enter_dfu_reenumerates_as_dfu_found_by_device_id(sim_bench: Bench) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 import serial
 
+from station.firmware.demo import DEVICE_OS_VERSION
 from station.sim.bench import Bench
 from station.sim.boot import boot_device
 from station.sim.device import Twin
@@ -47,7 +48,8 @@ def test_listening_mode_keys(bench: Bench, twin: Twin, demo: DemoFirmware) -> No
     twin.update_state(run_state="listening", running_app=None)
     with SimHost(bench) as host, serial.Serial(host.port_of(twin.name), timeout=2) as port:
         port.write(b"v")
-        assert _readline(port) == b"system firmware version: 6.2.0"
+        want = f"system firmware version: {DEVICE_OS_VERSION}\n\r\n".encode()  # Device OS's own double line ending
+        assert port.read(len(want)) == want
         port.write(b"m")
         assert _readline(port) == b"Your device MAC address is"
         assert len(_readline(port).split(b":")) == 6
