@@ -71,7 +71,7 @@ class TransportError(DeviceError):
     """A protocol-level failure talking to the device (SWD fault, USB stall, garbled serial)."""
 
 
-class DeviceBusy(DeviceError):
+class UsbBusy(DeviceError):
     """The device kept answering "busy" (too many requests in flight, or it is working) until the deadline."""
 
 

@@ -20,7 +20,7 @@ the station never sends one.
 Errors: a transfer that times out is ``DeviceTimeout``; the device vanishing is ``DeviceGone``; a
 STALL is ``RequestNotSupported`` for a raw request and ``TransportError`` inside the service
 protocol; "busy" (four requests in flight) is retried with back-off until the request's deadline,
-then ``DeviceBusy``; a result code from Device OS is ``ControlRequestFailed`` carrying the code and
+then ``UsbBusy``; a result code from Device OS is ``ControlRequestFailed`` carrying the code and
 Device OS's own text (``RequestNotSupported`` for -120).
 """
 
@@ -36,11 +36,11 @@ import usb.util
 from station.domain import normalize_device_id
 from station.errors import (
     ControlRequestFailed,
-    DeviceBusy,
     DeviceGone,
     DeviceTimeout,
     RequestNotSupported,
     TransportError,
+    UsbBusy,
 )
 from station.hw.interfaces import ModuleStatus, ProgressFn, no_progress
 from station.hw.usb import DEFAULT_TIMEOUT_MS, find_device, usb_error
@@ -141,7 +141,7 @@ class UsbControlLink:
             if init.status != ServiceStatus.BUSY:
                 break
             if time.monotonic() >= deadline:
-                raise DeviceBusy(f"{self.device_id}: the device stayed busy; {name} was not accepted in {timeout_s:.0f} s")
+                raise UsbBusy(f"{self.device_id}: the device stayed busy; {name} was not accepted in {timeout_s:.0f} s")
             time.sleep(_check_wait(attempt + 4))
             attempt += 1
         if init.status == ServiceStatus.NO_MEMORY:
@@ -300,7 +300,7 @@ class UsbControlLink:
         except ControlRequestFailed:
             try:
                 self.call(RequestType.CANCEL_FIRMWARE_UPDATE, pb.CancelFirmwareUpdateRequest())
-            except (TransportError, DeviceTimeout, DeviceGone, DeviceBusy):
+            except (TransportError, DeviceTimeout, DeviceGone, UsbBusy):
                 pass
             raise
 

@@ -84,10 +84,19 @@ def install_ncp(twin: Twin, data: bytes) -> float:
     return len(data) / ESP32_BYTES_PER_S + sectors * ESP32_SECTOR_ERASE_S
 
 
-def ship_ncp(twin: Twin, data: bytes) -> None:
-    """An Argon/Tracker as it leaves the module maker: its ESP32 already runs NCP firmware."""
-    if has_ncp(twin):
-        (twin.path / NCP_FILE).write_bytes(data)
+def ship_ncp(twin: Twin, data: bytes | None = None) -> None:
+    """An Argon/Tracker as it leaves the module maker: its ESP32 already runs NCP firmware.
+
+    ``data`` defaults to the demo NCP module (:mod:`station.firmware.demo_updates`); other
+    platforms have no NCP and are left alone.
+    """
+    if not has_ncp(twin):
+        return
+    if data is None:
+        from station.firmware.demo_updates import build_ncp_module
+
+        data = build_ncp_module(twin.platform.name)
+    (twin.path / NCP_FILE).write_bytes(data)
 
 
 def ncp_sha(version: int) -> bytes:

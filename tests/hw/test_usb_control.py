@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from station.errors import ControlRequestFailed, DeviceBusy, DeviceGone, DeviceTimeout, RequestNotSupported
+from station.errors import ControlRequestFailed, DeviceGone, DeviceTimeout, RequestNotSupported, UsbBusy
 from station.firmware.demo import (
     BOOTLOADER_DEPENDENCY,
     BOOTLOADER_VERSION,
@@ -36,7 +36,7 @@ def test_busy_device_is_retried_then_reported(sim_bench: Bench) -> None:
     with open_control(twin.device_id) as ctl:
         for _ in range(4):  # four requests left active by "another program": the device's limit
             ctl._dev.ctrl_transfer(0xC0, 1, 2, 73, 64)
-        with pytest.raises(DeviceBusy, match="busy"):
+        with pytest.raises(UsbBusy, match="busy"):
             ctl.request(RequestType.DEVICE_ID, timeout_s=0.3)
     with open_control(twin.device_id) as ctl:  # opening cancels what earlier sessions left behind
         assert ctl.get_serial_number() == twin.serial_number()
