@@ -265,3 +265,30 @@ def register(cli: click.Group) -> None:
             return
         for k, v in data.items():
             click.echo(f"{k} = {v}")
+
+    @sim.command("serve", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+    @dir_option
+    @click.option("--no-usb", is_flag=True, help="Do not publish USB faces (no umockdev testbed).")
+    @click.option("--no-serial", is_flag=True, help="Do not publish serial ports.")
+    @json_option
+    @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+    def serve(bench_dir: Path | None, no_usb: bool, no_serial: bool, as_json: bool, command: tuple[str, ...]) -> None:
+        """Keep the bench's twins alive for outside programs (dfu-util, particle-usb, terminals).
+
+        Serial faces become ptys, USB faces umockdev devices; prints how to run a program against
+        them. With COMMAND (after --), runs it under the faces and exits with its status.
+        """
+        import sys
+
+        from station.sim.serve import BenchServer, serve_until_stopped, stop_signals
+
+        with stop_signals() as stop, BenchServer(_bench(bench_dir), serial=not no_serial, usb=not no_usb) as server:
+            if command:
+                sys.exit(server.run(command))
+            if as_json:
+                click.echo(json.dumps(server.describe()))
+            else:
+                for line in server.howto():
+                    click.echo(line)
+            sys.stdout.flush()
+            serve_until_stopped(stop)

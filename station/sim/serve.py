@@ -1,0 +1,424 @@
+"""``station sim serve``: keep a bench's twins alive for programs that are not the station.
+
+A bench is only a folder; its devices exist for a program while some process serves their faces.
+:class:`BenchServer` is that process's core: it starts one **publisher** per kind of face and
+tells a user how to run an unmodified program against the twins:
+
+* ``serial`` — each twin's CDC port as a pty (:class:`~station.sim.host.SimHost`), published in
+  ``<twin>/serial.json`` so any process finds it by device ID;
+* ``usb`` — each twin's USB face as a device node of a umockdev testbed. libusb programs
+  (dfu-util, particle-usb through node-usb, pyusb with libusb) run with
+  ``LD_PRELOAD=libumockdev-preload.so.0 UMOCKDEV_DIR=<testbed>`` and see the twins as USB devices.
+
+The umockdev testbed and its ioctl handler need GObject introspection (Debian ``umockdev``,
+``gir1.2-umockdev-1.0``, ``python3-gi``), which exists for the system Python only, not in the
+project's virtualenv. So :class:`UmockdevPublisher` runs :mod:`station.sim.umockdev_helper` under
+``/usr/bin/python3`` (stdlib + gi only) and answers its requests over a socket pair here, where
+the twins are: each control transfer a program submits is executed by the twin's own pyusb
+backend (:class:`~station.sim.usb_backend.SimUsbBackend`), so the program, the station and the
+tests all talk to the same device model.
+
+Publishers share a small interface (:class:`Publisher`: ``start``, ``stop``, ``describe``,
+``env``), so other faces can join the same command — e.g. SWD probes served out of process
+behind pyocd's remote probe server (issue 16) become one more publisher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from array import array
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from usb.core import USBError
+
+from station.errors import ConfigError
+from station.sim.bench import Bench
+from station.sim.host import SimHost
+from station.sim.serial_pty import published_ports
+from station.sim.usb_backend import SimDevice, SimUsbBackend
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+PRELOAD = "libumockdev-preload.so.0"
+HELPER = Path(__file__).with_name("umockdev_helper.py")
+#: how long the helper may take to build its testbed and say where it is
+HELPER_START_S = 20.0
+
+
+class Publisher(Protocol):
+    """One kind of twin face made available to outside programs."""
+
+    name: str
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def describe(self) -> dict[str, Any]:
+        """What a person (or ``--json`` reader) needs to know: ports, testbed, probes…"""
+    def env(self) -> dict[str, str]:
+        """Environment a program needs to see these faces (empty when none is needed)."""
+
+
+# ---------------------------------------------------------------------------- serial
+class SerialPublisher:
+    """Every twin's serial face as a pty, for as long as the twin's firmware runs USB."""
+
+    name = "serial"
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.host = SimHost(bench)
+
+    def start(self) -> None:
+        self.host.start()
+
+    def stop(self) -> None:
+        self.host.stop()
+
+    def describe(self) -> dict[str, Any]:
+        self.host.sync()
+        return {
+            "ports": [
+                {"twin": p.name, "device_id": p.serial_number, "port": p.port} for p in published_ports(self.bench.path)
+            ]
+        }
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+
+# ---------------------------------------------------------------------------- usb
+def umockdev_missing() -> str | None:
+    """Why umockdev cannot be used on this machine, or ``None`` when it can."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} is missing (the system Python carries python3-gi)"
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('UMockdev', '1.0'); from gi.repository import UMockdev"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        return "GObject introspection for umockdev is missing: apt-get install umockdev gir1.2-umockdev-1.0 python3-gi"
+    return None
+
+
+class UsbFaces:
+    """The server side of the umockdev bridge: answers the helper's requests with the twins' USB faces."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.backend = SimUsbBackend(bench)
+        self._devices: dict[str, SimDevice] = {}
+        self._handles: dict[str, Any] = {}
+        #: (number of "faces" answers so far, the keys of the last one): how far the helper has got
+        self._answered = threading.Condition()
+        self._answers = 0
+        self._last_keys: frozenset[str] = frozenset()
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Until the helper has asked twice since the faces it was told about are the bench's current ones.
+
+        The helper applies a faces answer before it asks again, so the second question proves
+        the device nodes match the twins (a program started now sees no stale device).
+        """
+        deadline = time.monotonic() + timeout
+        with self._answered:
+            while True:
+                current = frozenset(self.key(d) for d in self.backend.enumerate_devices())
+                if self._last_keys == current:
+                    mark = self._answers
+                    if self._answered.wait_for(lambda m=mark: self._answers >= m + 1, deadline - time.monotonic()):  # type: ignore[misc]
+                        return self._last_keys == current
+                if not self._answered.wait(max(0.0, deadline - time.monotonic())):
+                    return False
+
+    @staticmethod
+    def key(dev: SimDevice) -> str:
+        return f"{dev.twin.name}/{dev.generation}/{dev.mode}"
+
+    def faces(self) -> list[dict[str, Any]]:
+        out = []
+        devices: dict[str, SimDevice] = {}
+        for dev in self.backend.enumerate_devices():
+            key = self.key(dev)
+            devices[key] = dev
+            face = dev.face
+            out.append(
+                {
+                    "key": key, "twin": dev.twin.name, "vid": face.device.idVendor, "pid": face.device.idProduct,
+                    "bcd": face.device.bcdDevice, "manufacturer": face.strings.get(face.device.iManufacturer, ""),
+                    "product": face.strings.get(face.device.iProduct, ""),
+                    "serial": face.strings.get(face.device.iSerialNumber, ""),
+                    "descriptors": (face.device.to_bytes() + face.config.to_bytes()).hex(),
+                }
+            )  # fmt: skip
+        for key in [k for k in self._devices if k not in devices]:
+            self._devices.pop(key, None)
+            self._handles.pop(key, None)
+        self._devices.update(devices)
+        return out
+
+    def _handle(self, key: str) -> Any:
+        handle = self._handles.get(key)
+        if handle is None:
+            dev = self._devices.get(key)
+            if dev is None:
+                raise USBError("No such device", -4, 19)
+            handle = self._handles[key] = self.backend.open_device(dev)
+        return handle
+
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        try:
+            if op == "faces":
+                faces = self.faces()
+                with self._answered:
+                    self._answers += 1
+                    self._last_keys = frozenset(f["key"] for f in faces)
+                    self._answered.notify_all()
+                return {"faces": faces}
+            handle = self._handle(str(request["key"]))
+            if op == "alive":
+                self.backend.get_configuration(handle)
+                return {}
+            if op == "altsetting":
+                self.backend.set_interface_altsetting(handle, int(request["interface"]), int(request["alt"]))
+                return {}
+            if op == "ctrl":
+                setup = bytes.fromhex(request["setup"])
+                bm, req, value, index, length = int(setup[0]), int(setup[1]), *_u16s(setup[2:8])
+                if bm & 0x80:
+                    buf = array("B", bytes(length))
+                    n = self.backend.ctrl_transfer(handle, bm, req, value, index, buf, 5000)
+                    return {"data": bytes(buf[:n]).hex()}
+                data = array("B", bytes.fromhex(request.get("data", "")))
+                self.backend.ctrl_transfer(handle, bm, req, value, index, data, 5000)
+                return {}
+        except USBError as exc:
+            self._handles.pop(str(request.get("key")), None)
+            return {"error": "pipe" if exc.errno == 32 else "nodev"}
+        return {"error": "unknown-op"}
+
+
+def _u16s(raw: bytes) -> tuple[int, int, int]:
+    return int.from_bytes(raw[0:2], "little"), int.from_bytes(raw[2:4], "little"), int.from_bytes(raw[4:6], "little")
+
+
+class UmockdevPublisher:
+    """Every twin's USB face as a umockdev device node (helper under the system Python, see module doc)."""
+
+    name = "usb"
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.faces = UsbFaces(bench)
+        self.root: str | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        why = umockdev_missing()
+        if why is not None:
+            raise ConfigError(f"cannot publish USB faces: {why}")
+        ours, theirs = socket.socketpair()
+        self._sock = ours
+        self._proc = subprocess.Popen(
+            [SYSTEM_PYTHON, str(HELPER), "--fd", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], stdout=subprocess.PIPE, text=True, env=_clean_env(),
+        )  # fmt: skip
+        theirs.close()
+        self._thread = threading.Thread(target=self._serve, name="umockdev-bridge", daemon=True)
+        self._thread.start()
+        assert self._proc.stdout is not None
+        ready: dict[str, Any] = {}
+        reader = threading.Thread(target=lambda: ready.update(_first_json(self._proc)), daemon=True)
+        reader.start()
+        reader.join(HELPER_START_S)
+        if "umockdev_dir" not in ready:
+            self.stop()
+            raise ConfigError("the umockdev helper did not start (see its messages above)")
+        self.root = str(ready["umockdev_dir"])
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        reader = self._sock.makefile("rb")
+        while True:
+            try:
+                line = reader.readline()
+            except OSError:  # the helper went away (stop(), or it died): nothing left to serve
+                return
+            if not line:
+                return
+            try:
+                answer = self.faces.answer(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                answer = {"error": f"bad request: {exc}"}
+            try:
+                self._sock.sendall((json.dumps(answer) + "\n").encode())
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()  # the helper removes its testbed on SIGTERM
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+            self._proc = None
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)  # whatever a killed helper left behind
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "umockdev_dir": self.root,
+            "devices": [
+                {"twin": f["twin"], "serial": f["serial"], "vid": f"{f['vid']:04x}", "pid": f"{f['pid']:04x}",
+                 "product": f["product"]}
+                for f in self.faces.faces()
+            ],
+        }  # fmt: skip
+
+    def env(self) -> dict[str, str]:
+        assert self.root is not None
+        preload = " ".join(p for p in (PRELOAD, os.environ.get("LD_PRELOAD", "")) if p)
+        return {"UMOCKDEV_DIR": self.root, "LD_PRELOAD": preload}
+
+
+def _clean_env() -> dict[str, str]:
+    """The helper's environment: the system Python (no virtualenv variables), under umockdev's preload.
+
+    The preload matters for the helper itself: its uevents (device added/removed, which libusb's
+    hotplug monitor in the served programs listens to) are built with libudev from the testbed's
+    sysfs, which the helper only sees through the preload (the testbed sets UMOCKDEV_DIR itself).
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "UMOCKDEV_DIR")}
+    env["LD_PRELOAD"] = " ".join(p for p in (PRELOAD, os.environ.get("LD_PRELOAD", "")) if p)
+    return env
+
+
+def _first_json(proc: subprocess.Popen[str] | None) -> dict[str, Any]:
+    if proc is None or proc.stdout is None:
+        return {}
+    line = proc.stdout.readline()
+    try:
+        return dict(json.loads(line)) if line else {}
+    except ValueError:
+        return {}
+
+
+# ---------------------------------------------------------------------------- the server
+class BenchServer:
+    """Starts the chosen publishers for a bench and runs programs under them. Use as a context manager."""
+
+    def __init__(self, bench: Bench, *, serial: bool = True, usb: bool = True) -> None:
+        self.bench = bench
+        self.publishers: list[Publisher] = []
+        if serial:
+            self.publishers.append(SerialPublisher(bench))
+        if usb:
+            self.publishers.append(UmockdevPublisher(bench))
+
+    def __enter__(self) -> BenchServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        started: list[Publisher] = []
+        try:
+            for pub in self.publishers:
+                pub.start()
+                started.append(pub)
+        except BaseException:
+            for pub in reversed(started):
+                pub.stop()
+            raise
+
+    def stop(self) -> None:
+        for pub in reversed(self.publishers):
+            pub.stop()
+
+    def settle(self, timeout: float = 5.0) -> None:
+        """Wait until the published faces match the twins' current state (after a reset, a mode switch)."""
+        for pub in self.publishers:
+            if isinstance(pub, UmockdevPublisher) and not pub.faces.wait_synced(timeout):
+                raise ConfigError(f"the USB faces did not settle within {timeout:.0f} s")
+            if isinstance(pub, SerialPublisher):
+                pub.host.sync()
+
+    def env(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for pub in self.publishers:
+            out.update(pub.env())
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"bench": str(self.bench.path), "env": self.env(), **{p.name: p.describe() for p in self.publishers}}
+
+    def howto(self) -> list[str]:
+        """Lines telling a person how to run a program against the served twins."""
+        lines = [f"serving the twins of {self.bench.path} (Ctrl-C stops)"]
+        info = self.describe()
+        for port in info.get("serial", {}).get("ports", []):
+            lines.append(f"  serial  {port['twin']:<10} {port['device_id']}  {port['port']}")
+        usb = info.get("usb")
+        if usb is not None:
+            for dev in usb["devices"]:
+                lines.append(f"  usb     {dev['twin']:<10} {dev['serial']}  {dev['vid']}:{dev['pid']}  {dev['product']}")
+            env = " ".join(f"{k}={v}" for k, v in self.env().items())
+            lines.append("run a libusb program (dfu-util, node with particle-usb, …) against them as:")
+            lines.append(f"  env {env} dfu-util -l")
+        return lines
+
+    def run(self, command: Sequence[str]) -> int:
+        """Run ``command`` with the faces' environment; its exit status."""
+        if not command:
+            raise ConfigError("no command to run")
+        if shutil.which(command[0]) is None and not Path(command[0]).exists():
+            raise ConfigError(f"{command[0]}: command not found")
+        self.settle()
+        env = dict(os.environ)
+        env.update(self.env())
+        return subprocess.run(list(command), env=env).returncode
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM (and by Ctrl-C), installed before the server announces itself.
+
+    Installed first, so a supervisor that reads the announcement and stops the server at once
+    still gets an orderly shutdown (the ``with BenchServer`` cleans up), never a killed process.
+    """
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve_until_stopped(stop: threading.Event) -> None:
+    """Block until ``stop`` is set or Ctrl-C."""
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,303 @@
+"""The umockdev side of ``station sim serve``: twins' USB faces as device nodes for unmodified libusb programs.
+
+Run by the serve process as ``/usr/bin/python3 umockdev_helper.py --fd N`` (Debian's
+``python3-gi`` and ``gir1.2-umockdev-1.0`` live in the system Python, not in the project's
+virtualenv, so this file imports nothing but the standard library and ``gi``). It owns a
+``UMockdev.Testbed``: a temporary sysfs and ``/dev`` that any program run with
+``LD_PRELOAD=libumockdev-preload.so.0 UMOCKDEV_DIR=<root>`` sees instead of the machine's. Each
+twin USB face becomes one ``usb_device`` there (sysfs attributes and the descriptors file, as
+the kernel publishes them) whose ``/dev/bus/usb/BBB/DDD`` answers usbfs ioctls here.
+
+The twin itself stays in the serve process: every control transfer a program submits is sent
+over the socket ``--fd`` (JSON lines: ``{"op": "ctrl", "key", "setup", "data"}``) and its answer
+(data, or a STALL / no-device) completes the URB. The list of faces is polled from the same
+socket; a face that disappears (unplug, reset, DFU ↔ normal) is removed with a ``remove``
+uevent and its successor added with ``add``, at a new device number, as the kernel does.
+
+usbfs ioctls answered (linux/usbdevice_fs.h, x86-64 sizes): GET_CAPABILITIES, SUBMITURB and
+REAPURB(NDELAY) for control URBs on endpoint 0 (bulk/interrupt URBs fail: the CDC data is served
+on the twin's pty), DISCARDURB, CLAIM/RELEASEINTERFACE, DISCONNECT_CLAIM, SETINTERFACE,
+SETCONFIGURATION, GETDRIVER (no driver), CONNECTINFO, GET_SPEED, CLEAR_HALT, RESET, CONTROL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import shutil
+import signal
+import socket
+import struct
+import sys
+import threading
+from typing import Any
+
+import gi  # type: ignore[import-not-found]
+
+gi.require_version("UMockdev", "1.0")
+from gi.repository import GLib, UMockdev  # type: ignore[import-not-found]  # noqa: E402
+
+
+def _ioc(direction: int, nr: int, size: int) -> int:
+    return (direction << 30) | (size << 16) | (ord("U") << 8) | nr
+
+
+_IO, _IOW, _IOR, _IOWR = 0, 1, 2, 3
+USBDEVFS_CONTROL = _ioc(_IOWR, 0, 24)
+USBDEVFS_SETINTERFACE = _ioc(_IOR, 4, 8)
+USBDEVFS_SETCONFIGURATION = _ioc(_IOR, 5, 4)
+USBDEVFS_GETDRIVER = _ioc(_IOW, 8, 260)
+USBDEVFS_SUBMITURB = _ioc(_IOR, 10, 56)
+USBDEVFS_DISCARDURB = _ioc(_IO, 11, 0)
+USBDEVFS_REAPURB = _ioc(_IOW, 12, 8)
+USBDEVFS_REAPURBNDELAY = _ioc(_IOW, 13, 8)
+USBDEVFS_CLAIMINTERFACE = _ioc(_IOR, 15, 4)
+USBDEVFS_RELEASEINTERFACE = _ioc(_IOR, 16, 4)
+USBDEVFS_CONNECTINFO = _ioc(_IOW, 17, 8)
+USBDEVFS_RESET = _ioc(_IO, 20, 0)
+USBDEVFS_CLEAR_HALT = _ioc(_IOR, 21, 4)
+USBDEVFS_GET_CAPABILITIES = _ioc(_IOR, 26, 4)
+USBDEVFS_DISCONNECT_CLAIM = _ioc(_IOR, 27, 264)
+USBDEVFS_GET_SPEED = _ioc(_IO, 31, 0)
+USBDEVFS_URB_TYPE_CONTROL = 2
+USBDEVFS_CAP_ZERO_PACKET = 0x01
+USBDEVFS_CAP_BULK_CONTINUATION = 0x02
+USBDEVFS_CAP_NO_PACKET_SIZE_LIM = 0x04
+USB_SPEED_FULL = 2
+URB_SIZE = 56
+BUS = 1
+#: the root hub every face hangs off (bus 1, device 1): device descriptor (hub class, VID 1d6b
+#: PID 0002) + a configuration with one hub interface and its interrupt endpoint
+ROOT_HUB = "12010002090001406b1d020000000000000109021900010100e0000904000001090000000705810304000c"
+
+
+class Bridge:
+    """The socket to the serve process: one request, one answer, in order (the ioctl thread and the poller share it)."""
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.reader = self.sock.makefile("rb")
+        self.lock = threading.Lock()
+
+    def ask(self, **request: Any) -> dict[str, Any]:
+        with self.lock:
+            self.sock.sendall((json.dumps(request) + "\n").encode())
+            line = self.reader.readline()
+        if not line:
+            raise EOFError("the serve process went away")
+        return dict(json.loads(line))
+
+
+class Faces:
+    """The twins' USB faces as testbed devices, kept in line with what the serve process reports."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.testbed = UMockdev.Testbed.new()
+        self.handler = UMockdev.IoctlBase()
+        self.handler.connect("handle-ioctl", self._ioctl)
+        self.by_node: dict[str, str] = {}  # /dev node → face key
+        self.by_key: dict[str, tuple[str, str]] = {}  # face key → (sysfs path, /dev node)
+        self.next_devnum = 2
+        self.reaps: dict[str, list[Any]] = {}  # /dev node → completed URBs waiting for REAP
+        self.ports: dict[str, int] = {}  # twin name → hub port (stable per twin)
+        self.testbed.add_from_string(
+            "P: /devices/usb1\nN: bus/usb/001/001\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
+            "E: BUSNUM=001\nE: DEVNUM=001\nE: DEVNAME=/dev/bus/usb/001/001\nA: busnum=1\\n\nA: devnum=1\\n\n"
+            "A: speed=480\\n\nA: bConfigurationValue=1\\n\nA: idVendor=1d6b\\n\nA: idProduct=0002\\n\n"
+            f"H: descriptors={ROOT_HUB}\n"
+        )
+
+    @property
+    def root(self) -> str:
+        return str(self.testbed.get_root_dir())
+
+    # ------------------------------------------------------------------ faces
+    def sync(self) -> bool:
+        try:
+            faces = {f["key"]: f for f in self.bridge.ask(op="faces")["faces"]}
+        except (EOFError, OSError, ValueError):
+            GLib.idle_add(_quit)
+            return False
+        for key in [k for k in self.by_key if k not in faces]:
+            self._remove(key)
+        for key, face in faces.items():
+            if key not in self.by_key:
+                self._add(key, face)
+        return True
+
+    def _devnum(self) -> int:
+        used = {int(node.rsplit("/", 1)[1]) for node in self.by_node}
+        while self.next_devnum in used or self.next_devnum < 2:
+            self.next_devnum = self.next_devnum % 127 + 1
+        devnum, self.next_devnum = self.next_devnum, self.next_devnum % 127 + 1
+        return devnum
+
+    def _add(self, key: str, face: dict[str, Any]) -> None:
+        port = self.ports.setdefault(face["twin"], len(self.ports) + 1)
+        devnum = self._devnum()
+        node = f"/dev/bus/usb/{BUS:03d}/{devnum:03d}"
+        self.by_node[node] = key
+        self.reaps[node] = []
+        self.testbed.attach_ioctl(node, self.handler)  # before the "add" uevent: programs may open at once
+        attrs = {
+            "busnum": str(BUS), "devnum": str(devnum), "speed": "12", "bConfigurationValue": "1",
+            "bNumConfigurations": "1", "idVendor": f"{face['vid']:04x}", "idProduct": f"{face['pid']:04x}",
+            "bcdDevice": f"{face['bcd']:04x}", "manufacturer": face["manufacturer"], "product": face["product"],
+            "serial": face["serial"], "devpath": str(port), "maxchild": "0",
+        }  # fmt: skip
+        text = (
+            f"P: /devices/usb1/1-{port}\nN: bus/usb/{BUS:03d}/{devnum:03d}\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\n"
+            f"E: DRIVER=usb\nE: BUSNUM={BUS:03d}\nE: DEVNUM={devnum:03d}\nE: DEVNAME={node}\n"
+            f"E: PRODUCT={face['vid']:x}/{face['pid']:x}/{face['bcd']:x}\n"
+            + "".join(f"A: {k}={v}\\n\n" for k, v in attrs.items())
+            + f"H: descriptors={face['descriptors']}\n"
+        )
+        self.testbed.add_from_string(text)
+        self.by_key[key] = (f"/sys/devices/usb1/1-{port}", node)
+
+    def _remove(self, key: str) -> None:
+        syspath, node = self.by_key.pop(key)
+        self.by_node.pop(node, None)
+        self.reaps.pop(node, None)
+        # umockdev 0.17 removes the sysfs tree without telling anyone: announce it, as the kernel does
+        self.testbed.uevent(syspath, "remove")
+        self.testbed.remove_device(syspath)
+        self.testbed.detach_ioctl(node)
+
+    # ------------------------------------------------------------------ usbfs
+    def _ioctl(self, handler: Any, client: Any) -> bool:
+        request = client.get_request()
+        node = client.get_devnode()
+        arg = client.get_arg()
+        key = self.by_node.get(node)
+        if key is None:
+            client.complete(-1, errno.ENODEV)
+            return True
+        if request == USBDEVFS_GET_CAPABILITIES:
+            data = arg.resolve(0, 4)
+            caps = USBDEVFS_CAP_ZERO_PACKET | USBDEVFS_CAP_BULK_CONTINUATION | USBDEVFS_CAP_NO_PACKET_SIZE_LIM
+            data.update(0, struct.pack("<I", caps))
+            client.complete(0, 0)
+        elif request == USBDEVFS_SUBMITURB:
+            self._submit(client, arg, key, node)
+        elif request in (USBDEVFS_REAPURB, USBDEVFS_REAPURBNDELAY):
+            queue = self.reaps.get(node) or []
+            if not queue:
+                client.complete(-1, errno.EAGAIN)
+                return True
+            urb = queue.pop(0)
+            arg.resolve(0, 8).set_ptr(0, urb)
+            client.complete(0, 0)
+        elif request == USBDEVFS_DISCARDURB:
+            client.complete(-1, errno.EINVAL)  # every URB completed at once: nothing left to discard
+        elif request == USBDEVFS_SETINTERFACE:
+            interface, alt = struct.unpack("<II", bytes(arg.resolve(0, 8).retrieve()))
+            answer = self.bridge.ask(op="altsetting", key=key, interface=interface, alt=alt)
+            self._finish(client, answer)
+        elif request == USBDEVFS_GETDRIVER:
+            client.complete(-1, errno.ENODATA)  # no kernel driver is bound
+        elif request == USBDEVFS_CONNECTINFO:
+            devnum = int(node.rsplit("/", 1)[1])
+            arg.resolve(0, 8).update(0, struct.pack("<IB3x", devnum, 0))
+            client.complete(0, 0)
+        elif request == USBDEVFS_GET_SPEED:
+            client.complete(USB_SPEED_FULL, 0)
+        elif request == USBDEVFS_CONTROL:
+            self._control(client, arg, key)
+        elif request in (USBDEVFS_CLAIMINTERFACE, USBDEVFS_RELEASEINTERFACE, USBDEVFS_DISCONNECT_CLAIM,
+                         USBDEVFS_SETCONFIGURATION, USBDEVFS_CLEAR_HALT, USBDEVFS_RESET):  # fmt: skip
+            alive = self.bridge.ask(op="alive", key=key)
+            self._finish(client, alive)
+        else:
+            return False  # umockdev then fails the ioctl (ENOTTY)
+        return True
+
+    def _finish(self, client: Any, answer: dict[str, Any]) -> None:
+        error = answer.get("error")
+        if error is None:
+            client.complete(0, 0)
+        else:
+            client.complete(-1, errno.EPIPE if error == "pipe" else errno.ENODEV)
+
+    def _submit(self, client: Any, arg: Any, key: str, node: str) -> None:
+        urb = arg.resolve(0, URB_SIZE)
+        raw = bytes(urb.retrieve())
+        kind, endpoint = raw[0], raw[1]
+        length = struct.unpack_from("<i", raw, 24)[0]
+        if kind != USBDEVFS_URB_TYPE_CONTROL or endpoint & 0x7F != 0 or length < 8:
+            client.complete(-1, errno.EINVAL)
+            return
+        buf = urb.resolve(16, length)
+        data = bytes(buf.retrieve())
+        answer = self.bridge.ask(op="ctrl", key=key, setup=data[:8].hex(), data=data[8:].hex())
+        error = answer.get("error")
+        if error is None:
+            reply = bytes.fromhex(answer.get("data", ""))
+            if data[0] & 0x80:
+                buf.update(8, reply)
+                actual = len(reply)
+            else:
+                actual = length - 8
+            status = 0
+        else:
+            actual = 0
+            status = -errno.EPIPE if error == "pipe" else -errno.ENODEV
+        urb.update(4, struct.pack("<i", status))
+        urb.update(28, struct.pack("<i", actual))
+        self.reaps[node].append(urb)
+        client.complete(0, 0)
+
+    def _control(self, client: Any, arg: Any, key: str) -> None:
+        """USBDEVFS_CONTROL (synchronous control transfer), used by some programs instead of URBs."""
+        raw = bytes(arg.resolve(0, 24).retrieve())
+        bm, req, value, index, length = struct.unpack_from("<BBHHH", raw)
+        setup = struct.pack("<BBHHH", bm, req, value, index, length)
+        payload = arg.resolve(0, 24).resolve(16, length) if length else None
+        out = b"" if bm & 0x80 or payload is None else bytes(payload.retrieve())
+        answer = self.bridge.ask(op="ctrl", key=key, setup=setup.hex(), data=out.hex())
+        if answer.get("error") is not None:
+            self._finish(client, answer)
+            return
+        reply = bytes.fromhex(answer.get("data", ""))
+        if bm & 0x80 and payload is not None:
+            payload.update(0, reply)
+        client.complete(len(reply) if bm & 0x80 else length, 0)
+
+
+_LOOP: Any = None
+
+
+def _quit() -> bool:
+    if _LOOP is not None:
+        _LOOP.quit()
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    global _LOOP
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fd", type=int, required=True, help="socket to the serve process")
+    parser.add_argument("--poll-ms", type=int, default=100)
+    args = parser.parse_args(argv)
+    faces = Faces(Bridge(args.fd))
+    faces.sync()
+    sys.stdout.write(json.dumps({"umockdev_dir": faces.root}) + "\n")
+    sys.stdout.flush()
+    _LOOP = GLib.MainLoop()
+    GLib.timeout_add(args.poll_ms, faces.sync)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, _quit)
+    try:
+        _LOOP.run()
+    finally:
+        # the testbed's temporary root (sysfs, /dev, sockets) goes with the helper
+        root = faces.root
+        faces.testbed = None
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
