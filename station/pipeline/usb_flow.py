@@ -136,9 +136,37 @@ def _identify(run: DeviceRun, device_id: str) -> str:
         if info.mode == "normal":
             with open_control(device_id) as ctl:
                 reported = ctl.get_device_id()
+                listening = _is_listening(ctl)
             if reported != device_id:
                 raise DeviceError(f"USB serial number {device_id} but the device reports {reported}")
+            if listening:
+                d["listening"] = _read_listening(run, device_id)
         return info.mode
+
+
+def _is_listening(ctl: Any) -> bool:
+    from station.errors import RequestNotSupported
+
+    try:
+        return bool(ctl.is_listening())
+    except RequestNotSupported:  # a Device OS without GET_DEVICE_MODE
+        return False
+
+
+def _read_listening(run: DeviceRun, device_id: str) -> dict[str, Any]:
+    """A device in listening mode says who it is on its console (``i``): keep its serial number and SIM IDs.
+
+    Device OS prints the device secret in the same answer; the parser drops it, so it never
+    reaches the run, its record or a log.
+    """
+    from station.hw.serial import open_console
+
+    with open_console(device_id, timeout=run.job.settle_timeout) as con:
+        info = con.identify()
+    run.serial_number = info.serial_number or run.serial_number
+    run.imei = info.imei or run.imei
+    run.iccid = info.iccid or run.iccid
+    return {"serial_number": info.serial_number, "imei": info.imei, "iccid": info.iccid}
 
 
 def _update_over_control(run: DeviceRun, device_id: str, module: ResolvedModule) -> None:

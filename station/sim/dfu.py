@@ -255,7 +255,9 @@ class DfuSeFunction:
             self._stall(f"UPLOAD in state {self.state.name}")
         if block == 0:
             self.state = DfuState.UPLOAD_IDLE
-            return bytes([CMD_GET_COMMANDS, CMD_SET_ADDRESS, CMD_ERASE, CMD_READ_UNPROTECT])
+            # the commands Device OS's bootloader lists (bootloader/src/nRF52840/usbd_dfu.cpp): no
+            # READ_UNPROTECT, but Particle's ENTER_SAFE_MODE (0xFA) and CLEAR_SECURITY_MODE_OVERRIDE (0xFB)
+            return bytes([CMD_GET_COMMANDS, CMD_SET_ADDRESS, CMD_ERASE, 0xFA, 0xFB])
         if block < 2:
             self._stall("UPLOAD block 1 is reserved")
         layout = self.layouts[self.alt]

@@ -96,3 +96,8 @@ def test_leave_resets_into_the_boot_model(bench: Bench, twin: Twin) -> None:
     assert twin.state.generation > generation
     boot = twin.events.read()[-1]
     assert boot["kind"] == "boot" and boot["cause"] == "dfu-leave" and boot["run_state"] == "dfu"
+
+
+def test_dfuse_get_commands_lists_what_device_os_bootloader_supports(bench: Bench, twin: Twin) -> None:
+    dev = _find(bench, twin)
+    assert bytes(dev.ctrl_transfer(0xA1, 2, 0, 0, 64)) == bytes([0x00, 0x21, 0x41, 0xFA, 0xFB])
