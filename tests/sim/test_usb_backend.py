@@ -101,3 +101,16 @@ def test_leave_resets_into_the_boot_model(bench: Bench, twin: Twin) -> None:
 def test_dfuse_get_commands_lists_what_device_os_bootloader_supports(bench: Bench, twin: Twin) -> None:
     dev = _find(bench, twin)
     assert bytes(dev.ctrl_transfer(0xA1, 2, 0, 0, 64)) == bytes([0x00, 0x21, 0x41, 0xFA, 0xFB])
+
+
+@pytest.mark.parametrize(
+    ("platform", "name"),
+    [("argon", "Argon"), ("boron", "Boron"), ("esomx", "E-SoM-X"), ("bsom", "B-SoM"), ("b5som", "B5-SoM"),
+     ("tracker", "Tracker")],
+)
+def test_product_strings_are_device_os_names(bench: Bench, platform: str, name: str) -> None:
+    twin = bench.create_one(platform, platform, seed=3)
+    twin.update_state(run_state="dfu")
+    assert _find(bench, twin).product == f"{name} DFU Mode"  # bootloader usbd_device.cpp
+    twin.update_state(run_state="listening", generation=twin.state.generation + 1)
+    assert _find(bench, twin).product == f"{name} CDC Mode"  # hal/src/<platform>/app_usbd_string_config.h
