@@ -34,13 +34,14 @@ from pathlib import Path
 # Twins read this when they are opened; the pyocd subprocess inherits it.
 os.environ["STATION_SIM_REALTIME"] = "1"
 
+from station.domain import FlashImage
 from station.firmware.demo import build_demo_modules
 from station.firmware.images import to_hex
 from station.firmware.module import module_flash_image, parse_module
 from station.hw import backend
 from station.hw.dfu import open_dfu
 from station.hw.dfu_layout import parse_layout
-from station.hw.interfaces import FlashImage, FlashReport
+from station.hw.interfaces import FlashReport
 from station.hw.swd import PyocdSwdLink
 from station.sim.bench import Bench, forget_twins, set_default_bench
 from station.sim.chip import drop_chip

@@ -172,3 +172,44 @@ GEN3_ADDR_USER_PART = 0xB4000
 GEN3_ADDR_LEGACY_USER_PART = 0xD4000
 GEN3_ADDR_BOOTLOADER = 0xF4000
 GEN3_USER_PART_END = 0xF4000
+
+
+# --------------------------------------------------------------------------- firmware values
+# Value types that firmware parsing produces and transports consume. They live here, below both,
+# so that ``station.firmware`` never has to import the transport layer to describe its results.
+
+
+@dataclass(frozen=True)
+class FlashImage:
+    """Bytes to place at an address: one module (prefix already dropped if the module says so)."""
+
+    address: int
+    data: bytes
+    label: str = ""  # e.g. "system-part1 v6200" for messages and records
+
+    @property
+    def end(self) -> int:
+        return self.address + len(self.data)
+
+
+@dataclass(frozen=True)
+class ModuleStatus:
+    """One module as the device reports it (GET_MODULE_INFO / listening-mode ``s``).
+
+    Reported by transports (USB control requests, listening mode) and also derived from flash by
+    the firmware layer (:meth:`station.firmware.gen3.FlashModule.to_status`), so neither owns it.
+
+    ``failed_checks`` are Device OS's validity bits that were checked and did not pass
+    (0x02 integrity, 0x04 dependencies, 0x08 range, 0x10 platform); ``sha256`` is the module's
+    own SHA-256 from its suffix, as the device reports it (hex; empty when not reported).
+    """
+
+    function: int
+    index: int
+    version: int
+    valid: bool = True
+    failed_checks: int = 0
+    size: int = 0
+    max_size: int = 0
+    sha256: str = ""
+    dependencies: tuple[tuple[int, int, int], ...] = ()

@@ -30,11 +30,10 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from station.domain import GEN3_ADDR_BOOTLOADER, NRF_UICR, NRF_UICR_SIZE
+from station.domain import GEN3_ADDR_BOOTLOADER, NRF_UICR, NRF_UICR_SIZE, FlashImage
 from station.firmware.build import filler
 from station.firmware.images import to_hex
 from station.firmware.releases import MBR_PARAMS_PAGE
-from station.hw.interfaces import FlashImage
 
 MBR_SIZE = 0x1000
 MBR_BOOTLOADER_ADDR = 0xFF8

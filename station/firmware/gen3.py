@@ -34,9 +34,9 @@ from station.domain import (
     GEN3_USER_PART_END,
     NRF_FLASH_SIZE,
     ModuleFunction,
+    ModuleStatus,
 )
 from station.firmware.module import PREFIX_SIZE, ModuleDependency, function_name, platform_label
-from station.hw.interfaces import ModuleStatus
 
 ReadFn = Callable[[int, int], bytes]
 

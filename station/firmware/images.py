@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from intelhex import HexRecordError, IntelHex, IntelHexError
 
+from station.domain import FlashImage
 from station.errors import FirmwareError
 from station.firmware.module import ModuleInfo, module_flash_image, parse_module
-from station.hw.interfaces import FlashImage
 
 KINDS = ("module", "hex", "bin")
 

@@ -24,9 +24,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from station.domain import PLATFORMS_BY_ID, ModuleFlags, ModuleFunction
+from station.domain import PLATFORMS_BY_ID, FlashImage, ModuleFlags, ModuleFunction
 from station.errors import FirmwareError
-from station.hw.interfaces import FlashImage
 
 PREFIX_SIZE = 24
 #: module_info_suffix_base_t (reserved u16, sha[32], size u16) without product data

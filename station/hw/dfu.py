@@ -22,10 +22,10 @@ from typing import Any
 import usb.core
 import usb.util
 
-from station.domain import normalize_device_id
+from station.domain import FlashImage, normalize_device_id
 from station.errors import DeviceGone, DeviceTimeout, FirmwareError, TransportError, VerifyError
 from station.hw.dfu_layout import MemoryLayout, parse_layout
-from station.hw.interfaces import FlashImage, FlashReport, ProgressFn, no_progress
+from station.hw.interfaces import FlashReport, ProgressFn, no_progress
 from station.hw.usb import DEFAULT_TIMEOUT_MS, find_device, open_control, usb_error, wait_for_device
 
 DNLOAD, UPLOAD, GETSTATUS, CLRSTATUS, GETSTATE, ABORT = 1, 2, 3, 4, 5, 6

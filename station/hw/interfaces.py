@@ -18,25 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from station.domain import FlashImage, ModuleStatus
+
 #: progress(done_bytes, total_bytes)
 ProgressFn = Callable[[int, int], None]
 
 
 def no_progress(done: int, total: int) -> None:
     """Default progress sink."""
-
-
-@dataclass(frozen=True)
-class FlashImage:
-    """Bytes to place at an address: one module (prefix already dropped if the module says so)."""
-
-    address: int
-    data: bytes
-    label: str = ""  # e.g. "system-part1 v6200" for messages and records
-
-    @property
-    def end(self) -> int:
-        return self.address + len(self.data)
 
 
 class EraseStrategy(enum.StrEnum):
@@ -105,26 +94,6 @@ class UsbDeviceInfo:
     bus: int | None = None
     address: int | None = None
     error: str | None = None  # set when the device is listed but could not be read (busy, half-enumerated)
-
-
-@dataclass(frozen=True)
-class ModuleStatus:
-    """One module as the device reports it (GET_MODULE_INFO / listening-mode ``s``).
-
-    ``failed_checks`` are Device OS's validity bits that were checked and did not pass
-    (0x02 integrity, 0x04 dependencies, 0x08 range, 0x10 platform); ``sha256`` is the module's
-    own SHA-256 from its suffix, as the device reports it (hex; empty when not reported).
-    """
-
-    function: int
-    index: int
-    version: int
-    valid: bool = True
-    failed_checks: int = 0
-    size: int = 0
-    max_size: int = 0
-    sha256: str = ""
-    dependencies: tuple[tuple[int, int, int], ...] = ()
 
 
 class UsbControl(Protocol):

@@ -37,12 +37,12 @@ from station.domain import (
     NRF_UICR,
     NRF_UICR_APPROTECT,
     NRF_UICR_SIZE,
+    FlashImage,
     gen3_device_id,
 )
 from station.errors import DeviceError, DeviceGone, DeviceLocked, DeviceTimeout, TransportError, VerifyError
 from station.hw.interfaces import (
     EraseStrategy,
-    FlashImage,
     FlashReport,
     ProbeInfo,
     ProgressFn,

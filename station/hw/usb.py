@@ -19,7 +19,12 @@ from typing import Any
 import usb.core
 import usb.util
 
-from station.domain import PARTICLE_VID, is_device_id, normalize_device_id, platform_from_usb_pid
+from station.domain import (
+    PARTICLE_VID,
+    is_device_id,
+    normalize_device_id,
+    platform_from_usb_pid,
+)
 from station.errors import ConfigError, DeviceGone, DeviceTimeout, TransportError
 from station.hw.backend import usb_backend
 from station.hw.interfaces import UsbDeviceInfo

@@ -33,7 +33,7 @@ from typing import Any
 import usb.core
 import usb.util
 
-from station.domain import normalize_device_id
+from station.domain import ModuleStatus, normalize_device_id
 from station.errors import (
     ControlRequestFailed,
     DeviceGone,
@@ -42,7 +42,7 @@ from station.errors import (
     TransportError,
     UsbBusy,
 )
-from station.hw.interfaces import ModuleStatus, ProgressFn, no_progress
+from station.hw.interfaces import ProgressFn, no_progress
 from station.hw.usb import DEFAULT_TIMEOUT_MS, find_device, usb_error
 from station.protocol import ctrl_messages as pb
 from station.protocol.usb_control import (

@@ -18,9 +18,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from station.domain import ModuleFunction
+from station.domain import ModuleFunction, ModuleStatus
 from station.errors import DeviceGone, DeviceTimeout, VerifyError
-from station.hw.interfaces import ModuleStatus, ProgressFn, no_progress
+from station.hw.interfaces import ProgressFn, no_progress
 from station.hw.usb import find_device, open_control
 
 _POLL_S = 0.05

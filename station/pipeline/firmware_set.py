@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from station.domain import ModuleFunction
+from station.domain import FlashImage, ModuleFunction
 from station.errors import FirmwareError
 from station.firmware.cache import FirmwareCache
 from station.firmware.module import ModuleInfo, module_flash_image, parse_module
 from station.firmware.moduleset import check_module_set
-from station.hw.interfaces import FlashImage
 from station.profile.model import ModuleRef, Profile
 
 

@@ -11,14 +11,14 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
-from station.domain import Transport
+from station.domain import FlashImage, Transport
 from station.errors import (
     DeviceError,
     DeviceLocked,
     StationError,
     TransportError,
 )
-from station.hw.interfaces import EraseStrategy, FlashImage
+from station.hw.interfaces import EraseStrategy
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.run import (
     FINISH_RUN_PRODUCT,

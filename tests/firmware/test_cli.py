@@ -126,8 +126,8 @@ def test_check_orders_a_good_set_and_rejects_a_bad_one(run: Run, files: dict[str
 
 
 def test_inspect_reads_a_module_inside_intel_hex(run: Run, demo: dict[str, bytes], tmp_path: Path) -> None:
+    from station.domain import FlashImage
     from station.firmware.images import to_hex
-    from station.hw.interfaces import FlashImage
 
     hexfile = tmp_path / "sp1.hex"
     hexfile.write_bytes(to_hex([FlashImage(0x28000, demo["system-part1"])]))

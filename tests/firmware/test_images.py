@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from station.domain import FlashImage
 from station.errors import FirmwareError
 from station.firmware.images import hex_segments, load_firmware, to_hex
 from station.firmware.module import parse_module
-from station.hw.interfaces import FlashImage
 
 
 def test_intel_hex_round_trip_keeps_module_and_address(demo: dict[str, bytes]) -> None:

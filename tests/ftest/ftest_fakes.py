@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from station.domain import NRF_FLASH_SIZE
+from station.domain import NRF_FLASH_SIZE, ModuleStatus
 from station.firmware.demo import build_demo_modules
 from station.firmware.module import module_flash_image, parse_module
-from station.hw.interfaces import ListeningInfo, ModuleStatus, TestReply
+from station.hw.interfaces import ListeningInfo, TestReply
 
 DEVICE_ID = "e00fce68a1b2c3d4e5f60718"
 IMEI = "356938035643809"  # Luhn-valid

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 from ftest_fakes import DEVICE_ID, ICCID, IMEI, FakeSerial, FakeSwd, FakeUsb, demo_flash
 
-from station.domain import NRF_UICR_APPROTECT, PLATFORMS
+from station.domain import NRF_UICR_APPROTECT, PLATFORMS, ModuleStatus
 from station.errors import DeviceGone, DeviceTimeout, TransportError
 from station.ftest.plan import TestPlan as Plan
 from station.ftest.plan import TestStep as Step
 from station.ftest.runner import Measurement, run_plan
 from station.ftest.runner import TestContext as Context
-from station.hw.interfaces import ModuleStatus
 from station.hw.interfaces import TestReply as Reply
 from station.profile.load import load_profile
 from station.profile.model import Profile

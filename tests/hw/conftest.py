@@ -6,7 +6,7 @@ import functools
 
 import pytest
 
-from station.hw.interfaces import FlashImage
+from station.domain import FlashImage
 from station.sim.bench import Bench
 from station.sim.boot import boot_device
 from station.sim.device import Twin

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from station.domain import FlashImage
 from station.errors import DeviceGone, FirmwareError, VerifyError
 from station.hw.dfu import open_dfu
-from station.hw.interfaces import FlashImage
 from station.hw.usb import find_device, wait_for_device
 from station.sim.bench import Bench
 from station.sim.device import Twin

@@ -12,8 +12,9 @@ import time
 
 import pytest
 
+from station.domain import FlashImage
 from station.errors import DeviceGone, DeviceLocked, StationError, TransportError, VerifyError
-from station.hw.interfaces import EraseStrategy, FlashImage
+from station.hw.interfaces import EraseStrategy
 from station.hw.swd import PyocdSwdLink, list_probes
 from station.sim.bench import Bench
 from station.sim.device import Twin

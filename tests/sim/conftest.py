@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from station.hw.interfaces import FlashImage
+from station.domain import FlashImage
 from station.sim.bench import Bench, forget_twins, set_default_bench
 from station.sim.chip import drop_chip
 from station.sim.device import Twin
