@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from station.errors import ConfigError
 from station.ftest.context import AskOperator
-from station.ftest.plan import TestPlan
+from station.profile.plan import TestPlan
 from station.profile.schema import closest
 
 YES = ("yes", "y", "true", "1", "pass", "ok")

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from station.ftest.context import Measurement, TestContext, failed_measurement, measure
 from station.ftest.identity import run_identity
-from station.ftest.plan import TestStep
 from station.ftest.verdict import judge_reply
+from station.profile.plan import TestStep
 
 
 def run_step(step: TestStep, ctx: TestContext, try_number: int) -> list[Measurement]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from station.domain import Platform
-from station.ftest.plan import TestStep
+from station.profile.plan import TestStep
 
 if TYPE_CHECKING:
     from station.hw.interfaces import SerialConsole, SwdLink, UsbControl

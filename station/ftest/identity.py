@@ -14,8 +14,8 @@ from typing import Any
 from station.domain import ModuleFunction, luhn_ok, normalize_device_id
 from station.firmware.gen3 import read_flash_modules
 from station.ftest.context import Measurement, TestContext, failed_measurement, measure
-from station.ftest.plan import TestStep
 from station.profile.model import ModuleRef
+from station.profile.plan import TestStep
 
 IMEI_RE = re.compile(r"^\d{15}$")
 ICCID_RE = re.compile(r"^\d{19,20}$")

@@ -26,7 +26,7 @@ from station.ftest.context import (
     failed_measurement,
     never_answer,
 )
-from station.ftest.plan import TestPlan, TestStep
+from station.profile.plan import TestPlan, TestStep
 
 __all__ = [
     "AskOperator",

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from station.ftest.plan import TestStep
 from station.hw.interfaces import TestReply
+from station.profile.plan import TestStep
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from typing import Any
 
 from station.domain import PLATFORMS, Transport
 from station.errors import ProfileError
-from station.ftest.plan import TestPlan
 from station.labels.data import check_template_line
 from station.labels.render import check_template
 from station.profile.model import (
@@ -33,6 +32,7 @@ from station.profile.model import (
     ModuleRef,
     Profile,
 )
+from station.profile.plan import TestPlan
 from station.profile.plan_parse import parse_plan
 from station.profile.schema import Section, closest
 

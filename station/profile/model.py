@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from station.domain import ModuleFunction, Platform, Transport
-from station.ftest.plan import TestPlan
+from station.profile.plan import TestPlan
 
 #: Module roles a profile may name, with the (function, index) Device OS reports for them.
 #: "softdevice" is the nRF52840 radio stack (function 8); user parts are index 2 on Gen3 since the

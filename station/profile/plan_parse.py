@@ -1,4 +1,4 @@
-"""Parse a profile's ``[[tests]]`` tables into a :class:`~station.ftest.plan.TestPlan`.
+"""Parse a profile's ``[[tests]]`` tables into a :class:`~station.profile.plan.TestPlan`.
 
 Each kind accepts only its own keys, so a ``min`` on an operator step (which would never be
 checked) is an error rather than a limit someone believes is enforced.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from station.ftest.plan import COMMON_KEYS, IDENTITY_CHECKS, KIND_KEYS, STEP_KINDS, TestPlan, TestStep
+from station.profile.plan import COMMON_KEYS, IDENTITY_CHECKS, KIND_KEYS, STEP_KINDS, TestPlan, TestStep
 from station.profile.schema import Section
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

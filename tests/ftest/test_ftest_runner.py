@@ -11,13 +11,13 @@ from ftest_fakes import DEVICE_ID, ICCID, IMEI, FakeSerial, FakeSwd, FakeUsb, de
 
 from station.domain import NRF_UICR_APPROTECT, PLATFORMS, ModuleStatus
 from station.errors import DeviceGone, DeviceTimeout, TransportError
-from station.ftest.plan import TestPlan as Plan
-from station.ftest.plan import TestStep as Step
 from station.ftest.runner import Measurement, run_plan
 from station.ftest.runner import TestContext as Context
 from station.hw.interfaces import TestReply as Reply
 from station.profile.load import load_profile
 from station.profile.model import Profile
+from station.profile.plan import TestPlan as Plan
+from station.profile.plan import TestStep as Step
 
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 

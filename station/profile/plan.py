@@ -3,7 +3,8 @@
 Modelled on production test frameworks (OpenHTF phases, hardpy tests): each step yields named
 measurements checked against limits. The plan is parsed from a profile's ``[[tests]]`` tables by
 :mod:`station.profile.plan_parse` and executed by :func:`station.ftest.runner.run_plan`; keeping
-it plain frozen data lets the profile hash stand for exactly what was run.
+it plain frozen data lets the profile hash stand for exactly what was run. It lives in the profile
+package because a plan is part of a profile; the test layer that runs it sits above.
 """
 
 from __future__ import annotations
