@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from station.errors import ConfigError
-from station.profile.model import LABEL_FORMATS
+from station.labels.template import LABEL_FORMATS
 
 
 def register(cli: click.Group) -> None:

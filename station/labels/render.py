@@ -21,41 +21,16 @@ from station.errors import ProfileError
 from station.labels.data import LabelData, fill_lines
 from station.labels.payload import label_payload
 from station.labels.qr import qr_matrix
+from station.labels.template import (
+    LABEL_FORMATS,
+    MARGIN_MM,
+    MM_PER_INCH,
+    LabelTemplate,
+    check_template,
+    label_size_px,
+    mm_to_px,
+)
 from station.labels.zpl import render_zpl
-from station.profile.model import LABEL_FORMATS, LabelTemplate
-
-MM_PER_INCH = 25.4
-MARGIN_MM = 1.5
-#: below this many pixels per QR module, thermal printers smear modules together
-MIN_MODULE_PX = 3
-#: longest payload a label must hold: 24-char ID, separator, 15-char serial (room to spare)
-WORST_CASE_PAYLOAD = "e00fce68" + "0" * 16 + ";" + "P" * 20
-
-
-def mm_to_px(mm: float, dpi: int) -> int:
-    return round(mm / MM_PER_INCH * dpi)
-
-
-def label_size_px(template: LabelTemplate) -> tuple[int, int]:
-    return mm_to_px(template.width_mm, template.dpi), mm_to_px(template.height_mm, template.dpi)
-
-
-def qr_module_px(template: LabelTemplate, payload: str = WORST_CASE_PAYLOAD) -> int:
-    """Pixels per QR module on this label for this payload."""
-    _, h = label_size_px(template)
-    side = h - 2 * mm_to_px(MARGIN_MM, template.dpi)
-    return max(0, side // len(qr_matrix(payload)))
-
-
-def check_template(template: LabelTemplate) -> str | None:
-    """Why the template cannot hold a scannable QR code, or ``None`` when it can."""
-    px = qr_module_px(template)
-    if px < MIN_MODULE_PX:
-        return (
-            f"{template.height_mm:g} mm at {template.dpi} dpi leaves {px} dots per QR module; scanners need "
-            f"at least {MIN_MODULE_PX}: make the label taller or raise the dpi"
-        )
-    return None
 
 
 def render_image(info: LabelData, template: LabelTemplate) -> Image.Image:

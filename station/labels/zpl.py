@@ -11,7 +11,7 @@ from __future__ import annotations
 from station.labels.data import LabelData, fill_lines
 from station.labels.payload import label_payload
 from station.labels.qr import qr_matrix
-from station.profile.model import LabelTemplate
+from station.labels.template import LabelTemplate
 
 MARGIN_MM = 1.5
 _ESCAPES = {"_": "_5F", "^": "_5E", "~": "_7E"}

@@ -16,19 +16,17 @@ from typing import Any
 from station.domain import PLATFORMS, Transport
 from station.errors import ProfileError
 from station.labels.data import check_template_line
-from station.labels.render import check_template
+from station.labels.template import LABEL_FORMATS, LabelTemplate, check_template
 from station.profile.model import (
     DEVICE_OS_ROLES,
     ERASE_CHOICES,
     FINISH_ACTIONS,
     FIRST_CONNECT_ACTIONS,
     KNOWN_OVERRIDES,
-    LABEL_FORMATS,
     OVERRIDE_ALLOW_FIRST_CONNECT,
     REPROVISION_CHOICES,
     CloudConfig,
     FlashPolicy,
-    LabelTemplate,
     ModuleRef,
     Profile,
 )

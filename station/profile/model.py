@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from station.domain import ModuleFunction, Platform, Transport
+from station.labels.template import LabelTemplate
 from station.profile.plan import TestPlan
 
 #: Module roles a profile may name, with the (function, index) Device OS reports for them.
@@ -29,7 +30,6 @@ DEVICE_OS_ROLES = ("bootloader", "softdevice", "ncp", "system-part1", "system-pa
 
 ERASE_CHOICES = ("auto", "sector", "chip")
 REPROVISION_CHOICES = ("skip", "reprovision")
-LABEL_FORMATS = ("png", "pdf", "zpl")
 
 #: What the device is left doing when the station is done with it.
 FINISH_ACTIONS = ("halt", "hold-reset", "dfu", "run-product")
@@ -63,15 +63,6 @@ class FlashPolicy:
     smart: bool = True
     erase: str = "auto"  # auto|sector|chip (station.hw.interfaces.EraseStrategy values)
     allow_recover: bool = False  # may a locked chip be mass-erased to clear APPROTECT
-
-
-@dataclass(frozen=True)
-class LabelTemplate:
-    width_mm: float
-    height_mm: float
-    dpi: int
-    lines: tuple[str, ...]
-    formats: tuple[str, ...]  # png|pdf|zpl
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from PIL import Image
 from station.errors import ProfileError
 from station.labels.data import LabelData
 from station.labels.payload import parse_label_payload
+from station.labels.qr import qr_matrix
 from station.labels.render import render_image, render_label, write_labels
-from station.profile.model import LabelTemplate
+from station.labels.template import WORST_CASE_PAYLOAD, WORST_CASE_QR_MODULES, LabelTemplate
 
 DID = "e00fce68a1b2c3d4e5f60718"
 SERIAL = "PBOABCDEFGH2345"
@@ -115,3 +116,8 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_labels(INFO, template(), tmp_path, ["png"])
     assert [p.name for p in tmp_path.iterdir()] == [f"{DID}.png"]
+
+
+def test_the_profile_check_knows_the_encoders_worst_case_qr_size() -> None:
+    """The template check runs without the encoder, from a number; it must be the encoder's."""
+    assert len(qr_matrix(WORST_CASE_PAYLOAD)) == WORST_CASE_QR_MODULES

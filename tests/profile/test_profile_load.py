@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,16 @@ def test_step_defaults(write_profile) -> None:
     led, vin = load_profile(write_profile(text)).tests.steps
     assert led.required and not led.stop_on_fail and led.retries == 0 and led.timeout_s == 30.0
     assert vin.timeout_s == 5.0 and vin.expect == 5.0
+
+
+def test_loading_a_profile_does_not_import_the_label_renderer(write_profile) -> None:
+    """Headless tools load profiles without ever printing; Pillow and the QR encoder stay unloaded."""
+    path = write_profile(MINIMAL + "\n[label]\nformats = [\"png\", \"zpl\"]\n")
+    code = (
+        "import sys\n"
+        "from station.profile.load import load_profile\n"
+        f"load_profile({str(path)!r})\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'qrcode')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
