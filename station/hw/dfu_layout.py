@@ -6,7 +6,7 @@ A DfuSe device names each alternate setting with a string such as
 those sectors (a readable, b erasable, d writable and their sums up to g). Reading the layout
 from the device, instead of hard-coding addresses, is what lets the station erase exactly the
 sectors a module touches and refuse to write read-only or forbidden regions before it tries.
-Both the station's DFU client and the twin's DFU face parse layouts with this module.
+The twin reads its own strings with its own parser (``station.sim.dfu_memory``), so each checks the other.
 """
 
 from __future__ import annotations

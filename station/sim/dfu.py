@@ -19,9 +19,9 @@ import struct
 from dataclasses import dataclass
 
 from station.domain import NRF_FLASH_SIZE
-from station.hw.dfu_layout import MemoryLayout, parse_layout
 from station.sim.clock import NVMC_PAGE_ERASE_S, NVMC_WORD_S
 from station.sim.device import NOR_SECTOR_ERASE_S, Twin
+from station.sim.dfu_memory import AltMemory
 from station.sim.usb_descriptors import DFU_TRANSFER_SIZE, EXT_FLASH_BASE, alt_strings
 
 # DFU 1.1 class requests
@@ -83,7 +83,7 @@ class DfuSeFunction:
 
     def __init__(self, twin: Twin) -> None:
         self.twin = twin
-        self.layouts: list[MemoryLayout] = [parse_layout(s) for s in alt_strings(twin.platform)]
+        self.layouts: list[AltMemory] = [AltMemory(s) for s in alt_strings(twin.platform)]
         self.alt = 0
         self.state = DfuState.IDLE
         self.status = DfuStatus.OK
@@ -176,27 +176,27 @@ class DfuSeFunction:
         if op.kind == "manifest":
             return 0.0
         if op.kind == "set_address":
-            if layout.sector_at(op.address) is None:
+            if layout.sector(op.address) is None:
                 self._fail(DfuStatus.ERR_ADDRESS)
             else:
                 self.address = op.address
             return 0.0
         if op.kind == "erase":
-            sector = layout.sector_at(op.address)
+            sector = layout.sector(op.address)
             if sector is None:
                 self._fail(DfuStatus.ERR_ADDRESS)
                 return 0.0
-            if not sector.segment.erasable:
+            if not sector.erasable:
                 self._fail(DfuStatus.ERR_TARGET)
                 return 0.0
             return self._erase(sector.start, sector.size)
         # write
         try:
-            sectors = list(layout.sectors(op.address, len(op.data)))
+            sectors = layout.span(op.address, len(op.data))
         except ValueError:
             self._fail(DfuStatus.ERR_ADDRESS)
             return 0.0
-        if not all(s.segment.writable for s in sectors):
+        if not all(s.writable for s in sectors):
             self._fail(DfuStatus.ERR_TARGET)
             return 0.0
         return self._write(op.address, op.data)
@@ -263,7 +263,7 @@ class DfuSeFunction:
         layout = self.layouts[self.alt]
         address = self.address + (block - 2) * length
         end = min(address + length, layout.end)
-        if address >= layout.end or not all(s.segment.readable for s in layout.sectors(address, end - address)):
+        if address >= layout.end or not all(s.readable for s in layout.span(address, end - address)):
             self._fail(DfuStatus.ERR_ADDRESS)
             raise Stall("UPLOAD outside readable memory")
         with self.twin.lock:
