@@ -10,6 +10,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from station.errors import InvalidDeviceId
+
 PARTICLE_VID = 0x2B04
 PID_NORMAL_BASE = 0xC000
 PID_DFU_BASE = 0xD000
@@ -83,10 +85,10 @@ def is_device_id(text: str) -> bool:
 
 
 def normalize_device_id(text: str) -> str:
-    """Return the canonical (lowercase, 24 hex) form or raise ``ValueError``."""
+    """Return the canonical (lowercase, 24 hex) form or raise :class:`~station.errors.InvalidDeviceId`."""
     t = text.strip().lower()
     if not _DEVICE_ID_RE.match(t):
-        raise ValueError(f"not a device ID (24 hex characters expected): {text!r}")
+        raise InvalidDeviceId(f"not a device ID (24 hex characters expected): {text!r}", text=text)
     return t
 
 
@@ -100,7 +102,7 @@ def gen3_ficr_words(device_id: str) -> tuple[int, int]:
     """Inverse of :func:`gen3_device_id`: the FICR.DEVICEID words a Gen3 device ID came from."""
     did = normalize_device_id(device_id)
     if not did.startswith(GEN3_ID_PREFIX):
-        raise ValueError(f"not a Gen3 device ID (must start {GEN3_ID_PREFIX}): {device_id}")
+        raise InvalidDeviceId(f"not a Gen3 device ID (must start {GEN3_ID_PREFIX}): {device_id}", text=device_id)
     raw = bytes.fromhex(did)
     return int.from_bytes(raw[4:8], "little"), int.from_bytes(raw[8:12], "little")
 

@@ -25,23 +25,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from station.errors import CloudError, ConfigError
-
-
-class CloudUnavailable(CloudError):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class CloudRejected(CloudError):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class CloudAuthError(ConfigError):
-    """The cloud refused the credential (wrong, expired, or missing a scope)."""
+from station.errors import CloudAuthError, CloudRejected, CloudUnavailable, ConfigError
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from urllib.parse import quote
 
 import requests
 
-from station.cloud.http import CloudRejected, RetryPolicy, check_base_url, rejected, send
+from station.cloud.http import RetryPolicy, check_base_url, rejected, send
+from station.errors import CloudRejected
 
 DEFAULT_PARTICLE_API = "https://api.particle.io"
 

@@ -19,9 +19,9 @@ from datetime import timedelta
 from typing import Any
 
 from station.cloud.credentials import how_to_configure
-from station.cloud.http import CloudRejected, CloudUnavailable
 from station.cloud.particle import ParticleClient
 from station.cloud.peridio import PeridioClient
+from station.errors import CloudRejected, CloudUnavailable
 from station.store.outbox import PARTICLE, PERIDIO
 from station.store.records import OutboxEntry
 from station.store.registry import Registry

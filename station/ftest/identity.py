@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from station.domain import ModuleFunction, luhn_ok, normalize_device_id
+from station.errors import InvalidDeviceId
 from station.firmware.gen3 import read_flash_modules
 from station.ftest.context import Measurement, TestContext, failed_measurement, measure
 from station.profile.model import ModuleRef
@@ -51,7 +52,7 @@ def _device_id(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> 
         reported = read()
         try:
             got = normalize_device_id(reported) if reported else None
-        except ValueError:
+        except InvalidDeviceId:
             got = None
         ok = got == ctx.device_id
         if reported is None:

@@ -23,7 +23,14 @@ import usb.core
 import usb.util
 
 from station.domain import FlashImage, normalize_device_id
-from station.errors import DeviceGone, DeviceTimeout, FirmwareError, TransportError, VerifyError
+from station.errors import (
+    VERIFY_WINDOW,
+    DeviceGone,
+    DeviceTimeout,
+    FirmwareError,
+    TransportError,
+    VerifyError,
+)
 from station.hw.dfu_layout import MemoryLayout, parse_layout
 from station.hw.interfaces import FlashReport, ProgressFn, no_progress
 from station.hw.usb import DEFAULT_TIMEOUT_MS, find_device, open_control, usb_error, wait_for_device
@@ -234,7 +241,10 @@ class DfuSeTarget:
             first = next(i for i, (x, y) in enumerate(zip(got, image.data, strict=True)) if x != y)
             raise VerifyError(
                 f"{self.device_id}: {image.label or 'image'} differs at {image.address + first:#x} "
-                f"(wrote {image.data[first]:#04x}, read {got[first]:#04x})"
+                f"(wrote {image.data[first]:#04x}, read {got[first]:#04x})",
+                address=image.address + first,
+                expected=image.data[first : first + VERIFY_WINDOW],
+                actual=got[first : first + VERIFY_WINDOW],
             )
 
     def leave(self) -> None:

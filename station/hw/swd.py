@@ -40,7 +40,16 @@ from station.domain import (
     FlashImage,
     gen3_device_id,
 )
-from station.errors import DeviceError, DeviceGone, DeviceLocked, DeviceTimeout, TransportError, VerifyError
+from station.errors import (
+    VERIFY_WINDOW,
+    DeviceError,
+    DeviceGone,
+    DeviceLocked,
+    DeviceTimeout,
+    TransferFault,
+    TransportError,
+    VerifyError,
+)
 from station.hw.interfaces import (
     EraseStrategy,
     FlashReport,
@@ -112,7 +121,7 @@ def _translate(what: str, err: BaseException) -> DeviceError:
     if isinstance(err, exc.TransferTimeoutError):
         return DeviceTimeout(f"{what}: the target kept answering WAIT ({err})")
     if isinstance(err, exc.TransferFaultError):
-        return TransportError(f"{what}: SWD transfer fault ({err})")
+        return TransferFault(f"{what}: SWD transfer fault ({err})", address=getattr(err, "fault_address", None))
     if isinstance(err, exc.FlashFailure):
         return TransportError(f"{what}: the flash algorithm failed ({err})")
     if isinstance(err, exc.TimeoutError):
@@ -518,7 +527,13 @@ class PyocdSwdLink:
             self._call(f"restoring UICR word {addr:#010x}", functools.partial(write_uicr, addr, value))
         back = self.read_memory(NRF_UICR, len(uicr))
         if back != uicr:
-            raise VerifyError("UICR differs from its value before the chip erase")
+            first = next(i for i, (a, b) in enumerate(zip(back, uicr, strict=True)) if a != b)
+            raise VerifyError(
+                "UICR differs from its value before the chip erase",
+                address=NRF_UICR + first,
+                expected=uicr[first : first + VERIFY_WINDOW],
+                actual=back[first : first + VERIFY_WINDOW],
+            )
         report.details["uicr_words_restored"] = len(words)
 
     def verify(self, images: Sequence[FlashImage], *, progress: ProgressFn = no_progress) -> None:
@@ -565,5 +580,8 @@ class PyocdSwdLink:
             first = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
             raise VerifyError(
                 f"verify failed for {img.label or 'image'} at {address + first:#010x}: "
-                f"read {got[first]:#04x}, wrote {want[first]:#04x}"
+                f"read {got[first]:#04x}, wrote {want[first]:#04x}",
+                address=address + first,
+                expected=want[first : first + VERIFY_WINDOW],
+                actual=got[first : first + VERIFY_WINDOW],
             )

@@ -39,7 +39,7 @@ def parse_label_payload(text: str) -> tuple[str, str | None]:
     t = text.strip()
     if len(t) < 24:
         raise ValueError(f"not a station label: {text!r} is shorter than a device ID")
-    device_id = normalize_device_id(t[:24])  # raises ValueError with the reason
+    device_id = normalize_device_id(t[:24])  # InvalidDeviceId (a ValueError) with the reason
     rest = t[24:]
     if not rest:
         return device_id, None

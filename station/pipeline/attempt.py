@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from station.domain import Outcome
-from station.errors import Cancelled, StationError
+from station.errors import Cancelled, StationError, StepFailed
 from station.pipeline.events import Event, EventSink
 from station.store.registry import Registry
 
@@ -33,15 +33,6 @@ class StepRecord:
     outcome: str
     reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-class StepFailed(Exception):
-    """Raised out of a step after it has been recorded; carries the station error that caused it."""
-
-    def __init__(self, step: str, cause: StationError) -> None:
-        super().__init__(f"{step}: {cause}")
-        self.step = step
-        self.cause = cause
 
 
 class AttemptRecorder:
@@ -124,6 +115,8 @@ class AttemptRecorder:
         self.emit("step_started", step=name)
         try:
             yield details
+        except StepFailed:
+            raise  # an inner step failed and recorded itself: this one only passes it on
         except StationError as exc:
             outcome = Outcome.CANCELLED if isinstance(exc, Cancelled) else Outcome.FAILED
             rec = StepRecord(name, started_at, time.monotonic() - t0, outcome, str(exc), details)

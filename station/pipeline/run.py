@@ -14,17 +14,20 @@ from typing import Any
 
 from station.domain import Outcome, Transport, platform_by_id
 from station.errors import (
+    AlreadyDone,
     Cancelled,
     DeviceError,
     IdentityMismatch,
     RegistryConflict,
     StationError,
+    StepFailed,
+    TestsFailed,
     TransportError,
 )
 from station.ftest.context import Measurement, TestContext
 from station.ftest.runner import run_plan
 from station.hw.interfaces import FlashReport, SerialConsole
-from station.pipeline.attempt import AttemptRecorder, StepFailed
+from station.pipeline.attempt import AttemptRecorder
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
 from station.store.records import DeviceIdentity, MeasurementRecord
@@ -145,7 +148,9 @@ class DeviceRun:
                 and job.profile.reprovision == "skip"
             ):
                 d["skipped"] = True
-                raise AlreadyDone(f"device {device_id} is already provisioned for {job.profile.product}")
+                raise AlreadyDone(
+                    f"device {device_id} is already provisioned for {job.profile.product}", device_id=device_id
+                )
 
     def greet(self, serial: SerialConsole) -> dict[str, Any]:
         """First words with the factory-test firmware: it runs, it is this device, its serial number.
@@ -323,16 +328,6 @@ class DeviceRun:
         r.steps = [(s.name, s.outcome, s.duration_s) for s in self.rec.steps]
         r.serial_number = self.serial_number
         return r
-
-
-class AlreadyDone(StationError):
-    """The registry says this device is done and the profile says skip it."""
-
-
-class TestsFailed(DeviceError):
-    def __init__(self, step: str, reason: str) -> None:
-        super().__init__(reason)
-        self.step = step
 
 
 def finish_run(run: DeviceRun, body: Any) -> SlotResult:

@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from station.errors import ConfigError, RegistryConflict
+from station.errors import ConfigError, RegistryConflict, RegistryUnavailable
 from station.store import outbox as _outbox
 from station.store import queries as _queries
 from station.store.attempts import ABANDONED_REASON, AttemptLog
 from station.store.engine import default_db_url, make_engine, migrate, resolve_url
 from station.store.models import Lot, Product, Profile
 from station.store.records import AttemptRecord, DeviceRecord, LotSummary, ManifestRow, StoredMeasurement
-from station.store.uow import RegistryUnavailable, device_id_arg, utcnow
+from station.store.uow import device_id_arg, utcnow
 
 __all__ = ["ABANDONED_REASON", "Registry", "RegistryUnavailable", "default_db_url", "open_registry", "utcnow"]
 

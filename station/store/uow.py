@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from station.domain import normalize_device_id
-from station.errors import ConfigError, RegistryConflict, StationError
+from station.errors import ConfigError, RegistryConflict, RegistryUnavailable, StationError
 from station.store.engine import read_only
 
 
@@ -35,10 +35,6 @@ def device_id_arg(text: str) -> str:
         return normalize_device_id(text)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-
-
-class RegistryUnavailable(StationError):
-    """The registry database cannot be reached or stayed locked past the busy timeout."""
 
 
 def _translate(exc: OperationalError) -> StationError:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from outbox_helpers import device_ids
 
-from station.cloud.http import CloudUnavailable, RetryPolicy, scrub
+from station.cloud.http import RetryPolicy, scrub
 from station.cloud.particle import ParticleClient
+from station.errors import CloudUnavailable
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 

@@ -8,10 +8,10 @@ import pytest
 from fake_cloud import FakeParticle
 from outbox_helpers import device_ids
 
-from station.cloud.http import CloudAuthError, CloudRejected, CloudUnavailable, RetryPolicy, parse_retry_after
+from station.cloud.http import RetryPolicy, parse_retry_after
 from station.cloud.particle import ParticleClient
 from station.cloud.peridio import PeridioClient
-from station.errors import ConfigError
+from station.errors import CloudAuthError, CloudRejected, CloudUnavailable, ConfigError
 
 FAST = RetryPolicy(attempts=3, base_s=0.01, cap_s=0.05, timeout_s=(1.0, 0.5))
 

@@ -53,8 +53,12 @@ def test_only_touched_sectors_are_erased(sim_bench: Bench) -> None:
 def test_verify_catches_stuck_word(sim_bench: Bench) -> None:
     (twin,) = sim_bench.create(1, seed=13)
     twin.set_faults(stuck_word=0x30010)
-    with open_dfu(twin.device_id) as dfu, pytest.raises(VerifyError, match="0x30010"):
-        dfu.program([FlashImage(0x30000, bytes(range(256)) * 16, "blob")])
+    data = bytes(range(256)) * 16
+    with open_dfu(twin.device_id) as dfu, pytest.raises(VerifyError, match="0x30010") as info:
+        dfu.program([FlashImage(0x30000, data, "blob")])
+    assert info.value.address == 0x30010
+    assert info.value.expected == data[0x10 : 0x10 + len(info.value.expected or b"")]
+    assert info.value.actual == bytes(twin.flash[0x30010 : 0x30010 + len(info.value.actual or b"")])
 
 
 def test_dct_writes_are_refused_before_anything_is_written(sim_bench: Bench) -> None:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from station.domain import FlashImage
-from station.errors import DeviceGone, DeviceLocked, StationError, TransportError, VerifyError
+from station.errors import DeviceGone, DeviceLocked, StationError, TransferFault, TransportError, VerifyError
 from station.hw.interfaces import EraseStrategy
 from station.hw.swd import PyocdSwdLink, list_probes
 from station.sim.bench import Bench
@@ -226,9 +226,9 @@ def test_every_fault_rate_ends_in_success_or_a_station_error(bench: Bench) -> No
             outcomes.append("ok")
         except StationError as exc:  # anything else fails the test with its traceback
             assert isinstance(exc, TransportError), repr(exc)
-            outcomes.append(type(exc).__name__)
+            outcomes.append("transport")
     assert outcomes[0] == "ok"
-    assert outcomes[-2:] == ["TransportError", "TransportError"]
+    assert outcomes[-2:] == ["transport", "transport"]
 
 
 @pytest.mark.slow
@@ -256,8 +256,23 @@ def test_stuck_word_is_a_verify_error_naming_the_address(bench: Bench) -> None:
     stuck = img.address + 0x2344
     twin.set_faults(stuck_word=stuck)
     with PyocdSwdLink(uid(twin)) as link:
-        with pytest.raises(VerifyError, match=f"{stuck:#010x}"):
+        with pytest.raises(VerifyError, match=f"{stuck:#010x}") as info:
             link.program([img])
+    err = info.value
+    assert err.address == stuck and err.expected and err.actual
+    assert err.expected == img.data[stuck - img.address : stuck - img.address + len(err.expected)]
+    assert err.actual == bytes(twin.flash[stuck : stuck + len(err.actual)])
+    assert err.expected[0] != err.actual[0]
+
+
+def test_a_bus_fault_is_a_transfer_fault_naming_its_address(bench: Bench) -> None:
+    """A retry policy decides on the type and a report shows the address, neither parses text."""
+    (twin,) = bench.create(1, seed=46)
+    nowhere = 0x30000000  # between RAM and the peripherals: nothing answers on the bus
+    with PyocdSwdLink(uid(twin)) as link:
+        with pytest.raises(TransferFault, match="SWD transfer fault") as info:
+            link.read32(nowhere)
+    assert info.value.address == nowhere
 
 
 # ---------------------------------------------------------------------- eight slots at once
@@ -325,5 +340,8 @@ def test_crc_verify_names_the_exact_address_of_a_bad_word(bench: Bench) -> None:
     with PyocdSwdLink(uid(twin)) as link:
         link.program(images)
         twin.flash[0x50010:0x50011] = bytes([twin.flash[0x50010] ^ 0x01])  # a bit flipped after writing
-        with pytest.raises(VerifyError, match="0x00050010"):
+        with pytest.raises(VerifyError, match="0x00050010") as info:
             link.verify(images)
+    assert info.value.address == 0x50010
+    assert info.value.actual is not None and info.value.expected is not None
+    assert info.value.actual[0] ^ info.value.expected[0] == 0x01
