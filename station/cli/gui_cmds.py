@@ -3,6 +3,7 @@ other command works without the ``gui`` extra."""
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,8 @@ def register(cli: click.Group) -> None:
     @sim_option
     def gui(**kw: Any) -> None:
         """Open the operator window (needs the gui extra: pip install 'station[gui]')."""
-        try:
-            import PySide6  # noqa: F401
-        except ImportError as exc:
-            raise ConfigError("the window needs PySide6: pip install 'station[gui]'") from exc
+        if importlib.util.find_spec("PySide6") is None:  # asked without importing: Qt stays in station.ui
+            raise ConfigError("the window needs PySide6: pip install 'station[gui]'")
         from station.ui.app import GuiOptions, run
 
         size = None
