@@ -175,6 +175,14 @@ class TestsFailed(DeviceError):
         self.step = step
 
 
+class DeviceBusy(DeviceError):
+    """The device already has a live attempt in this registry (another slot, process, transport or PC).
+
+    Refused before the device is touched: two runs on one board at once (an SWD slot flashing
+    while a USB bench puts it into DFU) leave it half-flashed.
+    """
+
+
 # --------------------------------------------------------------------------- registry / station
 class RegistryConflict(StationError):
     """The registry refuses an operation (device belongs to another product, already registered).
@@ -189,7 +197,12 @@ class StationFault(StationError):
 
 
 class RegistryUnavailable(StationFault):
-    """The registry database cannot be reached or stayed locked past the busy timeout."""
+    """The registry database cannot be reached, is full, or stayed locked past the busy timeout.
+
+    Neither the operator's input nor a device is at fault: the station stops working on devices,
+    leaves them safe, writes nothing half, and closes the attempts it could not close once the
+    registry is back (reason "registry unavailable").
+    """
 
 
 class CloudError(StationFault):

@@ -9,7 +9,9 @@ touches a production registry.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -31,6 +33,13 @@ def demo_profile(platform: str) -> Path:
         known = sorted(p.stem.removeprefix("demo-") for p in PROFILES_DIR.glob("demo-*.toml"))
         raise ConfigError(f"no demo profile for {platform!r} in {PROFILES_DIR} (have: {', '.join(known) or 'none'})")
     return path
+
+
+def demo_station_name(bench_dir: Path) -> str:
+    """Each demo bench is its own station: liveness and lots are per station name, and benches on
+    two PCs sharing one registry (``--db``) must not look like one station cloned onto two PCs."""
+    digest = hashlib.sha256(str(bench_dir).encode()).hexdigest()[:8]
+    return f"demo-{socket.gethostname() or 'host'}-{digest}"
 
 
 def register(cli: click.Group) -> None:
@@ -68,7 +77,7 @@ def register(cli: click.Group) -> None:
             profile=profile_path, lot=None, operator="demo", slots=None if transport == "usb" else slots,
             usb=transport == "usb", db_url=db, cache_dir=cache.root, sim_dir=bench_dir,
             answers=("led=yes",), labels=bench_dir / "labels", recover_confirmed_by=None,
-            config_path=None, station_name="demo-station", as_json=as_json,
+            config_path=None, station_name=demo_station_name(bench_dir), as_json=as_json,
         )
         if transport == "usb":
             # A USB bench starts from devices as delivered: a bootloader, waiting in DFU mode.

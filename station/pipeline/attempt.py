@@ -147,6 +147,7 @@ class AttemptRecorder:
                 "attempt-without-device",
                 operator=self.operator,
                 station=self.station,
+                device_id=self.device_id,
                 details={
                     "slot": self.slot,
                     "outcome": outcome,

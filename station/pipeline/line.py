@@ -24,7 +24,6 @@ from station.ftest.context import AskOperator, never_answer
 from station.pipeline.events import EventSink, null_sink
 from station.pipeline.firmware_set import resolve_firmware
 from station.pipeline.job import Job, SlotResult
-from station.pipeline.liveness import claim_station
 from station.pipeline.swd_flow import provision_swd
 from station.pipeline.usb_flow import provision_usb
 from station.profile.load import load_profile
@@ -78,7 +77,8 @@ def prepare_job(
     )
     lot_name = lot or default_lot_name(profile.product, station)
     lot_id = registry.ensure_lot(lot_name, product_id=product_id)
-    claim_station(station, if_alone=lambda: registry.close_abandoned_attempts(station))
+    # This process's lease on the station name (the registry closes attempts of dead processes).
+    registry.hold_station(station)
     return Job(
         profile=profile,
         firmware=firmware,

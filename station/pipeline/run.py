@@ -16,6 +16,7 @@ from station.domain import Outcome, Transport, platform_by_id
 from station.errors import (
     AlreadyDone,
     Cancelled,
+    DeviceBusy,
     DeviceError,
     IdentityMismatch,
     RegistryConflict,
@@ -91,6 +92,7 @@ class DeviceRun:
         self.claimed = False  # this run holds the device ID in the job (see Job.claim_device)
         self.registered = False  # register_passed committed: the attempt is closed as passed
         self.held_in_reset = False  # the secure-state step holds nRESET (SWD ``hold-reset``)
+        self.busy = False  # another live attempt holds the device: this run must not touch it
 
     @property
     def finish_action(self) -> str:
@@ -123,13 +125,19 @@ class DeviceRun:
         if self.finish_action == FINISH_RUN_PRODUCT:
             self.overrides_used.append(OVERRIDE_FIRST_CONNECT)
         status = job.registry.device_status(device_id)
-        self.rec.start(
-            device_id=device_id,
-            platform=job.profile.platform.name,
-            lot_id=job.lot_id,
-            profile_id=job.profile_id,
-            overrides=self.overrides_used,
-        )
+        try:
+            self.rec.start(
+                device_id=device_id,
+                platform=job.profile.platform.name,
+                lot_id=job.lot_id,
+                profile_id=job.profile_id,
+                overrides=self.overrides_used,
+            )
+        except DeviceBusy as exc:
+            # Another slot, process, transport or PC has a live attempt on it: hands off the board.
+            self.busy = True
+            with self.rec.step("registry-check"):
+                raise exc
         with self.rec.step("registry-check") as d:
             d["attempts_before"] = status.attempts
             if status.registered_product_id is not None and status.registered_product_id != job.product_id:

@@ -171,8 +171,10 @@ def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:
 
 def _swd_secure(run: DeviceRun, link: PyocdSwdLink) -> None:
     """On any exit path, make sure the core is not left running product firmware."""
-    if run.released or run.held_in_reset:
-        return  # deliberately running (override recorded) or held in reset with vector catch armed
+    if run.released or run.held_in_reset or run.busy:
+        # deliberately running (override recorded), held in reset with vector catch armed, or
+        # another live attempt owns the device (halting it would break that run)
+        return
     try:
         if link.is_open and not link.is_locked():
             link.halt()

@@ -7,25 +7,94 @@ cloud work in the same transaction as the passed outcome (see its docstring).
 
 from __future__ import annotations
 
-from datetime import datetime
+import atexit
+import logging
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from station.domain import Outcome
-from station.errors import ConfigError, RegistryConflict
+from station.errors import ConfigError, DeviceBusy, RegistryConflict
 from station.store import outbox as _outbox
-from station.store.models import Attempt, AuditEntry, Device, Flash, Label, Lot, Measurement, Product, Step
+from station.store.leases import (
+    ABANDONED_REASON,
+    LEASE_TTL,
+    HostIdentity,
+    LeaseKeeper,
+    claim,
+    close_attempt,
+    db_now,
+    lease_is_dead,
+    reap_dead_leases,
+    this_host,
+)
+from station.store.models import (
+    Attempt,
+    AuditEntry,
+    Device,
+    Flash,
+    Label,
+    Lot,
+    Measurement,
+    Product,
+    StationLease,
+    Step,
+)
 from station.store.records import CloudTargets, DeviceIdentity, DeviceStatus, MeasurementRecord
 from station.store.uow import UnitOfWork, as_utc_naive, device_id_arg, utcnow
 
-ABANDONED_REASON = "station stopped during the attempt"
-
+LOG = logging.getLogger(__name__)
+__all__ = ["ABANDONED_REASON", "AttemptLog"]
 
 class AttemptLog(UnitOfWork):
     """Recording side of the registry (the pipeline's calls while it provisions a device)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        #: this process's machine identity (tests stand in another PC by replacing it)
+        self.host_identity: HostIdentity = this_host()
+        self._leases: dict[str, LeaseKeeper] = {}
+        self._lease_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ station liveness (leases.py)
+    def hold_station(self, station: str, *, ttl: timedelta = LEASE_TTL) -> LeaseKeeper:
+        """Take this process's lease on ``station`` and close the attempts of dead station processes.
+
+        Raises :class:`StationNameInUse` (an input error: nothing was touched) when a live process
+        on another machine holds the name. A second call for the same name in one process returns
+        the lease it already holds. The lease is renewed by a daemon thread and released by
+        :meth:`close` (or expires ``ttl`` after the process died).
+        """
+        with self._lease_lock:
+            held = self._leases.get(station)
+            if held is not None and not held.lost.is_set():
+                return held
+            with self.session() as s:
+                lease_id, closed = claim(s, station, self.host_identity, ttl)
+            if closed:
+                LOG.warning("station %s: closed %d attempt(s) left running by a stopped process", station, closed)
+            keeper = LeaseKeeper(self, lease_id, station, self.host_identity, ttl)
+            keeper.start()
+            if not self._leases:
+                atexit.register(self.release_stations)
+            self._leases[station] = keeper
+            return keeper
+
+    def release_stations(self) -> None:
+        with self._lease_lock:
+            keepers, self._leases = list(self._leases.values()), {}
+        if keepers:
+            atexit.unregister(self.release_stations)
+        for k in keepers:
+            k.release()
+
+    def close(self) -> None:
+        self.release_stations()
+        super().close()
 
     def device_status(self, device_id: str) -> DeviceStatus:
         did = device_id_arg(device_id)
@@ -49,9 +118,55 @@ class AttemptLog(UnitOfWork):
         self, *, device_id: str, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
         operator: str, transport: str, overrides: list[str],
     ) -> int:
+        """Open a running attempt owned by this process's lease on ``station`` (if it holds one).
+
+        A device has at most one live attempt in a registry (a partial unique index): another
+        live one — any slot, process, transport or PC — raises :class:`DeviceBusy` before the
+        caller touches the device; one whose owner's lease is dead is closed as abandoned first.
+        """
         did = device_id_arg(device_id)
+        lease = self._leases.get(station)
+        for _ in range(3):
+            try:
+                return self._start(did, platform=platform, lot_id=lot_id, profile_id=profile_id, station=station,
+                                   slot=slot, operator=operator, transport=transport, overrides=overrides,
+                                   lease_id=lease.id if lease else None)
+            except IntegrityError as exc:
+                # Another process opened one between our check and our insert: the unique index
+                # decided. Look again: it is live (busy), or it already ended and we may start.
+                with self.reading() as s:
+                    busy = self._live_attempt(s, did)
+                if busy is not None:
+                    raise DeviceBusy(self._busy_text(did, *busy)) from exc
+                failure = exc
+        raise RegistryConflict(f"attempt for device {did}: the registry refused it ({failure.orig})") from failure
+
+    @staticmethod
+    def _live_attempt(s: Session, did: str) -> tuple[Attempt, StationLease | None] | None:
+        row = s.execute(select(Attempt, StationLease).outerjoin(StationLease, StationLease.id == Attempt.lease_id)
+                        .where(Attempt.device_id == did, Attempt.outcome == Outcome.RUNNING.value)).first()
+        return (row[0], row[1]) if row else None
+
+    @staticmethod
+    def _busy_text(did: str, att: Attempt, lease: StationLease | None) -> str:
+        where = f" on host {lease.host}" if lease else ""
+        return (f"device {did} is already being provisioned by station {att.station} slot {att.slot}{where} "
+                f"(attempt {att.id} over {att.transport}, started {att.started_at:%Y-%m-%d %H:%M:%S} UTC): "
+                "one board is never worked on twice at once; if two boards share this ID, set one aside")
+
+    def _start(self, did: str, *, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
+               operator: str, transport: str, overrides: list[str], lease_id: str | None) -> int:
         now = utcnow()
-        with self._write(f"attempt for device {did}") as s:
+        with self.session() as s:
+            busy = self._live_attempt(s, did)
+            if busy is not None:
+                att, owner = busy
+                if owner is not None and lease_is_dead(owner, db_now(s), self.host_identity):
+                    reap_dead_leases(s, db_now(s), self.host_identity, lease_ids=[owner.id])
+                elif owner is None and att.lease_id is not None:  # owner's lease row is gone: nobody holds it
+                    close_attempt(s, att.id, ABANDONED_REASON, now)
+                else:
+                    raise DeviceBusy(self._busy_text(did, att, owner))
             dialect = s.get_bind().dialect.name
             stmt = _insert_ignore(dialect, Device).values(
                 device_id=did, platform=platform, registrations=0, first_seen=now)
@@ -63,7 +178,7 @@ class AttemptLog(UnitOfWork):
             att = Attempt(device_id=did, lot_id=lot_id, profile_id=profile_id, station=station, slot=slot,
                           operator=operator, transport=transport, overrides=list(overrides),
                           registrations_seen=dev.registrations, started_at=now,
-                          outcome=Outcome.RUNNING.value)
+                          outcome=Outcome.RUNNING.value, lease_id=lease_id)
             s.add(att)
             s.flush()
             return att.id
@@ -87,9 +202,12 @@ class AttemptLog(UnitOfWork):
 
     def record_measurement(self, attempt_id: int, m: MeasurementRecord) -> None:
         with self._write(f"measurement of attempt {attempt_id}") as s:
-            did = self._attempt_device(s, attempt_id)
+            row = s.execute(select(Attempt.device_id, Attempt.lot_id).where(Attempt.id == attempt_id)).first()
+            if row is None:
+                raise RegistryConflict(f"attempt {attempt_id} does not exist")
+            did, lot_id = row
             s.add(Measurement(
-                attempt_id=attempt_id, device_id=did, step=m.step, name=m.name, value_num=m.value,
+                attempt_id=attempt_id, device_id=did, lot_id=lot_id, step=m.step, name=m.name, value_num=m.value,
                 value_text=m.text, unit=m.unit, low=m.low, high=m.high, expected=m.expected, regex=m.regex,
                 passed=m.passed, duration_s=m.duration_s, try_number=m.try_number))
 
@@ -188,12 +306,21 @@ class AttemptLog(UnitOfWork):
         return did
 
     def close_abandoned_attempts(self, station: str) -> int:
-        """Close this station's attempts left ``running`` by a crash; returns how many were closed."""
+        """Close ``station``'s running attempts that no live process owns; returns how many.
+
+        An attempt is live while its owner's lease is (see ``leases``); attempts without an owner
+        (opened without :meth:`hold_station`) are abandoned unless this process holds the station.
+        """
         with self.session() as s:
-            res = s.execute(update(Attempt).where(Attempt.station == station,
-                                                  Attempt.outcome == Outcome.RUNNING.value)
-                            .values(outcome=Outcome.FAILED.value, reason=ABANDONED_REASON, finished_at=utcnow()))
-            return int(res.rowcount)  # type: ignore[attr-defined]
+            now = db_now(s)
+            closed = reap_dead_leases(s, now, self.host_identity)
+            mine = self._leases.get(station)
+            if mine is None:
+                for aid in s.scalars(select(Attempt.id).where(Attempt.station == station,
+                                                               Attempt.lease_id.is_(None),
+                                                               Attempt.outcome == Outcome.RUNNING.value)):
+                    closed += close_attempt(s, aid, ABANDONED_REASON, now)
+            return closed
 
     # ------------------------------------------------------------------ labels and audit
     def record_label(self, device_id: str, attempt_id: int | None, *, path: str, fmt: str) -> None:

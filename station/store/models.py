@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -69,7 +70,7 @@ class Device(Base):
     #: bumped by every registration; an attempt remembers the value it saw at its start so two
     #: stations working on the same ID at once cannot both register it (optimistic concurrency)
     registrations: Mapped[int] = mapped_column(Integer)
-    serial_number: Mapped[str | None] = mapped_column(String(100))
+    serial_number: Mapped[str | None] = mapped_column(String(100), index=True)
     imei: Mapped[str | None] = mapped_column(String(20))
     iccid: Mapped[str | None] = mapped_column(String(24))
     device_os_version: Mapped[str | None] = mapped_column(String(40))
@@ -77,11 +78,42 @@ class Device(Base):
     first_seen: Mapped[datetime] = mapped_column(DateTime)
 
 
+_RUNNING = text("outcome = 'running'")
+
+
+class StationLease(Base):
+    """One station process's claim on its name in this registry, kept alive by its heartbeat.
+
+    ``boot_id`` identifies the machine's current boot (two cloned images share a hostname and a
+    machine ID, never a boot ID), so a process on the same boot can check a pid directly instead of
+    waiting for the lease to expire.
+    """
+
+    __tablename__ = "station_leases"
+    __table_args__ = (Index("ix_station_leases_station", "station", "expires_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    station: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(200))
+    boot_id: Mapped[str] = mapped_column(String(64))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: who ended it: "released" by its process, or the lease that found it expired
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+
+
 class Attempt(Base):
     __tablename__ = "attempts"
     __table_args__ = (
         Index("ix_attempts_lot_device", "lot_id", "device_id"),
         Index("ix_attempts_station_outcome", "station", "outcome"),
+        Index("ix_attempts_lot_seq", "lot_id", "id"),
+        Index("ix_attempts_started_at", "started_at"),
+        # at most one live attempt per device in a registry, whatever the station or transport
+        Index("uq_attempts_live_device", "device_id", unique=True, sqlite_where=_RUNNING,
+              postgresql_where=_RUNNING),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
@@ -98,6 +130,8 @@ class Attempt(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     failing_step: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
+    #: the station process (``station_leases.id``) that owns the attempt while it runs
+    lease_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Step(Base):
@@ -127,9 +161,13 @@ class Flash(Base):
 
 class Measurement(Base):
     __tablename__ = "measurements"
+    #: covering index of the lot report's statistics: one range scan per lot, already grouped
+    __table_args__ = (Index("ix_measurements_lot_stats", "lot_id", "step", "name", "unit", "value_num"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     attempt_id: Mapped[int] = mapped_column(ForeignKey("attempts.id"), index=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"))
+    #: the attempt's lot, copied so the report aggregates a lot without joining its attempts
+    lot_id: Mapped[int | None] = mapped_column(Integer)
     step: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(100))
     value_num: Mapped[float | None] = mapped_column(Float)
@@ -161,6 +199,7 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("attempt_id", "target", name="uq_outbox_attempt_target"),
         Index("ix_outbox_ready", "state", "next_try_at"),
+        Index("ix_outbox_state_id", "state", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.device_id"), index=True)
@@ -180,6 +219,7 @@ class OutboxRow(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_action", "action", "id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime)
     action: Mapped[str] = mapped_column(String(100))
@@ -187,3 +227,23 @@ class AuditEntry(Base):
     station: Mapped[str] = mapped_column(String(100))
     device_id: Mapped[str | None] = mapped_column(String(24), index=True)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: for privileged actions: the role the user acted in, whether it was granted, and why
+    role: Mapped[str | None] = mapped_column(String(20))
+    granted: Mapped[bool | None] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class User(Base):
+    """A person who may use the station. The PIN is stored only as a salted scrypt hash."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    pin_hash: Mapped[str] = mapped_column(String(300))
+    badge: Mapped[str | None] = mapped_column(String(100), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    failed_logins: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

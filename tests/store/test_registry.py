@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, text
 
-from station.errors import ConfigError, RegistryConflict
+from station.errors import ConfigError, DeviceBusy, RegistryConflict
 from station.store import Registry, open_registry
 from station.store.models import Attempt, Device, Flash, Measurement, OutboxRow, Step
 from station.store.records import CloudTargets, DeviceIdentity, MeasurementRecord
@@ -100,26 +100,46 @@ def test_reprovision_same_product_keeps_history(registry: Registry) -> None:
     assert status.attempts == 2 and status.registered_lot_id == lot_b
 
 
-def test_concurrent_attempts_on_one_id_only_one_registers(registry: Registry) -> None:
-    """Two slots holding devices with the same ID (a cloned ID): the second registration is refused."""
+def test_a_second_attempt_on_a_live_id_is_refused_before_it_starts(registry: Registry) -> None:
+    """Two slots holding devices with the same ID (a cloned ID): the second never gets an attempt."""
     pid, prof, lot = setup(registry)
     a1 = start(registry, lot, prof, station="st1")
-    a2 = start(registry, lot, prof, station="st2")
+    with pytest.raises(DeviceBusy, match=r"already being provisioned by station st1 slot 2"):
+        start(registry, lot, prof, station="st2")
     registry.register_passed(a1, product_id=pid, lot_id=lot, cloud=CLOUD)
-    with pytest.raises(RegistryConflict, match=r"registered by station st1 .* while this attempt was running"):
-        registry.register_passed(a2, product_id=pid, lot_id=lot, cloud=CLOUD)
+    assert registry.device_status(DID).attempts == 1
+
+
+def test_an_attempt_closed_as_abandoned_cannot_register_later(registry: Registry) -> None:
+    """The registration check still guards a station that stalled past its lease: its attempt was
+    closed and the device registered by another; its late registration changes nothing."""
+    pid, prof, lot = setup(registry)
+    stalled = start(registry, lot, prof, station="st1")
+    assert registry.close_abandoned_attempts("st1") == 1  # no live owner
+    a2 = start(registry, lot, prof, station="st2")
+    registry.register_passed(a2, product_id=pid, lot_id=lot, cloud=CLOUD,
+                             identity=DeviceIdentity(serial_number="SN-A", iccid="8901A", device_os_version="5.3.2"))
+    with pytest.raises(RegistryConflict, match="already finished"):
+        registry.register_passed(stalled, product_id=pid, lot_id=lot, cloud=CLOUD,
+                                 identity=DeviceIdentity(serial_number="SN-B", iccid="8901B", imei="35B"))
+    with registry.reading() as s:
+        dev = s.get(Device, DID)
+        assert dev is not None and dev.registered_attempt_id == a2
+        assert (dev.serial_number, dev.iccid, dev.imei) == ("SN-A", "8901A", None)
 
 
 def test_identity_is_written_with_the_registration_and_not_by_a_refused_one(registry: Registry) -> None:
-    """A cloned ID: the losing slot's serial/ICCID must not overwrite the registered device's."""
+    """A refused registration (another product's device) leaves the registered identity alone."""
     pid, prof, lot = setup(registry)
     a1 = start(registry, lot, prof, station="st1")
-    a2 = start(registry, lot, prof, station="st2")
     registry.register_passed(a1, product_id=pid, lot_id=lot, cloud=CLOUD,
                              identity=DeviceIdentity(serial_number="SN-A", iccid="8901A", device_os_version="5.3.2"))
-    with pytest.raises(RegistryConflict):
-        registry.register_passed(a2, product_id=pid, lot_id=lot, cloud=CLOUD,
+    other, oprof, olot = setup(registry, product="gadget", lot="G1")
+    a2 = start(registry, olot, oprof, station="st2")
+    with pytest.raises(RegistryConflict, match="registered to product 'widget'"):
+        registry.register_passed(a2, product_id=other, lot_id=olot, cloud=CLOUD,
                                  identity=DeviceIdentity(serial_number="SN-B", iccid="8901B", imei="35B"))
+    registry.finish_attempt(a2, outcome="failed", failing_step="register", reason="other product")
     with registry.reading() as s:
         dev = s.get(Device, DID)
         assert dev is not None
