@@ -1,6 +1,15 @@
 """Registry benchmarks: registration throughput, manifest export, concurrent stations, outbox drain.
 
-Run:  python bench/registry.py [--n 100000] [--real-n 2000] [--pg-url URL] [--drain-n 10000]
+Run:  python bench/registry.py [--only lot,real,...] [--n 100000] [--lot-n 100000] [--real-n 2000]
+                               [--pg-url URL] [--drain-n 10000] [--keep DIR]
+
+Sections (``--only``, default all):
+
+* lot: a realistic ``--lot-n``-device lot (``bench/registry_lot.py``: the rows one real demo-profile
+  run leaves per device) on SQLite and PostgreSQL; ``station lot report`` (text and ``--json``) and
+  ``station lot export`` in every format, each in a child process of its own: wall time and that
+  child's peak RSS, with the machine's load beside each figure. ``--keep DIR`` keeps the SQLite
+  file (and names the PostgreSQL schema after it) so a second run measures the same data;
 
 * export: ``--n`` passed devices are written by a BULK path (Core ``INSERT`` of devices and
   attempts into the same tables the registration path writes), then the lot is exported as txt
@@ -12,7 +21,7 @@ Run:  python bench/registry.py [--n 100000] [--real-n 2000] [--pg-url URL] [--dr
 * drain: ``--drain-n`` outbox entries sent to the fake Particle API (tests/cloud/fake_cloud.py)
   on 127.0.0.1 with batching; prints requests sent and seconds.
 
-PostgreSQL runs use a schema of their own that is dropped at the end.
+PostgreSQL runs use a schema of their own that is dropped at the end (unless ``--keep``).
 """
 
 from __future__ import annotations
@@ -32,6 +41,9 @@ from sqlalchemy import create_engine, insert, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "cloud"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from registry_lot import load, load_lot, run_child, station_cmd  # noqa: E402
 
 from station.export.manifest import export_lot  # noqa: E402
 from station.store import Registry, open_registry  # noqa: E402
@@ -98,6 +110,18 @@ def pg_schema_url(base: str) -> tuple[str, str]:
     eng.dispose()
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def pg_named_schema(base: str, schema: str) -> tuple[str, bool]:
+    """A kept schema (created if missing); returns its URL and whether it is new."""
+    eng = create_engine(base)
+    with eng.begin() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}).first()
+        if not exists:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    eng.dispose()
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", not exists
 
 
 def drop_schema(base: str, schema: str) -> None:
@@ -178,6 +202,33 @@ def bench_drain(tmp: Path, n: int, batch: int) -> None:
     reg.close()
 
 
+LOT_COMMANDS: list[tuple[str, list[str]]] = [
+    ("lot report", ["lot", "report", "BIG"]),
+    ("lot report --json", ["lot", "report", "BIG", "--json"]),
+    ("lot export txt", ["lot", "export", "BIG", "--format", "txt", "-o", "{out}/big.txt"]),
+    ("lot export csv", ["lot", "export", "BIG", "--format", "csv", "-o", "{out}/big.csv"]),
+    ("lot export json", ["lot", "export", "BIG", "--format", "json", "-o", "{out}/big.json"]),
+    ("lot export peridio-csv", ["lot", "export", "BIG", "--format", "peridio-csv", "-o", "{out}/big-peridio.csv"]),
+]
+
+
+def bench_lot(url: str, label: str, n: int, out: Path, *, fresh: bool) -> None:
+    """Lot report and exports of a realistic lot, each command in its own child process."""
+    if fresh:
+        reg = open_registry(url)
+        t0 = time.perf_counter()
+        attempts = load_lot(reg, n)
+        reg.close()
+        print(f"[{label}] loaded a {n}-device lot ({attempts} attempts, 12 steps + 16 measurements + 5 flashes "
+              f"each) in {time.perf_counter() - t0:.1f} s", flush=True)
+    env = dict(os.environ, STATION_DB=url)
+    for name, argv in LOT_COMMANDS:
+        m = run_child(station_cmd(*[a.format(out=out) for a in argv]), env=env)
+        status = "" if m.returncode == 0 else f"  EXIT {m.returncode}: {m.stderr.strip().splitlines()[-1:]}"
+        print(f"[{label}] {name:<24} {m.wall_s:7.2f} s  peak RSS {m.peak_rss_mb:7.1f} MB  ({load()}){status}",
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="devices for the export benchmark (bulk path)")
@@ -185,20 +236,53 @@ def main() -> None:
     ap.add_argument("--stations-n", type=int, default=500, help="devices per station process (PostgreSQL)")
     ap.add_argument("--drain-n", type=int, default=10_000)
     ap.add_argument("--batch", type=int, default=250)
+    ap.add_argument("--lot-n", type=int, default=100_000, help="devices of the realistic lot (lot section)")
     ap.add_argument("--pg-url", default=os.environ.get("STATION_TEST_DATABASE_URL"))
+    ap.add_argument("--only", default="export,real,drain,lot,stations",
+                    help="comma-separated sections: export, real, drain, lot, stations")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the lot databases here (SQLite file, PostgreSQL schema) and reuse them")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    print(f"registry benchmarks on {os.cpu_count()} CPUs, {load()}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        bench_export(tmp, args.n)
-        bench_real(f"sqlite:///{tmp / 'real.db'}", "SQLite (WAL, synchronous=FULL)", args.real_n)
-        bench_drain(tmp, args.drain_n, args.batch)
+        if "export" in only:
+            bench_export(tmp, args.n)
+        if "real" in only:
+            bench_real(f"sqlite:///{tmp / 'real.db'}", "SQLite (WAL, synchronous=FULL)", args.real_n)
+        if "drain" in only:
+            bench_drain(tmp, args.drain_n, args.batch)
+        if "lot" in only:
+            keep = args.keep.resolve() if args.keep else None
+            if keep:
+                keep.mkdir(parents=True, exist_ok=True)
+            db = (keep or tmp) / f"lot{args.lot_n}.db"
+            fresh = not db.exists()
+            bench_lot(f"sqlite:///{db}", "SQLite", args.lot_n, tmp, fresh=fresh)
+            if args.pg_url:
+                if keep:
+                    schema = f"bench_lot{args.lot_n}"
+                    url, fresh = pg_named_schema(args.pg_url, schema)
+                else:
+                    url, schema = pg_schema_url(args.pg_url)
+                    fresh = True
+                try:
+                    bench_lot(url, "PostgreSQL", args.lot_n, tmp, fresh=fresh)
+                finally:
+                    if not keep:
+                        drop_schema(args.pg_url, schema)
     if not args.pg_url:
         print("PostgreSQL benchmarks skipped: pass --pg-url or set STATION_TEST_DATABASE_URL")
         return
+    if not only & {"real", "stations"}:
+        return
     url, schema = pg_schema_url(args.pg_url)
     try:
-        bench_real(url, "PostgreSQL", args.real_n)
-        bench_stations(url, args.stations_n)
+        if "real" in only:
+            bench_real(url, "PostgreSQL", args.real_n)
+        if "stations" in only:
+            bench_stations(url, args.stations_n)
     finally:
         drop_schema(args.pg_url, schema)
 

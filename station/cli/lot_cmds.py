@@ -8,7 +8,7 @@ import click
 
 from station.cli.common import db_option, echo_json, json_option, open_registry_cli
 from station.export.manifest import FORMATS, export_lot, iso_utc
-from station.ftest.report import compute_lot_report
+from station.ftest.report import lot_report
 
 
 def _pct(x: float | None) -> str:
@@ -74,8 +74,8 @@ def register(cli: click.Group) -> None:
     def report(lot_name: str, db_url: str | None, as_json: bool) -> None:
         """Yield (first-pass and final), failures by step, and measurement statistics of LOT."""
         reg = open_registry_cli(db_url)
-        summary = reg.lot_by_name(lot_name)
-        rep = compute_lot_report(reg.lot_attempts(lot_name), reg.lot_measurements(lot_name))
+        summary = reg.lot_ref(lot_name)
+        rep = lot_report(reg, lot_name)
         if as_json:
             echo_json({"lot": summary.name, "product": summary.product, **rep.to_dict()})
             return

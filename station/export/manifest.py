@@ -27,7 +27,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from station.errors import ConfigError
+from station.store.queries import MEASUREMENT_FIELDS, RawDetails
 from station.store.records import ManifestRow
 from station.store.registry import Registry
 
@@ -154,16 +157,27 @@ def _csv(rows: Iterable[ManifestRow]) -> Callable[[_HashingWriter], int]:
     return produce
 
 
-def _json(lot: str, rows: Iterable[ManifestRow], details: dict[int, dict[str, list[dict[str, Any]]]]
-          ) -> Callable[[_HashingWriter], int]:
+def _json(lot: str, rows: Iterable[tuple[ManifestRow, RawDetails]]) -> Callable[[_HashingWriter], int]:
+    """One device per line; orjson encodes, and each step's stored details JSON is spliced in as is.
+
+    With 28 detail rows per device the encoding is most of the export's CPU: orjson and the
+    unparsed details (``orjson.Fragment``) keep a 100k-device lot within seconds, not minutes.
+    """
+    fragment = orjson.Fragment
+    meas_fields = MEASUREMENT_FIELDS
+
     def produce(out: _HashingWriter) -> int:
         out.write(json.dumps({"lot": lot, "exported_at": iso_utc(datetime.now(UTC).replace(tzinfo=None))})[:-1])
         out.write(', "devices": [')
         n = 0
-        for r in rows:
-            item = row_fields(r) | {"attempt_id": r.attempt_id}
-            item |= details.get(r.attempt_id, {"steps": [], "measurements": []})
-            out.write(("," if n else "") + "\n  " + json.dumps(item))
+        for r, (steps, measurements) in rows:
+            item = row_fields(r)
+            item["attempt_id"] = r.attempt_id
+            item["steps"] = [{"name": name, "outcome": outcome, "duration_s": dur, "reason": reason,
+                              "details": fragment(details) if details else None}
+                             for name, outcome, dur, reason, details in steps]
+            item["measurements"] = [dict(zip(meas_fields, m, strict=True)) for m in measurements]
+            out.write(("," if n else "") + "\n  " + orjson.dumps(item).decode())
             n += 1
         out.write("\n]}\n")
         return n
@@ -192,16 +206,18 @@ def export_lot(registry: Registry, lot: str, fmt: str, path: Path, *, include_al
     """Write ``lot``'s manifest to ``path`` (passed devices only unless ``include_all``) and its checksum."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown manifest format {fmt!r} (choose from {', '.join(FORMATS)})")
-    summary = registry.lot_by_name(lot)
-    rows: Iterator[ManifestRow] = registry.iter_manifest_rows(lot, include_failed=include_all)
+    summary = registry.lot_ref(lot)
+    def rows() -> Iterator[ManifestRow]:
+        return registry.iter_manifest_rows(lot, include_failed=include_all)
+
     if fmt == "txt":
-        produce = _txt(rows)
+        produce = _txt(rows())
     elif fmt == "csv":
-        produce = _csv(rows)
+        produce = _csv(rows())
     elif fmt == "json":
-        produce = _json(lot, rows, registry.attempt_details(lot))
+        produce = _json(lot, registry.iter_manifest_details(lot, include_failed=include_all))
     else:
-        produce = _peridio(lot, rows, registry.peridio_targets(lot),
+        produce = _peridio(lot, rows(), registry.peridio_targets(lot),
                            {summary.product: registry.product_peridio_prn(summary.product_id)})
     try:
         digest, count = _atomic_write(path, produce)

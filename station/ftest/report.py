@@ -1,12 +1,16 @@
 """Lot report: yields, the failure Pareto and measurement statistics, computed from records.
 
-A pure function over what the registry stores (attempts and measurements), so it can be tested
-with hand-made records and so the CLI, the GUI and an export all show the same numbers.
+:func:`lot_report` asks the registry to aggregate a lot in SQL (a 100k-device lot holds 1.6 M
+measurement rows; none of them crosses into Python); :func:`compute_lot_report` is the same
+definition as a pure function over records, for hand-made data. Both give the CLI, the GUI and an
+export the same numbers.
 
 Definitions (the ones a production engineer expects):
 
 * devices attempted: devices with at least one *finished* attempt in the lot (attempts still
   running are in flight, not a result yet);
+* attempts are ordered by their sequence (the registry's attempt id), never by wall-clock time:
+  a station clock stepped back must not make a reworked board's passing attempt its first;
 * first-pass yield: devices whose first finished attempt passed / devices attempted;
 * final yield: devices whose latest finished attempt passed / devices attempted;
 * failures by step: every failed attempt counted once under its failing step, most frequent first;
@@ -21,7 +25,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from station.domain import Outcome
-from station.store.records import AttemptRecord, StoredMeasurement
+from station.store.records import AttemptRecord, LotAggregates, StoredMeasurement
+from station.store.registry import Registry
 
 UNKNOWN_STEP = "(no step recorded)"
 
@@ -76,13 +81,33 @@ class LotReport:
         }
 
 
+def lot_report(registry: Registry, lot: str) -> LotReport:
+    """The report of ``lot`` (by name), aggregated by the registry database."""
+    return report_from_aggregates(registry.lot_aggregates(lot))
+
+
+def report_from_aggregates(agg: LotAggregates) -> LotReport:
+    failures: Counter[str] = Counter()
+    for step, n in agg.failures_by_step:
+        failures[step or UNKNOWN_STEP] += n
+    return LotReport(
+        devices=agg.devices,
+        first_pass=agg.first_pass,
+        final_pass=agg.final_pass,
+        attempts=agg.attempts,
+        failures_by_step=sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])),
+        measurements=[MeasurementStats(step=m.step, name=m.name, unit=m.unit, count=m.count, mean=m.mean,
+                                       min=m.min, max=m.max) for m in agg.measurements],
+    )
+
+
 def compute_lot_report(
     attempts: Iterable[AttemptRecord], measurements: Iterable[StoredMeasurement]
 ) -> LotReport:
     finished = sorted(
         # skipped = a re-scan of a device already done: history, not a result
         (a for a in attempts if a.outcome not in (Outcome.RUNNING.value, Outcome.SKIPPED.value)),
-        key=lambda a: (a.started_at, a.attempt_id),
+        key=lambda a: a.attempt_id,  # the sequence, never the wall clock
     )
     first: dict[str, str] = {}
     last: dict[str, str] = {}
@@ -116,7 +141,7 @@ def _measurement_stats(measurements: Iterable[StoredMeasurement]) -> list[Measur
     out = []
     for key in sorted(values):
         vs = values[key]
-        unit = units[key].most_common(1)[0][0] if key in units else None
+        unit = min(units[key].items(), key=lambda kv: (-kv[1], kv[0]))[0] if key in units else None
         out.append(
             MeasurementStats(
                 step=key[0],

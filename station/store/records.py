@@ -87,6 +87,17 @@ class DeviceStatus:
 
 
 @dataclass(frozen=True)
+class LotRef:
+    """A lot by name, without counting anything (what an export or a report needs to start)."""
+
+    id: int
+    name: str
+    product: str
+    product_id: int
+    created: datetime
+
+
+@dataclass(frozen=True)
 class LotSummary:
     """A lot's device counts by each device's latest attempt there.
 
@@ -133,6 +144,35 @@ class AttemptRecord:
     started_at: datetime
     outcome: str
     failing_step: str | None
+
+
+@dataclass(frozen=True)
+class MeasurementAggregate:
+    """Statistics of one numeric measurement (step, name) over a lot, computed by the database."""
+
+    step: str
+    name: str
+    unit: str | None
+    count: int
+    mean: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class LotAggregates:
+    """A lot's report inputs, aggregated in SQL so a 100k-device lot never crosses into Python.
+
+    Attempts count in their sequence (``attempts.id``), never by wall-clock time: a clock that
+    stepped back must not turn a failed first attempt into a first pass.
+    """
+
+    devices: int
+    first_pass: int
+    final_pass: int
+    attempts: int
+    failures_by_step: list[tuple[str | None, int]]
+    measurements: list[MeasurementAggregate]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,15 @@ from station.store import queries as _queries
 from station.store.attempts import ABANDONED_REASON, AttemptLog
 from station.store.engine import default_db_url, make_engine, migrate, resolve_url
 from station.store.models import Lot, Product, Profile
-from station.store.records import AttemptRecord, DeviceRecord, LotSummary, ManifestRow, StoredMeasurement
+from station.store.records import (
+    AttemptRecord,
+    DeviceRecord,
+    LotAggregates,
+    LotRef,
+    LotSummary,
+    ManifestRow,
+    StoredMeasurement,
+)
 from station.store.uow import device_id_arg, utcnow
 
 __all__ = ["ABANDONED_REASON", "Registry", "RegistryUnavailable", "default_db_url", "open_registry", "utcnow"]
@@ -112,6 +120,14 @@ class Registry(AttemptLog):
         with self.reading() as s:
             return _queries.lot_summaries(s)
 
+    def lot_ref(self, name: str) -> LotRef:
+        """The lot called ``name`` (id, product), without counting its devices; ConfigError if unknown."""
+        with self.reading() as s:
+            ref = _queries.lot_ref(s, name)
+        if ref is None:
+            raise ConfigError(f"unknown lot {name!r} (see `station lot list`)")
+        return ref
+
     def lot_by_name(self, name: str) -> LotSummary:
         with self.reading() as s:
             found = _queries.lot_summaries(s, name=name)
@@ -124,29 +140,48 @@ class Registry(AttemptLog):
 
     def iter_manifest_rows(self, lot: str, *, include_failed: bool = False) -> Iterator[ManifestRow]:
         """Stream a lot's devices (one query, server-side cursor) so 100k rows never sit in memory twice."""
-        summary = self.lot_by_name(lot)
+        summary = self.lot_ref(lot)
         with self.reading() as s:
             yield from _queries.manifest_rows(s, summary.id, include_failed=include_failed)
 
     def lot_attempts(self, lot: str) -> list[AttemptRecord]:
-        summary = self.lot_by_name(lot)
+        summary = self.lot_ref(lot)
         with self.reading() as s:
             return _queries.lot_attempts(s, summary.id)
 
     def lot_measurements(self, lot: str) -> list[StoredMeasurement]:
-        summary = self.lot_by_name(lot)
+        summary = self.lot_ref(lot)
         with self.reading() as s:
             return _queries.lot_measurements(s, summary.id)
 
     def attempt_details(self, lot: str) -> dict[int, dict[str, list[dict[str, Any]]]]:
-        """Steps and measurements per attempt of a lot (what the JSON manifest embeds)."""
-        summary = self.lot_by_name(lot)
+        """Steps and measurements per attempt of a lot, all in memory (small lots; the JSON export
+        streams them instead with :meth:`iter_manifest_details`)."""
+        summary = self.lot_ref(lot)
         with self.reading() as s:
             return _queries.attempt_details(s, summary.id)
 
+    def iter_manifest_details(
+        self, lot: str, *, include_failed: bool = False
+    ) -> Iterator[tuple[ManifestRow, _queries.RawDetails]]:
+        """Stream a lot's manifest rows, each with its attempt's steps and measurements, in bounded memory.
+
+        Steps and measurements come as raw tuples named by ``queries.STEP_FIELDS`` and
+        ``queries.MEASUREMENT_FIELDS``; a step's details stay JSON text.
+        """
+        summary = self.lot_ref(lot)
+        with self.reading() as s:
+            yield from _queries.manifest_rows_with_details(s, summary.id, include_failed=include_failed)
+
+    def lot_aggregates(self, lot: str) -> LotAggregates:
+        """The lot report's figures, aggregated by the database (see ``station.ftest.report.lot_report``)."""
+        summary = self.lot_ref(lot)
+        with self.reading() as s:
+            return _queries.lot_aggregates(s, summary.id)
+
     def peridio_targets(self, lot: str) -> dict[int, dict[str, Any]]:
         """Peridio payload (product/cohort PRN, tags) queued for each attempt of a lot."""
-        summary = self.lot_by_name(lot)
+        summary = self.lot_ref(lot)
         with self.reading() as s:
             return _queries.peridio_targets(s, summary.id)
 
