@@ -9,7 +9,9 @@ Sections (``--only``, default all):
   run leaves per device) on SQLite and PostgreSQL; ``station lot report`` (text and ``--json``) and
   ``station lot export`` in every format, each in a child process of its own: wall time and that
   child's peak RSS, with the machine's load beside each figure. ``--keep DIR`` keeps the SQLite
-  file (and names the PostgreSQL schema after it) so a second run measures the same data;
+  file (and names the PostgreSQL schema after it) so a second run measures the same data; then the
+  read models on it (``Registry.attempts_page`` and friends): a page fetch, a deep keyset page, a
+  filter and searches, best of five in process;
 
 * export: ``--n`` passed devices are written by a BULK path (Core ``INSERT`` of devices and
   attempts into the same tables the registration path writes), then the lot is exported as txt
@@ -229,6 +231,46 @@ def bench_lot(url: str, label: str, n: int, out: Path, *, fresh: bool) -> None:
               flush=True)
 
 
+def _timed(fn, repeat: int = 5) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def bench_views(url: str, label: str) -> None:
+    """Read models on the realistic lot: what a table view pays per page and per search (best of 5)."""
+    from station.store.views import AttemptFilter
+
+    reg = open_registry(url)
+    first = reg.attempts_page(limit=200)
+    cursor = first.next
+    for _ in range(250):  # walk 250 pages down for a deep cursor (50,000 rows in)
+        cursor = reg.attempts_page(after=cursor, limit=200).next
+    cases = [
+        ("attempts page 1 (200 rows, newest first)", lambda: reg.attempts_page(limit=200)),
+        ("attempts page 251 (keyset, 50k rows in)", lambda: reg.attempts_page(after=cursor, limit=200)),
+        ("attempts lot=BIG outcome=failed page 1", lambda: reg.attempts_page(
+            AttemptFilter(lot="BIG", outcome="failed"), limit=200)),
+        ("attempts search serial 'SN0098765'", lambda: reg.attempts_page(AttemptFilter(text="SN0098765"), limit=200)),
+        ("attempts search device ID part '00181cd'", lambda: reg.attempts_page(AttemptFilter(text="00181cd"),
+                                                                               limit=200)),
+        ("find_devices 'SN00987'", lambda: reg.find_devices("SN00987")),
+        ("device_detail (2 attempts, 56 rows)", lambda: reg.device_detail(f"e00fce68{7:016x}")),
+        ("outbox page 1 (pending, 200)", lambda: reg.outbox_page(state="pending", limit=200)),
+        ("lot_overview BIG (yields, rate, failures)", lambda: reg.lot_overview("BIG")),
+        ("attempts_count lot=BIG", lambda: reg.attempts_count(AttemptFilter(lot="BIG"))),
+    ]
+    for name, fn in cases:
+        dt, out = _timed(fn)
+        rows = getattr(out, "rows", out)
+        n = len(rows) if isinstance(rows, list) else rows if isinstance(rows, int) else 1
+        print(f"[{label}] {name:<44} {dt * 1000:8.1f} ms  ({n} rows; {load()})", flush=True)
+    reg.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=100_000, help="devices for the export benchmark (bulk path)")
@@ -260,6 +302,7 @@ def main() -> None:
             db = (keep or tmp) / f"lot{args.lot_n}.db"
             fresh = not db.exists()
             bench_lot(f"sqlite:///{db}", "SQLite", args.lot_n, tmp, fresh=fresh)
+            bench_views(f"sqlite:///{db}", "SQLite")
             if args.pg_url:
                 if keep:
                     schema = f"bench_lot{args.lot_n}"
@@ -269,6 +312,7 @@ def main() -> None:
                     fresh = True
                 try:
                     bench_lot(url, "PostgreSQL", args.lot_n, tmp, fresh=fresh)
+                    bench_views(url, "PostgreSQL")
                 finally:
                     if not keep:
                         drop_schema(args.pg_url, schema)

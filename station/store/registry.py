@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from station.errors import ConfigError, RegistryConflict, RegistryUnavailable
 from station.store import outbox as _outbox
 from station.store import queries as _queries
+from station.store import views as _views
 from station.store.attempts import ABANDONED_REASON, AttemptLog
 from station.store.engine import default_db_url, make_engine, migrate, resolve_url
 from station.store.models import Lot, Product, Profile
@@ -31,8 +32,10 @@ from station.store.records import (
     StoredMeasurement,
 )
 from station.store.uow import device_id_arg, utcnow
+from station.store.users import LoginRefused, UserOps, UserRecord
 
-__all__ = ["ABANDONED_REASON", "Registry", "RegistryUnavailable", "default_db_url", "open_registry", "utcnow"]
+__all__ = ["ABANDONED_REASON", "LoginRefused", "Registry", "RegistryUnavailable", "UserRecord", "default_db_url",
+           "open_registry", "utcnow"]
 
 
 def open_registry(url: str | None = None) -> Registry:
@@ -42,7 +45,7 @@ def open_registry(url: str | None = None) -> Registry:
     return Registry(engine)
 
 
-class Registry(AttemptLog):
+class Registry(AttemptLog, UserOps):
     """Thread-safe facade over the registry database: catalog, attempt log, reads, outbox."""
 
     # ------------------------------------------------------------------ products, profiles, lots
@@ -188,6 +191,53 @@ class Registry(AttemptLog):
     def product_peridio_prn(self, product_id: int) -> str | None:
         with self.reading() as s:
             return s.scalar(select(Product.peridio_product_prn).where(Product.id == product_id))
+
+    # ------------------------------------------------------------------ read models for tables (views.py)
+    # One short read-only session per call: safe from any worker thread, never blocks the slots.
+    def attempts_page(self, f: _views.AttemptFilter | None = None, *, after: int | None = None,
+                      limit: int = 200) -> _views.Page[_views.AttemptRow]:
+        """Attempts newest first (by sequence), filtered; keyset-paged by ``Page.next``."""
+        with self.reading() as s:
+            return _views.attempts_page(s, f or _views.AttemptFilter(), after=after, limit=limit)
+
+    def attempts_count(self, f: _views.AttemptFilter | None = None) -> int:
+        with self.reading() as s:
+            return _views.attempts_count(s, f or _views.AttemptFilter())
+
+    def outbox_page(self, *, state: str | None = None, target: str | None = None, text: str | None = None,
+                    after: int | None = None, limit: int = 200) -> _views.Page[_views.OutboxView]:
+        """Cloud entries in queue order with their timestamps and reasons; keyset-paged."""
+        with self.reading() as s:
+            return _views.outbox_page(s, state=state, target=target, text=text, after=after, limit=limit)
+
+    def lot_overviews(self, *, after: int | None = None, limit: int = 100) -> _views.Page[_views.LotOverview]:
+        """Lots newest first with counts, yields, devices/hour and failures by step; keyset-paged."""
+        with self.reading() as s:
+            return _views.lot_overviews(s, after=after, limit=limit)
+
+    def lot_overview(self, lot: str) -> _views.LotOverview:
+        with self.reading() as s:
+            page = _views.lot_overviews(s, names=[lot], limit=1)
+        if not page.rows:
+            raise ConfigError(f"unknown lot {lot!r} (see `station lot list`)")
+        return page.rows[0]
+
+    def find_devices(self, text: str, *, limit: int = 50) -> list[_views.DeviceHit]:
+        """Devices whose ID or serial number contains ``text`` (a scan, a typed fragment)."""
+        with self.reading() as s:
+            return _views.find_devices(s, text, limit=limit)
+
+    def device_detail(self, device_id: str) -> _views.DeviceDetail | None:
+        """A device with every attempt's steps, measurements, flashes and labels, cloud and audit."""
+        with self.reading() as s:
+            return _views.device_detail(s, device_id_arg(device_id))
+
+    def audit_page(self, *, action: str | None = None, operator: str | None = None, device_id: str | None = None,
+                   privileged_only: bool = False, after: int | None = None,
+                   limit: int = 200) -> _views.Page[_views.AuditView]:
+        with self.reading() as s:
+            return _views.audit_page(s, action=action, operator=operator, device_id=device_id,
+                                     privileged_only=privileged_only, after=after, limit=limit)
 
     # ------------------------------------------------------------------ cloud outbox (see outbox.py)
     def claim_outbox(self, worker: str, *, limit: int, lease: timedelta = timedelta(minutes=5),
