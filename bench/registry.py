@@ -16,9 +16,10 @@ Sections (``--only``, default all):
 * export: ``--n`` passed devices are written by a BULK path (Core ``INSERT`` of devices and
   attempts into the same tables the registration path writes), then the lot is exported as txt
   and csv through ``station.export.manifest.export_lot`` (the code ``station lot export`` runs);
-* registration: ``--real-n`` devices through the REAL path, per device the calls the pipeline
-  makes: ``start_attempt``, 4 × ``record_step``, ``record_identity``, ``register_passed``
-  (7 transactions), on SQLite and, with ``--pg-url`` or ``STATION_TEST_DATABASE_URL``, PostgreSQL;
+* registration: ``--real-n`` devices through the REAL path, per device the registry calls one
+  demo-profile SWD run of the pipeline makes, in its order (``register_real``), on SQLite and,
+  with ``--pg-url`` or ``STATION_TEST_DATABASE_URL``, PostgreSQL; devices/s and the write and read
+  transactions per device, counted by the engine;
 * stations: 4 processes registering disjoint devices on PostgreSQL at once (real path);
 * drain: ``--drain-n`` outbox entries sent to the fake Particle API (tests/cloud/fake_cloud.py)
   on 127.0.0.1 with batching; prints requests sent and seconds.
@@ -37,8 +38,10 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, event, insert, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,17 +66,61 @@ def setup(reg: Registry, lot: str) -> tuple[int, int, int]:
 
 
 def register_real(reg: Registry, start: int, n: int, lot: str, station: str = "bench") -> int:
+    """Per device, the registry calls one real demo-profile SWD run makes, in its order (captured
+    from ``station.pipeline`` against a twin): status check, attempt, 12 steps, 5 flash records in
+    two flashes, 16 measurements, registration with identity and outbox, 3 labels, end."""
+    from registry_lot import FLASHES, MEASUREMENTS, STEPS
+
+    from station.store import records
+    from station.store.records import DeviceIdentity, MeasurementRecord
+
     pid, prof, lot_id = setup(reg, lot)
     now = datetime.now(UTC)
+    batched = hasattr(reg, "record_flashes")  # the API before this change wrote one flash per call
+    make = getattr(records, "FlashRecord", None) or (lambda **kw: SimpleNamespace(**kw))
+    flashes = [make(module_sha256="ab" * 32, function=fn, index=idx, version=ver, address=addr, role=role)
+               for role, fn, idx, ver, addr in FLASHES]
+
+    def step(a: int, i: int) -> None:
+        name, dur, details = STEPS[i]
+        reg.record_step(a, name=name, started_at=now, duration_s=dur, outcome="passed", details=details)
+
+    def flash(a: int, fs: list[Any]) -> None:
+        if batched:
+            reg.record_flashes(a, fs)
+        else:
+            for f in fs:
+                reg.record_flash(a, module_sha256=f.module_sha256, function=f.function, index=f.index,
+                                 version=f.version, address=f.address, role=f.role)
+
     for i in range(start, start + n):
         did = f"e00fce68{i:016x}"
+        reg.device_status(did)
         a = reg.start_attempt(device_id=did, platform="boron", lot_id=lot_id, profile_id=prof, station=station,
                               slot="1", operator="bench", transport="swd", overrides=[])
-        for step in ("identify", "flash", "test", "label"):
-            reg.record_step(a, name=step, started_at=now, duration_s=0.5, outcome="passed")
-        reg.record_identity(did, serial_number=f"SN{i}", imei=None, iccid=None, device_os_version="5.3.2",
-                            product_firmware_version="1")
-        reg.register_passed(a, product_id=pid, lot_id=lot_id, cloud=CLOUD)
+        for k in range(4):  # connect, identify, registry-check, flash
+            step(a, k)
+        flash(a, flashes[:4])
+        step(a, 4)  # verify
+        step(a, 5)  # start-test-firmware
+        for st, name, value, txt, unit, low, high, expected in MEASUREMENTS:
+            reg.record_measurement(a, MeasurementRecord(step=st, name=name, passed=True, value=value, text=txt,
+                                                        unit=unit, low=low, high=high, expected=expected,
+                                                        duration_s=0.001))
+        step(a, 6)  # functional-tests
+        step(a, 7)  # flash-final
+        flash(a, flashes[4:])
+        for k in (8, 9):  # verify-final, secure-state
+            step(a, k)
+        reg.register_passed(a, product_id=pid, lot_id=lot_id, cloud=CLOUD,
+                            identity=DeviceIdentity(serial_number=f"SN{i}", device_os_version="6.2.0",
+                                                    product_firmware_version="6"))
+        step(a, 10)  # register
+        for fmt in ("png", "pdf", "zpl"):
+            reg.record_label(did, a, path=f"labels/{did}.{fmt}", fmt=fmt)
+        step(a, 11)  # label
+        if hasattr(reg, "end_attempt"):
+            reg.end_attempt(a)
     return n
 
 
@@ -149,11 +196,20 @@ def bench_export(tmp: Path, n: int) -> None:
 
 def bench_real(url: str, label: str, n: int) -> None:
     reg = open_registry(url)
+    setup(reg, "REAL")
+    counts = {"write": 0, "read": 0}
+
+    @event.listens_for(reg.engine, "begin")
+    def _count(conn: object) -> None:
+        mode = conn.get_execution_options().get("station_sqlite_begin")  # type: ignore[attr-defined]
+        counts["read" if mode == "DEFERRED" else "write"] += 1
+
     t0 = time.perf_counter()
     register_real(reg, 0, n, "REAL")
     dt = time.perf_counter() - t0
-    print(f"real registration path on {label}: {n} devices in {dt:.2f} s = {n / dt:,.0f} devices/s "
-          "(7 transactions per device)")
+    print(f"real registration path on {label}: {n} devices in {dt:.2f} s = {n / dt:,.1f} devices/s; "
+          f"{counts['write'] / n:.1f} write + {counts['read'] / n:.1f} read transactions per device ({load()})",
+          flush=True)
     reg.close()
 
 

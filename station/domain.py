@@ -154,6 +154,9 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
+    #: a station fault, not the device's: the registry became unavailable. A slot's result only;
+    #: its attempt is stored as failed with the reason "registry unavailable …"
+    ERROR = "error"
 
 
 # nRF52840 memory map (particle.md §3)

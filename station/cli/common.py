@@ -69,10 +69,11 @@ def open_cache(cache_dir: Path | None) -> Any:
     return FirmwareCache(cache_dir or default_cache_dir())
 
 
-def open_registry_cli(db_url: str | None) -> Any:
+def open_registry_cli(db_url: str | None, *, create: bool = False) -> Any:
+    """Only commands that record a run pass ``create=True``; the others report a missing registry."""
     from station.store.registry import open_registry
 
-    return open_registry(db_url)
+    return open_registry(db_url, create=create)
 
 
 def echo_json(data: Any) -> None:

@@ -77,7 +77,7 @@ def run_provision(
     activate_sim(sim_dir)
     config = load_config(config_path)
     station = station_name or config.name
-    registry = open_registry_cli(db_url)
+    registry = open_registry_cli(db_url, create=True)
     with SlotProgress(console, enabled=None if not as_json else False) as progress:
         job = prepare_job(
             profile_path=profile,

@@ -104,6 +104,7 @@ class AttemptRecorder:
     def check_cancel(self) -> None:
         if self.cancel.is_set():
             raise Cancelled("cancelled by the operator")
+        self.registry.check_available()  # the registry is away: every slot stops at its next step
 
     @contextmanager
     def step(self, name: str) -> Iterator[dict[str, Any]]:

@@ -20,6 +20,7 @@ from station.errors import (
     DeviceError,
     IdentityMismatch,
     RegistryConflict,
+    RegistryUnavailable,
     StationError,
     StepFailed,
     TestsFailed,
@@ -31,7 +32,8 @@ from station.hw.interfaces import FlashReport, SerialConsole
 from station.pipeline.attempt import AttemptRecorder
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
-from station.store.records import DeviceIdentity, MeasurementRecord
+from station.store.leases import UNAVAILABLE_REASON
+from station.store.records import DeviceIdentity, FlashRecord, MeasurementRecord
 
 LOG = logging.getLogger(__name__)
 
@@ -209,17 +211,12 @@ class DeviceRun:
                 )
 
     def record_flash(self, modules: list[ResolvedModule]) -> None:
+        """What was just written to the device: one registry transaction (a device state change)."""
         assert self.rec.attempt_id is not None
-        for m in modules:
-            self.job.registry.record_flash(
-                self.rec.attempt_id,
-                module_sha256=m.sha256,
-                function=int(m.info.function),
-                index=m.info.index,
-                version=m.info.version,
-                address=m.image.address,
-                role=m.ref.role,
-            )
+        self.job.registry.record_flashes(self.rec.attempt_id, [
+            FlashRecord(module_sha256=m.sha256, function=int(m.info.function), index=m.info.index,
+                        version=m.info.version, address=m.image.address, role=m.ref.role)
+            for m in modules])
 
     def run_tests(
         self, *, serial: SerialConsole | None, swd: Any = None, usb: Any = None
@@ -319,8 +316,9 @@ class DeviceRun:
             LOG.error("after registering %s: %s", self.result.device_id, reason)
             outcome, failing_step, reason = Outcome.PASSED, None, None
         if outcome != Outcome.PASSED:
+            stored = Outcome.FAILED if outcome == Outcome.ERROR else outcome  # attempts never store "error"
             try:
-                self.rec.finish(outcome, failing_step, reason)
+                self.rec.finish(stored, failing_step, reason)
             except StationError as exc:
                 # The registry is unreachable: the attempt stays open and is closed as abandoned
                 # by the next start of this station; the operator still sees the result now.
@@ -328,6 +326,11 @@ class DeviceRun:
                 self.rec.emit("attempt_finished", outcome=outcome, step=failing_step, message=reason or "")
         else:
             self.rec.emit("attempt_finished", outcome=outcome)
+        if self.rec.attempt_id is not None:
+            try:
+                self.job.registry.end_attempt(self.rec.attempt_id)  # what came after the last state change
+            except StationError as exc:
+                LOG.error("could not record the last steps of attempt %s: %s", self.rec.attempt_id, exc)
         r = self.result
         r.outcome, r.failing_step, r.reason = outcome, failing_step, reason
         r.attempt_id = self.rec.attempt_id
@@ -338,12 +341,20 @@ class DeviceRun:
         return r
 
 
+def unavailable_reason(step: str | None, exc: RegistryUnavailable) -> str:
+    """How an attempt the registry outage ended is closed (issue 10 item 9)."""
+    where = f" at {step}" if step else ""
+    return f"{UNAVAILABLE_REASON}: the station stopped{where}, the device was left safe ({exc})"
+
+
 def finish_run(run: DeviceRun, body: Any) -> SlotResult:
     """Run ``body`` and turn how it ended into the attempt's outcome."""
     try:
         body()
     except StepFailed as f:
         cause = f.cause
+        if isinstance(cause, RegistryUnavailable):
+            return run.close(Outcome.ERROR, f.step, unavailable_reason(f.step, cause))
         if isinstance(cause, AlreadyDone):
             return run.close(Outcome.SKIPPED, None, str(cause))
         if isinstance(cause, Cancelled):
@@ -352,6 +363,8 @@ def finish_run(run: DeviceRun, body: Any) -> SlotResult:
         return run.close(Outcome.FAILED, step, str(cause))
     except Cancelled as exc:
         return run.close(Outcome.CANCELLED, None, str(exc))
+    except RegistryUnavailable as exc:  # outside a step: opening the attempt, the status check
+        return run.close(Outcome.ERROR, None, unavailable_reason(None, exc))
     except Exception as exc:
         LOG.exception("bug while provisioning on slot %s", run.result.slot)
         return run.close(Outcome.FAILED, None, f"internal error: {exc!r}")

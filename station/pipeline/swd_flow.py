@@ -66,15 +66,20 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
                     + ("" if policy.allow_recover else "; the profile does not allow recovering it")
                     + ("" if job.recover_confirmed_by else "; an engineer must confirm the recovery")
                 )
-            job.registry.audit(
-                "recover-locked-chip",
-                operator=job.recover_confirmed_by,
-                station=job.station,
-                details={"slot": run.result.slot, "probe": link.probe_uid},
-            )
-            link.recover()
+            try:
+                link.recover()
+            except StationError as exc:
+                job.registry.audit("recover-locked-chip", operator=job.recover_confirmed_by, station=job.station,
+                                   details={"slot": run.result.slot, "probe": link.probe_uid,
+                                            "result": f"failed: {exc}"})
+                raise
             d["recovered_by"] = job.recover_confirmed_by
         device_id = link.read_device_id()
+        if d.get("locked"):
+            # After the erase the chip can say who it is: the audit row names the device (issue 10 item 17).
+            job.registry.audit("recover-locked-chip", operator=job.recover_confirmed_by or "", station=job.station,
+                               device_id=device_id,
+                               details={"slot": run.result.slot, "probe": link.probe_uid, "result": "recovered"})
         d["device_id"] = device_id
     run.begin(device_id)
 

@@ -18,11 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from station.domain import Outcome
-from station.errors import ConfigError, DeviceBusy, RegistryConflict
+from station.errors import ConfigError, DeviceBusy, RegistryConflict, RegistryUnavailable, StationError
 from station.store import outbox as _outbox
+from station.store import spool as _spool
+from station.store.journal import AttemptJournal
 from station.store.leases import (
     ABANDONED_REASON,
     LEASE_TTL,
+    UNAVAILABLE_REASON,
     HostIdentity,
     LeaseKeeper,
     claim,
@@ -44,7 +47,7 @@ from station.store.models import (
     StationLease,
     Step,
 )
-from station.store.records import CloudTargets, DeviceIdentity, DeviceStatus, MeasurementRecord
+from station.store.records import CloudTargets, DeviceIdentity, DeviceStatus, FlashRecord, MeasurementRecord
 from station.store.uow import UnitOfWork, as_utc_naive, device_id_arg, utcnow
 
 LOG = logging.getLogger(__name__)
@@ -59,6 +62,10 @@ class AttemptLog(UnitOfWork):
         self.host_identity: HostIdentity = this_host()
         self._leases: dict[str, LeaseKeeper] = {}
         self._lease_lock = threading.Lock()
+        self.journal = AttemptJournal()
+        #: attempts whose close could not be written (registry away): attempt id -> (outcome, step, reason)
+        self._owed: dict[int, tuple[str, str | None, str | None]] = {}
+        self._owed_lock = threading.Lock()
 
     # ------------------------------------------------------------------ station liveness (leases.py)
     def hold_station(self, station: str, *, ttl: timedelta = LEASE_TTL) -> LeaseKeeper:
@@ -73,8 +80,14 @@ class AttemptLog(UnitOfWork):
             held = self._leases.get(station)
             if held is not None and not held.lost.is_set():
                 return held
+            url = self._url()
+            owed_here = _spool.load(url)
             with self.session() as s:
-                lease_id, closed = claim(s, station, self.host_identity, ttl)
+                lease_id, closed = claim(s, station, self.host_identity, ttl, reasons=owed_here)
+                still_open = set(s.scalars(select(Attempt.id).where(Attempt.id.in_(list(owed_here)),
+                                                                    Attempt.outcome == Outcome.RUNNING.value)))
+            if owed_here:
+                _spool.forget(url, set(owed_here) - still_open)
             if closed:
                 LOG.warning("station %s: closed %d attempt(s) left running by a stopped process", station, closed)
             keeper = LeaseKeeper(self, lease_id, station, self.host_identity, ttl)
@@ -93,8 +106,50 @@ class AttemptLog(UnitOfWork):
             k.release()
 
     def close(self) -> None:
+        self.settle_owed()
+        self.flush_journals()
+        with self._owed_lock:
+            owed = {aid: reason or UNAVAILABLE_REASON for aid, (_, _, reason) in self._owed.items()}
+        if owed:  # the registry is still away: keep them on this PC for the next start (spool.py)
+            _spool.save(self._url(), owed)
         self.release_stations()
         super().close()
+
+    def _url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # ------------------------------------------------------------------ registry outage (issue 10 item 9)
+    def registry_returned(self) -> None:
+        LOG.warning("the registry answers again; closing the attempts it could not record")
+        self.settle_owed()
+
+    def settle_owed(self) -> int:
+        """Write the closes (and journaled records) of attempts that ended while the registry was away."""
+        if not self._owed_lock.acquire(blocking=False):
+            return 0  # another thread is settling
+        try:
+            done = 0
+            for aid, (outcome, step, reason) in list(self._owed.items()):
+                try:
+                    self._finish(aid, outcome=outcome, failing_step=step, reason=reason)
+                except RegistryConflict:
+                    pass  # closed meanwhile (its lease was reaped): nothing left to write
+                except StationError:
+                    break  # still away
+                del self._owed[aid]
+                done += 1
+            return done
+        finally:
+            self._owed_lock.release()
+
+    def flush_journals(self) -> None:
+        """Write every journaled record now (closing the registry; nothing is dropped silently)."""
+        for aid in self.journal.attempts():
+            try:
+                self.end_attempt(aid)
+            except StationError as exc:
+                LOG.error("attempt %s: %d record(s) could not be written: %s", aid,
+                          self.journal.pending_rows(aid), exc)
 
     def device_status(self, device_id: str) -> DeviceStatus:
         did = device_id_arg(device_id)
@@ -128,9 +183,11 @@ class AttemptLog(UnitOfWork):
         lease = self._leases.get(station)
         for _ in range(3):
             try:
-                return self._start(did, platform=platform, lot_id=lot_id, profile_id=profile_id, station=station,
-                                   slot=slot, operator=operator, transport=transport, overrides=overrides,
-                                   lease_id=lease.id if lease else None)
+                attempt_id = self._start(did, platform=platform, lot_id=lot_id, profile_id=profile_id,
+                                         station=station, slot=slot, operator=operator, transport=transport,
+                                         overrides=overrides, lease_id=lease.id if lease else None)
+                self.journal.open(attempt_id, device_id=did, lot_id=lot_id)
+                return attempt_id
             except IntegrityError as exc:
                 # Another process opened one between our check and our insert: the unique index
                 # decided. Look again: it is live (busy), or it already ended and we may start.
@@ -183,33 +240,69 @@ class AttemptLog(UnitOfWork):
             s.flush()
             return att.id
 
+    # Steps, measurements, flash records and labels of an attempt this object opened are journaled
+    # and written with the attempt's next state change (see journal.py); others write through.
     def record_step(
         self, attempt_id: int, *, name: str, started_at: datetime, duration_s: float, outcome: str,
         reason: str | None = None, details: dict[str, Any] | None = None,
     ) -> None:
-        with self._write(f"step of attempt {attempt_id}") as s:
-            s.add(Step(attempt_id=attempt_id, name=name, started_at=as_utc_naive(started_at),
-                       duration_s=duration_s, outcome=outcome, reason=reason, details=details))
+        values = {"attempt_id": attempt_id, "name": name, "started_at": as_utc_naive(started_at),
+                  "duration_s": duration_s, "outcome": str(outcome), "reason": reason, "details": details}
+        if not self.journal.add(attempt_id, Step, values):
+            with self._write(f"step of attempt {attempt_id}") as s:
+                s.execute(insert(Step), [values])
 
     def record_flash(
         self, attempt_id: int, *, module_sha256: str, function: int, index: int, version: int, address: int,
         role: str,
     ) -> None:
+        self.record_flashes(attempt_id, [FlashRecord(module_sha256=module_sha256, function=function, index=index,
+                                                     version=version, address=address, role=role)])
+
+    def record_flashes(self, attempt_id: int, flashes: list[FlashRecord]) -> None:
+        """Record what was just written to the device: a state change, so the journal goes with it."""
         with self._write(f"flash record of attempt {attempt_id}") as s:
-            did = self._attempt_device(s, attempt_id)
-            s.add(Flash(attempt_id=attempt_id, device_id=did, module_sha256=module_sha256, function=int(function),
-                        module_index=index, version=version, address=address, role=role))
+            did, _ = self._owner(s, attempt_id)
+            if flashes:
+                s.execute(insert(Flash), [
+                    {"attempt_id": attempt_id, "device_id": did, "module_sha256": f.module_sha256,
+                     "function": int(f.function), "module_index": f.index, "version": f.version,
+                     "address": f.address, "role": f.role} for f in flashes])
+            written = self.journal.write(s, attempt_id)
+        self.journal.committed(attempt_id, written)
 
     def record_measurement(self, attempt_id: int, m: MeasurementRecord) -> None:
+        owner = self.journal.owner(attempt_id)
+        values = {"attempt_id": attempt_id, "step": m.step, "name": m.name, "value_num": m.value,
+                  "value_text": m.text, "unit": m.unit, "low": m.low, "high": m.high, "expected": m.expected,
+                  "regex": m.regex, "passed": m.passed, "duration_s": m.duration_s, "try_number": m.try_number}
+        if owner is not None:
+            self.journal.add(attempt_id, Measurement, {**values, "device_id": owner[0], "lot_id": owner[1]})
+            return
         with self._write(f"measurement of attempt {attempt_id}") as s:
-            row = s.execute(select(Attempt.device_id, Attempt.lot_id).where(Attempt.id == attempt_id)).first()
-            if row is None:
-                raise RegistryConflict(f"attempt {attempt_id} does not exist")
-            did, lot_id = row
-            s.add(Measurement(
-                attempt_id=attempt_id, device_id=did, lot_id=lot_id, step=m.step, name=m.name, value_num=m.value,
-                value_text=m.text, unit=m.unit, low=m.low, high=m.high, expected=m.expected, regex=m.regex,
-                passed=m.passed, duration_s=m.duration_s, try_number=m.try_number))
+            did, lot_id = self._owner(s, attempt_id)
+            s.execute(insert(Measurement), [{**values, "device_id": did, "lot_id": lot_id}])
+
+    def end_attempt(self, attempt_id: int) -> None:
+        """The pipeline is done with this attempt: write what it recorded since its last state
+        change (after a registration: the register and label steps, the labels) and forget it."""
+        if self.journal.owner(attempt_id) is None:
+            return
+        if not self.journal.pending_rows(attempt_id):
+            self.journal.committed(attempt_id, {}, close=True)
+            return
+        with self._write(f"records of attempt {attempt_id}") as s:
+            written = self.journal.write(s, attempt_id)
+        self.journal.committed(attempt_id, written, close=True)
+
+    def _owner(self, s: Session, attempt_id: int) -> tuple[str, int]:
+        owner = self.journal.owner(attempt_id)
+        if owner is not None:
+            return owner
+        row = s.execute(select(Attempt.device_id, Attempt.lot_id).where(Attempt.id == attempt_id)).first()
+        if row is None:
+            raise RegistryConflict(f"attempt {attempt_id} does not exist")
+        return row[0], row[1]
 
     def record_identity(
         self, device_id: str, *, serial_number: str | None, imei: str | None, iccid: str | None,
@@ -228,7 +321,19 @@ class AttemptLog(UnitOfWork):
                 raise ConfigError(f"device {did} is not in the registry (start an attempt first)")
 
     def finish_attempt(self, attempt_id: int, *, outcome: str, failing_step: str | None, reason: str | None) -> None:
-        """Close a running attempt. Closing one twice is a bug in the caller and raises."""
+        """Close a running attempt. Closing one twice is a bug in the caller and raises.
+
+        With the registry away (RegistryUnavailable) the close is kept and written as soon as the
+        registry answers again, or by this PC's next station start (see spool.py).
+        """
+        try:
+            self._finish(attempt_id, outcome=outcome, failing_step=failing_step, reason=reason)
+        except RegistryUnavailable:
+            with self._owed_lock:
+                self._owed[attempt_id] = (str(outcome), failing_step, reason)
+            raise
+
+    def _finish(self, attempt_id: int, *, outcome: str, failing_step: str | None, reason: str | None) -> None:
         with self.session() as s:
             res = s.execute(update(Attempt).where(Attempt.id == attempt_id,
                                                   Attempt.outcome == Outcome.RUNNING.value)
@@ -236,6 +341,8 @@ class AttemptLog(UnitOfWork):
                                     finished_at=utcnow()))
             if res.rowcount != 1:  # type: ignore[attr-defined]
                 raise RegistryConflict(f"attempt {attempt_id} is not running (already finished or unknown)")
+            written = self.journal.write(s, attempt_id)
+        self.journal.committed(attempt_id, written, close=True)
 
     def register_passed(
         self, attempt_id: int, *, product_id: int, lot_id: int, cloud: CloudTargets,
@@ -255,6 +362,8 @@ class AttemptLog(UnitOfWork):
             with self.session() as s:
                 self._register(s, attempt_id, product_id=product_id, lot_id=lot_id, cloud=cloud,
                                identity=identity)
+                written = self.journal.write(s, attempt_id)
+            self.journal.committed(attempt_id, written)  # stays open for the records after registration
         except IntegrityError as exc:
             raise RegistryConflict(
                 f"attempt {attempt_id}: another station registered this device at the same time") from exc
@@ -298,13 +407,6 @@ class AttemptLog(UnitOfWork):
         return (f"device {dev.device_id} was registered by {where} while this attempt was running: "
                 "two devices may share this ID")
 
-    @staticmethod
-    def _attempt_device(s: Session, attempt_id: int) -> str:
-        did = s.scalar(select(Attempt.device_id).where(Attempt.id == attempt_id))
-        if did is None:
-            raise RegistryConflict(f"attempt {attempt_id} does not exist")
-        return did
-
     def close_abandoned_attempts(self, station: str) -> int:
         """Close ``station``'s running attempts that no live process owns; returns how many.
 
@@ -324,9 +426,12 @@ class AttemptLog(UnitOfWork):
 
     # ------------------------------------------------------------------ labels and audit
     def record_label(self, device_id: str, attempt_id: int | None, *, path: str, fmt: str) -> None:
+        values = {"device_id": device_id_arg(device_id), "attempt_id": attempt_id, "path": path, "fmt": fmt,
+                  "printed_at": utcnow()}
+        if attempt_id is not None and self.journal.add(attempt_id, Label, values):
+            return
         with self._write(f"label of device {device_id}") as s:
-            s.add(Label(device_id=device_id_arg(device_id), attempt_id=attempt_id, path=path, fmt=fmt,
-                        printed_at=utcnow()))
+            s.execute(insert(Label), [values])
 
     def audit(self, action: str, *, operator: str, station: str, device_id: str | None = None,
               details: dict[str, Any] | None = None) -> None:

@@ -20,9 +20,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from station.errors import ConfigError
+from station.errors import ConfigError, RegistryConflict, RegistryUnavailable, StationError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x57A7_0001  # advisory lock id: one station migrates a shared database at a time
@@ -41,17 +41,61 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("STATION_DB") or default_db_url()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine with the station's connection settings, or raise ConfigError."""
+class RegistryReadOnly(ConfigError):
+    """The registry cannot be written (a read-only or immutable file, a read-only directory, a
+    read-only PostgreSQL transaction or standby). An input problem: nothing was changed."""
+
+
+def translate(exc: DBAPIError, where: str = "registry") -> StationError:
+    """A database failure as the station error that names its cause in the operator's words."""
+    orig = exc.orig
+    text = str(orig).lower()
+    state = getattr(orig, "sqlstate", None) or ""
+    if "serializ" in text or "deadlock" in text or state in ("40001", "40P01"):
+        return RegistryConflict(f"another station changed the same record at the same time ({orig})")
+    if "readonly database" in text or "read-only" in text or state == "25006":
+        return RegistryReadOnly(
+            f"the {where} is read-only ({orig}): nothing was changed; make the file and its folder "
+            "writable (or remove the immutable attribute), or point --db at a writable registry")
+    if "disk is full" in text or "no space left" in text or state in ("53100", "53000"):
+        return RegistryUnavailable(f"the {where} cannot be written: its disk is full ({orig})")
+    return RegistryUnavailable(f"the {where} is unavailable: {orig}")
+
+
+class NoRegistry(ConfigError):
+    """There is no station registry at the given place, and this command does not create one."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory ones)."""
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """Create an engine with the station's connection settings, or raise ConfigError.
+
+    ``create=False``: a SQLite file that does not exist is :class:`NoRegistry` (connecting would
+    create an empty file, and a mistyped ``--db`` would then read as "no lots, empty outbox").
+    """
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"database URL is not valid: {exc}") from exc
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_path(url)
+        try:
+            if path is not None and not create and not (path.is_file() and path.stat().st_size > 0):
+                raise NoRegistry(f"there is no station registry at {path} (nothing has been recorded there; "
+                                 "check --db / STATION_DB: only `station provision` and `station demo` create one)")
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot open the registry at {path}: {exc.strerror or exc}") from exc
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
@@ -101,12 +145,21 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to head; concurrent stations serialise on a lock and the loser no-ops."""
+def migrate(engine: Engine, *, create: bool = True) -> None:
+    """Upgrade the schema to head; concurrent stations serialise on a lock and the loser no-ops.
+
+    ``create=False``: a database without the station's schema is :class:`NoRegistry`, not
+    initialised (a read command must not turn a mistyped database into an empty registry).
+    """
     head = head_revision()
     try:
-        if current_revision(engine) == head:
+        current = current_revision(engine)
+        if current == head:
             return
+        if current is None and not create:
+            raise NoRegistry(f"there is no station registry in {engine.url.render_as_string(hide_password=True)} "
+                             "(no station tables there; check --db / STATION_DB: only `station provision` and "
+                             "`station demo` create one)")
         cfg = _alembic_config()
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -114,4 +167,6 @@ def migrate(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except SQLAlchemyError as exc:
+        if isinstance(exc, DBAPIError) and isinstance(translated := translate(exc), RegistryReadOnly):
+            raise translated from exc
         raise ConfigError(f"cannot open or migrate the registry database: {exc.__class__.__name__}: {exc}") from exc

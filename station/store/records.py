@@ -52,6 +52,18 @@ class DeviceIdentity:
 
 
 @dataclass(frozen=True)
+class FlashRecord:
+    """One module written to a device (``Registry.record_flashes``)."""
+
+    module_sha256: str
+    function: int
+    index: int
+    version: int
+    address: int
+    role: str
+
+
+@dataclass(frozen=True)
 class MeasurementRecord:
     """One functional-test measurement, as the test step saw it.
 

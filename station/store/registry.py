@@ -38,10 +38,19 @@ __all__ = ["ABANDONED_REASON", "LoginRefused", "Registry", "RegistryUnavailable"
            "open_registry", "utcnow"]
 
 
-def open_registry(url: str | None = None) -> Registry:
-    """Open (and migrate to head) the registry at ``url``, ``$STATION_DB`` or the default SQLite file."""
-    engine = make_engine(resolve_url(url))
-    migrate(engine)
+def open_registry(url: str | None = None, *, create: bool = True) -> Registry:
+    """Open (and migrate to head) the registry at ``url``, ``$STATION_DB`` or the default SQLite file.
+
+    Only what records a run may create a registry (issue 10 item 15): every other command opens
+    with ``create=False`` and gets :class:`~station.store.engine.NoRegistry` (an input error, exit
+    2) where there is none, instead of an empty registry that answers "no lots".
+    """
+    engine = make_engine(resolve_url(url), create=create)
+    try:
+        migrate(engine, create=create)
+    except BaseException:
+        engine.dispose()
+        raise
     return Registry(engine)
 
 

@@ -13,12 +13,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from station.domain import normalize_device_id
 from station.errors import ConfigError, RegistryConflict, RegistryUnavailable, StationError
-from station.store.engine import read_only
+
+__all__ = ["RegistryConflict", "RegistryReadOnly", "RegistryUnavailable", "StationError", "UnitOfWork"]
+from station.store.engine import RegistryReadOnly, read_only, translate
 
 
 def utcnow() -> datetime:
@@ -37,12 +39,9 @@ def device_id_arg(text: str) -> str:
         raise ConfigError(str(exc)) from exc
 
 
-def _translate(exc: OperationalError) -> StationError:
-    text = str(exc.orig).lower()
-    if "serializ" in text or "deadlock" in text:
-        return RegistryConflict(f"another station changed the same record at the same time ({exc.orig})")
-    return RegistryUnavailable(f"registry database unavailable: {exc.orig}")
-
+#: what the database says when it, its disk or its connection is the problem (a ProgrammingError
+#: stays a bug; IntegrityError passes through for the callers that re-read after a race)
+_OUTAGES = (OperationalError, InterfaceError, InternalError)
 
 
 class UnitOfWork:
@@ -52,9 +51,31 @@ class UnitOfWork:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(read_only(engine), expire_on_commit=False)
+        #: why the registry is unreachable right now (None while it answers); slots check it at
+        #: every step boundary so the whole station stops when its record of truth is gone
+        self.outage: str | None = None
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _failed(self, exc: BaseException) -> StationError:
+        err = translate(exc)  # type: ignore[arg-type]
+        if isinstance(err, RegistryUnavailable):
+            self.outage = str(err)
+        return err
+
+    def _answered(self) -> None:
+        if self.outage is not None:
+            self.outage = None
+            self.registry_returned()
+
+    def registry_returned(self) -> None:
+        """Called once after an outage, when a unit of work succeeds again (see AttemptLog)."""
+
+    def check_available(self) -> None:
+        """Raise RegistryUnavailable while the registry is known to be unreachable."""
+        if self.outage is not None:
+            raise RegistryUnavailable(self.outage)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -67,10 +88,9 @@ class UnitOfWork:
         try:
             with self._sessions() as s, s.begin():
                 yield s
-        except OperationalError as exc:
-            raise _translate(exc) from exc
-        except InterfaceError as exc:
-            raise RegistryUnavailable(f"registry database connection failed: {exc.orig}") from exc
+        except _OUTAGES as exc:
+            raise self._failed(exc) from exc
+        self._answered()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -78,8 +98,9 @@ class UnitOfWork:
         try:
             with self._read_sessions() as s, s.begin():
                 yield s
-        except (OperationalError, InterfaceError) as exc:
-            raise RegistryUnavailable(f"registry database unavailable: {exc.orig}") from exc
+        except _OUTAGES as exc:
+            raise self._failed(exc) from exc
+        self._answered()
 
     @contextmanager
     def _write(self, what: str) -> Iterator[Session]:

@@ -122,6 +122,10 @@ def test_locked_chip_recovered_when_profile_allows_and_engineer_confirms(
     result = line.swd([twin], profile=prof, recover_confirmed_by="eve")[0]
     assert result.outcome == "passed", result.reason
     never_connected(twin)
+    # The audit row of the erase names who confirmed it and which device it was (issue 10 item 17).
+    rows = line.registry.audit_page(action="recover-locked-chip").rows
+    assert [(a.operator, a.device_id, (a.details or {}).get("result")) for a in rows] == [
+        ("eve", twin.device_id, "recovered")]
 
 
 @pytest.mark.slow

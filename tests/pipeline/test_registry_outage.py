@@ -1,0 +1,145 @@
+"""Issue 10 item 9: a registry outage mid-run is a station ERROR in its own words, against a real
+PostgreSQL that stops accepting connections (and drops the ones it has) while devices are in
+flight. Devices are left safe, nothing is written half, and once the registry is back the open
+attempts are closed as "registry unavailable" — by the same process, or by the next start on this
+PC when the process had to exit first."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from station.firmware.cache import FirmwareCache
+from station.pipeline.events import Event
+from station.sim.bench import Bench
+from station.store import open_registry
+from station.store.models import Attempt, Label, OutboxRow
+
+from .conftest import HALTED_STATES, Line, never_connected
+
+PG_URL = os.environ.get("STATION_TEST_DATABASE_URL")
+
+
+@dataclass
+class Database:
+    url: str
+    name: str
+    admin: psycopg.Connection  # type: ignore[type-arg]
+
+    def down(self) -> None:
+        """Refuse new connections and end the open ones (what a dropped or restarted server does)."""
+        self.admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+        self.admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [self.name])
+
+    def up(self) -> None:
+        self.admin.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    if not PG_URL:
+        pytest.skip("STATION_TEST_DATABASE_URL is not set")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # this PC's owed-closes file
+    base = make_url(PG_URL)
+    name = f"outage_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(base.set(drivername="postgresql").render_as_string(hide_password=False),
+                            autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield Database(base.set(database=name).render_as_string(hide_password=False), name, admin)
+    finally:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_the_registry_going_away_mid_run_stops_the_station_with_an_error(
+        database: Database, bench: Bench, cache: FirmwareCache, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    registry = open_registry(database.url)
+    line = Line(bench, cache, registry, tmp_path)
+    twins = bench.create(2, seed=91)
+    gone = threading.Event()
+
+    def pull_the_plug(ev: Event) -> None:
+        if ev.kind == "step_started" and ev.step == "functional-tests" and not gone.is_set():
+            gone.set()
+            database.down()
+
+    line.hooks.append(pull_the_plug)
+    caplog.set_level(logging.INFO)
+    results = line.swd(twins)
+
+    assert gone.is_set()
+    for r in results:
+        assert r.outcome == "error", (r.outcome, r.failing_step, r.reason)
+        assert (r.reason or "").startswith("registry unavailable: the station stopped")
+        assert "internal error" not in (r.reason or "")
+    for t in twins:  # left safe: halted by the station, never online
+        assert t.state.run_state in HALTED_STATES
+        never_connected(t)
+    assert not [rec for rec in caplog.records if rec.exc_info or "bug while provisioning" in rec.getMessage()]
+
+    database.up()
+    registry.lots()  # any answer from the registry: the owed closes are written at once
+    with registry.reading() as s:
+        attempts = s.execute(select(Attempt.outcome, Attempt.reason)).all()
+        outbox = s.scalar(select(func.count()).select_from(OutboxRow))
+        labels = s.scalar(select(func.count()).select_from(Label))
+    assert len(attempts) == 2
+    assert all(o == "failed" and (reason or "").startswith("registry unavailable") for o, reason in attempts)
+    assert (outbox, labels) == (0, 0)  # nothing registered half
+    assert registry.outage is None
+    registry.close()
+
+
+WORKER = textwrap.dedent("""
+    import sys
+    from station.store import open_registry
+    reg = open_registry(sys.argv[1])
+    reg.hold_station("line-1")
+    pid = reg.ensure_product(name="w", platform="boron", particle_product=None, peridio_product_prn=None)
+    prof = reg.ensure_profile(product_id=pid, path="w.toml", sha256="ab" * 32, content="x")
+    lot = reg.ensure_lot("L1", product_id=pid)
+    a = reg.start_attempt(device_id="e00fce68aabbccddeeff0011", platform="boron", lot_id=lot, profile_id=prof,
+                          station="line-1", slot="1", operator="o", transport="swd", overrides=[])
+    print(a, flush=True)
+    sys.stdin.readline()  # the test takes the registry away here
+    try:
+        reg.finish_attempt(a, outcome="failed", failing_step=None, reason="registry unavailable: test")
+    except Exception as exc:
+        print(type(exc).__name__, flush=True)
+    reg.close()
+""")
+
+
+def test_closes_owed_by_a_process_that_exited_are_written_by_the_next_start(database: Database) -> None:
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, database.url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert worker.stdin is not None and worker.stdout is not None
+    attempt = int(worker.stdout.readline())
+    database.down()
+    worker.stdin.write("\n")
+    worker.stdin.flush()
+    assert worker.stdout.readline().strip() == "RegistryUnavailable"
+    assert worker.wait(timeout=60) == 0, worker.stderr.read() if worker.stderr else ""
+    database.up()
+    reg = open_registry(database.url)
+    reg.hold_station("line-1")  # same PC, its pid is gone: the owed close is written with its reason
+    with reg.reading() as s:
+        a = s.get(Attempt, attempt)
+        assert a is not None and (a.outcome, a.reason) == ("failed", "registry unavailable: test")
+    reg.close()
