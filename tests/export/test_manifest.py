@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bulk_lots import bulk_lot
 
 from station.errors import ConfigError
 from station.export.manifest import CSV_COLUMNS, PERIDIO_COLUMNS, export_lot
