@@ -57,6 +57,23 @@ class ConfigError(InputError):
     """Station configuration (database URL, slots, credentials) is wrong."""
 
 
+class NoRegistry(ConfigError):
+    """There is no station registry at the given place, and this command does not create one."""
+
+
+class RegistryReadOnly(ConfigError):
+    """The registry cannot be written (a read-only or immutable file, a read-only directory, a
+    read-only PostgreSQL transaction or standby). An input problem: nothing was changed."""
+
+
+class StationNameInUse(ConfigError):
+    """Another live station process on another machine holds this station name in this registry."""
+
+
+class LoginRefused(InputError):
+    """Wrong name, badge or PIN, or an account locked after too many failures. Says no more."""
+
+
 class CloudAuthError(ConfigError):
     """The cloud refused the credential (wrong, expired, or missing a scope).
 

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1] / "station"
 #: neither each other nor anything above. ``station`` itself is the package's ``__init__``.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("station", "errors"),
-    ("domain", "config"),
+    ("domain", "config", "roles"),  # roles: who may do what, a pure table the store and front ends share
     ("firmware", "store", "protocol"),  # protocol: wire formats both the station and the twin speak
     ("sim",),  # the twin: speaks the domain's and firmware's formats, never the station's transports
     ("hw",),

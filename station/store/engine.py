@@ -22,7 +22,16 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from station.errors import ConfigError, RegistryConflict, RegistryUnavailable, StationError
+from station.errors import (
+    ConfigError,
+    NoRegistry,
+    RegistryConflict,
+    RegistryReadOnly,
+    RegistryUnavailable,
+    StationError,
+)
+
+__all__ = ["NoRegistry", "RegistryReadOnly"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _PG_MIGRATION_LOCK = 0x57A7_0001  # advisory lock id: one station migrates a shared database at a time
@@ -41,10 +50,6 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("STATION_DB") or default_db_url()
 
 
-class RegistryReadOnly(ConfigError):
-    """The registry cannot be written (a read-only or immutable file, a read-only directory, a
-    read-only PostgreSQL transaction or standby). An input problem: nothing was changed."""
-
 
 def translate(exc: DBAPIError, where: str = "registry") -> StationError:
     """A database failure as the station error that names its cause in the operator's words."""
@@ -61,9 +66,6 @@ def translate(exc: DBAPIError, where: str = "registry") -> StationError:
         return RegistryUnavailable(f"the {where} cannot be written: its disk is full ({orig})")
     return RegistryUnavailable(f"the {where} is unavailable: {orig}")
 
-
-class NoRegistry(ConfigError):
-    """There is no station registry at the given place, and this command does not create one."""
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -36,7 +36,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from station.domain import Outcome
-from station.errors import ConfigError
+from station.errors import StationNameInUse
+
+__all__ = ["StationNameInUse"]
 from station.store.models import Attempt, StationLease
 from station.store.uow import utcnow
 
@@ -48,9 +50,6 @@ ABANDONED_REASON = "station stopped during the attempt"
 UNAVAILABLE_REASON = "registry unavailable"
 _PG_LEASE_LOCK = 0x57A7_0002  # advisory lock class: one process at a time claims a station name
 
-
-class StationNameInUse(ConfigError):
-    """Another live station process on another machine holds this station name in this registry."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from station.errors import ConfigError, InputError
+from station.errors import ConfigError, LoginRefused
+
+__all__ = ["LoginRefused", "UserOps", "UserRecord"]
 from station.roles import Role
 from station.store.models import AuditEntry, User
 from station.store.uow import UnitOfWork, device_id_arg, utcnow
@@ -38,9 +40,6 @@ OPEN_STATION = "open station (no users in the registry)"
 _PIN = re.compile(r"[0-9]{4,12}")
 _NAME = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
 
-
-class LoginRefused(InputError):
-    """Wrong name, badge or PIN, or an account locked after too many failures. Says no more."""
 
 
 @dataclass(frozen=True)

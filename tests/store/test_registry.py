@@ -199,6 +199,7 @@ def test_audit_and_label(registry: Registry) -> None:
     _, prof, lot = setup(registry)
     a = start(registry, lot, prof)
     registry.record_label(DID, a, path="/tmp/l.png", fmt="png")
+    registry.end_attempt(a)  # an attempt's labels are written with its next state change (journal.py)
     registry.audit("recover locked chip", operator="ana", station="st1", device_id=DID,
                    details={"confirmed_by": "ana"})
     with registry.reading() as s:
