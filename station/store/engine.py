@@ -14,11 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
@@ -34,6 +30,10 @@ from station.errors import (
 __all__ = ["NoRegistry", "RegistryReadOnly"]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: the newest migration's revision. Opening a registry already there costs one SELECT and no
+#: Alembic import (about a third of a CLI command's start-up); tests/store/test_migrations.py
+#: holds it equal to the migrations' real head.
+SCHEMA_HEAD = "0002"
 _PG_MIGRATION_LOCK = 0x57A7_0001  # advisory lock id: one station migrates a shared database at a time
 _BEGIN_OPTION = "station_sqlite_begin"
 
@@ -132,19 +132,26 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
 
 
-def _alembic_config() -> Config:
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()  # type: ignore[no-any-return]
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision recorded in the database (None: no station schema there)."""
     with read_only(engine).connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def migrate(engine: Engine, *, create: bool = True) -> None:
@@ -153,15 +160,16 @@ def migrate(engine: Engine, *, create: bool = True) -> None:
     ``create=False``: a database without the station's schema is :class:`NoRegistry`, not
     initialised (a read command must not turn a mistyped database into an empty registry).
     """
-    head = head_revision()
     try:
         current = current_revision(engine)
-        if current == head:
+        if current == SCHEMA_HEAD:
             return
         if current is None and not create:
             raise NoRegistry(f"there is no station registry in {engine.url.render_as_string(hide_password=True)} "
                              "(no station tables there; check --db / STATION_DB: only `station provision` and "
                              "`station demo` create one)")
+        from alembic import command
+
         cfg = _alembic_config()
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":

@@ -105,3 +105,9 @@ def test_a_registry_of_schema_0001_opens_and_upgrades_keeping_its_data(backend: 
     report = reg.lot_aggregates("L1")
     assert [(m.name, m.count, m.unit) for m in report.measurements] == [("vbat", 1, "V")]
     reg.close()
+
+
+def test_the_fast_path_knows_the_real_head() -> None:
+    from station.store.engine import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD, "bump SCHEMA_HEAD in station/store/engine.py with each new migration"
