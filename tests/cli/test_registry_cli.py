@@ -80,6 +80,14 @@ def test_a_registry_this_user_cannot_write_exits_2(tmp_path: Path) -> None:
         for p in (tmp_path, db.parent):
             p.chmod(0o755)
         db.chmod(0o644)
+        # nobody must be able to run this interpreter and import station's dependencies (a Python under a
+        # 0700 home, or packages in root's user site, are out of its reach): otherwise nothing here is tested.
+        probe = subprocess.run([*user, sys.executable, "-c", "import station.cli.main"], capture_output=True,
+                               text=True, env=dict(os.environ, HOME=str(tmp_path)), cwd=tmp_path, timeout=60)
+        if probe.returncode != 0:
+            for p, mode in opened:
+                p.chmod(mode)
+            pytest.skip(f"the unprivileged user cannot run this Python with station's packages: {probe.stderr[-200:]}")
     else:
         db.chmod(0o444)
         db.parent.chmod(0o555)
