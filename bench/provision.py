@@ -44,7 +44,7 @@ def run_batch(n: int, realtime: bool, root: Path) -> dict[str, float]:
     install_demo_firmware(cache, "boron")
     registry = open_registry(f"sqlite:///{work / 'station.db'}")
     job = prepare_job(
-        profile_path=REPO / "profiles" / "demo-boron.toml", cache=cache, registry=registry,
+        profile_path=REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml", cache=cache, registry=registry,
         station="bench", operator="bench", lot=f"bench-{n}", labels_dir=work / "labels",
         ask_operator=lambda step, question, timeout: True,
     )

@@ -1,7 +1,7 @@
 """A realistic 100k-device lot for the registry benchmarks, and a child-process meter.
 
 The lot has the shape one real run of the demo profile leaves in the registry (captured from a
-twin run of ``profiles/demo-boron.toml``): per attempt 12 steps with their details, 16
+twin run of ``station/profile/demo_profiles/demo-boron.toml``): per attempt 12 steps with their details, 16
 measurements, 5 flash records and 3 labels. A share of the devices (``--fail-share``) fail their
 first attempt at ``functional-tests`` and pass a second one, so yields and the failure Pareto have
 something to count. Rows go in through Core ``INSERT`` into the same tables the registration path

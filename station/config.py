@@ -3,7 +3,7 @@
 A fixture's wiring does not change between runs, so it lives in a file (``station.toml``) rather
 than on the command line: ``[slots]`` maps slot names to probe unique IDs
 (``"3" = "0240000034544e45…"``). Looked up in ``--config``, then ``STATION_CONFIG``, then the
-user config directory. Every field is optional.
+user config directory, then the site-wide one (:mod:`station.paths`). Every field is optional.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
+from station import paths
 from station.errors import ConfigError
 
 
@@ -28,11 +27,11 @@ class StationConfig:
 
 
 def default_config_path() -> Path:
-    return Path(platformdirs.user_config_dir("station")) / "station.toml"
+    return paths.default_config_file()
 
 
 def load_config(path: str | Path | None = None) -> StationConfig:
-    explicit = path or os.environ.get("STATION_CONFIG")
+    explicit = path or os.environ.get(paths.CONFIG_ENV)
     p = Path(explicit) if explicit else default_config_path()
     if not p.exists():
         if explicit:

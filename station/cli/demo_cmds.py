@@ -22,17 +22,7 @@ from rich.console import Console
 
 from station.cli.common import echo_json, json_option
 from station.cli.progress import result_json, results_table
-from station.errors import ConfigError
-
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
-
-
-def demo_profile(platform: str) -> Path:
-    path = PROFILES_DIR / f"demo-{platform}.toml"
-    if not path.exists():
-        known = sorted(p.stem.removeprefix("demo-") for p in PROFILES_DIR.glob("demo-*.toml"))
-        raise ConfigError(f"no demo profile for {platform!r} in {PROFILES_DIR} (have: {', '.join(known) or 'none'})")
-    return path
+from station.profile.demo import demo_profile
 
 
 def demo_station_name(bench_dir: Path) -> str:

@@ -24,14 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from station import paths
 from station.domain import ModuleFlags, ModuleFunction
 from station.errors import CacheError, FirmwareError
 from station.firmware.images import LoadedFirmware, load_firmware
 from station.firmware.module import ModuleDependency, ModuleInfo
 
-ENV_VAR = "STATION_CACHE"
+ENV_VAR = paths.CACHE_ENV
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -40,7 +39,7 @@ def default_cache_dir() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    return Path(platformdirs.user_data_dir("station")) / "firmware_cache"
+    return paths.firmware_cache_dir()
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from station import paths
 from station.errors import (
     ConfigError,
     NoRegistry,
@@ -29,7 +29,7 @@ from station.errors import (
 
 __all__ = ["NoRegistry", "RegistryReadOnly"]
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_DIR = paths.package_file("station.store", "migrations")
 #: the newest migration's revision. Opening a registry already there costs one SELECT and no
 #: Alembic import (about a third of a CLI command's start-up); tests/store/test_migrations.py
 #: holds it equal to the migrations' real head.
@@ -40,14 +40,14 @@ _BEGIN_OPTION = "station_sqlite_begin"
 
 def default_db_url() -> str:
     """The station's own SQLite file in the user data directory (created on first use)."""
-    data = Path(platformdirs.user_data_dir("station"))
-    data.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{data / 'station.db'}"
+    path = paths.registry_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
 
 
 def resolve_url(url: str | None) -> str:
     """Explicit URL, else ``STATION_DB``, else the default SQLite path."""
-    return url or os.environ.get("STATION_DB") or default_db_url()
+    return url or os.environ.get(paths.DB_ENV) or default_db_url()
 
 
 

@@ -20,13 +20,13 @@ import logging
 import os
 from pathlib import Path
 
-import platformdirs
+from station import paths
 
 LOG = logging.getLogger(__name__)
 
 
 def spool_dir() -> Path:
-    return Path(platformdirs.user_state_dir("station")) / "owed-closes"
+    return paths.state_dir() / "owed-closes"
 
 
 def _path(url: str) -> Path:

@@ -20,8 +20,6 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidg
 
 from station.ui.workers import Workers
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
-
 
 @dataclass
 class DemoBench:
@@ -52,7 +50,9 @@ class DemoBench:
 
     @property
     def profile(self) -> Path:
-        return PROFILES_DIR / f"demo-{self.platform}.toml"
+        from station.profile.demo import demo_profile
+
+        return demo_profile(self.platform)
 
     @property
     def config_path(self) -> Path:

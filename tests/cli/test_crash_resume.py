@@ -18,7 +18,7 @@ from station.sim.bench import Bench, forget_twins
 from station.store.registry import open_registry
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILE = REPO / "profiles" / "demo-boron.toml"
+PROFILE = REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml"
 
 
 def _registered_and_running(db: Path) -> tuple[int, int]:

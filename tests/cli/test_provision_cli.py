@@ -18,7 +18,7 @@ from station.sim.bench import Bench, forget_twins
 from station.store.registry import open_registry
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_BORON = REPO / "profiles" / "demo-boron.toml"
+DEMO_BORON = REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml"
 
 
 def station(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from station.errors import ConfigError
 from station.ftest.answers import parse_operator_answers
 from station.profile.load import load_profile
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES = Path(__file__).resolve().parents[2] / "station" / "profile" / "demo_profiles"
 
 
 def test_answers_by_step_name() -> None:

@@ -19,7 +19,7 @@ from station.profile.model import Profile
 from station.profile.plan import TestPlan as Plan
 from station.profile.plan import TestStep as Step
 
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+PROFILES = Path(__file__).resolve().parents[2] / "station" / "profile" / "demo_profiles"
 
 
 @pytest.fixture(scope="module")

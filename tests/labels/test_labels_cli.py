@@ -10,7 +10,7 @@ from PIL import Image
 
 from station.cli.main import cli
 
-PROFILE = str(Path(__file__).resolve().parents[2] / "profiles" / "demo-boron.toml")
+PROFILE = str(Path(__file__).resolve().parents[2] / "station" / "profile" / "demo_profiles" / "demo-boron.toml")
 DID = "e00fce68a1b2c3d4e5f60718"
 
 

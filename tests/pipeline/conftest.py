@@ -25,7 +25,7 @@ from station.store.registry import Registry
 REPO = Path(__file__).resolve().parents[2]
 #: the core stopped by the debugger (at a halt request, or at the flash algorithm's breakpoint)
 HALTED_STATES = ("halted", "debug")
-DEMO_BORON = REPO / "profiles" / "demo-boron.toml"
+DEMO_BORON = REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml"
 
 
 @pytest.fixture

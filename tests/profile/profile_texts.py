@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILES = REPO / "profiles"
+PROFILES = REPO / "station" / "profile" / "demo_profiles"
 
 SHA = {i: f"{i:064x}" for i in range(1, 6)}
 

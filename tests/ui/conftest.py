@@ -21,7 +21,7 @@ pytest.importorskip("PySide6", reason="the GUI tests need the gui extra: pip ins
 pytest.importorskip("pytestqt", reason="the GUI tests need pytest-qt (test extra)")
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_BORON = REPO / "profiles" / "demo-boron.toml"
+DEMO_BORON = REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml"
 
 
 @pytest.fixture(scope="session")
