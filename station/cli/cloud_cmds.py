@@ -11,17 +11,24 @@ import click
 
 from station.cli.common import db_option, echo_json, json_option, open_registry_cli
 from station.cloud.credentials import ENV_VARS, get_credential, how_to_configure, store_credential
-from station.cloud.http import check_base_url
+from station.cloud.http import check_base_url, is_local_url
 from station.cloud.particle import DEFAULT_PARTICLE_API, ParticleClient
 from station.cloud.peridio import DEFAULT_PERIDIO_API, PeridioClient
 from station.cloud.sync import Drainer, SyncReport, plan
+from station.store.outbox import PARTICLE, PERIDIO
 from station.errors import CloudError, ConfigError
 
 
 def _summary(r: SyncReport) -> dict[str, object]:
     return {"requests": r.requests, "imported": r.imported, "grouped": r.grouped,
             "needs_attention": r.needs_attention, "rescheduled": r.rescheduled,
-            "missing_credentials": r.missing_credentials, "problems": r.problems}
+            "missing_credentials": r.missing_credentials, "problems": r.problems,
+            "held_back_simulated": r.held_back}
+
+
+def _held_back_note(n: int) -> str:
+    return (f"held back {n} entries of simulated devices: a twin's device ID is never sent to a real cloud "
+            "(only to an API on this machine)")
 
 
 def register(cli: click.Group) -> None:
@@ -64,16 +71,30 @@ def register(cli: click.Group) -> None:
         api_url = check_base_url(api_url, "--api-url (env STATION_PARTICLE_API)")
         peridio_url = check_base_url(peridio_url, "--peridio-url (env STATION_PERIDIO_API)")
         reg = open_registry_cli(db_url)
+        simulated_ok = frozenset(t for t, u in ((PARTICLE, api_url), (PERIDIO, peridio_url)) if is_local_url(u))
         if dry_run:
             lines = plan(reg)
+            held_total = 0
+            for ln in lines:
+                # a cloud on this machine (a twin) takes simulated devices too; a real one never does.
+                # The two simulated keys appear only on lines that have simulated entries.
+                ready_simulated, simulated = ln.pop("ready_simulated"), ln.pop("simulated")
+                if ln["target"] in simulated_ok:
+                    ln["ready"] += ready_simulated
+                elif simulated:
+                    ln["simulated"], ln["held_back_simulated"] = simulated, simulated
+                    held_total += simulated
             if as_json:
                 echo_json(lines)
                 return
             for ln in lines or []:
+                held = f", {ln['held_back_simulated']} simulated held back" if ln.get("held_back_simulated") else ""
                 click.echo(f"{ln['target']:<9} {ln['stage']:<7} {ln['entries']} pending entries, "
-                           f"{ln['ready']} ready now")
+                           f"{ln['ready']} ready now{held}")
             if not lines:
                 click.echo("nothing queued")
+            if held_total:
+                click.echo(_held_back_note(held_total), err=True)
             return
         ptoken, pkey = get_credential("particle"), get_credential("peridio")
         drainer = Drainer(
@@ -82,6 +103,7 @@ def register(cli: click.Group) -> None:
             peridio=PeridioClient(pkey, peridio_url) if pkey else None,
             batch=batch,
             log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)),
+            simulated_ok=simulated_ok,
         )
         if watch:
             stop = threading.Event()
@@ -104,6 +126,8 @@ def register(cli: click.Group) -> None:
         else:
             click.echo(f"{report.requests} requests: {report.imported} imported, {report.grouped} grouped, "
                        f"{report.needs_attention} need attention, {report.rescheduled} stay queued")
+            if report.held_back:
+                click.echo(_held_back_note(report.held_back), err=True)
         if report.missing_credentials:
             raise ConfigError("; ".join(how_to_configure(t) for t in report.missing_credentials))
         if report.needs_attention:

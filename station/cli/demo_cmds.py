@@ -3,8 +3,11 @@
 It is the real pipeline — pyocd (or pyusb DFU) programming twins whose memory is mmap'd files,
 pyserial talking to their factory-test firmware over ptys, the registry, the outbox, labels and a
 manifest export — with only the devices simulated. It creates its own bench, firmware cache and
-(unless ``--db``/``STATION_DB`` says otherwise) its own SQLite registry, so trying it never
-touches a production registry.
+SQLite registry unless ``--sim-dir``/``--db`` are given on its command line: ``STATION_DB`` and
+``STATION_SIM_DIR`` are deliberately ignored, because a line station exports them and a demo must
+never put simulated devices into a production registry (or twins onto a production bench).
+Every device of the demo is marked simulated in the registry, so even a demo pointed at a real
+registry with ``--db`` never has its devices sent to a real cloud.
 """
 
 from __future__ import annotations
@@ -40,10 +43,12 @@ def register(cli: click.Group) -> None:
     @click.option("--platform", type=click.Choice(["boron", "bsom"]), default="boron", show_default=True)
     @click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="Use this profile instead of the shipped demo profile.")
-    @click.option("--db", "db_url", envvar="STATION_DB", help="Registry URL (default: SQLite inside the bench).")
+    @click.option("--db", "db_url", help="Registry URL (default: SQLite inside the bench; STATION_DB is ignored).")
+    @click.option("--sim-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Bench folder for the twins (default: a new one; STATION_SIM_DIR is ignored).")
     @json_option
     def demo(count: int, transport: str, realtime: bool, platform: str, profile: Path | None,
-             db_url: str | None, as_json: bool) -> None:
+             db_url: str | None, sim_dir: Path | None, as_json: bool) -> None:
         """Create COUNT simulated devices and provision them end to end, then export the lot."""
         from station.cli.provision_cmds import run_provision
         from station.export.manifest import export_lot
@@ -52,7 +57,7 @@ def register(cli: click.Group) -> None:
         from station.sim.bench import Bench
 
         console = Console(stderr=True)
-        bench_dir = Path(os.environ.get("STATION_SIM_DIR") or tempfile.mkdtemp(prefix="station-demo-")).resolve()
+        bench_dir = (sim_dir or Path(tempfile.mkdtemp(prefix="station-demo-"))).resolve()
         if realtime:
             os.environ["STATION_SIM_REALTIME"] = "1"
         bench = Bench(bench_dir, realtime=realtime)

@@ -72,7 +72,8 @@ def _print(rows: list[dict[str, Any]], title: str) -> None:
 
 def _show_record(rec: Any) -> None:
     console = Console()
-    console.print(f"[bold]{rec.device_id}[/bold]  {rec.platform or ''}  serial {rec.serial_number or '-'}")
+    simulated = "  [yellow]simulated (a digital twin)[/yellow]" if rec.simulated else ""
+    console.print(f"[bold]{rec.device_id}[/bold]  {rec.platform or ''}  serial {rec.serial_number or '-'}{simulated}")
     state = f"registered to {rec.product} in lot {rec.lot}" if rec.product else "not registered to a product"
     console.print(f"  {state}; Device OS {rec.device_os_version or '-'}, "
                   f"product firmware {rec.product_firmware_version or '-'}")

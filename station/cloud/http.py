@@ -14,6 +14,7 @@ Error texts never contain the credential: :func:`scrub` removes it from anything
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import random
 import re
 import time
@@ -58,6 +59,21 @@ def check_base_url(url: str, what: str) -> str:
             or any(c.isspace() for c in url):
         raise ConfigError(f"{what} {url!r} is not an http:// or https:// URL with a host")
     return url.rstrip("/")
+
+
+def is_local_url(url: str) -> bool:
+    """True for an API on this machine (loopback): a twin of a cloud, never a real product.
+
+    Only such an API may receive simulated devices; anything else may be a real cloud product,
+    where a twin's ID would be imported (and billed) like a real device.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -48,12 +48,15 @@ class SyncReport:
     needs_attention: int = 0
     rescheduled: int = 0
     requests: int = 0
+    #: pending entries of simulated devices not sent because the target is a real cloud
+    held_back: int = 0
     missing_credentials: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def add(self, other: SyncReport) -> None:
         for name in ("imported", "grouped", "needs_attention", "rescheduled", "requests"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.held_back = other.held_back  # a count of what is queued now, not of work done: the latest pass's
         self.missing_credentials = sorted(set(self.missing_credentials) | set(other.missing_credentials))
         self.problems.extend(other.problems)
 
@@ -63,7 +66,12 @@ def default_worker_name() -> str:
 
 
 class Drainer:
-    """Drains the outbox of one registry; a client of ``None`` means that target has no credential."""
+    """Drains the outbox of one registry; a client of ``None`` means that target has no credential.
+
+    Entries of simulated devices (a twin produced them) go only to the targets named in
+    ``simulated_ok`` — clouds that are twins themselves (:func:`station.cloud.http.is_local_url`);
+    a real cloud product never receives a twin's ID, and the report counts what was held back.
+    """
 
     def __init__(
         self,
@@ -75,8 +83,10 @@ class Drainer:
         batch: int = 250,
         backoff: OutboxBackoff | None = None,
         log: Log = lambda _msg: None,
+        simulated_ok: frozenset[str] = frozenset(),
     ) -> None:
         self.registry = registry
+        self.simulated_ok = simulated_ok
         self.particle = particle
         self.peridio = peridio
         self.worker = worker or default_worker_name()
@@ -88,8 +98,10 @@ class Drainer:
     def drain_once(self) -> SyncReport:
         """Send everything that is ready now; stops a target early when its API is unreachable."""
         report = SyncReport()
+        report.held_back = sum(self.registry.outbox_simulated_pending(target=t)
+                               for t in (PARTICLE, PERIDIO) if t not in self.simulated_ok)
         if self.particle is None:
-            if self.registry.outbox_ready(target=PARTICLE):
+            if self.registry.outbox_ready(target=PARTICLE, include_simulated=PARTICLE in self.simulated_ok):
                 report.missing_credentials.append(PARTICLE)
                 report.problems.append(how_to_configure(PARTICLE))
         else:
@@ -97,7 +109,7 @@ class Drainer:
                 if not self._drain(PARTICLE, stage, report):
                     break
         if self.peridio is None:
-            if self.registry.outbox_ready(target=PERIDIO):
+            if self.registry.outbox_ready(target=PERIDIO, include_simulated=PERIDIO in self.simulated_ok):
                 report.missing_credentials.append(PERIDIO)
                 report.problems.append(how_to_configure(PERIDIO))
         else:
@@ -107,7 +119,8 @@ class Drainer:
     def _drain(self, target: str, stage: str, report: SyncReport) -> bool:
         """Claim and send batches until none is ready; False when the API is unreachable."""
         while True:
-            entries = self.registry.claim_outbox(self.worker, limit=self.batch, target=target, stage=stage)
+            entries = self.registry.claim_outbox(self.worker, limit=self.batch, target=target, stage=stage,
+                                                 include_simulated=target in self.simulated_ok)
             if not entries:
                 return True
             held = {e.id for e in entries}

@@ -19,6 +19,7 @@ from typing import Any
 
 from station.domain import Outcome
 from station.errors import Cancelled, StationError, StepFailed
+from station.hw.backend import sim_bench_path
 from station.pipeline.events import Event, EventSink
 from station.store.registry import Registry
 
@@ -75,6 +76,7 @@ class AttemptRecorder:
             operator=self.operator,
             transport=self.transport,
             overrides=overrides,
+            simulated=sim_bench_path() is not None,
         )
         for rec in self._pending:
             self._write(rec)

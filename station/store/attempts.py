@@ -171,9 +171,12 @@ class AttemptLog(UnitOfWork):
 
     def start_attempt(
         self, *, device_id: str, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
-        operator: str, transport: str, overrides: list[str],
+        operator: str, transport: str, overrides: list[str], simulated: bool = False,
     ) -> int:
         """Open a running attempt owned by this process's lease on ``station`` (if it holds one).
+
+        ``simulated``: a digital twin answered as this device; the device stays marked simulated
+        for good (an ID a twin used never reaches a real cloud, whatever later runs it has).
 
         A device has at most one live attempt in a registry (a partial unique index): another
         live one — any slot, process, transport or PC — raises :class:`DeviceBusy` before the
@@ -185,7 +188,8 @@ class AttemptLog(UnitOfWork):
             try:
                 attempt_id = self._start(did, platform=platform, lot_id=lot_id, profile_id=profile_id,
                                          station=station, slot=slot, operator=operator, transport=transport,
-                                         overrides=overrides, lease_id=lease.id if lease else None)
+                                         overrides=overrides, lease_id=lease.id if lease else None,
+                                         simulated=simulated)
                 self.journal.open(attempt_id, device_id=did, lot_id=lot_id)
                 return attempt_id
             except IntegrityError as exc:
@@ -212,7 +216,8 @@ class AttemptLog(UnitOfWork):
                 "one board is never worked on twice at once; if two boards share this ID, set one aside")
 
     def _start(self, did: str, *, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
-               operator: str, transport: str, overrides: list[str], lease_id: str | None) -> int:
+               operator: str, transport: str, overrides: list[str], lease_id: str | None,
+               simulated: bool = False) -> int:
         now = utcnow()
         with self.session() as s:
             busy = self._live_attempt(s, did)
@@ -232,6 +237,8 @@ class AttemptLog(UnitOfWork):
             assert dev is not None
             if dev.platform is None:
                 dev.platform = platform
+            if simulated and not dev.simulated:
+                dev.simulated = True
             att = Attempt(device_id=did, lot_id=lot_id, profile_id=profile_id, station=station, slot=slot,
                           operator=operator, transport=transport, overrides=list(overrides),
                           registrations_seen=dev.registrations, started_at=now,

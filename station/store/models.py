@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -76,6 +77,8 @@ class Device(Base):
     device_os_version: Mapped[str | None] = mapped_column(String(40))
     product_firmware_version: Mapped[str | None] = mapped_column(String(40))
     first_seen: Mapped[datetime] = mapped_column(DateTime)
+    #: a digital twin produced this device: its ID must never reach a real cloud (cloud sync holds it back)
+    simulated: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
 
 
 _RUNNING = text("outcome = 'running'")

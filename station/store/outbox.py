@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from station.store.models import OutboxRow
+from station.store.models import Device, OutboxRow
 from station.store.records import CloudTargets, OutboxCounts, OutboxEntry
 
 __all__ = ["OutboxCounts", "OutboxEntry"]
@@ -54,9 +54,17 @@ def _ready(now: datetime) -> Any:
         OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)
 
 
+def _simulated() -> Any:
+    """Entries of devices a digital twin produced (never for a real cloud)."""
+    return OutboxRow.device_id.in_(select(Device.device_id).where(Device.simulated.is_(True)))
+
+
 def claim(s: Session, worker: str, *, limit: int, lease: timedelta, target: str | None, stage: str | None,
-          now: datetime) -> list[OutboxEntry]:
+          now: datetime, include_simulated: bool = False) -> list[OutboxEntry]:
+    """Claim ready entries; those of simulated devices only with ``include_simulated`` (a twin cloud)."""
     q = select(OutboxRow).where(_ready(now)).order_by(OutboxRow.id).limit(limit)
+    if not include_simulated:
+        q = q.where(~_simulated())
     if target:
         q = q.where(OutboxRow.target == target)
     if stage:
@@ -137,8 +145,18 @@ def counts(s: Session) -> list[OutboxCounts]:
             for t, c in sorted(table.items())]
 
 
-def ready_count(s: Session, *, target: str | None, now: datetime) -> int:
+def ready_count(s: Session, *, target: str | None, now: datetime, include_simulated: bool = False) -> int:
     q = select(func.count()).select_from(OutboxRow).where(_ready(now))
+    if not include_simulated:
+        q = q.where(~_simulated())
+    if target:
+        q = q.where(OutboxRow.target == target)
+    return int(s.scalar(q) or 0)
+
+
+def simulated_pending(s: Session, *, target: str | None) -> int:
+    """Pending entries of simulated devices: what a sync to a real cloud holds back."""
+    q = select(func.count()).select_from(OutboxRow).where((OutboxRow.state == PENDING) & _simulated())
     if target:
         q = q.where(OutboxRow.target == target)
     return int(s.scalar(q) or 0)
@@ -155,9 +173,17 @@ def entries(s: Session, *, state: str | None, limit: int) -> list[dict[str, Any]
 
 
 def pending_plan(s: Session, *, now: datetime) -> list[dict[str, Any]]:
-    """Pending entries per target and stage, split into ready now and waiting for their backoff."""
-    ready = func.sum(case((_ready(now), 1), else_=0))
-    q = (select(OutboxRow.target, OutboxRow.stage, func.count(), ready)
+    """Pending entries per target and stage, split into ready now and waiting for their backoff.
+
+    ``ready`` counts real devices; ``ready_simulated`` the simulated ones that are ready, which only
+    a twin cloud receives; ``simulated`` every pending entry of a simulated device.
+    """
+    ready = func.sum(case((_ready(now) & ~_simulated(), 1), else_=0))
+    ready_sim = func.sum(case((_ready(now) & _simulated(), 1), else_=0))
+    simulated = func.sum(case((_simulated(), 1), else_=0))
+    q = (select(OutboxRow.target, OutboxRow.stage, func.count(), ready, ready_sim, simulated)
          .where(OutboxRow.state == PENDING).group_by(OutboxRow.target, OutboxRow.stage)
          .order_by(OutboxRow.target, OutboxRow.stage))
-    return [{"target": t, "stage": st, "entries": int(n), "ready": int(r or 0)} for t, st, n, r in s.execute(q)]
+    return [{"target": t, "stage": st, "entries": int(n), "ready": int(r or 0), "ready_simulated": int(rs or 0),
+             "simulated": int(m or 0)}
+            for t, st, n, r, rs, m in s.execute(q)]

@@ -283,5 +283,5 @@ def device_record(s: Session, device_id: str) -> DeviceRecord | None:
         device_id=dev.device_id, platform=dev.platform, product=product, lot=lot,
         registered_at=dev.registered_at, serial_number=dev.serial_number, imei=dev.imei, iccid=dev.iccid,
         device_os_version=dev.device_os_version, product_firmware_version=dev.product_firmware_version,
-        attempts=attempts, labels=labels, cloud=cloud,
+        attempts=attempts, labels=labels, cloud=cloud, simulated=bool(dev.simulated),
     )

@@ -257,3 +257,5 @@ class DeviceRecord:
     attempts: list[DeviceAttempt]
     labels: list[str]
     cloud: list[dict[str, object]]
+    #: a digital twin produced it (never sent to a real cloud)
+    simulated: bool = False

@@ -250,9 +250,11 @@ class Registry(AttemptLog, UserOps):
 
     # ------------------------------------------------------------------ cloud outbox (see outbox.py)
     def claim_outbox(self, worker: str, *, limit: int, lease: timedelta = timedelta(minutes=5),
-                     target: str | None = None, stage: str | None = None) -> list[_outbox.OutboxEntry]:
+                     target: str | None = None, stage: str | None = None,
+                     include_simulated: bool = False) -> list[_outbox.OutboxEntry]:
         with self.session() as s:
-            return _outbox.claim(s, worker, limit=limit, lease=lease, target=target, stage=stage, now=utcnow())
+            return _outbox.claim(s, worker, limit=limit, lease=lease, target=target, stage=stage, now=utcnow(),
+                                 include_simulated=include_simulated)
 
     def outbox_done(self, worker: str, ids: list[int], *, next_stage: str | None = None) -> int:
         with self.session() as s:
@@ -286,6 +288,11 @@ class Registry(AttemptLog, UserOps):
         with self.reading() as s:
             return _outbox.pending_plan(s, now=utcnow())
 
-    def outbox_ready(self, *, target: str | None = None) -> int:
+    def outbox_ready(self, *, target: str | None = None, include_simulated: bool = False) -> int:
         with self.reading() as s:
-            return _outbox.ready_count(s, target=target, now=utcnow())
+            return _outbox.ready_count(s, target=target, now=utcnow(), include_simulated=include_simulated)
+
+    def outbox_simulated_pending(self, *, target: str | None = None) -> int:
+        """Pending entries of simulated devices (a sync to a real cloud holds them back)."""
+        with self.reading() as s:
+            return _outbox.simulated_pending(s, target=target)

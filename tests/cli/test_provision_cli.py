@@ -42,8 +42,7 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.slow
 def test_demo_provisions_four_twins_and_exports_a_matching_manifest(tmp_path: Path) -> None:
-    env = {"STATION_SIM_DIR": str(tmp_path / "demo")}
-    out = station("demo", "--devices", "4", "--json", env=env)
+    out = station("demo", "--devices", "4", "--json", "--sim-dir", str(tmp_path / "demo"))
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["passed"] == 4
@@ -152,7 +151,7 @@ def test_scanning_a_label_finds_the_device(tmp_path: Path) -> None:
     from PIL import Image
 
     env = {"STATION_SIM_DIR": str(tmp_path / "demo")}
-    doc = json.loads(station("demo", "--devices", "1", "--json", env=env).stdout)
+    doc = json.loads(station("demo", "--devices", "1", "--json", "--sim-dir", str(tmp_path / "demo")).stdout)
     device_id = doc["results"][0]["device_id"]
     png = next(p for p in doc["results"][0]["labels"] if p.endswith(".png"))
     scanned = zxingcpp.read_barcodes(Image.open(png))[0].text
