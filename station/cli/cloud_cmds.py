@@ -15,8 +15,8 @@ from station.cloud.http import check_base_url, is_local_url
 from station.cloud.particle import DEFAULT_PARTICLE_API, ParticleClient
 from station.cloud.peridio import DEFAULT_PERIDIO_API, PeridioClient
 from station.cloud.sync import Drainer, SyncReport, plan
-from station.store.outbox import PARTICLE, PERIDIO
 from station.errors import CloudError, ConfigError
+from station.store.outbox import PARTICLE, PERIDIO
 
 
 def _summary(r: SyncReport) -> dict[str, object]:
