@@ -270,19 +270,28 @@ def register(cli: click.Group) -> None:
     @dir_option
     @click.option("--no-usb", is_flag=True, help="Do not publish USB faces (no umockdev testbed).")
     @click.option("--no-serial", is_flag=True, help="Do not publish serial ports.")
+    @click.option("--no-swd", is_flag=True, help="Do not serve the twins' SWD probes (pyocd probe servers).")
+    @click.option("--swd-per-process", type=click.IntRange(1, 64), default=1, show_default=True,
+                  help="Twins served by one SWD probe server process.")
     @json_option
     @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-    def serve(bench_dir: Path | None, no_usb: bool, no_serial: bool, as_json: bool, command: tuple[str, ...]) -> None:
-        """Keep the bench's twins alive for outside programs (dfu-util, particle-usb, terminals).
+    def serve(bench_dir: Path | None, no_usb: bool, no_serial: bool, no_swd: bool, swd_per_process: int,
+              as_json: bool, command: tuple[str, ...]) -> None:
+        """Keep the bench's twins alive for outside programs (dfu-util, particle-usb, pyocd, terminals).
 
-        Serial faces become ptys, USB faces umockdev devices; prints how to run a program against
-        them. With COMMAND (after --), runs it under the faces and exits with its status.
+        Serial faces become ptys, USB faces umockdev devices, SWD probes pyocd probe servers in
+        processes of their own (reach one as probe remote:localhost:PORT); prints how to run a
+        program against them. With COMMAND (after --), runs it under the faces and exits with its
+        status.
         """
         import sys
 
         from station.sim.serve import BenchServer, serve_until_stopped, stop_signals
 
-        with stop_signals() as stop, BenchServer(_bench(bench_dir), serial=not no_serial, usb=not no_usb) as server:
+        bench = _bench(bench_dir)
+        with stop_signals() as stop, BenchServer(
+            bench, serial=not no_serial, usb=not no_usb, swd=not no_swd, swd_per_process=swd_per_process
+        ) as server:
             if command:
                 sys.exit(server.run(command))
             if as_json:

@@ -18,9 +18,13 @@ the twins are: each control transfer a program submits is executed by the twin's
 backend (:class:`~station.sim.usb_backend.SimUsbBackend`), so the program, the station and the
 tests all talk to the same device model.
 
+* ``swd`` — each twin's debug probe behind pyocd's own probe server, in processes of their own
+  (:mod:`station.sim.probe_server`); pyocd programs (the station, ``pyocd load``) reach one as
+  probe ``remote:localhost:PORT`` and hold no twin code: the twin's emulated core runs, and
+  costs its CPU, in the server process.
+
 Publishers share a small interface (:class:`Publisher`: ``start``, ``stop``, ``describe``,
-``env``), so other faces can join the same command — e.g. SWD probes served out of process
-behind pyocd's remote probe server (issue 16) become one more publisher.
+``env``), so other faces can join the same command.
 """
 
 from __future__ import annotations
@@ -322,17 +326,135 @@ def _first_json(proc: subprocess.Popen[str] | None) -> dict[str, Any]:
         return {}
 
 
+# ---------------------------------------------------------------------------- swd
+#: how long probe server processes may take to import pyocd and announce their ports
+SWD_START_S = 60.0
+
+
+class SwdPublisher:
+    """Every twin's probe behind pyocd's probe server, ``per_process`` twins to a process.
+
+    One twin per process (the default) is what a fixture is: each probe and its target are
+    independent, so N twins use up to N cores instead of sharing one interpreter's GIL. Only twins
+    plugged in with a probe attached when the publisher starts are served; each process records
+    ``<twin>/swd.json`` (:func:`~station.sim.probe_server.published_probes`) while it runs.
+    """
+
+    name = "swd"
+
+    def __init__(self, bench: Bench, *, per_process: int = 1, names: Sequence[str] | None = None) -> None:
+        if per_process < 1:
+            raise ConfigError("twins per SWD server process must be at least 1")
+        self.bench = bench
+        self.per_process = per_process
+        self.names = list(names) if names is not None else None
+        self.procs: list[subprocess.Popen[str]] = []
+        self.probes: list[dict[str, Any]] = []
+
+    def _served(self) -> list[str]:
+        if self.names is not None:
+            return self.names
+        return [t.name for t in self.bench.twins() if t.state.plugged and t.state.probe_attached]
+
+    def start(self) -> None:
+        import sys
+
+        names = self._served()
+        groups = [names[i : i + self.per_process] for i in range(0, len(names), self.per_process)]
+        env = dict(os.environ)
+        if self.bench.realtime:
+            env["STATION_SIM_REALTIME"] = "1"
+        for group in groups:
+            cmd = [sys.executable, "-m", "station.sim.probe_server", "--bench", str(self.bench.path)]
+            for name in group:
+                cmd += ["--twin", name]
+            self.procs.append(
+                subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+            )
+        # Read every announcement after starting them all: the processes import pyocd in parallel.
+        deadline = time.monotonic() + SWD_START_S
+        try:
+            for proc, group in zip(self.procs, groups, strict=True):
+                got = _announcements(proc, deadline)
+                if got is None:
+                    raise ConfigError(f"the SWD probe server for {', '.join(group)} did not start (see its messages above)")
+                self.probes.extend(got)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        procs, self.procs = self.procs, []
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        self.probes = []
+
+    def pids(self) -> list[int]:
+        """The server processes (to account their CPU apart from the station's)."""
+        return [p.pid for p in self.procs]
+
+    def remote_uid(self, twin_name: str) -> str:
+        for probe in self.probes:
+            if probe["twin"] == twin_name:
+                return str(probe["remote"])
+        raise KeyError(f"twin {twin_name!r} is not served over SWD")
+
+    def describe(self) -> dict[str, Any]:
+        return {"probes": [{k: p[k] for k in ("twin", "probe_uid", "remote")} for p in self.probes]}
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+
+def _announcements(proc: subprocess.Popen[str], deadline: float) -> list[dict[str, Any]] | None:
+    """The JSON lines a probe server prints up to its ``ready`` line; ``None`` if it died or took too long."""
+    out: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if item.get("ready"):
+                done.set()
+                return
+            out.append(item)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(max(0.0, deadline - time.monotonic()))
+    return out if done.is_set() else None
+
+
 # ---------------------------------------------------------------------------- the server
 class BenchServer:
     """Starts the chosen publishers for a bench and runs programs under them. Use as a context manager."""
 
-    def __init__(self, bench: Bench, *, serial: bool = True, usb: bool = True) -> None:
+    def __init__(
+        self, bench: Bench, *, serial: bool = True, usb: bool = True, swd: bool = False, swd_per_process: int = 1
+    ) -> None:
         self.bench = bench
         self.publishers: list[Publisher] = []
         if serial:
             self.publishers.append(SerialPublisher(bench))
         if usb:
             self.publishers.append(UmockdevPublisher(bench))
+        if swd:
+            self.publishers.append(SwdPublisher(bench, per_process=swd_per_process))
 
     def __enter__(self) -> BenchServer:
         self.start()
@@ -386,6 +508,14 @@ class BenchServer:
             env = " ".join(f"{k}={v}" for k, v in self.env().items())
             lines.append("run a libusb program (dfu-util, node with particle-usb, …) against them as:")
             lines.append(f"  env {env} dfu-util -l")
+        swd = info.get("swd")
+        if swd is not None:
+            for probe in swd["probes"]:
+                lines.append(f"  swd     {probe['twin']:<10} {probe['probe_uid']}  {probe['remote']}")
+            if swd["probes"]:
+                first = swd["probes"][0]["remote"]
+                lines.append("pyocd programs reach a probe by its remote: ID, and a station slot maps to it:")
+                lines.append(f"  pyocd load -u {first} -t nrf52840 app.hex     |  [slots] \"1\" = \"{first}\"")
         return lines
 
     def run(self, command: Sequence[str]) -> int:

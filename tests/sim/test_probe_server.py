@@ -1,0 +1,128 @@
+"""Twins' SWD probes out of the station's process, behind pyocd's own probe server (issue 16).
+
+The station's pyocd reaches a served twin as probe ``remote:localhost:PORT`` (pyocd's
+``TCPClientProbe``); the twin's emulated core runs in the probe server process. These tests
+judge that seam by what the station sees: the device's ID, bytes that land in the twin's flash,
+an unplug that surfaces as "device gone", and no emulator in the station's process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from station.errors import DeviceGone
+from station.hw.swd import PyocdSwdLink
+from station.sim.bench import Bench
+from station.sim.device import Twin
+from station.sim.probe_server import SWD_JSON, published_probes
+from station.sim.serve import BenchServer
+
+pytestmark = pytest.mark.timeout(180)
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: runs in a process of its own with no bench configured: the station side of the seam, alone
+STATION_SIDE = textwrap.dedent(
+    """
+    import json, sys
+    from station.domain import FlashImage
+    from station.hw.swd import PyocdSwdLink
+    image = FlashImage(0x30000, bytes(range(256)) * 32, "test image")
+    with PyocdSwdLink(sys.argv[1]) as link:
+        device_id = link.read_device_id()
+        report = link.program([image], verify=True)
+    emulator = sorted(m for m in sys.modules if m in ("unicorn", "station.sim.chip", "station.sim.core", "station.sim.dap"))
+    print(json.dumps({"device_id": device_id, "verified": report.verified, "emulator": emulator}))
+    """
+)
+
+
+def _station_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("STATION_SIM_DIR", "STATION_SIM_REALTIME")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+def test_a_station_process_without_twins_flashes_a_served_twin(bench: Bench, twin: Twin) -> None:
+    with BenchServer(bench, serial=False, usb=False, swd=True) as server:
+        (probe,) = server.describe()["swd"]["probes"]
+        assert probe["twin"] == twin.name and probe["remote"].startswith("remote:localhost:")
+        out = subprocess.run(
+            [sys.executable, "-c", STATION_SIDE, probe["remote"]], env=_station_env(), capture_output=True,
+            text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr[-3000:]
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["device_id"] == twin.device_id
+    assert got["verified"] is True
+    assert got["emulator"] == []  # the twin's core ran in the probe server, not in the station
+    assert bytes(twin.flash[0x30000 : 0x30000 + 8192]) == bytes(range(256)) * 32
+
+
+@pytest.mark.slow
+def test_each_twin_gets_its_own_process_and_publishes_its_address_while_served(bench: Bench) -> None:
+    twins = bench.create(3, seed=3)
+    bench.get(twins[2].name).update_state(probe_attached=False)  # no probe on this fixture: not served
+    with BenchServer(bench, serial=False, usb=False, swd=True) as server:
+        (swd,) = [p for p in server.publishers if p.name == "swd"]
+        probes = server.describe()["swd"]["probes"]
+        assert [p["twin"] for p in probes] == [twins[0].name, twins[1].name]
+        assert len(set(swd.pids())) == 2  # type: ignore[attr-defined]
+        published = published_probes(bench.path)
+        assert {n: p["remote"] for n, p in published.items()} == {p["twin"]: p["remote"] for p in probes}
+        assert len({p["port"] for p in published.values()}) == 2
+    assert published_probes(bench.path) == {}
+    assert not (twins[0].path / SWD_JSON).exists()
+
+
+@pytest.mark.slow
+def test_several_twins_can_share_one_server_process(bench: Bench) -> None:
+    twins = bench.create(2, seed=4)
+    with BenchServer(bench, serial=False, usb=False, swd=True, swd_per_process=2) as server:
+        (swd,) = [p for p in server.publishers if p.name == "swd"]
+        assert len(swd.pids()) == 1  # type: ignore[attr-defined]
+        ids = []
+        for twin in twins:
+            with PyocdSwdLink(swd.remote_uid(twin.name)) as link:  # type: ignore[attr-defined]
+                ids.append(link.read_device_id())
+    assert ids == [t.device_id for t in twins]
+
+
+def test_unplugging_a_served_twin_is_a_gone_device_at_the_station(bench: Bench, twin: Twin) -> None:
+    with BenchServer(bench, serial=False, usb=False, swd=True) as server:
+        (probe,) = server.describe()["swd"]["probes"]
+        with PyocdSwdLink(probe["remote"]) as link:
+            assert link.read_device_id() == twin.device_id
+            bench.unplug(twin.name)
+            with pytest.raises(DeviceGone):
+                link.read_device_id()
+
+
+@pytest.mark.slow
+def test_station_sim_serve_serves_swd_probes_and_stops_them_on_sigterm(bench: Bench, twin: Twin) -> None:
+    env = dict(os.environ, STATION_SIM_DIR=str(bench.path))
+    proc = subprocess.Popen(
+        ["station", "sim", "serve", "--no-usb", "--no-serial", "--json"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        doc = json.loads(proc.stdout.readline())
+        (probe,) = doc["swd"]["probes"]
+        assert probe["probe_uid"] == twin.identity.probe_uid
+        with PyocdSwdLink(probe["remote"]) as link:
+            assert link.read_device_id() == twin.device_id
+        server_pid = published_probes(bench.path)[twin.name]["pid"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert published_probes(bench.path) == {}
+    with pytest.raises(ProcessLookupError):
+        os.kill(server_pid, 0)
