@@ -3,18 +3,21 @@
 A fixture's wiring does not change between runs, so it lives in a file (``station.toml``) rather
 than on the command line: ``[slots]`` maps slot names to probe unique IDs
 (``"3" = "0240000034544e45…"``). Looked up in ``--config``, then ``STATION_CONFIG``, then the
-user config directory, then the site-wide one (:mod:`station.paths`). Every field is optional.
+user config directory, then the site-wide one (:mod:`station.paths`). Every field is optional. The ``[station]`` keys are
+rows of the settings table (:mod:`station.settings`), so an environment variable (``STATION_NAME``,
+``STATION_SWD_FREQUENCY``) overrides the file the same way for every front end.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from station import paths
+from station import paths, settings
 from station.errors import ConfigError
 
 
@@ -31,12 +34,12 @@ def default_config_path() -> Path:
 
 
 def load_config(path: str | Path | None = None) -> StationConfig:
-    explicit = path or os.environ.get(paths.CONFIG_ENV)
+    explicit = settings.get("config", path)
     p = Path(explicit) if explicit else default_config_path()
     if not p.exists():
         if explicit:
             raise ConfigError(f"{p}: station configuration file not found")
-        return StationConfig()
+        return _config({}, None)
     try:
         raw = tomllib.loads(p.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -48,12 +51,45 @@ def load_config(path: str | Path | None = None) -> StationConfig:
     unknown = set(raw) - {"station", "slots"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {', '.join(sorted(unknown))} (known: station, slots)")
+    if not isinstance(st, dict):
+        raise ConfigError(f"{p}: [station] must be a table (name, swd_frequency)")
+    if not st.get("name"):
+        st = {k: v for k, v in st.items() if k != "name"}  # an empty name means the host's
+    return _config({**raw, "station": st}, p, {str(k): v for k, v in slots.items()})
+
+
+def _config(raw: dict[str, object], path: Path | None, slots: dict[str, str] | None = None) -> StationConfig:
+    values = settings.resolve(file=raw, file_path=path, names=("station_name", "swd_frequency"))
     return StationConfig(
-        name=str(st.get("name") or socket.gethostname()),
-        slots={str(k): v for k, v in slots.items()},
-        swd_frequency=int(st.get("swd_frequency", 4_000_000)),
-        path=p,
+        name=str(values["station_name"].value or socket.gethostname()),
+        slots=slots or {},
+        swd_frequency=int(values["swd_frequency"].value),
+        path=path,
     )
+
+
+def resolved_settings(explicit: Mapping[str, Any] | None = None) -> dict[str, settings.Value]:
+    """Every row of the settings table resolved, with the station file in the chain.
+
+    What ``station config show`` and the GUI's settings dialog list: ``explicit`` holds what the
+    front end was given (``{"config": path, "db": url}``; ``None`` = not given). The station file
+    is the one ``config`` resolves to; a file that is named but missing is a ``ConfigError``.
+    """
+    explicit = dict(explicit or {})
+    chosen = settings.get("config", explicit.get("config"))
+    path = Path(chosen) if chosen else default_config_path()
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read station configuration: {exc}") from exc
+    elif chosen:
+        raise ConfigError(f"{path}: station configuration file not found")
+    values = settings.resolve(explicit, file=raw, file_path=path if path.exists() else None)
+    if values["config"].value is None:
+        values["config"] = settings.Value(values["config"].setting, path, settings.Source.DEFAULT)
+    return values
 
 
 def parse_slot_map(text: str) -> dict[str, str]:

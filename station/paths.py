@@ -22,17 +22,18 @@ once, and every operator account on it then uses the same slots and the same reg
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import platformdirs
 
+from station import settings
+
 APP = "station"
-CONFIG_ENV = "STATION_CONFIG"
-DB_ENV = "STATION_DB"
-CACHE_ENV = "STATION_CACHE"
+CONFIG_ENV = settings.env_var("config")
+DB_ENV = settings.env_var("db")
+CACHE_ENV = settings.env_var("cache")
 CONFIG_NAME = "station.toml"
 REGISTRY_NAME = "station.db"
 
@@ -106,7 +107,7 @@ class Location:
 
 
 def _registry_location() -> Location:
-    url = os.environ.get(DB_ENV)
+    url = settings.get("db")
     if not url:
         return Location("registry", str(registry_file()), "default")
     from sqlalchemy.engine import make_url
@@ -121,13 +122,13 @@ def _registry_location() -> Location:
 
 def locations() -> list[Location]:
     """Where each of the station's files lives for this process (environment overrides applied)."""
-    if os.environ.get(CONFIG_ENV):
-        config = Location("config", os.environ[CONFIG_ENV], CONFIG_ENV)
+    if settings.get("config"):
+        config = Location("config", str(settings.get("config")), CONFIG_ENV)
     else:
         path = default_config_file()
         config = Location("config", str(path), "site default" if path == site_config_file() else "default")
-    cache_env = os.environ.get(CACHE_ENV)
-    cache = (Location("firmware cache", str(Path(cache_env).expanduser()), CACHE_ENV) if cache_env
+    cache_env = settings.get("cache")
+    cache = (Location("firmware cache", str(cache_env), CACHE_ENV) if cache_env
              else Location("firmware cache", str(firmware_cache_dir()), "default"))
     return [
         config,

@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1] / "station"
 #: ``errors``) may import units on lower rows only; units on one row are siblings and import
 #: neither each other nor anything above. ``station`` itself is the package's ``__init__``.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("station", "errors", "paths"),  # paths: where package data and the user's files live
-    ("domain", "config", "roles"),  # roles: who may do what, a pure table the store and front ends share
+    ("station", "errors"),
+    ("roles",),  # who may do what, a pure table the store, the settings and front ends share
+    ("settings",),  # the one settings table: low enough for config, the cache, the registry and the twin
+    ("paths",),  # where package data and the user's files live (overrides come from the settings)
+    ("domain", "config"),
     ("firmware", "store", "protocol"),  # protocol: wire formats both the station and the twin speak
     ("sim",),  # the twin: speaks the domain's and firmware's formats, never the station's transports
     ("hw",),

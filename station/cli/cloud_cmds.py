@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from station.cli.common import db_option, echo_json, json_option, open_registry_cli
+from station.cli.common import db_option, echo_json, json_option, open_registry_cli, setting_option
 from station.cloud.credentials import ENV_VARS, get_credential, how_to_configure, store_credential
 from station.cloud.http import check_base_url, is_local_url
 from station.cloud.particle import DEFAULT_PARTICLE_API, ParticleClient
@@ -38,10 +38,8 @@ def register(cli: click.Group) -> None:
 
     @cloud.command("sync")
     @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
-    @click.option("--api-url", envvar="STATION_PARTICLE_API", default=DEFAULT_PARTICLE_API, show_default=True,
-                  help="Particle API base URL (env STATION_PARTICLE_API).")
-    @click.option("--peridio-url", envvar="STATION_PERIDIO_API", default=DEFAULT_PERIDIO_API, show_default=True,
-                  help="Peridio API base URL (env STATION_PERIDIO_API).")
+    @setting_option("particle_api", "--api-url", show_default=DEFAULT_PARTICLE_API, help="Particle API base URL.")
+    @setting_option("peridio_api", "--peridio-url", show_default=DEFAULT_PERIDIO_API, help="Peridio API base URL.")
     @click.option("--watch", is_flag=True, help="Keep draining whenever entries are ready (Ctrl-C stops).")
     @click.option("--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
                   help="Seconds between passes with --watch.")

@@ -10,38 +10,50 @@ from typing import Any, TypeVar
 
 import click
 
+from station import settings
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def setting_option(name: str, *decls: str, **kw: Any) -> Callable[[F], F]:
+    """A click option for a row of the settings table: its default is the setting's value.
+
+    The environment is read by :mod:`station.settings` (not by click's ``envvar=``), so a flag, its
+    variable(s) and its aliases mean the same on every command and in ``station config show``.
+    """
+    s = settings.setting(name)
+    kw.setdefault("default", lambda: settings.get(name))
+    help_text = kw.pop("help", s.help)
+    kw["help"] = f"{help_text} (env {' / '.join(s.env)})" if s.env else help_text
+    return click.option(*decls, **kw)
+
+
 def db_option(f: F) -> F:
-    return click.option(
-        "--db",
-        "db_url",
-        envvar="STATION_DB",
-        default=None,
-        help="SQLAlchemy URL of the registry (env STATION_DB; default: SQLite in the user data dir).",
+    return setting_option(
+        "db", "--db", "db_url",
+        help="SQLAlchemy URL of the registry (default: SQLite in the user data dir).",
     )(f)
 
 
 def cache_option(f: F) -> F:
-    return click.option(
-        "--cache",
-        "cache_dir",
-        envvar="STATION_CACHE",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Firmware cache directory (env STATION_CACHE).",
+    return setting_option(
+        "cache", "--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Firmware cache directory.",
     )(f)
 
 
 def sim_option(f: F) -> F:
-    return click.option(
-        "--sim-dir",
-        envvar="STATION_SIM_DIR",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Use the simulated devices of this bench directory (env STATION_SIM_DIR).",
+    return setting_option(
+        "sim_dir", "--sim-dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Use the simulated devices of this bench directory.",
     )(f)
+
+
+def profile_option(help_text: str, *, required: bool = False) -> Callable[[F], F]:
+    return setting_option(
+        "profile", "--profile", "-p", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        required=required, help=help_text,
+    )
 
 
 def json_option(f: F) -> F:
@@ -57,7 +69,7 @@ def activate_sim(sim_dir: Path | None) -> None:
     """
     if sim_dir is None:
         return
-    os.environ["STATION_SIM_DIR"] = str(Path(sim_dir).resolve())
+    os.environ[settings.env_var("sim_dir")] = str(Path(sim_dir).resolve())  # for child processes
     from station.hw import backend
 
     backend.use_sim(Path(sim_dir).resolve())

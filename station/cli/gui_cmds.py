@@ -10,14 +10,13 @@ from typing import Any
 
 import click
 
-from station.cli.common import cache_option, db_option, sim_option
+from station.cli.common import cache_option, db_option, profile_option, sim_option
 from station.errors import ConfigError
 
 
 def register(cli: click.Group) -> None:
     @cli.command()
-    @click.option("--profile", "-p", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  envvar="STATION_PROFILE", help="Product profile to run (env STATION_PROFILE).")
+    @profile_option("Product profile to run.")
     @click.option("--lot", help="Lot name (default: PRODUCT-YYYYMMDD-STATION).")
     @click.option("--operator", help="Who is at the station (default: the login name).")
     @click.option("--usb", is_flag=True, help="Bench mode: every Particle device plugged in over USB gets a card.")

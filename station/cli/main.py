@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "firmware_cmds",
     "cache_cmds",
     "profile_cmds",
+    "config_cmds",
     "sim_cmds",
     "device_cmds",
     "provision_cmds",

@@ -18,6 +18,7 @@ from station.cli.common import (
     json_option,
     open_cache,
     open_registry_cli,
+    profile_option,
     sim_option,
 )
 from station.cli.progress import SlotProgress, result_json, results_table
@@ -125,8 +126,7 @@ def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console) -
 
 def register(cli: click.Group) -> None:
     @cli.command()
-    @click.option("--profile", "-p", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-                  envvar="STATION_PROFILE", help="Product profile (env STATION_PROFILE).")
+    @profile_option("Product profile.", required=True)
     @click.option("--lot", help="Lot name (default: PRODUCT-YYYYMMDD-STATION).")
     @click.option("--operator", help="Who is running the station (default: the login name).")
     @click.option("--slots", help='SWD slots as "1=PROBE_ID,2=PROBE_ID", or "all" attached probes '

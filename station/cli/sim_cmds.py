@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from station.cli.common import echo_json, json_option
+from station.cli.common import echo_json, json_option, setting_option
 from station.domain import PLATFORMS, gen3_ficr_words
 from station.errors import ConfigError
 from station.sim.bench import ENV_DIR, Bench
@@ -23,13 +23,9 @@ from station.sim.device import Faults, Twin
 
 
 def dir_option(f: Any) -> Any:
-    return click.option(
-        "--dir",
-        "bench_dir",
-        envvar=ENV_DIR,
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help=f"Bench directory holding the twins (env {ENV_DIR}).",
+    return setting_option(
+        "sim_dir", "--dir", "bench_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Bench directory holding the twins.",
     )(f)
 
 

@@ -7,20 +7,22 @@ backend that is missing or locked simply counts as "no stored secret".
 
 from __future__ import annotations
 
-import os
-
 import keyring
 from keyring.errors import KeyringError
 
+from station import settings
+
 KEYRING_SERVICE = "station"
-ENV_VARS = {"particle": "PARTICLE_ACCESS_TOKEN", "peridio": "PERIDIO_API_KEY"}
+#: the settings-table row of each target's credential (its environment variable lives there)
+SETTING = {"particle": "particle_token", "peridio": "peridio_key"}
+ENV_VARS = {target: settings.env_var(name) for target, name in SETTING.items()}
 
 
 def get_credential(target: str) -> str | None:
     """The secret for ``target`` ("particle" or "peridio"), or None if none is configured."""
-    env = os.environ.get(ENV_VARS[target], "").strip()
+    env = settings.get(SETTING[target])
     if env:
-        return env
+        return str(env)
     try:
         stored = keyring.get_password(KEYRING_SERVICE, target)
     except (KeyringError, RuntimeError):

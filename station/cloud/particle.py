@@ -17,10 +17,11 @@ from urllib.parse import quote
 
 import requests
 
+from station import settings
 from station.cloud.http import RetryPolicy, check_base_url, rejected, send
 from station.errors import CloudRejected
 
-DEFAULT_PARTICLE_API = "https://api.particle.io"
+DEFAULT_PARTICLE_API: str = settings.setting("particle_api").default
 
 #: response class → reason an engineer reads when the device is parked
 ATTENTION_CLASSES = {

@@ -13,9 +13,10 @@ from typing import Any
 
 import requests
 
+from station import settings
 from station.cloud.http import RetryPolicy, body_excerpt, check_base_url, rejected, send
 
-DEFAULT_PERIDIO_API = "https://api.peridio.com"
+DEFAULT_PERIDIO_API: str = settings.setting("peridio_api").default
 DEFAULT_API_VERSION = "2"
 
 

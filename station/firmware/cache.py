@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from station import paths
+from station import paths, settings
 from station.domain import ModuleFlags, ModuleFunction
 from station.errors import CacheError, FirmwareError
 from station.firmware.images import LoadedFirmware, load_firmware
@@ -36,9 +36,9 @@ _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 
 def default_cache_dir() -> Path:
     """``$STATION_CACHE`` if set, else the per-user data directory's ``firmware_cache``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
+    configured = settings.get("cache")
+    if configured is not None:
+        return Path(configured)
     return paths.firmware_cache_dir()
 
 

@@ -11,7 +11,6 @@ lists the OS's ports.
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,9 @@ from typing import Any
 
 import serial.tools.list_ports
 
-ENV_SIM_DIR = "STATION_SIM_DIR"
+from station import settings
+
+ENV_SIM_DIR = settings.env_var("sim_dir")
 
 _lock = threading.RLock()
 _explicit: Path | None = None
@@ -56,7 +57,7 @@ def sim_bench_path() -> Path | None:
     with _lock:
         if _explicit is not None:
             return _explicit
-    env = os.environ.get(ENV_SIM_DIR)
+    env = settings.get("sim_dir")
     return Path(env).resolve() if env else None
 
 

@@ -11,16 +11,16 @@ a bench explicitly: env ``STATION_SIM_DIR``, or :func:`set_default_bench` in-pro
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import threading
 from pathlib import Path
 
+from station import settings
 from station.sim.device import Twin
 
-ENV_DIR = "STATION_SIM_DIR"
-ENV_REALTIME = "STATION_SIM_REALTIME"
+ENV_DIR = settings.env_var("sim_dir")
+ENV_REALTIME = settings.env_var("sim_realtime")
 
 _cache_lock = threading.RLock()
 #: resolved twin folder -> opened Twin, shared by every Bench object in this process
@@ -35,7 +35,7 @@ class Bench:
     def __init__(self, path: Path | str, *, realtime: bool | None = None) -> None:
         self.path = Path(path).resolve()
         if realtime is None:
-            realtime = os.environ.get(ENV_REALTIME, "") not in ("", "0", "false", "no")
+            realtime = bool(settings.get("sim_realtime"))
         #: realtime mode: twins opened through this bench sleep so wall time tracks device time
         self.realtime = realtime
 
@@ -172,7 +172,7 @@ def default_bench() -> Bench | None:
     with _cache_lock:
         if _default_set and _default_override is not None:
             return Bench(_default_override)
-    env = os.environ.get(ENV_DIR)
+    env = settings.get("sim_dir")
     return Bench(env) if env else None
 
 

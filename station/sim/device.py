@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from station import settings
 from station.domain import (
     NRF_FLASH_SIZE,
     Platform,
@@ -43,8 +44,6 @@ from station.domain import (
 )
 from station.sim import qspi
 from station.sim.clock import DeviceClock
-
-ENV_REALTIME = "STATION_SIM_REALTIME"
 
 UICR_SIZE = 0x1000
 EXT_SECTOR = qspi.SECTOR
@@ -187,7 +186,7 @@ class Twin:
         #: flash bytes programmed (any face) since plug-in or the last fault change: ``unplug_after_bytes``
         self.flash_bytes_written = 0
         self.clock = DeviceClock(
-            realtime=os.environ.get(ENV_REALTIME, "") not in ("", "0", "false", "no") or self.state.realtime,
+            realtime=bool(settings.get("sim_realtime")) or self.state.realtime,
             slow_factor=lambda: self.current_faults().slow_factor or 1.0,
         )
 

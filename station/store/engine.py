@@ -9,7 +9,6 @@ immediate transaction simply waits its turn (busy_timeout). Read-only units of w
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from station import paths
+from station import paths, settings
 from station.errors import (
     ConfigError,
     NoRegistry,
@@ -47,7 +46,7 @@ def default_db_url() -> str:
 
 def resolve_url(url: str | None) -> str:
     """Explicit URL, else ``STATION_DB``, else the default SQLite path."""
-    return url or os.environ.get(paths.DB_ENV) or default_db_url()
+    return url or settings.get("db") or default_db_url()
 
 
 

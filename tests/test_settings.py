@@ -1,0 +1,159 @@
+"""The settings table: every variable that worked before still works, one precedence for every
+front end, `station config show` says where each value came from, and nothing else reads them."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from station import settings
+from station.cli.main import cli
+from station.config import load_config, resolved_settings
+from station.errors import ConfigError
+from station.roles import Role
+
+ROOT = Path(__file__).resolve().parents[1] / "station"
+#: every variable the station read before the table existed: the names are a contract
+OLD_NAMES = {"STATION_DB", "STATION_CACHE", "STATION_CONFIG", "STATION_SIM_DIR", "STATION_SIM_REALTIME",
+             "STATION_PROFILE", "STATION_PARTICLE_API", "STATION_PERIDIO_API", "PARTICLE_ACCESS_TOKEN",
+             "PERIDIO_API_KEY"}
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for s in settings.SETTINGS:
+        for var in s.env:
+            monkeypatch.delenv(var, raising=False)
+
+
+def test_the_table_keeps_every_old_variable_and_each_row_is_complete() -> None:
+    assert OLD_NAMES <= {v for s in settings.SETTINGS for v in s.env}
+    for s in settings.SETTINGS:
+        assert s.help and s.type in (str, Path, int, float, bool)
+        assert isinstance(s.changed_by, Role)
+    assert len(settings.BY_NAME) == len(settings.SETTINGS)
+
+
+def test_each_old_variable_reaches_the_module_that_uses_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from station.cloud.credentials import get_credential
+    from station.firmware.cache import default_cache_dir
+    from station.hw.backend import sim_bench_path
+    from station.sim.bench import Bench, default_bench
+    from station.store.engine import resolve_url
+
+    monkeypatch.setenv("STATION_DB", "sqlite:///elsewhere.db")
+    monkeypatch.setenv("STATION_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("STATION_SIM_DIR", str(tmp_path / "bench"))
+    monkeypatch.setenv("STATION_SIM_REALTIME", "1")
+    monkeypatch.setenv("PARTICLE_ACCESS_TOKEN", "  tok-123456789  ")
+    assert resolve_url(None) == "sqlite:///elsewhere.db"
+    assert resolve_url("sqlite:///flag.db") == "sqlite:///flag.db"
+    assert default_cache_dir() == tmp_path / "cache"
+    assert sim_bench_path() == (tmp_path / "bench").resolve()
+    bench = default_bench()
+    assert bench is not None and bench.path == (tmp_path / "bench").resolve()
+    assert Bench(tmp_path).realtime is True
+    monkeypatch.setenv("STATION_SIM_REALTIME", "no")
+    assert Bench(tmp_path).realtime is False
+    assert get_credential("particle") == "tok-123456789"
+
+
+def test_precedence_flag_then_env_then_station_file_then_default(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = tmp_path / "station.toml"
+    toml.write_text('[station]\nname = "line1-st3"\nswd_frequency = 8000000\n')
+    monkeypatch.setenv("STATION_CONFIG", str(toml))
+    v = resolved_settings()
+    assert (v["station_name"].value, v["station_name"].source) == ("line1-st3", settings.Source.FILE)
+    assert v["config"].source is settings.Source.ENV and v["config"].origin == "STATION_CONFIG"
+    assert v["swd_frequency"].value == 8_000_000
+    monkeypatch.setenv("STATION_SWD_FREQUENCY", "2000000")
+    assert load_config().swd_frequency == 2_000_000  # the environment beats the file
+    v = resolved_settings({"swd_frequency": 1_000_000, "station_name": None})
+    assert (v["swd_frequency"].value, v["swd_frequency"].source) == (1_000_000, settings.Source.EXPLICIT)
+    assert v["station_name"].value == "line1-st3"  # None means "not given"
+    monkeypatch.delenv("STATION_CONFIG")
+    monkeypatch.setattr("station.config.default_config_path", lambda: tmp_path / "absent.toml")
+    v = resolved_settings()
+    assert v["swd_frequency"].source is settings.Source.ENV
+    monkeypatch.delenv("STATION_SWD_FREQUENCY")
+    assert resolved_settings()["swd_frequency"].value == 4_000_000
+
+
+@pytest.mark.parametrize(("var", "text"), [("STATION_SWD_FREQUENCY", "fast"), ("STATION_SIM_REALTIME", "maybe")])
+def test_a_malformed_value_is_a_config_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch, var: str,
+                                                                text: str) -> None:
+    monkeypatch.setenv(var, text)
+    with pytest.raises(ConfigError, match=var):
+        settings.resolve()
+    res = CliRunner().invoke(cli, ["config", "show"])
+    assert res.exit_code == 2 and var in res.output and "Traceback" not in res.output
+
+
+def test_config_show_lists_every_setting_with_its_source_and_never_a_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s3cr3t-token-value"
+    monkeypatch.setenv("PARTICLE_ACCESS_TOKEN", secret)
+    monkeypatch.setenv("STATION_DB", "sqlite:///from-env.db")
+    toml = tmp_path / "station.toml"
+    toml.write_text('[station]\nname = "line1-st3"\n')
+    res = CliRunner().invoke(cli, ["config", "show", "--config", str(toml), "--json"])
+    assert res.exit_code == 0, res.output
+    assert secret not in res.output
+    shown = json.loads(res.output)
+    rows = {r["name"]: r for r in shown["settings"]}
+    assert {"config", "registry", "firmware cache", "labels", "logs"} <= {p["name"] for p in shown["locations"]}
+    assert set(rows) == set(settings.BY_NAME)
+    assert rows["db"]["value"] == "sqlite:///from-env.db" and rows["db"]["source"] == "env"
+    assert rows["particle_token"]["value"] == "set" and rows["peridio_key"]["value"] == "not set"
+    assert rows["station_name"]["value"] == "line1-st3"
+    assert rows["station_name"]["source"] == "station.toml" and rows["config"]["source"] == "flag"
+    text = CliRunner().invoke(cli, ["config", "show", "--config", str(toml)])
+    assert text.exit_code == 0 and secret not in text.output
+    for name in settings.BY_NAME:
+        assert name in text.output
+    assert "env STATION_DB" in text.output
+
+
+def test_cli_options_take_their_default_from_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "no-such-profile.toml"
+    monkeypatch.setenv("STATION_PROFILE", str(missing))
+    res = CliRunner().invoke(cli, ["provision", "--db", f"sqlite:///{tmp_path / 'r.db'}"])
+    assert res.exit_code == 2 and "no-such-profile.toml" in res.output  # the env var named the profile
+    res = CliRunner().invoke(cli, ["provision", "--help"])
+    assert "STATION_PROFILE" in res.output and "STATION_DB" in res.output
+
+
+def _environment_reads(path: Path) -> list[int]:
+    """Lines that read the process environment (os.environ.get / [..] loads / os.getenv / envvar=)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and (
+                    f.attr == "getenv" or (f.attr == "get" and "environ" in ast.unparse(f.value))):
+                lines.append(node.lineno)
+            if any(k.arg == "envvar" for k in node.keywords):
+                lines.append(node.lineno)
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and "environ" in ast.unparse(node.value):
+            lines.append(node.lineno)
+    return lines
+
+
+#: environment reads that are not settings: a child process's environment, the library paths
+NOT_SETTINGS = {"station/sim/serve.py", "station/cli/demo_cmds.py"}  # demo's reads go with issue 15.3
+
+
+def test_only_the_settings_module_reads_the_environment() -> None:
+    offenders = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT.parent).as_posix()
+        if rel == "station/settings.py" or rel in NOT_SETTINGS:
+            continue
+        if found := _environment_reads(path):
+            offenders[rel] = found
+    assert offenders == {}
