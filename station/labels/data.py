@@ -7,6 +7,7 @@ the line before the first device instead of printing a broken label on it.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import asdict, dataclass
 
@@ -23,6 +24,12 @@ LABEL_FIELDS = (
     "date",
 )
 MISSING = "-"
+#: the widest a filled line may be, and the largest width or precision a placeholder may ask for:
+#: ``{serial_number:>999999999}`` would otherwise build a gigabyte string for one label
+LINE_LIMIT = 120
+#: the longest a line may get with every placeholder at its longest value
+FILLED_LIMIT = 500
+_SPEC_NUMBER = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -43,23 +50,43 @@ class LabelData:
         return {k: (v if v is not None else MISSING) for k, v in asdict(self).items()}
 
 
+#: the longest value each placeholder takes (profile and product names are bounded by the profile)
+_WORST_CASE = LabelData(
+    device_id="0" * 24,
+    serial_number="P" * 20,
+    product="N" * 100,
+    platform="tracker-som",
+    profile="N" * 100,
+    imei="0" * 15,
+    iccid="0" * 22,
+    lot="L" * 100,
+    date="2026-12-31",
+)
+
+
 def check_template_line(line: str) -> str | None:
     """The problem with one template line, or ``None`` when it is usable."""
     try:
         parsed = list(string.Formatter().parse(line))
     except ValueError as exc:
         return f"bad placeholder syntax in {line!r}: {exc} (write {{{{ and }}}} for literal braces)"
-    for _, field_name, _, _ in parsed:
+    for _, field_name, spec, _ in parsed:
         if field_name is None:
             continue
         if field_name not in LABEL_FIELDS:
             return f"unknown placeholder {{{field_name}}}; expected one of " + ", ".join(
                 "{" + f + "}" for f in LABEL_FIELDS
             )
+        if spec and ("{" in spec or "}" in spec):
+            return f"placeholder {{{field_name}}} has a nested placeholder in its format {spec!r}"
+        if spec and any(int(n) > LINE_LIMIT for n in _SPEC_NUMBER.findall(spec)):
+            return f"placeholder {{{field_name}:{spec}}} asks for more than {LINE_LIMIT} characters"
     try:
-        line.format_map(LabelData("0" * 24).fields())
+        filled = line.format_map(_WORST_CASE.fields())
     except (ValueError, IndexError, KeyError) as exc:
         return f"cannot fill {line!r}: {exc}"
+    if len(filled) > FILLED_LIMIT:
+        return f"a filled line can be {len(filled)} characters long; at most {FILLED_LIMIT} are allowed"
     return None
 
 

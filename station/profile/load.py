@@ -32,11 +32,17 @@ from station.profile.model import (
 )
 from station.profile.plan import TestPlan
 from station.profile.plan_parse import parse_plan
-from station.profile.schema import Section, closest
+from station.profile.schema import INT_MAX, Section, closest, show_key, text_problem
 
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
 _DEFAULT_LINES = ("{product}", "{device_id}", "SN {serial_number}")
+#: how deep tables and arrays may nest (the deepest a valid profile goes is 4: tests[0].args.key)
+MAX_DEPTH = 8
+#: names of products, profiles and Particle product slugs (shown on labels and in the registry)
+NAME_LIMIT = 100
+#: label size in mm: the widest label stock thermal printers take, with room to spare
+LABEL_MM_MAX = 300.0
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -66,15 +72,44 @@ def _parse(path: Path) -> tuple[Profile | None, list[ProfileError]]:
         return None, [ProfileError(where, "", f"not UTF-8 text: {exc}")]
     except tomllib.TOMLDecodeError as exc:
         return None, [ProfileError(where, "", f"not valid TOML: {exc}")]
-    errors: list[ProfileError] = []
+    except RecursionError:
+        problem = f"nested too deeply to read (a profile nests tables and arrays at most {MAX_DEPTH} deep)"
+        return None, [ProfileError(where, "", problem)]
+    errors = _shape_errors(where, data)
+    if errors:
+        return None, errors
     root = Section(where, "", data, errors)
     profile = _build(root, where, hashlib.sha256(raw).hexdigest(), text)
     return (profile if not errors else None), errors
 
 
+def _shape_errors(path: str, data: dict[str, Any]) -> list[ProfileError]:
+    """What no field of any profile may hold: nesting past MAX_DEPTH, unprintable or overlong keys.
+
+    Walked without recursion, so a hostile file cannot turn its depth into a RecursionError here.
+    """
+    errors: list[ProfileError] = []
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        where, value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            errors.append(ProfileError(path, where, f"nested more than {MAX_DEPTH} deep"))
+            continue
+        if isinstance(value, dict):
+            for key, item in value.items():
+                shown = show_key(key)
+                if shown != key:
+                    problem = "a key must be printable and at most 64 characters"
+                    errors.append(ProfileError(path, f"{where}.{shown}" if where else shown, problem))
+                stack.append((f"{where}.{shown}" if where else shown, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item, depth + 1) for i, item in enumerate(value))
+    return errors
+
+
 def _build(root: Section, path: str, sha256: str, text: str) -> Profile | None:
-    name = root.string("name")
-    product = root.string("product")
+    name = root.string("name", limit=NAME_LIMIT)
+    product = root.string("product", limit=NAME_LIMIT)
     platform_name = root.string("platform", choices=sorted(PLATFORMS))
     transport_name = root.string("transport", "swd", choices=[t.value for t in Transport])
     reprovision = root.string("reprovision", "skip", choices=REPROVISION_CHOICES)
@@ -136,6 +171,7 @@ def _module(sec: Section, role: str | None) -> ModuleRef | None:
     version = sec.integer("version", minimum=0)
     if isinstance(version, int) and version > 0xFFFF:
         sec.error("version", f"module versions are 16-bit (0..65535), got {version}")
+        version = None
     if isinstance(sha, str):
         if _SHA_RE.match(sha.lower()) is None:
             sec.error(
@@ -204,12 +240,10 @@ def _check_first_connect_in_tests(
 
 
 def _label(sec: Section) -> LabelTemplate:
-    width = sec.number("width_mm", 50.0, positive=True)
-    height = sec.number("height_mm", 25.0, positive=True)
-    dpi = sec.integer("dpi", 300, minimum=100)
-    if isinstance(dpi, int) and dpi > 1200:
-        sec.error("dpi", f"expected 100..1200 dots per inch, got {dpi}")
-    lines = sec.strings("lines", _DEFAULT_LINES)
+    width = sec.number("width_mm", 50.0, positive=True, maximum=LABEL_MM_MAX)
+    height = sec.number("height_mm", 25.0, positive=True, maximum=LABEL_MM_MAX)
+    dpi = sec.integer("dpi", 300, minimum=100, maximum=1200)
+    lines = sec.strings("lines", _DEFAULT_LINES, count=12)
     for i, line in enumerate(lines):
         problem = check_template_line(line)
         if problem:
@@ -231,9 +265,16 @@ def _label(sec: Section) -> LabelTemplate:
 def _cloud(sec: Section) -> CloudConfig:
     product: Any = sec.raw("particle_product", None)
     if isinstance(product, int) and not isinstance(product, bool):
-        product = str(product)
+        if not 1 <= product <= INT_MAX:
+            sec.error("particle_product", f"a Particle product ID is 1..{INT_MAX}, got {product}")
+            product = None
+        else:
+            product = str(product)
     elif product is not None and not (isinstance(product, str) and product.strip()):
         sec.error("particle_product", "expected a product ID (number) or slug (string)")
+        product = None
+    elif isinstance(product, str) and (problem := text_problem(product, NAME_LIMIT)):
+        sec.error("particle_product", problem)
         product = None
     peridio = sec.string("peridio_product_prn", None)
     cohort = sec.string("peridio_cohort_prn", None)

@@ -10,7 +10,19 @@ import re
 from typing import Any
 
 from station.profile.plan import COMMON_KEYS, IDENTITY_CHECKS, KIND_KEYS, STEP_KINDS, TestPlan, TestStep
-from station.profile.schema import Section
+from station.profile.schema import Section, number_problem, text_problem
+
+#: the longest a step may wait for a reply or an operator: a slot is never held longer per try
+MAX_TIMEOUT_S = 3600.0
+MAX_RETRIES = 20
+#: measurement limits and expected numbers: far beyond any physical quantity, always finite
+LIMIT_RANGE = 1e12
+#: command arguments travel as JSON numbers: integers beyond 2**53 would lose digits on the way
+ARG_INT_LIMIT = 2**53
+_ARG_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+#: keys of the request itself (docs/factory-test-protocol.md): an argument of that name would replace them
+_PROTOCOL_KEYS = ("id", "cmd")
+WORD_MAX = 0xFFFFFFFF  # the nRF52840's buses are 32-bit: addresses, masks and words
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: factory test protocol commands (docs/factory-test-protocol.md); others are allowed for custom firmware
@@ -43,9 +55,11 @@ def _parse_step(sec: Section) -> TestStep | None:
     common: dict[str, Any] = {
         "required": sec.boolean("required", True),
         "stop_on_fail": sec.boolean("stop_on_fail", False),
-        "timeout_s": sec.number("timeout", 30.0 if kind == "operator" else 5.0, positive=True),
-        "retries": sec.integer("retries", 0, minimum=0),
-        "description": sec.string("description", ""),
+        "timeout_s": sec.number(
+            "timeout", 30.0 if kind == "operator" else 5.0, positive=True, maximum=MAX_TIMEOUT_S
+        ),
+        "retries": sec.integer("retries", 0, minimum=0, maximum=MAX_RETRIES),
+        "description": sec.string("description", "", limit=1000, multiline=True),
     }
     if kind is None or name is None:
         sec.finish(allowed=[*COMMON_KEYS, *(k for keys in KIND_KEYS.values() for k in keys)])
@@ -68,17 +82,19 @@ def _reject_foreign_keys(sec: Section, kind: str) -> None:
 
 
 def _serial(sec: Section) -> dict[str, Any]:
-    cmd = sec.string("cmd")
+    cmd = sec.string("cmd", limit=64)
     args = sec.raw("args", {})
     if not isinstance(args, dict):
         sec.error("args", 'expected a table of command arguments, e.g. args = { color = "green" }')
         args = {}
-    low = sec.number("min", None)
-    high = sec.number("max", None)
+    args = _args(sec, args)
+    low = sec.number("min", None, minimum=-LIMIT_RANGE, maximum=LIMIT_RANGE)
+    high = sec.number("max", None, minimum=-LIMIT_RANGE, maximum=LIMIT_RANGE)
     expect = sec.raw("expect", None)
     match = sec.string("match", None)
-    if expect is not None and not isinstance(expect, str | int | float | bool):
-        sec.error("expect", "expected a string, number or boolean")
+    problem = _scalar_problem(expect) if expect is not None else None
+    if problem:
+        sec.error("expect", problem)
         expect = None
     if low is not None and high is not None and low > high:
         sec.error("min", f"minimum {low} is above maximum {high}")
@@ -94,13 +110,48 @@ def _serial(sec: Section) -> dict[str, Any]:
     return {
         "cmd": cmd,
         "args": tuple(sorted(args.items())),
-        "field": sec.string("field", "value"),
+        "field": sec.string("field", "value", limit=64),
         "low": low,
         "high": high,
-        "unit": sec.string("unit", None),
+        "unit": sec.string("unit", None, limit=16),
         "expect": float(expect) if isinstance(expect, int) and not isinstance(expect, bool) else expect,
         "match": match,
     }
+
+
+def _scalar_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be sent to or compared with the factory-test firmware, or ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if abs(value) <= ARG_INT_LIMIT else f"integers are at most ±2**53 (JSON), got {value.bit_length()} bits"
+    if isinstance(value, float):
+        return number_problem(value, -LIMIT_RANGE, LIMIT_RANGE)
+    if isinstance(value, str):
+        return text_problem(value)
+    kind = type(value).__name__
+    return f"expected a string, number or boolean, got {'a ' + kind if kind != 'dict' else 'a table'}"
+
+
+def _args(sec: Section, args: dict[str, Any]) -> dict[str, Any]:
+    """Command arguments the firmware can receive as JSON: named like identifiers, scalar values."""
+    good: dict[str, Any] = {}
+    if len(args) > 32:
+        sec.error("args", f"{len(args)} arguments; at most 32 are allowed")
+        return good
+    for key, value in args.items():
+        if not _ARG_KEY_RE.match(key):
+            sec.error("args", f"argument name {key[:40]!r} is not a name (letters, digits, '_', at most 32)")
+            continue
+        if key in _PROTOCOL_KEYS:
+            sec.error(f"args.{key}", f"{key!r} is the request's own {key}; an argument cannot replace it")
+            continue
+        problem = _scalar_problem(value)
+        if problem:
+            sec.error(f"args.{key}", problem)
+            continue
+        good[key] = value
+    return good
 
 
 def _identity(sec: Section) -> dict[str, Any]:
@@ -108,14 +159,20 @@ def _identity(sec: Section) -> dict[str, Any]:
 
 
 def _memory(sec: Section) -> dict[str, Any]:
-    address = sec.integer("address", minimum=0)
-    mask = sec.integer("mask", 0xFFFFFFFF, minimum=0)
+    address = sec.integer("address", minimum=0, maximum=WORD_MAX - 3)
+    mask = sec.integer("mask", WORD_MAX, minimum=0, maximum=WORD_MAX)
     raw = sec.raw("expect")
     words = raw if isinstance(raw, list) else [raw]
     if raw is not None and not all(isinstance(w, int) and not isinstance(w, bool) and w >= 0 for w in words):
         sec.error(
             "expect", "expected an integer (e.g. 0xFFFFFFFF) or an array of integers (any one may match)"
         )
+        words = []
+    elif raw is not None and len(words) > 64:
+        sec.error("expect", f"{len(words)} words; at most 64 are allowed")
+        words = []
+    elif raw is not None and any(w > WORD_MAX for w in words):
+        sec.error("expect", "a memory word is 32 bits: every expected word is at most 0xffffffff")
         words = []
     if isinstance(address, int) and address % 4:
         sec.error("address", f"must be word-aligned (a multiple of 4), got {address:#x}")
@@ -127,7 +184,7 @@ def _memory(sec: Section) -> dict[str, Any]:
 
 
 def _operator(sec: Section) -> dict[str, Any]:
-    return {"question": sec.string("question")}
+    return {"question": sec.string("question", limit=500)}
 
 
 _KIND_PARSERS = {"serial": _serial, "identity": _identity, "memory": _memory, "operator": _operator}

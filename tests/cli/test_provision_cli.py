@@ -95,6 +95,28 @@ def test_malformed_profile_exits_two_with_one_line_and_flashes_nothing(setup, tm
     assert _untouched(twins) == before
 
 
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("min = 3.5", "min = nan", "tests[1].min"),                      # every battery would pass
+    ("timeout = 10.0", "timeout = inf", "tests[3].timeout"),         # the slot would hang forever
+    ('name = "demo-boron"', 'name = "demo\\u0000boron"', "name"),     # PostgreSQL refuses NUL
+    ("address = 0x10001208", "address = 0x110001208", "tests[7].address"),  # truncated to 32 bits
+    ('args = { color = "green" }', "args = { color = 2026-01-01T00:00:00 }", "tests[8].args.color"),
+])
+def test_profile_value_the_run_cannot_use_exits_two_before_touching_a_device(  # type: ignore[no-untyped-def]
+        setup, tmp_path: Path, old: str, new: str, field: str) -> None:
+    _bench, twins, _cache, env = setup
+    bad = tmp_path / "bad.toml"
+    text = DEMO_BORON.read_text()
+    assert old in text
+    bad.write_text(text.replace(old, new, 1))
+    before, events = _untouched(twins), [t.events.kinds() for t in twins]
+    out = station("provision", "--profile", str(bad), "--answer", "led=yes", env=env)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f": {field}: " in lines[0] and "Traceback" not in out.stderr
+    assert _untouched(twins) == before and [t.events.kinds() for t in twins] == events
+
+
 def test_corrupt_cached_firmware_exits_two_and_flashes_nothing(setup) -> None:  # type: ignore[no-untyped-def]
     _bench, twins, cache, env = setup
     sha = hashlib.sha256(build_demo_modules("boron")["system-part1"]).hexdigest()
