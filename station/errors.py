@@ -179,6 +179,11 @@ class IdentityMismatch(DeviceError):
     """Two ways of asking the device who it is gave different answers."""
 
 
+class LabelMismatch(DeviceError):
+    """A scanned label names a serial number other than the registry's for that device ID: the
+    label is on the wrong board (or the board in the wrong box). Exit 1, like a failed device."""
+
+
 class TestsFailed(DeviceError):
     """The device failed its functional tests: the device is at fault, so it is recorded against it.
 

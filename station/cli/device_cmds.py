@@ -12,7 +12,7 @@ from rich.table import Table
 
 from station.cli.common import activate_sim, db_option, echo_json, json_option, open_registry_cli, sim_option
 from station.domain import PARTICLE_VID
-from station.errors import ConfigError, DeviceError
+from station.errors import DeviceError
 
 
 def attached(*, identify: bool) -> list[dict[str, Any]]:
@@ -102,22 +102,31 @@ def register(cli: click.Group) -> None:
     @db_option
     @json_option
     def show(scan: str, db_url: str | None, as_json: bool) -> None:
-        """Show a device's record and history. SCAN is its ID or what a scanner reads off its label."""
+        """Show a device's record and history.
+
+        SCAN is its ID, a unique prefix of at least 8 hex characters, what a scanner reads off its
+        label, or its Particle serial sticker. A label whose serial number differs from the
+        registry's is a LABEL MISMATCH (exit 1): the label is on the wrong board.
+        """
         from dataclasses import asdict
 
-        from station.labels.payload import parse_label_payload
+        from station.labels.lookup import find_device
 
-        try:
-            device_id, _serial = parse_label_payload(scan)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        rec = open_registry_cli(db_url).device_record(device_id)
-        if rec is None:
-            raise ConfigError(f"device {device_id} is not in the registry")
+        found = find_device(open_registry_cli(db_url), scan)
+        rec = found.record
         if as_json:
-            echo_json(asdict(rec))
+            echo_json(asdict(rec) | {
+                "label_serial": found.scan.serial_number if found.scan else None,
+                "label_mismatch": found.mismatch is not None,
+            })
         else:
+            if found.mismatch:
+                Console(stderr=True).print("[bold red]LABEL MISMATCH: this label is not this device's "
+                                           "(details below the record)[/bold red]")
             _show_record(rec)
+        if found.unconfirmed:
+            click.echo(f"warning: {found.unconfirmed}", err=True)
+        found.check()
 
     @cli.command()
     @sim_option

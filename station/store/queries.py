@@ -285,3 +285,18 @@ def device_record(s: Session, device_id: str) -> DeviceRecord | None:
         device_os_version=dev.device_os_version, product_firmware_version=dev.product_firmware_version,
         attempts=attempts, labels=labels, cloud=cloud, simulated=bool(dev.simulated),
     )
+
+
+def device_ids_matching(s: Session, *, prefix: str | None = None, serial: str | None = None,
+                        limit: int) -> list[str]:
+    """Device IDs that start with ``prefix`` (lowercase hex) or carry serial number ``serial``, in ID order.
+
+    A prefix is a range on the primary key (``>= prefix`` and ``< prefix`` + 'g'), so it stays an
+    index scan on either database without LIKE's escaping and collation questions.
+    """
+    q = select(Device.device_id).order_by(Device.device_id).limit(limit)
+    if prefix is not None:
+        q = q.where(Device.device_id >= prefix, Device.device_id < prefix + "g")
+    if serial is not None:
+        q = q.where(func.upper(Device.serial_number) == serial.upper())
+    return list(s.scalars(q))

@@ -128,6 +128,12 @@ class Registry(AttemptLog, UserOps):
         with self.reading() as s:
             return _queries.device_record(s, device_id_arg(device_id))
 
+    def find_device_ids(self, *, prefix: str | None = None, serial: str | None = None, limit: int = 11) -> list[str]:
+        """Device IDs starting with ``prefix`` (hex, any case) or with serial number ``serial``."""
+        with self.reading() as s:
+            return _queries.device_ids_matching(s, prefix=prefix.lower() if prefix else prefix, serial=serial,
+                                                limit=limit)
+
     def lots(self) -> list[LotSummary]:
         with self.reading() as s:
             return _queries.lot_summaries(s)
