@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from station.cli import device_cmds
 from station.cli.main import StationGroup
 from station.labels.payload import label_payload
-from station.store import Registry, open_registry
+from station.store import open_registry
 from station.store.records import CloudTargets, DeviceIdentity
 
 A = "e00fce68a1b2c3d4e5f60718"
