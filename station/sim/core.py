@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
+import threading
 from typing import Any
 
 from unicorn import (
@@ -34,6 +35,12 @@ from unicorn import (
 from unicorn import arm_const as A
 
 LOG = logging.getLogger(__name__)
+
+# unicorn's engines are not safe to run concurrently in one process (a segfault inside emu_start was seen
+# with eight slots' twins emulating flash algorithms at once; unicorn-engine/unicorn#2264 reports the same
+# class of failure). Emulation slices are short, so the twins of one process take turns; twins in their own
+# processes (station sim serve) still run in parallel.
+_EMULATION = threading.RLock()
 
 RAM_BASE = 0x20000000
 RAM_SIZE = 0x40000
@@ -173,7 +180,8 @@ class Core:
         self._fault = None
         self.stats["slices"] += 1
         try:
-            uc.emu_start(uc.reg_read(A.UC_ARM_REG_PC) | 1, 0xFFFFFFFF, count=count)
+            with _EMULATION:
+                uc.emu_start(uc.reg_read(A.UC_ARM_REG_PC) | 1, 0xFFFFFFFF, count=count)
         except UcError as exc:
             self._fault = str(exc)
         self.retire_st = True
