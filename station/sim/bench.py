@@ -2,7 +2,7 @@
 
 Every face of a twin (SWD probe plugin, USB backend, serial pty, CLI) finds devices through a
 bench. Twins are opened once per process per folder and cached, because a :class:`Twin` owns
-mmaps, an in-process ``RLock`` and (when a probe is open) an fcntl lock: two ``Twin`` objects for
+mmaps, an in-process ``RLock`` and (when a probe is open) an OS file lock: two ``Twin`` objects for
 the same folder in one process would not serialise against each other.
 
 The *default bench* is what pyocd's probe discovery and the USB backend look at when nobody passes

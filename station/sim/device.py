@@ -21,7 +21,6 @@ The event log is how tests prove that the station never triggered a first cloud 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import mmap
@@ -42,7 +41,7 @@ from station.domain import (
     luhn_check_digit,
     platform_by_name,
 )
-from station.sim import qspi
+from station.sim import filelock, qspi
 from station.sim.clock import DeviceClock
 
 UICR_SIZE = 0x1000
@@ -376,13 +375,13 @@ class Twin:
                     self._state_lock_depth -= 1
                 return
             with open(self.path / ".state.lock", "a") as lf:
-                fcntl.flock(lf.fileno(), fcntl.LOCK_EX)
+                filelock.lock(lf)
                 self._state_lock_depth = 1
                 try:
                     yield
                 finally:
                     self._state_lock_depth = 0
-                    fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
+                    filelock.unlock(lf)
 
     @property
     def state(self) -> State:

@@ -8,7 +8,7 @@ the chip model in :mod:`station.sim.chip`.
 
 Like a real probe, it:
 
-* is exclusive: opening holds an fcntl lock on ``<twin>/swd.lock``; a second opener (another
+* is exclusive: opening holds an OS file lock (:mod:`station.sim.filelock`) on ``<twin>/swd.lock``; a second opener (another
   process, or the same process twice) gets "probe already open" (cf. pyOCD #877);
 * answers FAULT/WAIT at the injected rates (``swd_fault_rate`` → ``TransferFaultError`` and
   CTRL/STAT.STICKYERR; ``swd_wait_rate`` → retried like CMSIS-DAP firmware does, and only a WAIT
@@ -34,7 +34,6 @@ if "pyocd" not in sys.modules:
     sys.modules.setdefault(__name__, _outer)
 
 import contextlib
-import fcntl
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -44,6 +43,7 @@ from pyocd.core import exceptions
 from pyocd.core.plugin import Plugin
 from pyocd.probe.debug_probe import DebugProbe
 
+from station.sim import filelock
 from station.sim.clock import DEFAULT_SWD_HZ
 from station.sim.device import Twin
 
@@ -141,7 +141,7 @@ class SimProbe(DebugProbe):
         self._require_present()
         f = open(self.twin.path / LOCK_FILE, "a")  # held until close()
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            filelock.lock(f, blocking=False)
         except BlockingIOError:
             f.close()
             raise exceptions.ProbeError(f"probe {self.unique_id} already open (by another session or process)") from None
@@ -156,7 +156,7 @@ class SimProbe(DebugProbe):
         f, self._lock_file = self._lock_file, None
         if f is not None:
             with contextlib.suppress(OSError):
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+                filelock.unlock(f)
             f.close()
 
     def connect(self, protocol: DebugProbe.Protocol | None = None) -> None:

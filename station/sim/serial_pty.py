@@ -5,6 +5,10 @@ path is published in ``<twin>/serial.json`` with the USB identity a host would s
 serial number = device ID), so port discovery in any process on the machine finds it by device
 ID. Closing the master makes the port vanish for its user: reads fail, as when the cable is
 pulled or the device re-enumerates.
+
+POSIX only: Windows has no pseudo-terminals (a twin's serial face there would need a virtual COM
+port driver). It is the one part of the twin that is; its file locks are portable
+(:mod:`station.sim.filelock`), and ``tests/packaging/test_portable_imports.py`` holds it so.
 """
 
 from __future__ import annotations
@@ -13,7 +17,11 @@ import contextlib
 import json
 import os
 import select
+import sys
 import threading
+
+if sys.platform == "win32":  # pragma: no cover
+    raise ImportError("the twin's serial faces are pseudo-terminals, which Windows does not have (POSIX only)")
 import tty
 from dataclasses import dataclass
 from pathlib import Path
