@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from station.cli.common import db_option, echo_json, json_option, open_registry_cli
-from station.export.manifest import FORMATS, export_lot, iso_utc
+from station.errors import ConfigError
+from station.export.manifest import FORMATS, export_lot, format_for, iso_utc, write_lot
 from station.ftest.report import lot_report
 
 
@@ -47,18 +48,33 @@ def register(cli: click.Group) -> None:
 
     @lot.command("export")
     @click.argument("lot_name", metavar="LOT")
-    @click.option("--format", "fmt", type=click.Choice(FORMATS), default="txt", show_default=True,
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                   help="txt: one ID per line (Particle console import); csv; json (with steps and "
-                       "measurements); peridio-csv (Peridio console bulk import).")
-    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-                  help="File to write (a FILE.sha256 is written beside it).")
+                       "measurements); peridio-csv (Peridio console bulk import). Default: what the "
+                       "file's suffix names (.txt, .csv, .json), else txt; a suffix naming another format is refused.")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True), required=True,
+                  help="File to write (a FILE.sha256 is written beside it; its folder must exist); "
+                       "- writes to standard output and the checksum to standard error.")
     @click.option("--all", "include_all", is_flag=True,
                   help="Include devices that did not pass, and those re-provisioned into another lot "
                        "since (test_result 'reprovisioned').")
     @db_option
     @json_option
-    def export(lot_name: str, fmt: str, output: Path, include_all: bool, db_url: str | None, as_json: bool) -> None:
+    def export(lot_name: str, fmt: str | None, output: Path, include_all: bool, db_url: str | None,
+               as_json: bool) -> None:
         """Export LOT's manifest atomically, with a sha256sum-format checksum file."""
+        to_stdout = str(output) == "-"
+        fmt = format_for(None if to_stdout else output, fmt)
+        if to_stdout:
+            if as_json:
+                raise ConfigError("--json and -o - both want standard output: give -o FILE with --json")
+            digest, count = write_lot(open_registry_cli(db_url), lot_name, fmt, click.get_binary_stream("stdout"),
+                                      include_all=include_all)
+            click.echo(f"{digest}  -   ({count} devices, {fmt})", err=True)
+            return
+        if not output.parent.is_dir():
+            raise ConfigError(f"cannot write {output}: the folder {output.parent} does not exist "
+                              "(create it first; the export does not guess)")
         result = export_lot(open_registry_cli(db_url), lot_name, fmt, output, include_all=include_all)
         if as_json:
             echo_json({"lot": lot_name, "format": fmt, "path": str(result.path), "devices": result.devices,

@@ -202,23 +202,58 @@ def _peridio(lot: str, rows: Iterable[ManifestRow], targets: dict[int, dict[str,
     return produce
 
 
-def export_lot(registry: Registry, lot: str, fmt: str, path: Path, *, include_all: bool = False) -> ExportResult:
-    """Write ``lot``'s manifest to ``path`` (passed devices only unless ``include_all``) and its checksum."""
+#: what a file's suffix says its manifest format is (peridio-csv is a CSV too)
+SUFFIX_FORMATS: dict[str, tuple[str, ...]] = {".txt": ("txt",), ".csv": ("csv", "peridio-csv"), ".json": ("json",)}
+
+
+def format_for(path: Path | None, fmt: str | None) -> str:
+    """The format to write ``path`` in: ``fmt`` if given, else the one its suffix names, else txt.
+
+    ConfigError when the two disagree (``-o LOT.csv --format txt`` would give a CSV-named text
+    file that a spreadsheet or the Peridio console then misreads).
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise ConfigError(f"unknown manifest format {fmt!r} (choose from {', '.join(FORMATS)})")
+    named = SUFFIX_FORMATS.get(path.suffix.lower()) if path is not None else None
+    if fmt is None:
+        return named[0] if named else "txt"
+    if named and fmt not in named:
+        raise ConfigError(f"{path} is named like a {named[0]} file but --format is {fmt}: rename the file "
+                          f"or drop --format to write {named[0]}")
+    return fmt
+
+
+def _producer(registry: Registry, lot: str, fmt: str, include_all: bool) -> Callable[[_HashingWriter], int]:
     if fmt not in FORMATS:
         raise ConfigError(f"unknown manifest format {fmt!r} (choose from {', '.join(FORMATS)})")
     summary = registry.lot_ref(lot)
+
     def rows() -> Iterator[ManifestRow]:
         return registry.iter_manifest_rows(lot, include_failed=include_all)
 
     if fmt == "txt":
-        produce = _txt(rows())
-    elif fmt == "csv":
-        produce = _csv(rows())
-    elif fmt == "json":
-        produce = _json(lot, registry.iter_manifest_details(lot, include_failed=include_all))
-    else:
-        produce = _peridio(lot, rows(), registry.peridio_targets(lot),
-                           {summary.product: registry.product_peridio_prn(summary.product_id)})
+        return _txt(rows())
+    if fmt == "csv":
+        return _csv(rows())
+    if fmt == "json":
+        return _json(lot, registry.iter_manifest_details(lot, include_failed=include_all))
+    return _peridio(lot, rows(), registry.peridio_targets(lot),
+                    {summary.product: registry.product_peridio_prn(summary.product_id)})
+
+
+def write_lot(registry: Registry, lot: str, fmt: str, out: IO[bytes], *, include_all: bool = False) -> tuple[str, int]:
+    """Stream ``lot``'s manifest to ``out`` (standard output): ``(sha256, devices)``, no checksum file."""
+    produce = _producer(registry, lot, fmt, include_all)
+    writer = _HashingWriter(out)
+    count = produce(writer)
+    writer.flush()
+    out.flush()
+    return writer.digest.hexdigest(), count
+
+
+def export_lot(registry: Registry, lot: str, fmt: str, path: Path, *, include_all: bool = False) -> ExportResult:
+    """Write ``lot``'s manifest to ``path`` (passed devices only unless ``include_all``) and its checksum."""
+    produce = _producer(registry, lot, fmt, include_all)
     try:
         digest, count = _atomic_write(path, produce)
     except OSError as exc:

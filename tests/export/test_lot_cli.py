@@ -37,6 +37,7 @@ def test_list_json(registry: Registry, small_lot: dict[str, str]) -> None:
 
 def test_export_writes_file_and_checksum(registry: Registry, small_lot: dict[str, str], tmp_path: Path) -> None:
     out_file = tmp_path / "out" / "l1.txt"
+    out_file.parent.mkdir()  # an export refuses a missing folder (issue 15 item 6)
     code, out = run(["lot", "export", "L1", "--db", db_url(registry), "--format", "txt", "-o", str(out_file),
                      "--json"])
     assert code == 0
