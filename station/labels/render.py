@@ -9,9 +9,10 @@ printing it at 100 % lands on the stock.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -111,9 +112,24 @@ def write_labels(
     return written
 
 
+def _create_temp(path: Path) -> tuple[int, str]:
+    """An exclusive temporary file beside ``path`` whose mode follows the umask (like a manifest's).
+
+    ``tempfile.mkstemp`` makes 0600 files and the rename hands that mode on: labels are for the
+    people at the printer too, not only for the account that ran the station.
+    """
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
+
+
 def write_atomic(path: Path, data: bytes) -> Path:
     """Temp file in the same directory, then rename: a printer spooler never picks up a partial label."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

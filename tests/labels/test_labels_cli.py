@@ -17,14 +17,14 @@ DID = "e00fce68a1b2c3d4e5f60718"
 def test_png_by_suffix(tmp_path: Path) -> None:
     out = tmp_path / "l.png"
     res = CliRunner().invoke(
-        cli, ["label", DID.upper(), "--profile", PROFILE, "--serial", "PBO12", "-o", str(out)]
+        cli, ["label", DID.upper(), "--profile", PROFILE, "--serial", "PBO12", "--trial", "-o", str(out)]
     )
     assert res.exit_code == 0, res.output
     assert [r.text for r in zxingcpp.read_barcodes(Image.open(out))] == [f"{DID};PBO12"]
 
 
 def test_zpl_to_stdout() -> None:
-    res = CliRunner().invoke(cli, ["label", DID, "--profile", PROFILE, "--format", "zpl", "-o", "-"])
+    res = CliRunner().invoke(cli, ["label", DID, "--profile", PROFILE, "--format", "zpl", "--trial", "-o", "-"])
     assert res.exit_code == 0
     assert res.stdout.startswith("^XA") and f"^FDMA,{DID}^FS" in res.stdout
 
