@@ -121,6 +121,16 @@ class SimProbe(DebugProbe):
         return self._lock_file is not None
 
     @property
+    def device_seconds(self) -> float:
+        """The twin's modelled hardware time so far (readable through pyocd's probe server as ``readprop``)."""
+        return float(self.twin.clock.device_seconds)
+
+    @property
+    def transfer_stats(self) -> dict[str, int]:
+        """:attr:`stats`, as a property pyocd's probe server can hand to a remote client (``readprop``)."""
+        return dict(self.stats)
+
+    @property
     def capabilities(self) -> set[DebugProbe.Capability]:
         return {DebugProbe.Capability.SWJ_SEQUENCE}
 

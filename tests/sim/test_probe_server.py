@@ -101,6 +101,12 @@ def test_unplugging_a_served_twin_is_a_gone_device_at_the_station(bench: Bench, 
         (probe,) = server.describe()["swd"]["probes"]
         with PyocdSwdLink(probe["remote"]) as link:
             assert link.read_device_id() == twin.device_id
+            # what bench/transports.py reads: the twin's clock and transfer count, through pyocd's readprop
+            remote = link.session.probe
+            before = remote._read_property("transfer_stats")["transfers"]
+            link.read32(0x10000100)
+            assert remote._read_property("transfer_stats")["transfers"] > before
+            assert remote._read_property("device_seconds") > 0
             bench.unplug(twin.name)
             with pytest.raises(DeviceGone):
                 link.read_device_id()
