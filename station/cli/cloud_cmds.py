@@ -14,6 +14,7 @@ from station.cloud.credentials import ENV_VARS, get_credential, how_to_configure
 from station.cloud.http import check_base_url, is_local_url
 from station.cloud.particle import DEFAULT_PARTICLE_API, ParticleClient
 from station.cloud.peridio import DEFAULT_PERIDIO_API, PeridioClient
+from station.cloud.redact import Redactor
 from station.cloud.sync import Drainer, SyncReport, plan
 from station.errors import CloudError, ConfigError
 from station.store.outbox import PARTICLE, PERIDIO
@@ -161,6 +162,11 @@ def register(cli: click.Group) -> None:
     def list_(state: str | None, limit: int, db_url: str | None, as_json: bool) -> None:
         """Outbox entries with the reason they are waiting or failed."""
         rows = open_registry_cli(db_url).outbox_entries(state=state, limit=limit)
+        # rows written before reasons were redacted (or by an older station) may hold a credential
+        redact = Redactor([get_credential("particle"), get_credential("peridio")])
+        for r in rows:
+            if r.get("last_error"):
+                r["last_error"] = redact(str(r["last_error"]))
         if as_json:
             echo_json(rows)
             return

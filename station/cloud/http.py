@@ -8,7 +8,8 @@ Failures are sorted into what the outbox must do next:
 * :class:`CloudAuthError` — the credential itself was refused (401/403): a configuration problem,
   so the entries stay queued untouched and the command exits 2.
 
-Error texts never contain the credential: :func:`scrub` removes it from anything echoed back.
+Error texts never contain the credential: a :class:`~station.cloud.redact.Redactor` masks it in
+anything echoed back, before any excerpt is cut.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import random
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from station.cloud.redact import Redactor
 from station.errors import CloudAuthError, CloudRejected, CloudUnavailable, ConfigError
 
 
@@ -91,42 +92,22 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-#: A secret shorter than this is not a real API token (Particle's are 40 hex digits), and masking
-#: it wherever it occurs would mask ordinary words ("networ*** unavailable"), revealing it.
-MIN_SCRUB_LEN = 8
-
-_TOKEN_CHAR = r"[A-Za-z0-9._~+/=-]"
-
-
 def scrub(text: str, secret: str) -> str:
-    """``text`` with ``secret`` masked where a credential can appear in an echoed request.
-
-    Always masked: the secret as an auth-scheme value (``Bearer s``, ``Token s``, ``Basic s``)
-    or as a query/form value (``access_token=s``, ``api_key=s``), whole tokens only. A secret of
-    at least :data:`MIN_SCRUB_LEN` characters is also masked wherever it occurs: that is what
-    keeps a real token out of the registry and CLI output even if a server echoes it bare.
-    """
-    if not secret:
-        return text
-    s = re.escape(secret)
-    end = f"(?!{_TOKEN_CHAR})"
-    text = re.sub(rf"\b((?i:bearer|token|basic))(\s+){s}{end}", r"\1\2***", text)
-    text = re.sub(rf"\b((?i:access_token|api_key|apikey|token|key))={s}{end}", r"\1=***", text)
-    if len(secret) >= MIN_SCRUB_LEN:
-        text = text.replace(secret, "***")
-    return text
+    """``text`` with ``secret`` masked in every form a server can echo it (see :mod:`station.cloud.redact`)."""
+    return Redactor([secret])(text)
 
 
-def body_excerpt(resp: requests.Response) -> str:
+def body_excerpt(resp: requests.Response, redact: Callable[[str], str] = lambda t: t) -> str:
+    """The part of an error answer worth showing, redacted *before* it is cut to length."""
     try:
         data = resp.json()
     except ValueError:
-        return resp.text[:200]
+        return redact(resp.text)[:200]
     if isinstance(data, dict):
         for key in ("error_description", "error", "message", "errors", "info"):
             if data.get(key):
-                return str(data[key])[:300]
-    return str(data)[:200]
+                return redact(str(data[key]))[:300]
+    return redact(str(data))[:200]
 
 
 def send(
@@ -141,6 +122,7 @@ def send(
     **kwargs: Any,
 ) -> requests.Response:
     """Send one logical request; return the response of any status below 500 except 401/403/429."""
+    redact = Redactor([secret])
     last: CloudUnavailable | None = None
     for attempt in range(policy.attempts):
         if attempt:
@@ -153,15 +135,15 @@ def send(
             last.__cause__ = exc
             continue
         except requests.RequestException as exc:
-            last = CloudUnavailable(scrub(f"{what}: network unavailable ({exc.__class__.__name__})", secret))
+            last = CloudUnavailable(redact(f"{what}: network unavailable ({exc.__class__.__name__})"))
             last.__cause__ = exc
             continue
         if resp.status_code in (401, 403):
-            raise CloudAuthError(scrub(f"{what}: credential refused (HTTP {resp.status_code}: "
-                                       f"{body_excerpt(resp)})", secret))
+            raise CloudAuthError(redact(f"{what}: credential refused (HTTP {resp.status_code}: "
+                                        f"{body_excerpt(resp, redact)})"))
         if resp.status_code == 429 or resp.status_code >= 500:
             hint = parse_retry_after(resp.headers.get("Retry-After"))
-            last = CloudUnavailable(scrub(f"{what}: HTTP {resp.status_code} {body_excerpt(resp)}", secret), hint)
+            last = CloudUnavailable(redact(f"{what}: HTTP {resp.status_code} {body_excerpt(resp, redact)}"), hint)
             if hint is not None and hint > policy.max_retry_after_s:
                 break
             continue
@@ -171,4 +153,5 @@ def send(
 
 
 def rejected(resp: requests.Response, *, what: str, secret: str) -> CloudRejected:
-    return CloudRejected(scrub(f"{what}: HTTP {resp.status_code}: {body_excerpt(resp)}", secret), resp.status_code)
+    redact = Redactor([secret])
+    return CloudRejected(redact(f"{what}: HTTP {resp.status_code}: {body_excerpt(resp, redact)}"), resp.status_code)

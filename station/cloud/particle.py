@@ -19,6 +19,7 @@ import requests
 
 from station import settings
 from station.cloud.http import RetryPolicy, check_base_url, rejected, send
+from station.cloud.redact import Redactor
 from station.errors import CloudRejected
 
 DEFAULT_PARTICLE_API: str = settings.setting("particle_api").default
@@ -51,6 +52,8 @@ class ParticleClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._token = token
+        #: masks this client's token in anything built from what the server says
+        self.redact = Redactor([token])
         self.base_url = check_base_url(base_url, "Particle API URL")
         self.policy = policy or RetryPolicy()
         self._session = session or requests.Session()

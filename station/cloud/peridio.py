@@ -15,6 +15,7 @@ import requests
 
 from station import settings
 from station.cloud.http import RetryPolicy, body_excerpt, check_base_url, rejected, send
+from station.cloud.redact import Redactor
 
 DEFAULT_PERIDIO_API: str = settings.setting("peridio_api").default
 DEFAULT_API_VERSION = "2"
@@ -32,6 +33,8 @@ class PeridioClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._key = api_key
+        #: masks this client's key in anything built from what the server says
+        self.redact = Redactor([api_key])
         self.base_url = check_base_url(base_url, "Peridio API URL")
         self.policy = policy or RetryPolicy()
         self._session = session or requests.Session()
@@ -57,6 +60,8 @@ class PeridioClient:
                     policy=self.policy, sleep=self._sleep, json=body)
         if resp.status_code < 300:
             return "created"
-        if resp.status_code == 409 or (resp.status_code in (400, 422) and "already" in body_excerpt(resp).lower()):
+        if resp.status_code == 409 or (
+            resp.status_code in (400, 422) and "already" in body_excerpt(resp, self.redact).lower()
+        ):
             return "exists"
         raise rejected(resp, what=what, secret=self._key)

@@ -21,6 +21,7 @@ from typing import Any
 from station.cloud.credentials import how_to_configure
 from station.cloud.particle import ParticleClient
 from station.cloud.peridio import PeridioClient
+from station.cloud.redact import Redactor
 from station.errors import CloudRejected, CloudUnavailable
 from station.store.outbox import PARTICLE, PERIDIO
 from station.store.records import OutboxEntry
@@ -92,7 +93,10 @@ class Drainer:
         self.worker = worker or default_worker_name()
         self.batch = batch
         self.backoff = backoff or OutboxBackoff()
-        self.log = log
+        #: every sink this drainer writes (registry rows, log lines, report problems) goes through it
+        self.redact = Redactor([*(particle.redact.secrets if particle else ()),
+                                *(peridio.redact.secrets if peridio else ())])
+        self.log: Log = lambda msg: log(self.redact(msg))
 
     # ------------------------------------------------------------------ one pass
     def drain_once(self) -> SyncReport:
@@ -153,17 +157,18 @@ class Drainer:
                     delay = self.backoff.delay(tries)
                     if exc.retry_after is not None:
                         delay = max(delay, timedelta(seconds=exc.retry_after))
-                    report.rescheduled += self.registry.outbox_retry_later(self.worker, ids, error=str(exc),
-                                                                           delay=delay)
+                    report.rescheduled += self.registry.outbox_retry_later(
+                        self.worker, ids, error=self.redact(str(exc)), delay=delay)
                 held.clear()
-                report.problems.append(str(exc))
+                report.problems.append(self.redact(str(exc)))
                 self.log(f"{exc}; {len(pending)} entries stay queued")
                 return False
             except CloudRejected as exc:
                 ids = [e.id for e in batch]
-                report.needs_attention += self.registry.outbox_fail(self.worker, {i: str(exc) for i in ids})
+                reason = self.redact(str(exc))
+                report.needs_attention += self.registry.outbox_fail(self.worker, {i: reason for i in ids})
                 held.difference_update(ids)
-                report.problems.append(str(exc))
+                report.problems.append(reason)
                 self.log(f"{exc}; {len(ids)} entries need attention")
         return True
 
@@ -178,7 +183,7 @@ class Drainer:
                                                   claim_user=claim_user)
             ok_plain = [e.id for e in batch if e.device_id in result.imported and not e.payload.get("groups")]
             ok_grouped = [e.id for e in batch if e.device_id in result.imported and e.payload.get("groups")]
-            bad = {e.id: f"Particle product {product}: {result.attention[e.device_id]}"
+            bad = {e.id: self.redact(f"Particle product {product}: {result.attention[e.device_id]}")
                    for e in batch if e.device_id in result.attention}
             report.imported += self.registry.outbox_done(self.worker, ok_plain)
             self.registry.outbox_done(self.worker, ok_grouped, next_stage="groups")
