@@ -1,33 +1,136 @@
 """Benchmark of the whole provisioning pipeline against twins (prints figures; not a test).
 
-    python bench/provision.py                # realtime twins, N = 1, 4, 8
-    python bench/provision.py --fast         # as fast as the emulation runs
-    python bench/provision.py --sizes 1,2
+    python bench/provision.py                   # realtime twins out of process, N = 1, 8, 24
+    python bench/provision.py --sizes 1,8       # fewer slots
+    python bench/provision.py --twins inproc    # twins inside this process (the old measurement)
+    python bench/provision.py --fast            # twins as fast as the emulation runs
 
 For each N it provisions N fresh twins in parallel slots over SWD with the demo profile (flash the
 Device OS set and factory-test firmware, verify, functional tests over serial, product firmware,
-verify, register, label) and prints:
+verify, register, label). By default the twins live in a ``station sim serve`` process (serial
+ptys) and its SWD probe servers (pyocd's probe server, one process per twin); the station in this
+process reaches them as probes ``remote:localhost:PORT`` and through the ptys. It prints, with the
+load average beside every row:
 
-* per-device wall time (mean over the slots),
-* hardware time: what the pipeline spent inside flash/verify/test calls (``SlotResult.hardware_s``),
-* device time: what the twins' clocks say real hardware needed (realtime mode),
-* station overhead = wall − hardware time (bookkeeping, registry, labels, waiting for ports),
-* devices/hour for the batch (N / batch wall time).
+* batch wall, per-device wall (mean over the slots), devices/hour (N / batch wall);
+* hardware time: what the pipeline spent inside flash/verify/test calls (``SlotResult.hardware_s``)
+  and overhead = per-device wall − hardware time, also as a share of the hardware time;
+* the twins' device clock (out of process: the SWD side only, asked of each probe server);
+* station CPU: this process's user+system CPU for the batch, per device, and per step (each slot
+  thread's CPU between its step events), and slots per core = device clock / station CPU per device
+  (pyocd's imports and first session are paid once before the clock starts);
+* the twins' CPU (the serve process and its probe servers), reported apart from the station's.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+SERVE_START_S = 120.0
 
 
-def run_batch(n: int, realtime: bool, root: Path) -> dict[str, float]:
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f}/{five:.1f}"
+
+
+def proc_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (Linux /proc), children they waited for included."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])
+    return total / tick
+
+
+class StepCpu:
+    """An event sink: each slot thread's CPU seconds per step (events are sent from the slot's thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.open: dict[tuple[str, str], float] = {}
+        self.attempt: dict[str, float] = {}
+        self.per_step: dict[str, list[float]] = defaultdict(list)
+        self.outside: list[float] = []  # attempt CPU not inside any step
+        self._in_steps: dict[str, float] = defaultdict(float)
+
+    def __call__(self, event: Any) -> None:
+        now = time.thread_time()
+        with self.lock:
+            if event.kind == "attempt_started":
+                self.attempt[event.slot] = now
+                self._in_steps[event.slot] = 0.0
+            elif event.kind == "step_started" and event.step:
+                self.open[(event.slot, event.step)] = now
+            elif event.kind == "step_finished" and event.step:
+                t0 = self.open.pop((event.slot, event.step), None)
+                if t0 is not None:
+                    self.per_step[event.step].append(now - t0)
+                    self._in_steps[event.slot] += now - t0
+            elif event.kind == "attempt_finished" and event.slot in self.attempt:
+                self.outside.append(now - self.attempt.pop(event.slot) - self._in_steps.pop(event.slot, 0.0))
+
+
+class Served:
+    """``station sim serve --no-usb`` for a bench: the twins' serial faces and SWD probe servers."""
+
+    def __init__(self, bench_path: Path, realtime: bool) -> None:
+        env = dict(os.environ, STATION_SIM_DIR=str(bench_path))
+        if realtime:
+            env["STATION_SIM_REALTIME"] = "1"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "station.cli.main", "sim", "serve", "--no-usb", "--json"],
+            env=env, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        got: dict[str, Any] = {}
+        reader = threading.Thread(target=lambda: got.update(json.loads(self.proc.stdout.readline() or "{}")))  # type: ignore[union-attr]
+        reader.start()
+        reader.join(SERVE_START_S)
+        if "swd" not in got:
+            self.stop()
+            raise SystemExit("station sim serve did not start")
+        self.doc = got
+        self.remote = {p["probe_uid"]: p["remote"] for p in got["swd"]["probes"]}
+        from station.sim.probe_server import published_probes
+
+        self.pids = [self.proc.pid, *{int(p["pid"]) for p in published_probes(bench_path).values()}]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+
+def swd_device_seconds(uid: str) -> float:
+    """The twin's SWD-side device clock, asked of its probe server (pyocd's ``readprop``)."""
+    from pyocd.probe.tcp_client_probe import TCPClientProbe
+
+    probe = TCPClientProbe(uid.split(":", 1)[1])
+    probe.open()
+    try:
+        return float(probe._read_property("device_seconds"))
+    finally:
+        probe.close()
+
+
+def run_batch(n: int, realtime: bool, root: Path, mode: str) -> dict[str, Any]:
     from station.domain import Transport
     from station.firmware.cache import FirmwareCache
     from station.firmware.demo import install_demo_firmware
@@ -39,58 +142,90 @@ def run_batch(n: int, realtime: bool, root: Path) -> dict[str, float]:
     work = root / f"n{n}"
     bench = Bench(work / "bench", realtime=realtime)
     twins = bench.create(n, seed=1000 + n)
-    backend.use_sim(bench.path)
+    served = Served(bench.path, realtime) if mode == "remote" else None
+    backend.use_sim(bench.path)  # serial ports: the ptys the serve process publishes
     cache = FirmwareCache(work / "cache")
     install_demo_firmware(cache, "boron")
     registry = open_registry(f"sqlite:///{work / 'station.db'}")
+    steps = StepCpu()
     job = prepare_job(
-        profile_path=REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml", cache=cache, registry=registry,
-        station="bench", operator="bench", lot=f"bench-{n}", labels_dir=work / "labels",
-        ask_operator=lambda step, question, timeout: True,
-    )
-    slots = [SlotSpec(str(i + 1), Transport.SWD, t.identity.probe_uid) for i, t in enumerate(twins)]
+        profile_path=REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml", cache=cache,
+        registry=registry, station="bench", operator="bench", lot=f"bench-{n}", labels_dir=work / "labels",
+        ask_operator=lambda step, question, timeout: True, sink=steps,
+    )  # fmt: skip
+    uids = [served.remote[t.identity.probe_uid] if served else t.identity.probe_uid for t in twins]
+    slots = [SlotSpec(str(i + 1), Transport.SWD, u) for i, u in enumerate(uids)]
     device0 = [t.clock.device_seconds for t in twins]
-    t0 = time.perf_counter()
-    results = run_slots(job, slots)
-    wall = time.perf_counter() - t0
-    device = [t.clock.device_seconds - d for t, d in zip(twins, device0, strict=True)]
+    pids = served.pids if served else []
+    from station.hw.swd import PyocdSwdLink
+
+    with PyocdSwdLink(uids[0]) as link:  # pyocd's imports and first session: once per process, not per device
+        link.read_device_id()
+    tc0, c0, t0 = proc_cpu(pids), time.process_time(), time.perf_counter()
+    try:
+        results = run_slots(job, slots)
+        wall = time.perf_counter() - t0
+        station_cpu, twin_cpu = time.process_time() - c0, proc_cpu(pids) - tc0
+        if served:
+            device = [swd_device_seconds(u) for u in uids]
+        else:
+            device = [t.clock.device_seconds - d for t, d in zip(twins, device0, strict=True)]
+    finally:
+        if served:
+            served.stop()
+        backend.stop_sim_hosts()
+        backend.use_sim(None)
+        registry.close()
+        forget_twins(bench.path)
     failed = [r for r in results if not r.passed]
     if failed:
         raise SystemExit(f"N={n}: {len(failed)} device(s) failed: {[(r.failing_step, r.reason) for r in failed]}")
-    backend.stop_sim_hosts()
-    backend.use_sim(None)
-    registry.close()
-    forget_twins(bench.path)
     per_device = statistics.mean(r.duration_s for r in results)
     hardware = statistics.mean(r.hardware_s for r in results)
     return {
-        "n": n,
-        "batch_wall": wall,
-        "per_device_wall": per_device,
-        "hardware": hardware,
-        "device": statistics.mean(device),
-        "overhead": per_device - hardware,
-        "devices_per_hour": n / wall * 3600,
-    }
+        "n": n, "batch_wall": wall, "per_device_wall": per_device, "hardware": hardware,
+        "device": statistics.mean(device), "overhead": per_device - hardware, "devices_per_hour": n / wall * 3600,
+        "station_cpu": station_cpu, "twin_cpu": twin_cpu, "steps": steps, "load": load(),
+    }  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fast", action="store_true", help="twins as fast as the emulation runs (no device clock)")
-    ap.add_argument("--sizes", default="1,4,8", help="comma-separated N values")
+    ap.add_argument("--sizes", default="1,8,24", help="comma-separated N values")
+    ap.add_argument("--twins", choices=("remote", "inproc"), default="remote",
+                    help="twins in a station sim serve process and its probe servers (default) or in this one")
     args = ap.parse_args()
     realtime = not args.fast
     if realtime:
         os.environ["STATION_SIM_REALTIME"] = "1"
     sizes = [int(x) for x in args.sizes.split(",")]
-    print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins")
-    print(f"{'N':>3} {'batch wall':>11} {'per device':>11} {'in hardware':>12} {'device clock':>13} "
-          f"{'overhead':>9} {'devices/h':>10}")
+    where = "out of process (station sim serve + pyocd probe servers)" if args.twins == "remote" else "in this process"
+    print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins {where}; "
+          f"load {load()}")  # fmt: skip
+    device_label = "SWD dev clock" if args.twins == "remote" else "device clock"
+    print(f"{'N':>3} {'batch wall':>11} {'per device':>11} {'in hardware':>12} {device_label:>13} {'overhead':>14} "
+          f"{'devices/h':>10} {'station CPU/dev':>16} {'slots/core':>10} {'twins CPU':>10}  load")  # fmt: skip
+    per_n = []
     with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
         for n in sizes:
-            r = run_batch(n, realtime, Path(tmp))
+            r = run_batch(n, realtime, Path(tmp), args.twins)
+            per_n.append(r)
+            cpu_dev = r["station_cpu"] / n
+            share = r["overhead"] / r["hardware"] if r["hardware"] else 0.0
+            twin = f"{r['twin_cpu']:>9.1f}s" if args.twins == "remote" else "  (inside)"
             print(f"{n:>3} {r['batch_wall']:>10.2f}s {r['per_device_wall']:>10.2f}s {r['hardware']:>11.2f}s "
-                  f"{r['device']:>12.2f}s {r['overhead']:>8.2f}s {r['devices_per_hour']:>10.0f}")
+                  f"{r['device']:>12.2f}s {r['overhead']:>7.2f}s {share:>5.1%} {r['devices_per_hour']:>10.0f} "
+                  f"{cpu_dev:>15.3f}s {r['device'] / cpu_dev:>10.1f} {twin}  {r['load']}")  # fmt: skip
+    print("overhead = per-device wall - time inside hardware calls (goal <= 5 % of device time); "
+          f"slots/core = {device_label} / station CPU per device (goal >= 24)")
+    for r in per_n:
+        steps: StepCpu = r["steps"]
+        parts = [(name, statistics.mean(v)) for name, v in steps.per_step.items()]
+        parts.sort(key=lambda kv: -kv[1])
+        outside = statistics.mean(steps.outside) if steps.outside else 0.0
+        print(f"N={r['n']}: station CPU per device by step (slot thread, mean): "
+              + ", ".join(f"{k} {v:.3f}s" for k, v in parts) + f", between steps {outside:.3f}s  [load {r['load']}]")
 
 
 if __name__ == "__main__":
