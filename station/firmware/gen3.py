@@ -39,6 +39,8 @@ from station.domain import (
 from station.firmware.module import PREFIX_SIZE, ModuleDependency, function_name, platform_label
 
 ReadFn = Callable[[int, int], bytes]
+#: CRC-32 of (address, size) computed without reading the bytes (on the target, station.firmware.crc)
+CrcFn = Callable[[int, int], int]
 
 MBR_SIZE = 0x1000
 SD_INFO_OFFSET = 0x2000  # relative to the SoftDevice base (0x1000)
@@ -51,6 +53,8 @@ SYSTEM_PART1_LEGACY = 0x30000
 VECTOR_TABLE_SIZE = 0x200
 _PREFIX = struct.Struct("<IIBBHHBBBBHBBH")
 _CHUNK = 0x4000
+#: with on-target CRCs only headers and CRC words are read: small chunks suffice
+_SMALL_CHUNK = 0x200
 
 
 @dataclass(frozen=True)
@@ -81,19 +85,32 @@ class FlashModule:
         return f"{self.name} v{self.version} at 0x{self.start:05X}-0x{self.end:05X}: {state}"
 
 
-def _crc_ok(read: ReadFn, start: int, end: int) -> bool:
-    """CRC-32 over [start, end) against the big-endian word stored at ``end``, read in chunks."""
-    crc = 0
-    addr = start
-    while addr < end:
-        n = min(_CHUNK, end - addr)
-        crc = zlib.crc32(read(addr, n), crc)
-        addr += n
+def _crc_ok(read: ReadFn, start: int, end: int, crc_of: CrcFn | None = None) -> bool:
+    """CRC-32 over [start, end) against the big-endian word stored at ``end``.
+
+    With ``crc_of`` the CRC is computed where the bytes are (on the target); otherwise they are
+    read in chunks and checksummed here.
+    """
+    if crc_of is not None:
+        crc = crc_of(start, end - start)
+    else:
+        crc = 0
+        addr = start
+        while addr < end:
+            n = min(_CHUNK, end - addr)
+            crc = zlib.crc32(read(addr, n), crc)
+            addr += n
     return read(end, 4) == struct.pack(">I", crc & 0xFFFFFFFF)
 
 
 def _module_at(
-    read: ReadFn, prefix_addr: int, platform_id: int, slot: tuple[int, int], *, prefix_bytes: bytes | None = None
+    read: ReadFn,
+    prefix_addr: int,
+    platform_id: int,
+    slot: tuple[int, int],
+    *,
+    prefix_bytes: bytes | None = None,
+    crc_of: CrcFn | None = None,
 ) -> FlashModule | None:
     """Interpret the 24 bytes at ``prefix_addr`` as a prefix; None if they cannot be one."""
     raw = prefix_bytes if prefix_bytes is not None else read(prefix_addr, PREFIX_SIZE)
@@ -111,7 +128,7 @@ def _module_at(
     if not (lo <= start and end + 4 <= hi):
         reason = f"0x{start:05X}-0x{end + 4:05X} is outside its slot 0x{lo:05X}-0x{hi:05X}"
     else:
-        crc_ok = _crc_ok(read, start, end)
+        crc_ok = _crc_ok(read, start, end, crc_of)
         if not crc_ok:
             reason = "CRC mismatch"
         elif plat != platform_id:
@@ -123,12 +140,14 @@ def _blank(raw: bytes) -> bool:
     return raw in (b"\xff" * len(raw), bytes(len(raw)))
 
 
-def _fixed_slot(read: ReadFn, base: int, platform_id: int, slot: tuple[int, int]) -> FlashModule | None:
+def _fixed_slot(
+    read: ReadFn, base: int, platform_id: int, slot: tuple[int, int], crc_of: CrcFn | None = None
+) -> FlashModule | None:
     """A module whose prefix follows a vector table at ``base`` and must start at ``base``."""
     raw = read(base + VECTOR_TABLE_SIZE, PREFIX_SIZE)
     if _blank(raw):
         return None
-    mod = _module_at(read, base + VECTOR_TABLE_SIZE, platform_id, slot, prefix_bytes=raw)
+    mod = _module_at(read, base + VECTOR_TABLE_SIZE, platform_id, slot, prefix_bytes=raw, crc_of=crc_of)
     if mod is None or mod.start != base:
         return None
     return mod
@@ -155,14 +174,15 @@ class _ChunkReader:
     bytes, and this keeps a full read-back of the demo set to roughly the size of its modules.
     """
 
-    def __init__(self, read: ReadFn) -> None:
+    def __init__(self, read: ReadFn, chunk: int = _CHUNK) -> None:
         self._read = read
+        self._size = chunk
         self._chunks: dict[int, bytes] = {}
 
     def chunk(self, base: int) -> bytes:
         data = self._chunks.get(base)
         if data is None:
-            data = self._read(base, min(_CHUNK, NRF_FLASH_SIZE - base))
+            data = self._read(base, min(self._size, NRF_FLASH_SIZE - base))
             self._chunks[base] = data
         return data
 
@@ -170,7 +190,7 @@ class _ChunkReader:
         out = bytearray()
         addr = address
         while addr < address + size:
-            base = addr - addr % _CHUNK
+            base = addr - addr % self._size
             data = self.chunk(base)
             take = min(address + size, base + len(data)) - addr
             out += data[addr - base : addr - base + take]
@@ -178,7 +198,7 @@ class _ChunkReader:
         return bytes(out)
 
 
-def _user_part(read: _ChunkReader, platform_id: int) -> FlashModule | None:
+def _user_part(read: _ChunkReader, platform_id: int, crc_of: CrcFn | None = None) -> FlashModule | None:
     """The user part Device OS would run, found where Device OS looks for it.
 
     ``hal_user_module_get_descriptor`` (device-os ``hal/src/nRF52840/user_hal.cpp``) checks the
@@ -193,7 +213,9 @@ def _user_part(read: _ChunkReader, platform_id: int) -> FlashModule | None:
         raw = read(base, PREFIX_SIZE)
         if _blank(raw) or int.from_bytes(raw[:4], "little") != base:
             continue
-        mod = _module_at(read, base, platform_id, (GEN3_ADDR_USER_PART, GEN3_USER_PART_END), prefix_bytes=raw)
+        mod = _module_at(
+            read, base, platform_id, (GEN3_ADDR_USER_PART, GEN3_USER_PART_END), prefix_bytes=raw, crc_of=crc_of
+        )
         if mod is None or mod.function != ModuleFunction.USER_PART:
             continue
         if mod.valid:
@@ -202,16 +224,22 @@ def _user_part(read: _ChunkReader, platform_id: int) -> FlashModule | None:
     return found[0] if found else None
 
 
-def read_flash_modules(read: ReadFn, platform_id: int) -> list[FlashModule]:
-    """Modules present in internal flash, in flash order (radio stack, system part, user, bootloader)."""
-    read = _ChunkReader(read)
+def read_flash_modules(read: ReadFn, platform_id: int, crc_of: CrcFn | None = None) -> list[FlashModule]:
+    """Modules present in internal flash, in flash order (radio stack, system part, user, bootloader).
+
+    ``crc_of`` (address, size) → CRC-32 lets the module CRCs be computed on the target, so only
+    headers and CRC words are read (over SWD: about 2 KB instead of every module byte).
+    """
+    read = _ChunkReader(read, _SMALL_CHUNK if crc_of is not None else _CHUNK)
     mods: list[FlashModule | None] = [_radio_stack(read, platform_id)]
-    sp = _fixed_slot(read, GEN3_ADDR_SYSTEM_PART1, platform_id, (GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART))
+    sp_slot = (GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART)
+    sp = _fixed_slot(read, GEN3_ADDR_SYSTEM_PART1, platform_id, sp_slot, crc_of)
     if sp is None:
-        sp = _fixed_slot(read, SYSTEM_PART1_LEGACY, platform_id, (SYSTEM_PART1_LEGACY, GEN3_ADDR_USER_PART))
+        sp = _fixed_slot(read, SYSTEM_PART1_LEGACY, platform_id, (SYSTEM_PART1_LEGACY, GEN3_ADDR_USER_PART), crc_of)
     mods.append(sp)
-    mods.append(_user_part(read, platform_id))
-    mods.append(_fixed_slot(read, GEN3_ADDR_BOOTLOADER, platform_id, (GEN3_ADDR_BOOTLOADER, NRF_FLASH_SIZE)))
+    mods.append(_user_part(read, platform_id, crc_of))
+    boot_slot = (GEN3_ADDR_BOOTLOADER, NRF_FLASH_SIZE)
+    mods.append(_fixed_slot(read, GEN3_ADDR_BOOTLOADER, platform_id, boot_slot, crc_of))
     return [m for m in mods if m is not None]
 
 
