@@ -53,6 +53,10 @@ class CacheError(InputError):
     """The firmware cache is missing an entry or an entry no longer matches its hash."""
 
 
+class CacheMissing(CacheError):
+    """The firmware cache has no entry for a hash (never added, or the cache folder is another one)."""
+
+
 class ConfigError(InputError):
     """Station configuration (database URL, slots, credentials) is wrong."""
 

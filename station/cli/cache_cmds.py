@@ -36,12 +36,12 @@ def register(cli: click.Group) -> None:
             raise FirmwareError("--name applies to one file; give one file or no --name")
         fc = open_cache(cache_dir)
         addr = _address(address)
-        entries = [fc.add(f, name=name, address=addr) for f in files]
+        added = [fc.add_new(f, name=name, address=addr) for f in files]
         if as_json:
-            echo_json([e.to_json() for e in entries])
+            echo_json([e.to_json() | {"new": new} for e, new in added])
             return
-        for e in entries:
-            click.echo(f"added {e.sha256}  {e.describe()}")
+        for e, new in added:
+            click.echo(f"{'added' if new else 'already cached'} {e.sha256}  {e.describe()}")
 
     @cache.command("list")
     @cache_option

@@ -69,6 +69,11 @@ def activate_sim(sim_dir: Path | None) -> None:
     """
     if sim_dir is None:
         return
+    if not Path(sim_dir).is_dir():
+        from station.errors import ConfigError
+
+        raise ConfigError(f"the simulated bench {sim_dir} does not exist (--sim-dir / {settings.env_var('sim_dir')}); "
+                          f"create twins with `station sim create 4 --dir {sim_dir}`, or unset it to use real hardware")
     os.environ[settings.env_var("sim_dir")] = str(Path(sim_dir).resolve())  # for child processes
     from station.hw import backend
 

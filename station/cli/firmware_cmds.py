@@ -83,7 +83,8 @@ def register(cli: click.Group) -> None:
 
         parsed = [(_info_for(f), f) for f in files]
         infos = {i.file_sha256: f for i, f in parsed}
-        ordered = check_module_set([i for i, _ in parsed], PLATFORMS[platform].id)
+        ordered = check_module_set([i for i, _ in parsed], PLATFORMS[platform].id,
+                                   names={i.file_sha256: f.name for i, f in parsed}, wanted_by="--platform")
         if as_json:
             echo_json([{"file": str(infos[i.file_sha256]), **i.to_json()} for i in ordered])
             return

@@ -26,7 +26,7 @@ from typing import Any
 
 from station import paths, settings
 from station.domain import ModuleFlags, ModuleFunction
-from station.errors import CacheError, FirmwareError
+from station.errors import CacheError, CacheMissing, FirmwareError
 from station.firmware.images import LoadedFirmware, load_firmware
 from station.firmware.module import ModuleDependency, ModuleInfo
 
@@ -121,7 +121,12 @@ class FirmwareCache:
         return self.root / f"{sha}.json"
 
     def add(self, source: Path | str | bytes, *, name: str | None = None, address: int | None = None) -> CacheEntry:
-        """Store a file (path or bytes). Idempotent: adding the same bytes again returns the entry.
+        """Store a file (path or bytes). Idempotent: adding the same bytes again returns the entry."""
+        return self.add_new(source, name=name, address=address)[0]
+
+    def add_new(self, source: Path | str | bytes, *, name: str | None = None,
+                address: int | None = None) -> tuple[CacheEntry, bool]:
+        """:meth:`add`, also saying whether the bytes were new (False: they were cached already).
 
         Refuses (``FirmwareError``) a module whose CRC is already wrong and a raw binary without
         an address: neither could be flashed safely later.
@@ -142,7 +147,7 @@ class FirmwareCache:
         sha = hashlib.sha256(data).hexdigest()
         existing = self._meta(sha)
         if existing.exists() and self._blob(sha).exists():
-            return self.get(sha)
+            return self.get(sha), False
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             _atomic_write(self._blob(sha), data)
@@ -150,7 +155,7 @@ class FirmwareCache:
             _atomic_write(existing, (json.dumps(entry.to_json(), indent=2, sort_keys=True) + "\n").encode())
         except OSError as exc:
             raise CacheError(f"cannot write to firmware cache {self.root}: {exc.strerror or exc}") from exc
-        return entry
+        return entry, True
 
     def _entry(self, sha: str, data: bytes, name: str, loaded: LoadedFirmware, address: int | None) -> CacheEntry:
         return CacheEntry(
@@ -178,7 +183,7 @@ class FirmwareCache:
                 added=str(obj.get("added", "")),
             )
         except FileNotFoundError:
-            raise CacheError(f"{sha[:12]}…: not in cache {self.root}") from None
+            raise CacheMissing(f"{sha[:12]}…: not in cache {self.root}") from None
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CacheError(f"{sha[:12]}…: cache metadata is unreadable ({exc})") from exc
 
@@ -195,7 +200,7 @@ class FirmwareCache:
         try:
             data = entry.path.read_bytes()
         except FileNotFoundError:
-            raise CacheError(f"{entry.name} [{entry.sha256[:12]}]: not in cache (blob missing)") from None
+            raise CacheMissing(f"{entry.name} [{entry.sha256[:12]}]: not in cache (blob missing)") from None
         except OSError as exc:
             raise CacheError(f"{entry.name} [{entry.sha256[:12]}]: cannot read: {exc.strerror or exc}") from exc
         found = hashlib.sha256(data).hexdigest()

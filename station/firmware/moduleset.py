@@ -12,7 +12,7 @@ that whatever a module depends on is already in place when it is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 
 from station.domain import ModuleFunction
@@ -33,8 +33,10 @@ def flash_order_key(info: ModuleInfo) -> tuple[int, int]:
     return (_ORDER.get(info.function, 5), info.index)
 
 
-def _label(info: ModuleInfo) -> str:
-    return f"{info.name} v{info.version}"
+def _label(info: ModuleInfo, names: Mapping[str, str] | None = None) -> str:
+    """``user-part v6``, or ``app.bin (user-part v6)`` when the caller knows the module's file."""
+    name = (names or {}).get(info.file_sha256)
+    return f"{name} ({info.name} v{info.version})" if name else f"{info.name} v{info.version}"
 
 
 def check_module_set(
@@ -42,27 +44,36 @@ def check_module_set(
     platform_id: int,
     *,
     installed: Iterable[ModuleDependency] = (),
+    names: Mapping[str, str] | None = None,
+    wanted_by: str = "profile",
 ) -> list[ModuleInfo]:
     """Return ``entries`` in flash order, or raise ``FirmwareError`` naming the first problem.
 
     ``installed`` lists modules known to be on the device already (function, index, version)
     for profiles that flash only part of the set; by default the set must be self-sufficient.
     NCP dependencies are not checked here: NCP firmware is not part of internal flash.
+    ``names`` maps a module's file SHA-256 to what the user calls it (a file name, a profile
+    role) so a problem names the files; ``wanted_by`` says who chose the platform.
     """
     if not entries:
         raise FirmwareError("the module set is empty")
     for info in entries:
         if info.platform_id != platform_id:
             raise FirmwareError(
-                f"{_label(info)} is for {platform_label(info.platform_id)}, profile is {platform_label(platform_id)}"
+                f"{_label(info, names)} is for {platform_label(info.platform_id)}, "
+                f"{wanted_by} is {platform_label(platform_id)}"
             )
         if not info.crc_ok:
-            raise FirmwareError(f"{_label(info)} has a bad CRC: the file is corrupt")
+            raise FirmwareError(f"{_label(info, names)} has a bad CRC: the file is corrupt")
     seen: dict[tuple[int, int], ModuleInfo] = {}
     for info in entries:
         key = (int(info.function), info.index)
         if key in seen:
-            raise FirmwareError(f"{_label(info)} and {_label(seen[key])} are both in the set: keep one")
+            first, second = _label(seen[key], names), _label(info, names)
+            if seen[key].file_sha256 == info.file_sha256:  # the same file given twice
+                raise FirmwareError(f"{first} is in the set twice: give it once")
+            raise FirmwareError(f"{second} and {first} are both in the set (both are "
+                                f"{info.name} index {info.index}): keep one")
         seen[key] = info
     ordered = sorted(entries, key=flash_order_key)
     _check_overlaps(ordered)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from station.domain import FlashImage, ModuleFunction
-from station.errors import FirmwareError
+from station.errors import CacheMissing, FirmwareError
 from station.firmware.cache import FirmwareCache
 from station.firmware.module import ModuleInfo, module_flash_image, parse_module
 from station.firmware.moduleset import check_module_set
@@ -72,7 +72,13 @@ class FirmwareSet:
 
 
 def _resolve(cache: FirmwareCache, ref: ModuleRef) -> ResolvedModule:
-    data = cache.read(ref.sha256)
+    try:
+        data = cache.read(ref.sha256)
+    except CacheMissing as exc:
+        raise CacheMissing(
+            f"the profile's {ref.role} ({ref.sha256[:12]}…) is not in the firmware cache {cache.root}: "
+            "add its file with `station cache add FILE` (or point --cache / STATION_CACHE at the cache that "
+            "has it; for the demo profiles, `station firmware demo` builds and caches them)") from exc
     info = parse_module(data)
     if info.version != ref.version:
         raise FirmwareError(
@@ -94,9 +100,10 @@ def resolve_firmware(profile: Profile, cache: FirmwareCache) -> FirmwareSet:
         if user is not None and user.info.function != ModuleFunction.USER_PART:
             raise FirmwareError(f"{user.ref.role} is a {user.info.function.name.lower()} module, not a user part")
     # The platform/CRC/dependency check covers the Device OS set with each user part in turn.
-    ordered = check_module_set([m.info for m in dos] + [product.info], profile.platform.id)
+    roles = {m.info.file_sha256: m.ref.role for m in (*dos, product, *([test] if test else []))}
+    ordered = check_module_set([m.info for m in dos] + [product.info], profile.platform.id, names=roles)
     if test is not None:
-        check_module_set([m.info for m in dos] + [test.info], profile.platform.id)
+        check_module_set([m.info for m in dos] + [test.info], profile.platform.id, names=roles)
     key = lambda i: (i.function, i.index, i.start)  # noqa: E731 - identity of a module in a set
     by_key = {key(m.info): m for m in dos}
     dos_ordered = tuple(by_key[key(i)] for i in ordered if key(i) in by_key)

@@ -104,12 +104,24 @@ def run_slot(job: Job, slot: SlotSpec) -> SlotResult:
     return provision_usb(job, slot.name, slot.target)
 
 
+def _no_slots_text() -> str:
+    """Why nothing was found, with the one hint that fits: real hardware, or the bench in use."""
+    from station.hw.backend import sim_bench_path
+
+    bench = sim_bench_path()
+    if bench is None:
+        return ("no slots to provision: no probe or device found (connect one; to use simulated devices, pass "
+                "--sim-dir BENCH or set STATION_SIM_DIR, after `station sim create 4 --dir BENCH`)")
+    return (f"no slots to provision: the simulated bench {bench} has no twin plugged in "
+            f"(`station sim create 4 --dir {bench}` adds some, `station sim list --dir {bench}` shows them)")
+
+
 def run_slots(
     job: Job, slots: list[SlotSpec], *, on_result: Callable[[SlotResult], None] | None = None
 ) -> list[SlotResult]:
     """Provision every slot in parallel; results come back in slot order."""
     if not slots:
-        raise ConfigError("no slots to provision: no probe or device found")
+        raise ConfigError(_no_slots_text())
     names = [s.name for s in slots]
     if len(set(names)) != len(names):
         raise ConfigError(f"slot names must be unique: {names}")

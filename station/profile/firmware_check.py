@@ -94,7 +94,8 @@ def check_profile_firmware(profile: Profile, cache: FirmwareCache) -> list[Profi
         user_parts.append(("firmware.factory_test", infos["user-factory-test"]))
     for where, user in user_parts:
         try:
-            check_module_set([*dos, user], profile.platform.id)
+            check_module_set([*dos, user], profile.platform.id,
+                             names={info.file_sha256: role for role, info in infos.items()})
         except FirmwareError as exc:
             errors.append(ProfileError(profile.path, where, f"the module set cannot boot: {exc}"))
     return errors

@@ -85,7 +85,11 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"database URL is not valid: {exc}") from exc
+        hint = ""
+        if "://" not in url:
+            hint = (f"; a SQLite file is sqlite:///{url} (relative) or sqlite:////absolute/path.db, "
+                    "PostgreSQL postgresql+psycopg://user@host/db")
+        raise ConfigError(f"database URL is not valid: {exc}{hint}") from exc
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(url)
@@ -103,7 +107,10 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     try:
         engine = create_engine(parsed, **kwargs)
     except (ArgumentError, ImportError) as exc:
-        raise ConfigError(f"cannot use database {parsed.render_as_string(hide_password=True)}: {exc}") from exc
+        hint = ""
+        if isinstance(exc, ImportError) and parsed.get_backend_name() == "postgresql":
+            hint = " (install the PostgreSQL driver: pip install 'station[postgres]')"
+        raise ConfigError(f"cannot use database {parsed.render_as_string(hide_password=True)}: {exc}{hint}") from exc
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return engine
