@@ -11,7 +11,9 @@ vector table), 0x184, 0xC0 and 0x10C are tried first, then every 4-byte offset u
 otherwise the best-scoring one. Using the same rule matters: a file the station accepts must be
 the file Particle's tools accept, with the same reading of its fields.
 
-The parser refuses (``FirmwareError``) only when no offset looks like a prefix at all; a module
+The parser refuses (``FirmwareError``) when no offset looks like a prefix at all, and when an
+intact module (its CRC matches) has a layout Particle's parser refuses: a suffix size that
+disagrees with the file or with the extensions it spans, prefix extensions without END. A module
 whose CRC does not match still parses, with ``crc_ok=False``, so the operator is told *which*
 module is corrupt rather than "garbage".
 """
@@ -224,6 +226,10 @@ def parse_module(data: bytes) -> ModuleInfo:
     n = len(data)
     crc_ok = data[n - 4 :] == crc32_be(data[: n - 4])
     suffix_size = struct.unpack_from("<H", data, n - 6)[0]
+    if crc_ok:  # a corrupt file is reported as such (crc_ok=False), not as a malformed layout
+        if flags & ModuleFlags.PREFIX_EXTENSIONS:
+            _check_prefix_extensions(data, offset + PREFIX_SIZE)
+        _check_suffix(data, suffix_size, offset + PREFIX_SIZE)
     sha = data[n - 38 : n - 6].hex()
     product_id: int | None
     product_version: int | None
@@ -249,6 +255,68 @@ def parse_module(data: bytes) -> ModuleInfo:
         prefix_offset=offset,
         file_sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+#: module_info_extension_t types (binary-version-reader ``ModuleInfoExtension``)
+EXT_END = 0x0000
+EXT_INVALID = 0xFFFF
+_EXT_HEADER = 4  # type u16, length u16 (the length counts the header)
+
+
+def _refuse(what: str) -> FirmwareError:
+    return FirmwareError(f"not a valid Particle module: {what}")
+
+
+def _check_suffix(data: bytes, suffix_size: int, body_start: int) -> None:
+    """Refuse a suffix whose size field disagrees with the file or with the extensions it spans.
+
+    Particle's parser (binary-version-reader ``_readSuffix``) walks the extensions of a suffix
+    larger than 40 bytes from ``len − 4 − suffix_size`` and throws on a zero-length one; Device OS
+    locates the SHA-256 and product fields from the same size. A module whose size field is erased,
+    smaller than the base suffix, reaches back into its own prefix, or whose extensions do not
+    tile the declared span exactly (zero or sub-header lengths, an invalid type, running into the
+    base suffix, stopping short of it) is refused here rather than reported with fields read from
+    the wrong bytes.
+    """
+    n = len(data)
+    if suffix_size == 0xFFFF:
+        raise _refuse("the suffix size field is erased (0xFFFF)")
+    if suffix_size < MIN_SUFFIX_SIZE:
+        raise _refuse(f"suffix size {suffix_size} is smaller than the {MIN_SUFFIX_SIZE}-byte base suffix")
+    if n - 4 - suffix_size < body_start:
+        raise _refuse(f"suffix size {suffix_size} reaches back past the module prefix ({n} bytes in all)")
+    if suffix_size <= MIN_SUFFIX_SIZE + 4:
+        return  # 36: base only; 37..40: product id/version fields, no extension headers
+    base = n - 4 - MIN_SUFFIX_SIZE
+    _walk_extensions(data, n - 4 - suffix_size, base, where="suffix", need_end=False)
+
+
+def _check_prefix_extensions(data: bytes, start: int) -> None:
+    """Prefix extensions (flag 0x10) must be a chain of whole extensions ending with END (as Particle's parser)."""
+    _walk_extensions(data, start, len(data) - 4 - MIN_SUFFIX_SIZE, where="prefix", need_end=True)
+
+
+def _walk_extensions(data: bytes, idx: int, limit: int, *, where: str, need_end: bool) -> None:
+    while idx < limit:
+        if idx + _EXT_HEADER > limit:
+            raise _refuse(f"{where} extension at 0x{idx:X} is cut off by the {'base suffix' if where == 'suffix' else 'suffix'}")
+        ext_type, length = struct.unpack_from("<HH", data, idx)
+        if ext_type == EXT_INVALID:
+            raise _refuse(f"{where} extension at 0x{idx:X} has the invalid type 0xFFFF (the size field disagrees with the extensions)")
+        if length < _EXT_HEADER:
+            raise _refuse(f"{where} extension at 0x{idx:X} has length {length}, shorter than its own header")
+        if idx + length > limit:
+            raise _refuse(
+                f"{where} extension 0x{ext_type:04X} at 0x{idx:X} ({length} bytes) runs past the end of the "
+                f"{where} extensions at 0x{limit:X}: the size field disagrees with the extensions"
+            )
+        idx += length
+        if ext_type == EXT_END:
+            if where == "suffix" and idx != limit:
+                raise _refuse(f"suffix extensions end at 0x{idx:X}, but the suffix size says 0x{limit:X}")
+            return
+    if need_end:
+        raise _refuse(f"{where} extensions do not end with an END extension")
 
 
 def module_flash_image(data: bytes, info: ModuleInfo, label: str = "") -> FlashImage:
