@@ -12,6 +12,8 @@ Files in a twin folder (all of them are the device; deleting the folder destroys
 ``state.json``     what a person would see: plugged in or not, which probe/USB is attached, what the
                    core is doing (``run_state``), setup-done flag. Atomically replaced on change.
 ``faults.json``    injected faults (see :class:`Faults`), editable by tests or ``station sim fault``.
+``changes.seq``    a counter bumped (through a shared mapping) whenever state.json or faults.json
+                   is replaced, so the faces need no system call per transfer to notice a change.
 ``events.jsonl``   append-only event log: ``boot``, ``first_connect``, ``key_lost``, ``unplug`` …
 
 The event log is how tests prove that the station never triggered a first cloud connection
@@ -26,6 +28,7 @@ import json
 import mmap
 import os
 import random
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -155,6 +158,12 @@ class EventLog:
         return [e["kind"] for e in self.read()]
 
 
+#: a shared change counter beside state.json/faults.json (see Twin._changed)
+CHANGES_FILE = "changes.seq"
+#: the longest a change that bypassed the counter (a hand-edited faults.json) goes unnoticed
+RECHECK_S = 0.5
+
+
 class Twin:
     """A persisted simulated device. Open it with :meth:`open`; close it (or use ``with``).
 
@@ -182,6 +191,16 @@ class Twin:
         self._faults_cache = Faults()
         self._state_key: tuple[int, int, int] | None = None
         self._state_cache: State | None = None
+        # The hot path (every DAP transfer) asks whether state or faults changed. Every change goes
+        # through update_state()/set_faults(), which bump a counter in a shared mapping: reading it
+        # costs no system call, so the two files are only stat'ed when the counter moved (and every
+        # RECHECK_S anyway, so a hand edit of faults.json is still picked up).
+        self._state_file = os.fspath(self.path / "state.json")
+        self._faults_file = os.fspath(self.path / "faults.json")
+        self._changes = self._map_counter(CHANGES_FILE)
+        self._state_seen = -1
+        self._faults_seen = -1
+        self._state_checked = self._faults_checked = 0.0
         #: flash bytes programmed (any face) since plug-in or the last fault change: ``unplug_after_bytes``
         self.flash_bytes_written = 0
         self.clock = DeviceClock(
@@ -274,7 +293,27 @@ class Twin:
             raise ValueError(f"{self.path / filename}: expected {size} bytes")
         return mmap.mmap(f.fileno(), size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
 
+    def _map_counter(self, filename: str) -> mmap.mmap:
+        """An 8-byte shared counter, created zero on first use (twins made before it existed too)."""
+        fd = os.open(self.path / filename, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)  # zero-filled; racing creators agree
+            return mmap.mmap(fd, 8, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)  # the mapping keeps the file
+
+    def _changed(self) -> None:
+        """Tell every process with this twin open that state.json or faults.json was replaced."""
+        seq = struct.unpack_from("<Q", self._changes)[0]
+        struct.pack_into("<Q", self._changes, 0, (seq + 1) & 0xFFFFFFFFFFFFFFFF)
+
+    def _change_count(self) -> int:
+        return int(struct.unpack_from("<Q", self._changes)[0])
+
     def close(self) -> None:
+        with contextlib.suppress(BufferError, ValueError):
+            self._changes.close()
         for m in (self.flash, self.uicr, self.ext_flash, self.otp):
             with contextlib.suppress(BufferError, ValueError):
                 m.close()
@@ -397,6 +436,7 @@ class Twin:
                     raise AttributeError(k)
                 setattr(st, k, v)
             _atomic_write_json(self.path / "state.json", asdict(st))
+            self._changed()
             return st
 
     @property
@@ -418,14 +458,20 @@ class Twin:
         Another process (``station sim unplug``, a test, the bench) may unplug the twin at any
         moment; the faces must notice on their next transfer, as a probe notices a pulled cable.
         """
+        seq = self._change_count()  # read before the stat: a change after it moves the counter again
+        now = time.monotonic()
+        if seq == self._state_seen and self._state_cache is not None and now - self._state_checked < RECHECK_S:
+            return self._state_cache
+        self._state_checked = now
         try:
-            st = os.stat(self.path / "state.json")
+            st = os.stat(self._state_file)
         except FileNotFoundError:
             return self.state
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         if key != self._state_key or self._state_cache is None:
             self._state_cache = self.state
             self._state_key = key
+        self._state_seen = seq
         return self._state_cache
 
     def current_faults(self) -> Faults:
@@ -433,19 +479,25 @@ class Twin:
 
         The returned object is shared; do not modify it — use :meth:`set_faults`.
         """
-        p = self.path / "faults.json"
+        seq = self._change_count()
+        now = time.monotonic()
+        if seq == self._faults_seen and now - self._faults_checked < RECHECK_S:
+            return self._faults_cache
+        self._faults_checked = now
         try:
-            st = os.stat(p)
+            st = os.stat(self._faults_file)
         except FileNotFoundError:
             return self._faults_cache
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         if key != self._faults_key:
-            raw = json.loads(p.read_text())
+            with open(self._faults_file) as fh:
+                raw = json.load(fh)
             known = {f.name for f in fields(Faults)}
             self._faults_cache = Faults(**{k: v for k, v in raw.items() if k in known})
             if self._faults_key is not None:
                 self.flash_bytes_written = 0
             self._faults_key = key
+        self._faults_seen = seq
         return self._faults_cache
 
     def set_faults(self, **changes: Any) -> Faults:
@@ -456,6 +508,7 @@ class Twin:
                     raise AttributeError(k)
                 setattr(f, k, v)
             _atomic_write_json(self.path / "faults.json", asdict(f))
+            self._changed()
             self.flash_bytes_written = 0
             return f
 
