@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from station.errors import InvalidDeviceId
 
@@ -218,3 +219,13 @@ class ModuleStatus:
     max_size: int = 0
     sha256: str = ""
     dependencies: tuple[tuple[int, int, int], ...] = ()
+
+
+def rfc3339(t: datetime) -> str:
+    """``2026-12-01T19:34:49Z``: how every JSON output and export writes a time (RFC 3339, UTC, seconds).
+
+    The registry stores naive UTC, so a naive time is UTC; an aware one is converted.
+    """
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC).replace(tzinfo=None)
+    return t.isoformat(timespec="seconds") + "Z"

@@ -94,4 +94,15 @@ def open_registry_cli(db_url: str | None, *, create: bool = False) -> Any:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=_json_value))
+
+
+def _json_value(value: Any) -> Any:
+    """Times as RFC 3339 with their zone (``…T19:34:49Z``), as exports write them; anything else as text."""
+    from datetime import datetime
+
+    from station.domain import rfc3339
+
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    return str(value)

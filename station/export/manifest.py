@@ -29,6 +29,7 @@ from typing import IO, Any
 
 import orjson
 
+from station.domain import rfc3339
 from station.errors import ConfigError
 from station.store.queries import MEASUREMENT_FIELDS, RawDetails
 from station.store.records import ManifestRow
@@ -51,7 +52,7 @@ class ExportResult:
 
 def iso_utc(t: datetime | None) -> str:
     """ISO-8601 UTC with a ``Z``; the registry stores naive UTC."""
-    return t.isoformat(timespec="seconds") + "Z" if t else ""
+    return rfc3339(t) if t else ""
 
 
 def row_fields(r: ManifestRow) -> dict[str, Any]:

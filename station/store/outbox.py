@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from station.domain import rfc3339
 from station.store.models import Device, OutboxRow
 from station.store.records import CloudTargets, OutboxCounts, OutboxEntry
 
@@ -168,7 +169,7 @@ def entries(s: Session, *, state: str | None, limit: int) -> list[dict[str, Any]
         q = q.where(OutboxRow.state == state)
     return [{"id": r.id, "device_id": r.device_id, "target": r.target, "stage": r.stage, "state": r.state,
              "tries": r.tries, "last_error": r.last_error,
-             "next_try_at": r.next_try_at.isoformat() + "Z" if r.next_try_at else None}
+             "next_try_at": rfc3339(r.next_try_at) if r.next_try_at else None}
             for r in s.scalars(q)]
 
 
