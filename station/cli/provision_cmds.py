@@ -41,6 +41,7 @@ def discover_slots(slots: str | None, usb: bool, config: Any, usb_filter: set[st
         devices = [d for d in list_usb_devices() if not d.error]
         ids = [d.device_id for d in devices if usb_filter is None or d.device_id in usb_filter]
         return usb_slots(ids)
+    from station.hw.remote_probe import is_remote, reachable
     from station.hw.swd import list_probes
 
     probe_ids = [p.unique_id for p in list_probes()]
@@ -49,6 +50,8 @@ def discover_slots(slots: str | None, usb: bool, config: Any, usb_filter: set[st
         mapping = parse_slot_map(slots)
     elif slots == "all":
         mapping = {}
+    # pyocd cannot list probes behind a probe server: one is there when its server answers.
+    probe_ids += [uid for uid in mapping.values() if is_remote(uid) and reachable(uid)]
     return swd_slots(mapping, probe_ids)
 
 
