@@ -52,6 +52,7 @@ def twin_row(twin: Twin) -> dict[str, Any]:
         "device_id": twin.device_id,
         "probe_uid": twin.identity.probe_uid,
         "platform": twin.platform.name,
+        "build_code": twin.identity.build_code,
         "serial_number": twin.serial_number(),
         "plugged": st.plugged,
         "probe_attached": st.probe_attached,
@@ -132,6 +133,20 @@ def register(cli: click.Group) -> None:
     @click.option("--seed", type=int, default=None, help="Reproducible device IDs, keys and serials.")
     @click.option("--prefix", default="twin", show_default=True, help="Name prefix of the new twins.")
     @click.option("--locked", is_flag=True, help="APPROTECT on (readback protection), as some boards arrive.")
+    @click.option(
+        "--blank",
+        is_flag=True,
+        help="Chips fresh from Nordic: no MBR, bootloader or UICR (they never boot, nothing on USB). "
+        "Default: as the module maker ships them.",
+    )
+    @click.option(
+        "--build-code",
+        type=click.Choice(["D", "F"], case_sensitive=False),
+        default="D",
+        show_default=True,
+        help="nRF52840 silicon: D, or F (hardened APPROTECT: the debug port re-locks at every reset "
+        "unless UICR.APPROTECT is 0x5A and the bootloader opens it).",
+    )
     @click.option("--realtime", is_flag=True, help="These twins take as long as real hardware, in every process.")
     @click.option("--device-id", default=None, help="Give every new twin this Gen3 device ID (duplicate-ID fault).")
     @json_option
@@ -142,11 +157,16 @@ def register(cli: click.Group) -> None:
         seed: int | None,
         prefix: str,
         locked: bool,
+        blank: bool,
+        build_code: str,
         realtime: bool,
         device_id: str | None,
         as_json: bool,
     ) -> None:
-        """Create COUNT factory-fresh twins (blank flash, a device key in the DCT)."""
+        """Create COUNT twins as the module maker ships them (MBR, bootloader, UICR; a device key in the DCT).
+
+        ``--blank`` gives chips fresh from Nordic instead: internal flash and UICR erased.
+        """
         bench = _bench(bench_dir, must_exist=False)
         bench.realtime = bench.realtime or realtime
         words = None
@@ -155,7 +175,16 @@ def register(cli: click.Group) -> None:
                 words = gen3_ficr_words(device_id)
             except ValueError as exc:
                 raise ConfigError(f"--device-id: {exc}") from None
-        twins = bench.create(count, platform, seed=seed, prefix=prefix, approtect=locked, deviceid=words)
+        twins = bench.create(
+            count,
+            platform,
+            seed=seed,
+            prefix=prefix,
+            approtect=locked,
+            deviceid=words,
+            blank=blank,
+            build_code=build_code.upper(),
+        )
         rows = [twin_row(t) for t in twins]
         if as_json:
             echo_json(rows)

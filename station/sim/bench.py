@@ -52,8 +52,14 @@ class Bench:
         prefix: str = "twin",
         approtect: bool = False,
         deviceid: tuple[int, int] | None = None,
+        blank: bool = False,
+        build_code: str = "D",
     ) -> list[Twin]:
-        """Create ``n`` factory-fresh twins named ``<prefix>NN`` after the highest existing index.
+        """Create ``n`` twins named ``<prefix>NN`` after the highest existing index.
+
+        They arrive as from the module maker (MBR, bootloader, UICR.NRFFW: :func:`station.sim.stock.ship_stock`)
+        unless ``blank``: a chip fresh from Nordic, which never boots and has no USB face.
+        ``build_code`` "F" makes hardened-APPROTECT silicon (FICR INFO.VARIANT "AAF0").
 
         A seed makes the whole batch reproducible (each twin gets its own derived seed) so test
         benches have stable device IDs. ``deviceid`` (FICR DEVICEID words) forces one ID on every
@@ -72,8 +78,16 @@ class Bench:
                     continue
                 twin_seed = rng.getrandbits(64) if rng is not None else None
                 twin = Twin.create(
-                    self.path, name, platform, seed=twin_seed, deviceid=deviceid, approtect=approtect
+                    self.path,
+                    name,
+                    platform,
+                    seed=twin_seed,
+                    deviceid=deviceid,
+                    approtect=approtect,
+                    build_code=build_code,
                 )
+                if not blank:
+                    _stock(twin)
                 if self.realtime:
                     twin.update_state(realtime=True)
                 self._adopt(twin)
@@ -88,11 +102,17 @@ class Bench:
         seed: int | None = None,
         deviceid: tuple[int, int] | None = None,
         approtect: bool = False,
+        blank: bool = False,
+        build_code: str = "D",
     ) -> Twin:
-        """Create one twin with an explicit name (and optionally explicit FICR DEVICEID words)."""
+        """Create one twin with an explicit name (and optionally explicit FICR DEVICEID words); see :meth:`create`."""
         self.path.mkdir(parents=True, exist_ok=True)
         with _cache_lock:
-            twin = Twin.create(self.path, name, platform, seed=seed, deviceid=deviceid, approtect=approtect)
+            twin = Twin.create(
+                self.path, name, platform, seed=seed, deviceid=deviceid, approtect=approtect, build_code=build_code
+            )
+            if not blank:
+                _stock(twin)
             return self._adopt(twin)
 
     def _adopt(self, twin: Twin) -> Twin:
@@ -154,6 +174,16 @@ class Bench:
         twin = self.get(name)
         twin.unplug()
         return twin
+
+
+def _stock(twin: Twin) -> None:
+    from station.sim.approtect import bootloader_opens_port
+    from station.sim.boot import decide
+    from station.sim.stock import ship_stock  # builds the demo bootloader: only when asked
+
+    ship_stock(twin)
+    # powered on the bench: the bootloader's DFU mode (and on an F part, its port opened by it)
+    twin.update_state(run_state=decide(twin).run_state, ap_open=bootloader_opens_port(twin))
 
 
 def set_default_bench(path: Path | str | None) -> None:

@@ -7,6 +7,10 @@ expensive mistake becomes visible: letting Device OS run on a device with a radi
 to the Particle cloud, which the station must never cause during provisioning. The boot model
 records that as a ``first_connect`` event (once per boot, with the reason) so tests can prove it.
 
+Before any of that the chain must hold (:mod:`station.sim.boot_chain`): reset vector from the MBR,
+UICR.NRFFW[0], a bootloader module there. When it does not, the core faults (``fault``): nothing
+runs, so there is no USB face and no serial console, only the debug port.
+
 Which boots connect, as on a real Gen3 device (every Gen3 platform has a cloud radio: Wi-Fi on the
 Argon, cellular on the others):
 
@@ -36,7 +40,7 @@ BOOT_CAUSES = ("power-on", "swd-reset", "swd-resume", "usb-reset", "dfu-leave", 
 class BootDecision:
     """What the firmware in flash makes the device do, and why."""
 
-    run_state: str  # "dfu" | "safe_mode" | "running"
+    run_state: str  # "fault" | "dfu" | "safe_mode" | "running"
     running_app: str | None  # "product" | "factory-test" | "unknown" when running
     connects: bool  # Device OS would open a cloud connection on its own (safe mode included)
     reason: str
@@ -50,7 +54,11 @@ def decide(twin: Twin) -> BootDecision:
     """
     from station.firmware.appdesc import read_app_descriptor  # firmware parsing lives in one place
     from station.firmware.gen3 import dependencies_satisfied, read_flash_modules
+    from station.sim.boot_chain import follow  # the twin's own reading of the MBR and UICR
 
+    chain = follow(twin)
+    if not chain.boots:
+        return BootDecision("fault", None, False, chain.why or "no boot")
     flash = twin.flash
 
     def read(address: int, size: int) -> bytes:
@@ -60,7 +68,9 @@ def decide(twin: Twin) -> BootDecision:
     valid = [m for m in modules if m.valid]
     functions = {int(m.function) for m in valid}
     if int(ModuleFunction.BOOTLOADER) not in functions:
-        return BootDecision("dfu", None, False, "no valid bootloader")
+        bad = [m for m in modules if int(m.function) == int(ModuleFunction.BOOTLOADER)]
+        why = bad[0].reason if bad else "not found"
+        return BootDecision("fault", None, False, f"no valid bootloader: {why}")
     if int(ModuleFunction.SYSTEM_PART) not in functions and int(ModuleFunction.MONOLITHIC) not in functions:
         return BootDecision("dfu", None, False, "no valid system part")
     ok, unmet = dependencies_satisfied(valid)
@@ -102,11 +112,15 @@ def boot_device(twin: Twin, *, cause: str) -> State:
             decision = BootDecision("dfu", None, False, "DFU requested")
         else:
             decision = decide(twin)
+        from station.sim.approtect import bootloader_opens_port
+
         new = twin.update_state(
             run_state=decision.run_state,
             running_app=decision.running_app,
             dfu_requested=False,
             generation=state.generation + 1,
+            # a hardened part re-locked at this reset; its bootloader may open it again
+            ap_open=decision.run_state != "fault" and bootloader_opens_port(twin),
         )
         twin.events.record(
             "boot",

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from station.domain import NRF_FICR, NRF_FLASH_SIZE, NRF_UICR
-from station.sim import boot
+from station.sim import approtect, boot
 from station.sim.core import C_DEBUGEN, C_HALT, PERIPH_BASE, PERIPH_SIZE, RAM_BASE, RAM_SIZE, Core, CoreHooks
 from station.sim.dap import BusFault, DebugPort
 from station.sim.device import UICR_SIZE, Twin
@@ -117,8 +117,14 @@ class Nrf52840(CoreHooks):
 
     # ------------------------------------------------------------------ state
     def _approtect_in_uicr(self) -> bool:
-        """Pre-F0 semantics (build code D0): protection is whatever UICR.APPROTECT said at reset."""
-        return self.twin.uicr[APPROTECT_OFFSET] != 0xFF
+        """The port's protection as the device is now (build code D: latched from UICR at reset;
+        F: locked unless ERASEALL or the bootloader opened it since the last reset)."""
+        return approtect.protected_now(self.twin)
+
+    def _reset_relock(self) -> None:
+        """Reset asserted: a hardened part forgets that its port was opened."""
+        if self.twin.identity.hardened_approtect and self.twin.state.ap_open:
+            self.twin.update_state(ap_open=False)
 
     def _attach_to_state(self) -> None:
         st = self.twin.state
@@ -143,6 +149,8 @@ class Nrf52840(CoreHooks):
             self.in_reset = False
             self.core.reset()
             self.protected = self._approtect_in_uicr()
+        elif self.twin.identity.hardened_approtect:
+            self.protected = self._approtect_in_uicr()  # another face may have reset it since
         self._reported = st.run_state
         self.gone = False
 
@@ -311,6 +319,7 @@ class Nrf52840(CoreHooks):
         self.nvmc.settle()
         self.nvmc.config = 0
         self.periph.clear()
+        self._reset_relock()
         self.protected = self._approtect_in_uicr()
         self.in_reset = False
         self.core.reset()
@@ -321,12 +330,14 @@ class Nrf52840(CoreHooks):
 
     def firmware_runs(self, *, cause: str) -> None:
         boot.boot_device(self.twin, cause=cause)
+        self.protected = self._approtect_in_uicr()  # an F part's bootloader may have opened the port
         self._reported = None
 
     # ------------------------------------------------------------------ pins and CTRL-AP
     def hold_reset(self, asserted: bool, *, cause: str = "pin-reset") -> None:
         if asserted:
             self.nvmc.settle()
+            self._reset_relock()
             self.in_reset = True
             self.core.emulating = False
             self._report()
@@ -342,6 +353,8 @@ class Nrf52840(CoreHooks):
         self.nvmc.erase_all()
         self.core.clear_ram()
         self.protected = False
+        if self.twin.identity.hardened_approtect:
+            self.twin.update_state(ap_open=True)  # until the next reset
         self.twin.events.record("erase_all", via="ctrl-ap", was_locked=was_protected)
 
     # ------------------------------------------------------------------ teardown

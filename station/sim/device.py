@@ -125,6 +125,9 @@ class State:
     dfu_requested: bool = False  # next boot goes to DFU (control request 50)
     generation: int = 0  # bumped on every re-enumeration, lets faces notice changes
     realtime: bool = False  # every process that opens this twin models hardware time (see clock.py)
+    #: build code F only: the debug port is open until the next reset, because ERASEALL opened it or
+    #: the bootloader wrote APPROTECT.DISABLE = SwDisable (see station.sim.approtect)
+    ap_open: bool = False
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
@@ -275,7 +278,8 @@ class Twin:
         key = qspi.ec_key_slot(rng.randbytes(119))
         pub = rng.randbytes(qspi.DCT_ALT_DEVICE_PUBLIC_KEY_SIZE)
         (folder / "dct.bin").write_bytes(qspi.new_dct(key, pub, bytes.fromhex(ident.device_id)))
-        _atomic_write_json(folder / "state.json", asdict(State()))
+        # Blank flash: the core locks up at the first reset vector fetch (no MBR), nothing enumerates.
+        _atomic_write_json(folder / "state.json", asdict(State(run_state="fault")))
         _atomic_write_json(folder / "faults.json", asdict(Faults()))
         EventLog(folder / "events.jsonl").record(
             "created", device_id=ident.device_id, platform=plat.name, variant=variant

@@ -48,7 +48,7 @@ def test_unplug_plug_reset_and_events(tmp_path: Path) -> None:
     assert code == 0 and "dfu" in out
     code, out = run("sim", "events", "twin01", "--dir", d, "--json")
     kinds = [e["kind"] for e in json.loads(out)]
-    assert kinds[:3] == ["created", "unplug", "plug"] and kinds[-1] == "boot"
+    assert kinds[:4] == ["created", "stocked", "unplug", "plug"] and kinds[-1] == "boot"
     forget_twins(d)
 
 

@@ -66,7 +66,7 @@ def test_a_probe_that_is_not_there_is_device_gone(bench: Bench) -> None:
 
 # ---------------------------------------------------------------------- programming
 def test_program_full_demo_set_then_smart_reflash_skips_every_page(bench: Bench) -> None:
-    (twin,) = bench.create(1, seed=34)
+    (twin,) = bench.create(1, seed=34, blank=True)
     images = full_set()
     total = sum(len(i.data) for i in images)
     seen: list[tuple[int, int]] = []
@@ -306,7 +306,7 @@ def test_eight_slots_program_in_parallel(bench: Bench) -> None:
 
 
 def test_erase_all_keeps_the_mbr_page_and_the_uicr(bench: Bench) -> None:
-    (twin,) = bench.create(1, seed=37)
+    (twin,) = bench.create(1, seed=37, blank=True)
     mbr = bytes(range(256)) * 16
     twin.flash[0:4096] = mbr
     twin.uicr[0x014:0x018] = (0x000F4000).to_bytes(4, "little")  # NRFFW[0]: bootloader address

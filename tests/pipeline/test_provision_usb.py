@@ -68,11 +68,13 @@ def test_unplug_during_dfu_download_fails_that_device_only(line: Line, bench: Be
     never_connected(flaky)
 
 
-def test_device_without_the_profiles_bootloader_is_sent_to_swd(line: Line, bench: Bench, usb_profile) -> None:  # type: ignore[no-untyped-def]
-    twin = bench.create(1, seed=24)[0]  # nothing in flash at all
+def test_blank_chip_is_not_on_usb_at_all(line: Line, bench: Bench, usb_profile) -> None:  # type: ignore[no-untyped-def]
+    """A chip fresh from Nordic runs nothing (no MBR, no bootloader): USB cannot even see it."""
+    twin = bench.create(1, seed=24, blank=True)[0]
     result = line.usb([twin], usb_profile)[0]
-    assert result.outcome == "failed" and result.failing_step == "flash"
-    assert "over SWD" in (result.reason or "")
+    assert result.outcome == "failed" and result.failing_step == "identify"
+    assert "not connected over USB" in (result.reason or "")
+    assert bytes(twin.flash[:0x1000]) == b"\xff" * 0x1000  # nothing was written
     never_connected(twin)
 
 

@@ -24,7 +24,8 @@ def test_identity_of_a_new_twin(bench: Bench) -> None:
     assert t.key_present()
     assert t.otp_read(0, 15).decode() == t.identity.serial_number == t.serial_number()
     assert t.identity.build_code == "D" and not t.identity.hardened_approtect
-    assert bytes(t.flash[:16]) == b"\xff" * 16
+    blank = bench.create(1, "boron", seed=31, blank=True)[0]
+    assert bytes(blank.flash[:16]) == b"\xff" * 16 and blank.state.run_state == "fault"
 
 
 def test_wifi_platform_has_no_cellular_identity(bench: Bench) -> None:
