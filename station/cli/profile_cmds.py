@@ -72,15 +72,18 @@ def register(cli: click.Group) -> None:
     @json_option
     def check(path: Path, cache_dir: Path | None, as_json: bool) -> None:
         """Validate PATH; with a firmware cache, also check every module it references."""
-        from station.profile.firmware_check import check_profile_firmware
+        from station.profile.firmware_check import base_image_notes, check_profile_firmware
         from station.profile.load import load_profile, validate_profile
 
         errors = validate_profile(path)
         cache = None
+        notes: list[str] = []
         if not errors:
+            loaded = load_profile(path)
+            notes = base_image_notes(loaded)
             cache = _cache_for_check(cache_dir)
             if cache is not None:
-                errors = check_profile_firmware(load_profile(path), cache)
+                errors = check_profile_firmware(loaded, cache)
         if as_json:
             echo_json(
                 {
@@ -89,11 +92,14 @@ def register(cli: click.Group) -> None:
                     "firmware_checked": cache is not None,
                     "cache": str(cache.root) if cache is not None else None,
                     "errors": [{"field": e.field, "problem": e.problem, "message": str(e)} for e in errors],
+                    "notes": notes,
                 }
             )
         else:
             for e in errors:
                 click.echo(f"error: {e}", err=True)
+            for note in notes:
+                click.echo(f"note: {note}", err=True)
             if not errors:
                 where = (
                     f"firmware checked against {cache.root}"

@@ -8,11 +8,19 @@ product user part and with the factory-test user part.
 
 from __future__ import annotations
 
+from station.domain import Transport
 from station.errors import CacheError, FirmwareError, ProfileError
+from station.firmware.base_image import (
+    UICR_NRFFW1,
+    BaseImage,
+    base_image_facts,
+    check_base_image,
+)
 from station.firmware.cache import FirmwareCache
+from station.firmware.images import hex_segments
 from station.firmware.module import ModuleInfo
 from station.firmware.moduleset import check_module_set
-from station.firmware.releases import release
+from station.firmware.releases import MBR_PARAMS_PAGE_LEGACY, mbr_params_page, release
 from station.profile.model import ModuleRef, Profile
 
 
@@ -69,9 +77,60 @@ def _check_ref(
     return info, errors
 
 
+BASE_IMAGE_FIELD = "firmware.base_image.sha256"
+
+
+def load_base_image(profile: Profile, cache: FirmwareCache) -> BaseImage:
+    """The MBR and UICR words of the profile's base image, read from the cache (raises ``CacheError``)."""
+    if profile.base_image is None:
+        raise CacheError("the profile names no base image ([firmware.base_image])")
+    entry = cache.get(profile.base_image)
+    if entry.kind != "hex":
+        raise CacheError(f"{entry.name} is a {entry.kind} file; a base image is Intel HEX (MBR page + UICR words)")
+    try:
+        return base_image_facts(hex_segments(entry.path.read_bytes()))
+    except FirmwareError as exc:
+        raise CacheError(f"{entry.name}: {exc}") from None
+
+
+def _check_base_image(profile: Profile, cache: FirmwareCache) -> list[ProfileError]:
+    """What the base image lacks for the MBR to reach the profile's bootloader."""
+    try:
+        base = load_base_image(profile, cache)
+    except CacheError as exc:
+        return [ProfileError(profile.path, BASE_IMAGE_FIELD, f"base image: {exc}")]
+    errors = [ProfileError(profile.path, BASE_IMAGE_FIELD, f"base image: {why}") for why in check_base_image(base)]
+    boot = next((r for r in profile.modules if r.role == "bootloader"), None)
+    params = base.uicr.get(UICR_NRFFW1)
+    if boot is not None and params is not None:
+        # Device OS's bootloader (hw_config.c configure_uicr) sets NRFFW[1] itself when it is erased or
+        # the legacy page; any other value stays, and the MBR would keep its parameters there.
+        wanted = mbr_params_page(boot.version)
+        if params not in (wanted, MBR_PARAMS_PAGE_LEGACY):
+            problem = (
+                f"base image: UICR.NRFFW[1] (MBR parameter page) is 0x{params:X}; bootloader v{boot.version} "
+                f"uses 0x{wanted:X}"
+            )
+            errors.append(ProfileError(profile.path, BASE_IMAGE_FIELD, problem))
+    return errors
+
+
+def base_image_notes(profile: Profile) -> list[str]:
+    """What an engineer should know about blank chips (not an error: stock modules carry MBR and UICR)."""
+    if profile.base_image is None and profile.transport == Transport.SWD and profile.platform.mcu == "nrf52840":
+        return [
+            "no [firmware.base_image]: a blank nRF52840 (fresh from Nordic, or erased) would not boot after this "
+            "run (no MBR page, no UICR.NRFFW[0] bootloader address); only parts that already carry them can be "
+            "provisioned"
+        ]
+    return []
+
+
 def check_profile_firmware(profile: Profile, cache: FirmwareCache) -> list[ProfileError]:
     """Every problem with the profile's firmware against ``cache`` (empty when it can be flashed)."""
     errors: list[ProfileError] = []
+    if profile.base_image is not None:
+        errors.extend(_check_base_image(profile, cache))
     infos: dict[str, ModuleInfo] = {}
     for ref in profile.all_modules:
         info, problems = _check_ref(profile, ref, cache)

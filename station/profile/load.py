@@ -127,7 +127,8 @@ def _build(root: Section, path: str, sha256: str, text: str) -> Profile | None:
     if not fw.has("product"):
         fw.raw("product")  # records "is required"
     test_fw = _module(fw.table("factory_test"), "user-factory-test") if fw.has("factory_test") else None
-    fw.finish(allowed=["factory_test"])
+    base_image = _base_image(fw.table("base_image")) if fw.has("base_image") else None
+    fw.finish(allowed=["factory_test", "base_image"])
 
     flash = _flash(root.table("flash"))
     transport = Transport(transport_name) if transport_name else Transport.SWD
@@ -160,6 +161,7 @@ def _build(root: Section, path: str, sha256: str, text: str) -> Profile | None:
         cloud=cloud,
         overrides=overrides,
         finish=finish,
+        base_image=base_image,
     )
 
 
@@ -182,6 +184,18 @@ def _module(sec: Section, role: str | None) -> ModuleRef | None:
     if role is None or not isinstance(sha, str) or not isinstance(version, int):
         return None
     return ModuleRef(role=role, sha256=sha, version=version)
+
+
+def _base_image(sec: Section) -> str | None:
+    """``[firmware.base_image] sha256``: the MBR + UICR image for blank chips (an Intel HEX in the cache)."""
+    sha = sec.string("sha256")
+    sec.finish()
+    if not isinstance(sha, str):
+        return None
+    if _SHA_RE.match(sha.lower()) is None:
+        sec.error("sha256", f"expected 64 hex characters (the SHA-256 of the HEX file in the cache), got {sha!r}")
+        return None
+    return sha.lower()
 
 
 def _modules(sections: list[Section]) -> tuple[ModuleRef, ...]:

@@ -96,6 +96,9 @@ class Profile:
     cloud: CloudConfig
     overrides: tuple[str, ...]
     finish: str = "halt"  # halt|hold-reset|dfu|run-product
+    #: SHA-256 of an Intel HEX in the cache carrying the MBR page and UICR words a blank nRF52840
+    #: needs before Particle's modules can boot ([firmware.base_image]; station.firmware.base_image)
+    base_image: str | None = None
 
     @property
     def all_modules(self) -> tuple[ModuleRef, ...]:
