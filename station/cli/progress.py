@@ -15,25 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from station.pipeline.events import Event
+from station.pipeline.events import Event, EventKind
 from station.pipeline.job import SlotResult
+from station.pipeline.steps import BY_NAME, CATALOGUE, spans
 
-#: rough share of a run's time per step, so one bar per slot moves through the whole attempt
-_STEP_SPAN = {
-    "connect": (0.00, 0.02),
-    "identify": (0.02, 0.04),
-    "registry-check": (0.04, 0.05),
-    "enter-dfu": (0.05, 0.07),
-    "flash": (0.07, 0.55),
-    "verify": (0.55, 0.65),
-    "start-test-firmware": (0.65, 0.68),
-    "functional-tests": (0.68, 0.78),
-    "flash-final": (0.78, 0.88),
-    "verify-final": (0.88, 0.92),
-    "secure-state": (0.92, 0.95),
-    "register": (0.95, 0.98),
-    "label": (0.98, 1.00),
-}
+#: until a slot's ``attempt_started`` names its run's steps: the whole catalogue
+_DEFAULT_SPANS = spans(list(CATALOGUE))
 
 
 class SlotProgress:
@@ -52,6 +39,7 @@ class SlotProgress:
             disable=not self.enabled,
         )
         self._tasks: dict[str, TaskID] = {}
+        self._spans: dict[str, dict[str, tuple[float, float]]] = {}  # slot -> the step catalogue of its run
         self._lock = threading.Lock()
 
     def __enter__(self) -> SlotProgress:
@@ -72,7 +60,11 @@ class SlotProgress:
         fields: dict[str, Any] = {}
         if ev.device_id:
             fields["device"] = ev.device_id
-        lo, hi = _STEP_SPAN.get(ev.step or "", (None, None))
+        if ev.kind is EventKind.ATTEMPT_STARTED:
+            names = [s["name"] for s in ev.data.get("steps", []) if s.get("name") in BY_NAME]
+            self._spans[ev.slot] = spans([BY_NAME[n] for n in names]) if names else _DEFAULT_SPANS
+            fields.update(completed=0.0, step="connecting")
+        lo, hi = self._spans.get(ev.slot, _DEFAULT_SPANS).get(ev.step or "", (None, None))
         if ev.kind == "step_started" and ev.step:
             fields["step"] = ev.step
             if lo is not None:
@@ -106,16 +98,4 @@ def results_table(results: Sequence[SlotResult], title: str = "Provisioning") ->
 
 
 def result_json(r: SlotResult) -> dict[str, Any]:
-    return {
-        "slot": r.slot,
-        "transport": r.transport,
-        "device_id": r.device_id,
-        "outcome": r.outcome,
-        "failing_step": r.failing_step,
-        "reason": r.reason,
-        "attempt_id": r.attempt_id,
-        "seconds": round(r.duration_s, 3),
-        "hardware_seconds": round(r.hardware_s, 3),
-        "steps": [{"name": n, "outcome": o, "seconds": round(s, 3)} for n, o, s in r.steps],
-        "labels": r.labels,
-    }
+    return r.to_dict()

@@ -20,7 +20,7 @@ from typing import Any
 from station.domain import Outcome
 from station.errors import Cancelled, StationError, StepFailed
 from station.hw.backend import sim_bench_path
-from station.pipeline.events import Event, EventSink
+from station.pipeline.events import Event, EventKind, EventSink, guarded
 from station.store.registry import Registry
 
 LOG = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class AttemptRecorder:
         self.station = station
         self.operator = operator
         self.transport = transport
-        self.sink = sink
+        self.sink = guarded(sink)
         self.cancel = cancel
         self.device_id: str | None = None
         self.attempt_id: int | None = None
@@ -61,7 +61,7 @@ class AttemptRecorder:
         self._pending: list[StepRecord] = []
         self.started = time.monotonic()
 
-    def emit(self, kind: str, **kw: Any) -> None:
+    def emit(self, kind: EventKind, **kw: Any) -> None:
         self.sink(Event(kind=kind, slot=self.slot, device_id=self.device_id, **kw))
 
     def start(self, *, device_id: str, platform: str, lot_id: int, profile_id: int, overrides: list[str]) -> int:
@@ -81,7 +81,7 @@ class AttemptRecorder:
         for rec in self._pending:
             self._write(rec)
         self._pending.clear()
-        self.emit("attempt_started")
+        self.emit(EventKind.ATTEMPT_RECORDED, data={"attempt_id": self.attempt_id, "platform": platform})
         return self.attempt_id
 
     def _write(self, rec: StepRecord) -> None:
@@ -115,7 +115,7 @@ class AttemptRecorder:
         details: dict[str, Any] = {}
         started_at = datetime.now(UTC)
         t0 = time.monotonic()
-        self.emit("step_started", step=name)
+        self.emit(EventKind.STEP_STARTED, step=name)
         try:
             yield details
         except StepFailed:
@@ -124,24 +124,29 @@ class AttemptRecorder:
             outcome = Outcome.CANCELLED if isinstance(exc, Cancelled) else Outcome.FAILED
             rec = StepRecord(name, started_at, time.monotonic() - t0, outcome, str(exc), details)
             self._add(rec)
-            self.emit("step_finished", step=name, outcome=outcome, message=str(exc))
+            self._finished(rec)
             raise StepFailed(name, exc) from exc
         except Exception as exc:  # a bug: record it like a failure so the attempt is closed, then re-raise
             rec = StepRecord(name, started_at, time.monotonic() - t0, Outcome.FAILED, f"internal error: {exc!r}", details)
             self._add(rec)
-            self.emit("step_finished", step=name, outcome=Outcome.FAILED, message=f"internal error: {exc!r}")
+            self._finished(rec)
             raise
         rec = StepRecord(name, started_at, time.monotonic() - t0, Outcome.PASSED, None, details)
         self._add(rec)
-        self.emit("step_finished", step=name, outcome=Outcome.PASSED)
+        self._finished(rec)
+
+    def _finished(self, rec: StepRecord) -> None:
+        self.emit(EventKind.STEP_FINISHED, step=rec.name, outcome=rec.outcome, message=rec.reason or "",
+                  data={"seconds": round(rec.duration_s, 4), "details": _plain(rec.details)})
 
     def progress(self, step: str) -> Any:
         def cb(done: int, total: int) -> None:
-            self.emit("step_progress", step=step, fraction=(done / total) if total else 1.0)
+            self.emit(EventKind.STEP_PROGRESS, step=step, fraction=(done / total) if total else 1.0)
 
         return cb
 
     def finish(self, outcome: str, failing_step: str | None, reason: str | None) -> None:
+        """Close the attempt in the registry (or the audit log); the caller emits ``attempt_finished``."""
         if self.attempt_id is not None:
             self.registry.finish_attempt(self.attempt_id, outcome=outcome, failing_step=failing_step, reason=reason)
         elif self.steps:
@@ -159,4 +164,9 @@ class AttemptRecorder:
                     "steps": [{"name": s.name, "outcome": s.outcome, "reason": s.reason} for s in self.steps],
                 },
             )
-        self.emit("attempt_finished", outcome=outcome, step=failing_step, message=reason or "")
+
+
+def _plain(details: dict[str, Any]) -> dict[str, Any]:
+    """A copy a front end may keep: the step's own dict goes on being its record."""
+    return {k: (list(v) if isinstance(v, (list, tuple)) else dict(v) if isinstance(v, dict) else v)
+            for k, v in details.items()}

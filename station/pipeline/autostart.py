@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from station.domain import Transport
 from station.hw.hotplug import HotplugEvent, probe_lister, usb_lister
+from station.pipeline.context import DeviceClaims, SlotContext
+from station.pipeline.handle import AskerFactory
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, run_slot
 
@@ -32,15 +34,18 @@ class AutoProvisioner:
         on_result: Callable[[SlotResult], None] | None = None,
         slot_names: dict[str, str] | None = None,
         present: Callable[[str], bool] | None = None,
+        asker: AskerFactory | None = None,
     ) -> None:
         self.job = job
         self.transport = transport
         self.on_result = on_result
+        self.asker = asker  # per-slot operator prompts (else the job's ask_operator)
         self.slot_names = slot_names or {}  # probe uid -> configured slot name
         self.present = present or (_probe_present if transport is Transport.SWD else _usb_present)
         self._lock = threading.Lock()
         self._active: dict[str, threading.Thread] = {}
         self._done: set[str] = set()
+        self.claims = DeviceClaims()  # one table for the whole session: two boards with one ID are caught
         self.results: list[SlotResult] = []
 
     def __call__(self, ev: HotplugEvent) -> None:
@@ -58,13 +63,17 @@ class AutoProvisioner:
 
     def _start(self, key: str) -> None:
         slot = SlotSpec(self.slot_names.get(key, key), self.transport, key)
-        t = threading.Thread(target=self._work, args=(slot,), name=f"auto-{slot.name}", daemon=True)
+        t = threading.Thread(target=self._work, args=(slot,), name=f"slot-{slot.name}", daemon=True)
         self._active[key] = t
         t.start()
 
     def _work(self, slot: SlotSpec) -> None:
         try:
-            result = run_slot(self.job, slot)
+            ctx = SlotContext(slot.name, claims=self.claims, sink=self.job.sink, ask_operator=self.job.ask_operator)
+            if self.asker is not None:
+                ctx.ask_operator = self.asker(slot.name, ctx.cancel, lambda: slot.target
+                                              if self.transport is Transport.USB else None)
+            result = run_slot(self.job, slot, ctx)
         finally:
             # Ask the bus, not the watcher's last snapshot: at the end of a run the device may be
             # re-enumerating. Still there → done until it leaves; gone → a re-plug starts again.

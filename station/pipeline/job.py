@@ -1,10 +1,14 @@
-"""What every device of one run shares: profile, verified firmware, registry handles, operator."""
+"""What every device of one run shares: profile, verified firmware, registry handles, operator.
+
+A :class:`Job` is configuration only; what changes while a run goes (cancel flags, which slot
+holds which device, results) lives in :mod:`station.pipeline.context` and the run's handle.
+"""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from station.domain import Outcome
 from station.ftest.context import AskOperator, never_answer
@@ -30,42 +34,12 @@ class Job:
     labels_dir: Path | None = None
     #: who confirmed that locked chips may be mass-erased in this run (None: not confirmed)
     recover_confirmed_by: str | None = None
+    #: default event sink and operator answers for runs of this job (a run may give its own)
     sink: EventSink = null_sink
-    cancel: threading.Event = field(default_factory=threading.Event)
     #: seconds to wait for a device to come back (re-enumeration, serial port) after a reset
     settle_timeout: float = 15.0
     #: SWD clock for every probe of the run (station.toml ``[station] swd_frequency``)
     swd_frequency: int = 4_000_000
-
-    def __post_init__(self) -> None:
-        self._active: dict[str, str] = {}
-        self._tainted: set[str] = set()
-        self._active_lock = threading.Lock()
-
-    def claim_device(self, device_id: str, slot: str) -> str | None:
-        """Mark a device as being worked on by ``slot``; returns the other slot if one already is.
-
-        Two slots reading the same ID in one run means two boards share an ID (a cloned or
-        mis-programmed FICR) — or one board is wired to two fixtures; either way neither result
-        could be trusted to belong to the right board.
-        """
-        with self._active_lock:
-            other = self._active.get(device_id)
-            if other is not None and other != slot:
-                self._tainted.add(device_id)  # the slot already working on it must not register it either
-                return other
-            self._active[device_id] = slot
-            return None
-
-    def is_tainted(self, device_id: str) -> bool:
-        """Another board reported this ID during the run: no result for it can be trusted."""
-        with self._active_lock:
-            return device_id in self._tainted
-
-    def release_device(self, device_id: str, slot: str) -> None:
-        with self._active_lock:
-            if self._active.get(device_id) == slot:
-                del self._active[device_id]
 
     @property
     def cloud_targets(self) -> CloudTargets:
@@ -100,3 +74,19 @@ class SlotResult:
     @property
     def passed(self) -> bool:
         return self.outcome == Outcome.PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain data (``provision --json`` rows, the ``attempt_finished`` event)."""
+        return {
+            "slot": self.slot,
+            "transport": self.transport,
+            "device_id": self.device_id,
+            "outcome": self.outcome,
+            "failing_step": self.failing_step,
+            "reason": self.reason,
+            "attempt_id": self.attempt_id,
+            "seconds": round(self.duration_s, 3),
+            "hardware_seconds": round(self.hardware_s, 3),
+            "steps": [{"name": n, "outcome": o, "seconds": round(s, 3)} for n, o, s in self.steps],
+            "labels": self.labels,
+        }

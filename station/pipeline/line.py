@@ -1,8 +1,8 @@
 """Run a whole station: prepare the shared job once, then every slot in its own thread.
 
 Preparing is where input errors surface (profile, firmware, cache, registry): before any device is
-touched, so the CLI can exit 2 with nothing flashed. Slots then run in parallel threads; a slot's
-failure never stops the others. Threads rather than processes because real probes spend their time
+touched, so the CLI can exit 2 with nothing flashed. Slots then run in parallel threads
+(:mod:`station.pipeline.handle`); a slot's failure never stops the others. Threads rather than processes because real probes spend their time
 in USB I/O (which releases the GIL) and the twin sleeps to model device time; pyocd's process-wide
 state is handled in :mod:`station.hw.swd`.
 """
@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from station.domain import Transport
 from station.errors import ConfigError
 from station.firmware.cache import FirmwareCache
 from station.ftest.context import AskOperator, never_answer
+from station.pipeline.context import SlotContext
 from station.pipeline.events import EventSink, null_sink
 from station.pipeline.firmware_set import resolve_firmware
 from station.pipeline.job import Job, SlotResult
@@ -60,7 +60,6 @@ def prepare_job(
     ask_operator: AskOperator = never_answer,
     labels_dir: Path | None = None,
     recover_confirmed_by: str | None = None,
-    cancel: threading.Event | None = None,
     swd_frequency: int = 4_000_000,
 ) -> Job:
     """Load and check everything a run needs; raises InputError before touching a device."""
@@ -93,18 +92,18 @@ def prepare_job(
         labels_dir=labels_dir,
         recover_confirmed_by=recover_confirmed_by,
         sink=sink,
-        cancel=cancel or threading.Event(),
         swd_frequency=swd_frequency,
     )
 
 
-def run_slot(job: Job, slot: SlotSpec) -> SlotResult:
+def run_slot(job: Job, slot: SlotSpec, ctx: SlotContext | None = None) -> SlotResult:
+    """One slot's run in the calling thread (a :class:`~station.pipeline.handle.RunHandle` gives each its own)."""
     if slot.transport is Transport.SWD:
-        return provision_swd(job, slot.name, slot.target)
-    return provision_usb(job, slot.name, slot.target)
+        return provision_swd(job, slot.name, slot.target, ctx)
+    return provision_usb(job, slot.name, slot.target, ctx)
 
 
-def _no_slots_text() -> str:
+def no_slots_text() -> str:
     """Why nothing was found, with the one hint that fits: real hardware, or the bench in use."""
     from station.hw.backend import sim_bench_path
 
@@ -117,48 +116,26 @@ def _no_slots_text() -> str:
 
 
 def run_slots(
-    job: Job, slots: list[SlotSpec], *, on_result: Callable[[SlotResult], None] | None = None
+    job: Job, slots: list[SlotSpec], *, on_result: Callable[[SlotResult], None] | None = None,
+    asker: Any = None,
 ) -> list[SlotResult]:
-    """Provision every slot in parallel; results come back in slot order."""
-    if not slots:
-        raise ConfigError(_no_slots_text())
-    names = [s.name for s in slots]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"slot names must be unique: {names}")
-    job.registry.audit(
-        "run-started",
-        operator=job.operator,
-        station=job.station,
-        details={"profile": str(job.profile.path), "profile_sha256": job.profile.sha256, "lot": job.lot_name,
-                 "slots": {s.name: s.target for s in slots}},
-    )
-    pool = ThreadPoolExecutor(max_workers=len(slots), thread_name_prefix="slot")
-    futures = [pool.submit(run_slot, job, s) for s in slots]
-    results: list[SlotResult] = []
-    try:
-        for f in futures:
-            r = _result(f, job)
-            if on_result:
-                on_result(r)
-            results.append(r)
-    finally:
-        pool.shutdown(wait=True)
-    return results
+    """Provision every slot in parallel and wait: :func:`~station.pipeline.handle.start`, then wait.
 
-
-def _result(future: Future[SlotResult], job: Job) -> SlotResult:
-    """Wait for one slot; Ctrl-C cancels every slot between steps and still waits for them.
-
-    A slot interrupted mid-transfer would leave a half-written device and an open attempt; a
+    Results come back in slot order. Ctrl-C cancels every slot between steps and still waits for
+    them: a slot interrupted mid-transfer would leave a half-written device and an open attempt; a
     cancelled one ends at a step boundary, records ``cancelled``, and leaves its device safe.
     """
+    from station.pipeline.handle import start
+
+    handle = start(job, slots, on_result=on_result, asker=asker)
     while True:
         try:
-            return future.result()
+            handle.wait()
+            break
         except KeyboardInterrupt:
-            job.cancel.set()
-            job.registry.audit("run-cancelled", operator=job.operator, station=job.station,
-                               details={"lot": job.lot_name})
+            handle.cancel(reason="interrupted (Ctrl-C)")
+    by_slot = {r.slot: r for r in handle.results()}
+    return [by_slot[s.name] for s in slots]
 
 
 def swd_slots(config_slots: dict[str, str], probe_ids: list[str]) -> list[SlotSpec]:

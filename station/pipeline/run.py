@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from typing import Any
 
 from station.domain import Outcome, Transport, platform_by_id
@@ -30,6 +31,8 @@ from station.ftest.context import Measurement, TestContext
 from station.ftest.runner import run_plan
 from station.hw.interfaces import FlashReport, SerialConsole
 from station.pipeline.attempt import AttemptRecorder
+from station.pipeline.context import SlotContext
+from station.pipeline.events import EventKind
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
 from station.store.leases import UNAVAILABLE_REASON
@@ -72,17 +75,20 @@ def report_details(report: FlashReport) -> dict[str, Any]:
 class DeviceRun:
     """State of one attempt while it runs; one instance per device per slot."""
 
-    def __init__(self, job: Job, slot: str, transport: Transport) -> None:
+    def __init__(self, job: Job, slot: str, transport: Transport, ctx: SlotContext | None = None) -> None:
         self.job = job
         self.transport = transport
+        self.ctx = ctx or SlotContext.solo(job, slot)
+        self.cancel = self.ctx.cancel
+        self.recover_confirmed_by = self.ctx.recover_confirmed_by or job.recover_confirmed_by
         self.rec = AttemptRecorder(
             job.registry,
             slot=slot,
             station=job.station,
             operator=job.operator,
             transport=transport.value,
-            sink=job.sink,
-            cancel=job.cancel,
+            sink=self.ctx.events(job),
+            cancel=self.cancel,
         )
         self.result = SlotResult(slot=slot, transport=transport.value, device_id=None, outcome=Outcome.RUNNING)
         self.overrides_used: list[str] = []
@@ -91,7 +97,7 @@ class DeviceRun:
         self.iccid: str | None = None
         self.hardware_s = 0.0
         self.released = False  # True once the run deliberately let the product firmware run
-        self.claimed = False  # this run holds the device ID in the job (see Job.claim_device)
+        self.claimed = False  # this run holds the device ID in the run's claims (DeviceClaims)
         self.registered = False  # register_passed committed: the attempt is closed as passed
         self.held_in_reset = False  # the secure-state step holds nRESET (SWD ``hold-reset``)
         self.busy = False  # another live attempt holds the device: this run must not touch it
@@ -118,7 +124,7 @@ class DeviceRun:
         job = self.job
         self.result.device_id = device_id
         self.rec.device_id = device_id
-        other = job.claim_device(device_id, self.result.slot)
+        other = self.ctx.claims.claim(device_id, self.result.slot)
         if other is not None:
             # Not a registry question: refuse before an attempt could touch the other slot's record.
             with self.rec.step("registry-check"):
@@ -231,8 +237,8 @@ class DeviceRun:
                 serial=serial,
                 swd=swd,
                 usb=usb,
-                ask_operator=job.ask_operator,
-                cancel=job.cancel,
+                ask_operator=self.ctx.asker(job),
+                cancel=self.cancel,
             )
             attempt_id = self.rec.attempt_id
             assert attempt_id is not None
@@ -241,9 +247,15 @@ class DeviceRun:
                 job.registry.record_measurement(attempt_id, measurement_record(m))
                 if m.step and m.text and m.name in ("serial_number", "imei", "iccid"):
                     setattr(self, m.name, m.text)
+                self.rec.emit(EventKind.MEASUREMENT, step=m.step, outcome="passed" if m.passed else "failed",
+                              message=m.reason or "", data=asdict(m))
+
+            def on_step(name: str, status: str) -> None:
+                self.rec.emit(EventKind.TEST_STEP, step=name, outcome=None if status == "started" else status,
+                              data={"status": status})
 
             t0 = time.monotonic()
-            result = run_plan(plan, ctx, on_measurement=on_measurement)
+            result = run_plan(plan, ctx, on_measurement=on_measurement, on_step=on_step)
             self.hardware_s += time.monotonic() - t0
             d["measurements"] = len(result.measurements)
             d["passed"] = result.passed
@@ -257,7 +269,7 @@ class DeviceRun:
         device_id = self.result.device_id
         assert device_id is not None and self.rec.attempt_id is not None
         with self.rec.step("register") as d:
-            if job.is_tainted(device_id):
+            if self.ctx.claims.is_tainted(device_id):
                 raise DeviceError(
                     f"another board reported device ID {device_id} during this run; neither is registered"
                 )
@@ -310,7 +322,7 @@ class DeviceRun:
     def close(self, outcome: str, failing_step: str | None, reason: str | None) -> SlotResult:
         """Record how the attempt ended. Never raises: a slot always gets its result back."""
         if self.claimed and self.result.device_id:
-            self.job.release_device(self.result.device_id, self.result.slot)
+            self.ctx.claims.release(self.result.device_id, self.result.slot)
         if self.registered and outcome != Outcome.PASSED:
             # Registration (and the outbox) committed; what failed afterwards cannot undo that.
             LOG.error("after registering %s: %s", self.result.device_id, reason)
@@ -323,9 +335,6 @@ class DeviceRun:
                 # The registry is unreachable: the attempt stays open and is closed as abandoned
                 # by the next start of this station; the operator still sees the result now.
                 LOG.error("could not record the end of the attempt on slot %s: %s", self.result.slot, exc)
-                self.rec.emit("attempt_finished", outcome=outcome, step=failing_step, message=reason or "")
-        else:
-            self.rec.emit("attempt_finished", outcome=outcome)
         if self.rec.attempt_id is not None:
             try:
                 self.job.registry.end_attempt(self.rec.attempt_id)  # what came after the last state change
@@ -338,7 +347,19 @@ class DeviceRun:
         r.hardware_s = self.hardware_s
         r.steps = [(s.name, s.outcome, s.duration_s) for s in self.rec.steps]
         r.serial_number = self.serial_number
+        self.rec.emit(EventKind.ATTEMPT_FINISHED, outcome=outcome, step=failing_step, message=reason or "",
+                      data={"result": r.to_dict(), "serial_number": r.serial_number, "attempt_id": r.attempt_id,
+                            "station_fault": outcome == Outcome.ERROR})
         return r
+
+    def started(self, target: str) -> None:
+        """``attempt_started``: before the first step, so a front end can show "connecting"."""
+        from station.pipeline.steps import steps_for
+
+        steps = steps_for(self.job.profile, self.transport, labels_dir=self.job.labels_dir)
+        self.rec.emit(EventKind.ATTEMPT_STARTED, data={
+            "transport": self.transport.value, "target": target, "platform": self.job.profile.platform.name,
+            "lot": self.job.lot_name, "steps": [s.to_dict() for s in steps]})
 
 
 def unavailable_reason(step: str | None, exc: RegistryUnavailable) -> str:
@@ -347,8 +368,9 @@ def unavailable_reason(step: str | None, exc: RegistryUnavailable) -> str:
     return f"{UNAVAILABLE_REASON}: the station stopped{where}, the device was left safe ({exc})"
 
 
-def finish_run(run: DeviceRun, body: Any) -> SlotResult:
+def finish_run(run: DeviceRun, body: Any, target: str = "") -> SlotResult:
     """Run ``body`` and turn how it ended into the attempt's outcome."""
+    run.started(target)
     try:
         body()
     except StepFailed as f:

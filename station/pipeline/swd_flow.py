@@ -19,6 +19,7 @@ from station.errors import (
     TransportError,
 )
 from station.hw.interfaces import EraseStrategy
+from station.pipeline.context import SlotContext
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.run import (
     FINISH_RUN_PRODUCT,
@@ -31,11 +32,11 @@ if TYPE_CHECKING:
     from station.hw.swd import PyocdSwdLink
 
 
-def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
+def provision_swd(job: Job, slot: str, probe_uid: str, ctx: SlotContext | None = None) -> SlotResult:
     """Provision the device behind one probe. Never raises for device problems: see the result."""
     from station.hw.swd import PyocdSwdLink
 
-    run = DeviceRun(job, slot, Transport.SWD)
+    run = DeviceRun(job, slot, Transport.SWD, ctx)
     link = PyocdSwdLink(probe_uid, target=job.profile.platform.mcu, frequency=job.swd_frequency)
 
     def body() -> None:
@@ -48,7 +49,7 @@ def provision_swd(job: Job, slot: str, probe_uid: str) -> SlotResult:
             finally:
                 _swd_secure(run, link)
 
-    return finish_run(run, body)
+    return finish_run(run, body, probe_uid)
 
 
 def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
@@ -60,24 +61,24 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
     with run.rec.step("identify") as d:
         if link.is_locked():
             d["locked"] = True
-            if not (policy.allow_recover and job.recover_confirmed_by):
+            if not (policy.allow_recover and run.recover_confirmed_by):
                 raise DeviceLocked(
                     "the chip is locked (APPROTECT)"
                     + ("" if policy.allow_recover else "; the profile does not allow recovering it")
-                    + ("" if job.recover_confirmed_by else "; an engineer must confirm the recovery")
+                    + ("" if run.recover_confirmed_by else "; an engineer must confirm the recovery")
                 )
             try:
                 link.recover()
             except StationError as exc:
-                job.registry.audit("recover-locked-chip", operator=job.recover_confirmed_by, station=job.station,
+                job.registry.audit("recover-locked-chip", operator=run.recover_confirmed_by, station=job.station,
                                    details={"slot": run.result.slot, "probe": link.probe_uid,
                                             "result": f"failed: {exc}"})
                 raise
-            d["recovered_by"] = job.recover_confirmed_by
+            d["recovered_by"] = run.recover_confirmed_by
         device_id = link.read_device_id()
         if d.get("locked"):
             # After the erase the chip can say who it is: the audit row names the device (issue 10 item 17).
-            job.registry.audit("recover-locked-chip", operator=job.recover_confirmed_by or "", station=job.station,
+            job.registry.audit("recover-locked-chip", operator=run.recover_confirmed_by or "", station=job.station,
                                device_id=device_id,
                                details={"slot": run.result.slot, "probe": link.probe_uid, "result": "recovered"})
         d["device_id"] = device_id

@@ -28,6 +28,7 @@ from station.domain import GEN3_ADDR_BOOTLOADER, ModuleFunction, Transport
 from station.errors import DeviceError, DeviceGone, FirmwareError, TransportError
 from station.firmware.appdesc import read_app_descriptor
 from station.firmware.module import PREFIX_SIZE, parse_module
+from station.pipeline.context import SlotContext
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.run import FINISH_RUN_PRODUCT, DeviceRun, finish_run, report_details
@@ -105,11 +106,12 @@ def _plan(run: DeviceRun, dfu: Any, details: dict[str, Any]) -> tuple[list[Resol
     return over_dfu, over_control
 
 
-def provision_usb(job: Job, slot: str, device_id: str) -> SlotResult:
+def provision_usb(job: Job, slot: str, device_id: str, ctx: SlotContext | None = None) -> SlotResult:
     """Provision a device reached over USB only (DFU for flashing, CDC serial for tests)."""
-    run = DeviceRun(job, slot, Transport.USB)
+    run = DeviceRun(job, slot, Transport.USB, ctx)
     run.result.device_id = device_id  # over USB the device is known by its ID before anything is read
-    return finish_run(run, lambda: _usb_body(run, device_id))
+    run.rec.device_id = device_id
+    return finish_run(run, lambda: _usb_body(run, device_id), device_id)
 
 
 def _identify(run: DeviceRun, device_id: str) -> str:

@@ -10,7 +10,6 @@ touches :mod:`station.ui.controller` only. Nothing else in ``ui/`` imports it.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from station.domain import Outcome, Transport
+from station.pipeline.context import DeviceClaims, SlotContext
 from station.pipeline.events import Event, EventSink
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, prepare_job, run_slot
@@ -129,6 +129,7 @@ class Session:
         self.broker = PromptBroker(sink)
         self.job: Job | None = None
         self._runs: dict[str, _Run] = {}
+        self._claims = DeviceClaims()
         self._lock = threading.Lock()
         self._watcher: Any = None
         self._seen: set[str] = set()
@@ -172,11 +173,7 @@ class Session:
             cancel = threading.Event()
             # A shallow copy shares the job's claim table (duplicate-ID detection across slots)
             # but has its own cancel and its own prompt identity.
-            slot_job = copy.copy(job)
-            slot_job.cancel = cancel
-            slot_job.recover_confirmed_by = recover_confirmed_by
             holder: dict[str, str | None] = {"device": None}
-            slot_job.ask_operator = self.broker.asker(spec.name, cancel, lambda: holder["device"])
             sink = job.sink
 
             def slot_sink(ev: Event) -> None:
@@ -184,17 +181,19 @@ class Session:
                     holder["device"] = ev.device_id
                 sink(ev)
 
-            slot_job.sink = slot_sink
-            run = _Run(spec, cancel, threading.Thread(target=self._work, args=(spec, slot_job),
+            ctx = SlotContext(spec.name, cancel=cancel, claims=self._claims, sink=slot_sink,
+                              ask_operator=self.broker.asker(spec.name, cancel, lambda: holder["device"]),
+                              recover_confirmed_by=recover_confirmed_by)
+            run = _Run(spec, cancel, threading.Thread(target=self._work, args=(spec, job, ctx),
                                                        name=f"slot-{spec.name}", daemon=True))
             self._runs[spec.name] = run
         self.sink(Event("slot_starting", spec.name, data={"transport": spec.transport.value}))
         run.thread.start()
         return True
 
-    def _work(self, spec: SlotSpec, job: Job) -> None:
+    def _work(self, spec: SlotSpec, job: Job, ctx: SlotContext) -> None:
         try:
-            result = run_slot(job, spec)
+            result = run_slot(job, spec, ctx)
         except Exception as exc:  # a bug: the card must still end
             LOG.exception("slot %s crashed", spec.name)
             result = SlotResult(spec.name, spec.transport.value, None, Outcome.FAILED, reason=f"internal error: {exc!r}")

@@ -78,16 +78,20 @@ def test_usb_unplug_at_every_step(line: Line, bench: Bench, tmp_path: Path, step
 def test_cancel_at_a_step_ends_cancelled_and_safe(line: Line, bench: Bench, step: str) -> None:
     twin = bench.create(1, seed=300 + len(step))[0]
     job = line.job()
+    from station.domain import Transport
+    from station.pipeline.handle import RunHandle
+    from station.pipeline.line import SlotSpec
+
+    handle = RunHandle(job, [SlotSpec("1", Transport.SWD, twin.identity.probe_uid)])
 
     def hook(ev: Event) -> None:
         if ev.kind == "step_started" and ev.step == step:
-            job.cancel.set()
+            handle.cancel("1")
 
     line.hooks.append(hook)
-    from station.domain import Transport
-    from station.pipeline.line import SlotSpec, run_slots
-
-    r = run_slots(job, [SlotSpec("1", Transport.SWD, twin.identity.probe_uid)])[0]
+    handle.start()
+    assert handle.wait(120)
+    (r,) = handle.results()
     assert r.outcome == "cancelled"
     assert twin.state.run_state != "running" or twin.state.running_app == "factory-test"
     never_connected(twin)
