@@ -32,6 +32,37 @@ def operator_answers(pairs: tuple[str, ...]) -> Any:
     return parse_operator_answers(list(pairs))
 
 
+def operator_prompts(profile: Path, answers: tuple[str, ...], console: Console, sink: Any,
+                     interactive: bool | None = None) -> Any:
+    """The run's prompt broker: ``--answer`` flags first, then the terminal for the rest.
+
+    A misspelt ``--answer`` name is refused with the closest operator step (exit 2). Without a
+    terminal, a plan with operator steps the flags leave open is refused before anything is
+    flashed, naming each question and how to answer it: nobody could answer them, so every
+    device would fail at that step.
+    """
+    from station.cli.prompting import TerminalPrompter
+    from station.ftest.answers import parse_answer_table
+    from station.pipeline.prompts import PromptBroker, ScriptedAnswers
+    from station.profile.load import load_profile
+
+    plan = load_profile(profile).tests
+    table = parse_answer_table(list(answers), plan)
+    open_steps = [s for s in plan if s.kind == "operator" and s.name not in table]
+    responders: list[Any] = [ScriptedAnswers(table)]
+    if open_steps:
+        if interactive is None:
+            interactive = sys.stdin.isatty()
+        if not interactive:
+            asked = "; ".join(f"{s.name}: {s.question or s.name!r} ({s.timeout_s:g} s)" for s in open_steps)
+            flags = " ".join(f"--answer {s.name}=yes" for s in open_steps)
+            raise ConfigError(
+                f"the test plan asks the operator {len(open_steps)} question(s) and there is no terminal to ask "
+                f"on: {asked}. Answer ahead with {flags} (or =no), or run on a terminal to be asked per device")
+        responders.append(TerminalPrompter(console))
+    return PromptBroker(sink, responders=responders)
+
+
 def discover_slots(slots: str | None, usb: bool, config: Any, usb_filter: set[str] | None = None) -> list[Any]:
     from station.pipeline.line import swd_slots, usb_slots
 
@@ -79,6 +110,10 @@ def run_provision(
     from station.pipeline.line import prepare_job, run_slots
 
     activate_sim(sim_dir)
+    from station.ftest.answers import parse_answer_table
+    from station.profile.load import load_profile
+
+    parse_answer_table(list(answers), load_profile(profile).tests)  # a misspelt name: exit 2 before anything
     config = load_config(config_path)
     station = station_name or config.name
     registry = open_registry_cli(db_url, create=True)
@@ -91,21 +126,22 @@ def run_provision(
             operator=operator or getpass.getuser(),
             lot=lot,
             sink=progress,
-            ask_operator=operator_answers(answers),
+            ask_operator=operator_answers(answers),  # runs without a broker (none today) keep the flags
             labels_dir=labels.resolve() if labels else None,
             recover_confirmed_by=recover_confirmed_by,
             swd_frequency=config.swd_frequency,
         )
         if usb is False and job.profile.transport.value == "usb" and slots is None:
             usb = True
+        broker = operator_prompts(profile, answers, console, progress)
         if watch is not None:
-            return job.lot_name, _watch(job, usb, config, watch, console)
+            return job.lot_name, _watch(job, usb, config, watch, console, broker)
         slot_list = discover_slots(slots, usb, config, usb_filter)
-        results = run_slots(job, slot_list)
+        results = run_slots(job, slot_list, asker=broker.asker)
     return job.lot_name, results
 
 
-def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console) -> list[Any]:
+def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console, broker: Any) -> list[Any]:
     """Bench mode: provision whatever is plugged in, until Ctrl-C or ``seconds`` (0 = forever)."""
     import threading
 
@@ -115,7 +151,7 @@ def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console) -
 
     transport = Transport.USB if usb else Transport.SWD
     names = {uid: name for name, uid in config.slots.items()}
-    auto = AutoProvisioner(job, transport, slot_names=names)
+    auto = AutoProvisioner(job, transport, slot_names=names, asker=broker.asker)
     stop = threading.Event()
     console.print(f"watching for {'USB devices' if usb else 'probes'}; plug a device in to provision it (Ctrl-C stops)")
     with HotplugWatcher(auto):
@@ -136,7 +172,8 @@ def register(cli: click.Group) -> None:
                   "(default: [slots] of the station config, else all probes).")
     @click.option("--usb", is_flag=True, help="Provision every Particle device attached over USB instead of SWD.")
     @click.option("--answer", "answers", multiple=True, metavar="STEP=yes|no",
-                  help="Answer an operator test step ahead of time (repeatable).")
+                  help="Answer an operator test step ahead of time (repeatable); steps left open are asked "
+                  "on the terminal, one prompt at a time (without a terminal they must be answered here).")
     @click.option("--labels", type=click.Path(file_okay=False, path_type=Path),
                   help="Write label files (per the profile's formats) into this directory.")
     @click.option("--recover-locked", "recover_confirmed_by", metavar="ENGINEER",

@@ -24,6 +24,16 @@ def parse_operator_answers(specs: Iterable[str], plan: TestPlan | None = None) -
     Raises :class:`ConfigError` (CLI exit 2) for a malformed answer, or, when ``plan`` is given,
     for a name that is not an operator step of the plan.
     """
+    answers = parse_answer_table(specs, plan)
+
+    def ask(step: str, question: str, timeout_s: float) -> bool | None:
+        return answers.get(step)
+
+    return ask
+
+
+def parse_answer_table(specs: Iterable[str], plan: TestPlan | None = None) -> dict[str, bool]:
+    """``["led=yes"]`` → ``{"led": True}``, checked as :func:`parse_operator_answers` says."""
     answers: dict[str, bool] = {}
     operator_steps = [s.name for s in plan if s.kind == "operator"] if plan is not None else None
     for spec in specs:
@@ -46,8 +56,4 @@ def parse_operator_answers(specs: Iterable[str], plan: TestPlan | None = None) -
         if name in answers and answers[name] != answer:
             raise ConfigError(f"--answer: step {name!r} is answered both yes and no")
         answers[name] = answer
-
-    def ask(step: str, question: str, timeout_s: float) -> bool | None:
-        return answers.get(step)
-
-    return ask
+    return answers

@@ -76,8 +76,10 @@ def _memory(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> lis
 def _operator(step: TestStep, ctx: TestContext, try_number: int, t0: float) -> list[Measurement]:
     question = step.question or step.name
     answer = ctx.ask_operator(step.name, question, step.timeout_s)
-    if answer is None:
-        reason = f"{step.name}: operator did not answer {question!r} within {step.timeout_s:g} s"
+    if answer is None and ctx.cancel.is_set():
+        reason = f"{step.name}: {question!r} was not answered: the slot was cancelled"
+    elif answer is None:
+        reason = f"{step.name}: {question!r} was not answered within {step.timeout_s:g} s"
     else:
         reason = f"{step.name}: operator answered no to {question!r}"
     text = None if answer is None else ("yes" if answer else "no")

@@ -70,9 +70,10 @@ def test_provision_over_swd_exit_zero_and_json(setup) -> None:  # type: ignore[n
 
 
 @pytest.mark.slow
-def test_unanswered_operator_step_exits_one(setup) -> None:  # type: ignore[no-untyped-def]
+def test_operator_step_answered_no_exits_one(setup) -> None:  # type: ignore[no-untyped-def]
+    # (Unanswered with no terminal is now refused up front: tests/cli/test_prompting.py, issue 15 item 1.)
     _bench, _twins, _cache, env = setup
-    out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L2", "--json", env=env)
+    out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L2", "--answer", "led=no", "--json", env=env)
     assert out.returncode == 1
     doc = json.loads(out.stdout)
     assert {r["failing_step"] for r in doc["results"]} == {"led"}

@@ -322,7 +322,7 @@ LED = Step(name="led", kind="operator", question="Is the status LED green?", tim
     [
         (True, None),
         (False, "led: operator answered no to 'Is the status LED green?'"),
-        (None, "led: operator did not answer 'Is the status LED green?' within 30 s"),
+        (None, "led: 'Is the status LED green?' was not answered within 30 s"),
     ],
 )
 def test_operator_step(profile: Profile, answer: bool | None, reason: str | None) -> None:

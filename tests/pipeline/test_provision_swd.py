@@ -169,7 +169,7 @@ def test_unanswered_operator_question_fails_headless(line: Line, bench: Bench) -
     twin = bench.create(1, seed=18)[0]
     r = line.swd([twin], ask_operator=lambda step, q, t: None)[0]
     assert r.outcome == "failed" and r.failing_step == "led"
-    assert "did not answer" in (r.reason or "")
+    assert "was not answered within" in (r.reason or "")
 
 
 def test_profile_without_tests_still_ends_halted(line: Line, bench: Bench, tmp_path: Path) -> None:
