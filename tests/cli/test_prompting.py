@@ -106,7 +106,7 @@ def test_no_terminal_and_no_answers_is_refused_up_front_naming_the_prompts(setup
 
 
 def test_a_misspelt_answer_is_refused_with_the_closest_name(setup) -> None:  # type: ignore[no-untyped-def]
-    twins, env = setup
+    _twins, env = setup
     out = _station("provision", "--profile", str(DEMO_BORON), "--answer", "ledd=yes", env=env)
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "'ledd'" in out.stderr and "led" in out.stderr
