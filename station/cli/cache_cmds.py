@@ -49,6 +49,13 @@ def register(cli: click.Group) -> None:
     def list_(cache_dir: Path | None, as_json: bool) -> None:
         """List cached files (metadata only; use verify to re-hash)."""
         fc = open_cache(cache_dir)
+        if not fc.root.is_dir():
+            # not "empty": a mistyped STATION_CACHE must not read as a cache that lost its files
+            click.echo(f"the firmware cache {fc.root} does not exist: nothing is cached there (check --cache / "
+                       "STATION_CACHE; `station cache add FILE` creates it)", err=True)
+            if as_json:
+                echo_json([])
+            return
         entries = fc.entries()
         if as_json:
             echo_json([e.to_json() for e in entries])

@@ -170,9 +170,13 @@ def register(cli: click.Group) -> None:
         if as_json:
             echo_json(rows)
             return
+        if not rows:
+            click.echo(f"no {state} entries" if state else "the outbox is empty")
+            return
+        click.echo(f"{'id':>6} {'target':<8} {'device':<24} {'stage':<7} {'state':<8} tries  last error")
         for r in rows:
-            click.echo(f"{r['id']:>6} {r['target']:<8} {r['device_id']} {r['stage']:<7} {r['state']:<8} "
-                       f"tries {r['tries']}  {r['last_error'] or ''}")
+            click.echo(f"{r['id']:>6} {r['target']:<8} {r['device_id']:<24} {r['stage']:<7} {r['state']:<8} "
+                       f"{r['tries']:>5}  {r['last_error'] or ''}")
 
     @cloud.command("retry")
     @click.option("--id", "ids", type=int, multiple=True, help="Outbox entry to queue again (repeatable).")
@@ -184,6 +188,11 @@ def register(cli: click.Group) -> None:
         if not ids and not all_failed:
             raise ConfigError("give --id N (repeatable) or --all-failed")
         n = open_registry_cli(db_url).outbox_requeue(ids=list(ids) if ids else None, all_failed=all_failed)
+        if ids and n < len(set(ids)):
+            raise ConfigError(f"{len(set(ids)) - n} of the given --id are not failed outbox entries (queued "
+                              f"{n} again; see `station cloud list --state failed`)" if n else
+                              f"no failed outbox entry with id {', '.join(map(str, ids))} "
+                              "(see `station cloud list --state failed`)")
         if as_json:
             echo_json({"requeued": n})
         else:

@@ -52,7 +52,9 @@ class SlotProgress:
     def _task(self, slot: str) -> TaskID:
         with self._lock:
             if slot not in self._tasks:
-                self._tasks[slot] = self._progress.add_task("", total=1.0, slot=slot, device="", step="")
+                # a USB slot is named by its device ID, which the next column shows already
+                label = "usb" if _named_by_device(slot) else slot
+                self._tasks[slot] = self._progress.add_task("", total=1.0, slot=label, device="", step="")
             return self._tasks[slot]
 
     def __call__(self, ev: Event) -> None:
@@ -80,14 +82,23 @@ class SlotProgress:
             self._progress.update(task, **fields)
 
 
+def _named_by_device(slot: str) -> bool:
+    """A USB slot is named by its device ID (ports and order are not stable over USB)."""
+    return len(slot) == 24 and all(c in "0123456789abcdef" for c in slot)
+
+
 def results_table(results: Sequence[SlotResult], title: str = "Provisioning") -> Table:
+    """One row per device; USB devices, which have no fixture slot, are numbered ``usb 1``, ``usb 2``…"""
     table = Table(title=title)
     for col in ("slot", "device", "outcome", "failed step", "reason", "seconds"):
         table.add_column(col, overflow="fold", no_wrap=col in ("device", "outcome"))
+    usb = 0
     for r in results:
         colour = {"passed": "green", "skipped": "yellow"}.get(r.outcome, "red")
+        if r.transport == "usb" or _named_by_device(r.slot):
+            usb += 1
         table.add_row(
-            "usb" if r.slot == r.device_id else r.slot,  # a USB slot is named by its device ID
+            f"usb {usb}" if r.transport == "usb" or _named_by_device(r.slot) else r.slot,
             r.device_id or "-",
             f"[{colour}]{r.outcome}[/{colour}]",
             r.failing_step or "",

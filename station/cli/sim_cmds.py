@@ -206,12 +206,13 @@ def register(cli: click.Group) -> None:
         if not rows:
             click.echo(f"no twins in {bench.path}")
             return
-        click.echo(f"{'NAME':<10} {'DEVICE ID':<24}  {'PROBE':<16} {'PLATFORM':<8} {'PLUGGED':<7} {'STATE':<9} APP")
-        for r in rows:
-            click.echo(
-                f"{r['name']:<10} {r['device_id']:<24}  {r['probe_uid']:<16} {r['platform']:<8} "
-                f"{'yes' if r['plugged'] else 'no':<7} {r['run_state']:<9} {r['running_app'] or '-'}"
-            )
+        # every column as wide as its widest cell: long twin names and states stay aligned
+        cells = [[r["name"], r["device_id"], r["probe_uid"], r["platform"], "yes" if r["plugged"] else "no",
+                  r["run_state"], r["running_app"] or "-"] for r in rows]
+        head = ["NAME", "DEVICE ID", "PROBE", "PLATFORM", "PLUGGED", "STATE", "APP"]
+        widths = [max(len(str(c[i])) for c in [head, *cells]) for i in range(len(head))]
+        for line in [head, *cells]:
+            click.echo("  ".join(f"{c!s:<{w}}" for c, w in zip(line, widths, strict=True)).rstrip())
 
     @sim.command("plug")
     @click.argument("name")

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from station.domain import Outcome
-from station.errors import Cancelled, StationError, StepFailed
+from station.errors import AlreadyDone, Cancelled, StationError, StepFailed
 from station.hw.backend import sim_bench_path
 from station.pipeline.events import Event, EventKind, EventSink, guarded
 from station.store.registry import Registry
@@ -121,7 +121,9 @@ class AttemptRecorder:
         except StepFailed:
             raise  # an inner step failed and recorded itself: this one only passes it on
         except StationError as exc:
-            outcome = Outcome.CANCELLED if isinstance(exc, Cancelled) else Outcome.FAILED
+            # an already provisioned device ends its registry check skipped, not failed
+            outcome = (Outcome.CANCELLED if isinstance(exc, Cancelled)
+                       else Outcome.SKIPPED if isinstance(exc, AlreadyDone) else Outcome.FAILED)
             rec = StepRecord(name, started_at, time.monotonic() - t0, outcome, str(exc), details)
             self._add(rec)
             self._finished(rec)
