@@ -30,7 +30,7 @@ class _Registry:
 def test_an_already_provisioned_devices_registry_check_is_skipped_not_failed() -> None:
     log = AttemptRecorder(_Registry(), slot="1", station="st", operator="ana", transport="swd",  # type: ignore[arg-type]
                      sink=lambda _e: None, cancel=threading.Event())
-    with pytest.raises(Exception), log.step("registry-check"):
+    with pytest.raises(AlreadyDone), log.step("registry-check"):
         raise AlreadyDone(f"device {A} is already provisioned", device_id=A)
     assert [(s.name, str(s.outcome)) for s in log.steps] == [("registry-check", "skipped")]
 
