@@ -11,7 +11,7 @@ from rich.console import Console
 
 from station.cli.main import cli
 from station.cli.progress import SlotProgress, results_table
-from station.errors import AlreadyDone
+from station.errors import AlreadyDone, StepFailed
 from station.pipeline.attempt import AttemptRecorder
 from station.pipeline.events import Event
 from station.pipeline.job import SlotResult
@@ -30,7 +30,7 @@ class _Registry:
 def test_an_already_provisioned_devices_registry_check_is_skipped_not_failed() -> None:
     log = AttemptRecorder(_Registry(), slot="1", station="st", operator="ana", transport="swd",  # type: ignore[arg-type]
                      sink=lambda _e: None, cancel=threading.Event())
-    with pytest.raises(AlreadyDone), log.step("registry-check"):
+    with pytest.raises(StepFailed), log.step("registry-check"):
         raise AlreadyDone(f"device {A} is already provisioned", device_id=A)
     assert [(s.name, str(s.outcome)) for s in log.steps] == [("registry-check", "skipped")]
 
