@@ -22,6 +22,8 @@ once, and every operator account on it then uses the same slots and the same reg
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,6 +38,28 @@ DB_ENV = settings.env_var("db")
 CACHE_ENV = settings.env_var("cache")
 CONFIG_NAME = "station.toml"
 REGISTRY_NAME = "station.db"
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+#: names Windows reserves in every folder (a label folder called CON cannot be created there)
+_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))})
+
+
+def path_component(name: str, *, limit: int = 80) -> str:
+    """``name`` (a lot, a product) as exactly one file-name component, never a path.
+
+    Lot names are typed by operators and scanned from travellers, and a folder is made from each
+    (labels go to ``<labels>/<lot>/``): ``../../x`` must not write outside the labels folder, nor
+    ``/etc`` name an absolute path, nor ``.`` reuse the parent. A name that is already safe
+    (letters, digits, ``.``, ``_``, ``-``, not starting with a dot) is kept as it is, so existing
+    folders stay where they are; any other name is cleaned and gets a short hash of the original,
+    so two names that clean to the same text ("A/1", "A:1") still get folders of their own.
+    """
+    clean = _UNSAFE_IN_NAME.sub("_", name).strip("._")[:limit] or "_"
+    if clean.split(".")[0].upper() in _RESERVED:
+        clean = "_" + clean
+    if clean == name:
+        return clean
+    return f"{clean}-{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 def package_file(package: str, *parts: str) -> Path:

@@ -25,6 +25,7 @@ from rich.console import Console
 
 from station.cli.common import echo_json, json_option
 from station.cli.progress import result_json, results_table
+from station.paths import path_component
 from station.profile.demo import demo_profile
 
 
@@ -83,7 +84,7 @@ def register(cli: click.Group) -> None:
         lot, results = run_provision(console=console, **kw)
         from station.store.registry import open_registry
 
-        manifest = bench_dir / f"{lot}.txt"
+        manifest = bench_dir / f"{path_component(lot)}.txt"
         export_lot(open_registry(db), lot, "txt", manifest)
         passed = sum(r.outcome == "passed" for r in results)
         if as_json:
@@ -95,7 +96,7 @@ def register(cli: click.Group) -> None:
             out.print(f"lot:      {lot}")
             out.print(f"manifest: {manifest}")
             out.print(f"registry: {db}")
-            out.print(f"labels:   {bench_dir / 'labels' / lot}")
+            out.print(f"labels:   {bench_dir / 'labels' / path_component(lot)}")
             out.print(f"{passed}/{len(results)} devices passed")
         if passed != len(results):
             sys.exit(1)

@@ -30,6 +30,7 @@ from station.errors import (
 from station.ftest.context import Measurement, TestContext
 from station.ftest.runner import run_plan
 from station.hw.interfaces import FlashReport, SerialConsole
+from station.paths import path_component
 from station.pipeline.attempt import AttemptRecorder
 from station.pipeline.context import SlotContext
 from station.pipeline.events import EventKind
@@ -306,7 +307,7 @@ class DeviceRun:
                     iccid=self.iccid, lot=job.lot_name, date=time.strftime("%Y-%m-%d", time.gmtime()),
                 )
                 assert job.labels_dir is not None
-                out_dir = job.labels_dir / job.lot_name
+                out_dir = job.labels_dir / path_component(job.lot_name)  # a lot name is never a path
                 try:
                     paths = write_labels(data, job.profile.label, out_dir)
                 except OSError as exc:  # full disk, read-only or missing directory

@@ -38,6 +38,10 @@ __all__ = ["ABANDONED_REASON", "LoginRefused", "Registry", "RegistryUnavailable"
            "open_registry", "utcnow"]
 
 
+#: a lot name is shown on labels and screens and stored in the registry (no NUL: PostgreSQL refuses it)
+LOT_NAME_LIMIT = 100
+
+
 def open_registry(url: str | None = None, *, create: bool = True) -> Registry:
     """Open (and migrate to head) the registry at ``url``, ``$STATION_DB`` or the default SQLite file.
 
@@ -104,6 +108,8 @@ class Registry(AttemptLog, UserOps):
         """A lot belongs to one product; reusing its name for another product is an operator error."""
         if not name.strip():
             raise ConfigError("lot name is empty")
+        if not name.isprintable() or len(name) > LOT_NAME_LIMIT:
+            raise ConfigError(f"lot name {name[:40]!r} must be printable text of at most {LOT_NAME_LIMIT} characters")
         for _ in range(2):
             try:
                 with self.session() as s:

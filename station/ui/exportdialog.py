@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from station.export.manifest import FORMATS
+from station.paths import path_component
 from station.ui.workers import Workers
 
 FORMAT_HELP = {
@@ -89,7 +90,7 @@ class ExportDialog(QDialog):
     def _suggest(self, *_: object) -> None:
         lot, fmt = self.lot.currentText(), self.fmt.currentData()
         if lot:
-            self.path.setText(str(self.folder / f"{lot}{SUFFIX.get(fmt, '.txt')}"))
+            self.path.setText(str(self.folder / f"{path_component(lot)}{SUFFIX.get(fmt, '.txt')}"))
 
     def _browse(self) -> None:
         name, _ = QFileDialog.getSaveFileName(self, "Export manifest to", self.path.text())
