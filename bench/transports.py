@@ -284,16 +284,17 @@ ROUND_TRIPS = RoundTrips()
 class Twins:
     """Fresh twins and the probe uid a station uses for each: served out of process, or in this one."""
 
-    def __init__(self, bench: Bench, mode: str) -> None:
+    def __init__(self, bench: Bench, mode: str, per_process: int = 1) -> None:
         self.bench = bench
         self.mode = mode
+        self.per_process = per_process
         self.publishers: list[SwdPublisher] = []
         self.uids: dict[str, str] = {}
 
     def create(self, n: int, seed: int, prefix: str) -> list[Twin]:
         twins = self.bench.create(n, PLATFORM, seed=seed, prefix=prefix)
         if self.mode == "remote":
-            pub = SwdPublisher(self.bench, names=[t.name for t in twins])
+            pub = SwdPublisher(self.bench, names=[t.name for t in twins], per_process=self.per_process)
             pub.start()
             self.publishers.append(pub)
             self.uids.update({t.name: pub.remote_uid(t.name) for t in twins})
@@ -432,9 +433,10 @@ def verdict(ok: bool) -> str:
     return "meets goal" if ok else "MISSES goal"
 
 
-def run(quick: bool, sizes: list[int], mode: str) -> None:
+def run(quick: bool, sizes: list[int], mode: str, per_process: int = 1) -> None:
     swd_set, dfu_set = image_sets(quick)
-    where = ("out of process (pyocd probe servers, one per twin; station uses remote: probes)" if mode == "remote"
+    where = (f"out of process (pyocd probe servers, {per_process} twin(s) per process; station uses remote: probes)"
+             if mode == "remote"
              else "in this process (the twins' emulation shares the station's CPU and GIL)")  # fmt: skip
     print(f"realtime twins {where}; SWD at {FREQUENCY / 1e6:g} MHz, {'quick' if quick else 'full'} run; {load()}")
     print(f"SWD set: {describe(swd_set)}")
@@ -442,7 +444,7 @@ def run(quick: bool, sizes: list[int], mode: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp) / "bench", realtime=True)
         bench.path.mkdir()
-        twins = Twins(bench, mode)
+        twins = Twins(bench, mode, per_process)
         if mode == "inproc":
             set_default_bench(bench.path)
         try:
@@ -544,9 +546,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,8,24", help="comma-separated slot counts for (d)")
     ap.add_argument("--twins", choices=("remote", "inproc"), default="remote",
                     help="twins behind pyocd probe servers in their own processes (default) or in this one")
+    ap.add_argument("--twins-per-process", type=int, default=1, help="twins per probe server process")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    run(args.quick, [int(x) for x in args.sizes.split(",")], args.twins)
+    run(args.quick, [int(x) for x in args.sizes.split(",")], args.twins, args.twins_per_process)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f} s  [{load()}]")
 
 

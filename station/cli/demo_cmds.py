@@ -47,9 +47,11 @@ def register(cli: click.Group) -> None:
     @click.option("--db", "db_url", help="Registry URL (default: SQLite inside the bench; STATION_DB is ignored).")
     @click.option("--sim-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                   help="Bench folder for the twins (default: a new one; STATION_SIM_DIR is ignored).")
+    @click.option("--in-process-probes", is_flag=True,
+                  help="Keep the twins' SWD probes in this process instead of behind pyocd probe servers.")
     @json_option
     def demo(count: int, transport: str, realtime: bool, platform: str, profile: Path | None,
-             db_url: str | None, sim_dir: Path | None, as_json: bool) -> None:
+             db_url: str | None, sim_dir: Path | None, in_process_probes: bool, as_json: bool) -> None:
         """Create COUNT simulated devices and provision them end to end, then export the lot."""
         from station.cli.provision_cmds import run_provision
         from station.export.manifest import export_lot
@@ -68,7 +70,17 @@ def register(cli: click.Group) -> None:
         install_demo_firmware(cache, platform)
         db = db_url or f"sqlite:///{bench_dir / 'station-demo.db'}"
         profile_path = profile or demo_profile(platform)
-        slots = ",".join(f"{i + 1}={t.identity.probe_uid}" for i, t in enumerate(twins))
+        # Over SWD the station reaches each twin the way it reaches a probe on another PC: through
+        # pyocd's probe server (one process per twin, as `station sim serve` runs them), so this
+        # process holds no twin code on the SWD path and the twins' emulation has CPUs of its own.
+        served = None
+        if transport == "swd" and not in_process_probes:
+            from station.sim.serve import SwdPublisher
+
+            served = SwdPublisher(bench, names=[t.name for t in twins])
+            served.start()
+        uids = [served.remote_uid(t.name) if served else t.identity.probe_uid for t in twins]
+        slots = ",".join(f"{i + 1}={uid}" for i, uid in enumerate(uids))
         kw: dict[str, Any] = dict(
             profile=profile_path, lot=None, operator="demo", slots=None if transport == "usb" else slots,
             usb=transport == "usb", db_url=db, cache_dir=cache.root, sim_dir=bench_dir,
@@ -81,7 +93,11 @@ def register(cli: click.Group) -> None:
 
             ship_with_bootloader(*twins)
             kw["usb_filter"] = {t.device_id for t in twins}
-        lot, results = run_provision(console=console, **kw)
+        try:
+            lot, results = run_provision(console=console, **kw)
+        finally:
+            if served is not None:
+                served.stop()
         from station.store.registry import open_registry
 
         manifest = bench_dir / f"{path_component(lot)}.txt"

@@ -327,8 +327,10 @@ def _first_json(proc: subprocess.Popen[str] | None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- swd
-#: how long probe server processes may take to import pyocd and announce their ports
+#: how long probe server processes may take to import pyocd and announce their ports: they start
+#: together, so on a loaded machine with many of them each one's import takes longer
 SWD_START_S = 60.0
+SWD_START_PER_PROCESS_S = 10.0
 
 
 class SwdPublisher:
@@ -372,7 +374,7 @@ class SwdPublisher:
                 subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
             )
         # Read every announcement after starting them all: the processes import pyocd in parallel.
-        deadline = time.monotonic() + SWD_START_S
+        deadline = time.monotonic() + SWD_START_S + SWD_START_PER_PROCESS_S * len(groups)
         try:
             for proc, group in zip(self.procs, groups, strict=True):
                 got = _announcements(proc, deadline)
