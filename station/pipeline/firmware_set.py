@@ -11,10 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from station.domain import FlashImage, ModuleFunction
-from station.errors import CacheMissing, FirmwareError
+from station.errors import CacheError, CacheMissing, FirmwareError
+from station.firmware.base_image import BaseImage, check_base_image
 from station.firmware.cache import FirmwareCache
 from station.firmware.module import ModuleInfo, module_flash_image, parse_module
 from station.firmware.moduleset import check_module_set
+from station.profile.firmware_check import load_base_image
 from station.profile.model import ModuleRef, Profile
 
 
@@ -37,6 +39,8 @@ class FirmwareSet:
     product: ResolvedModule
     test: ResolvedModule | None
     cache: FirmwareCache
+    #: the MBR page and UICR words a blank chip gets ([firmware.base_image]); None if the profile names none
+    base: BaseImage | None = None
 
     @property
     def all_modules(self) -> tuple[ResolvedModule, ...]:
@@ -107,4 +111,18 @@ def resolve_firmware(profile: Profile, cache: FirmwareCache) -> FirmwareSet:
     key = lambda i: (i.function, i.index, i.start)  # noqa: E731 - identity of a module in a set
     by_key = {key(m.info): m for m in dos}
     dos_ordered = tuple(by_key[key(i)] for i in ordered if key(i) in by_key)
-    return FirmwareSet(device_os=dos_ordered, product=product, test=test, cache=cache)
+    return FirmwareSet(device_os=dos_ordered, product=product, test=test, cache=cache, base=_base(profile, cache))
+
+
+def _base(profile: Profile, cache: FirmwareCache) -> BaseImage | None:
+    """The profile's base image, refused at the start of the run if it could not make a chip boot."""
+    if profile.base_image is None:
+        return None
+    try:
+        base = load_base_image(profile, cache)
+    except CacheError as exc:
+        raise FirmwareError(f"base image: {exc}") from None
+    problems = check_base_image(base)
+    if problems:
+        raise FirmwareError(f"base image {profile.base_image[:12]}…: " + "; ".join(problems))
+    return base

@@ -46,6 +46,7 @@ CATALOGUE: tuple[StepInfo, ...] = (
     StepInfo("enter-dfu", "Enter DFU", 2, _U, optional=True),
     StepInfo("flash", "Flash", 24),
     StepInfo("verify", "Verify", 5, _S),
+    StepInfo("boot-proof", "Boot proof", 0.5, _S),
     StepInfo("start-test-firmware", "Start test firmware", 1.5),
     StepInfo("update-bootloader", "Update bootloader", 6, _U, optional=True),
     StepInfo("update-ncp", "Update NCP", 20, _U, optional=True),
@@ -55,6 +56,7 @@ CATALOGUE: tuple[StepInfo, ...] = (
     StepInfo("functional-tests", "Functional tests", 5),
     StepInfo("flash-final", "Flash product", 5),
     StepInfo("verify-final", "Verify product", 1.5, _S),
+    StepInfo("boot-proof-final", "Boot proof", 0.5, _S),
     StepInfo("secure-state", "Secure state", 1),
     StepInfo("register", "Register", 1),
     StepInfo("label", "Label", 0.5),
@@ -85,6 +87,7 @@ def steps_for(profile: Profile, transport: Transport, *, labels_dir: Path | None
             "functional-tests": tests,
             "flash-final": runner,
             "verify-final": runner and (verify or run_product),
+            "boot-proof-final": runner,  # "boot-proof" runs on every SWD device
         }
     else:
         ncp = "ncp" in roles  # the NCP always goes over the control protocol

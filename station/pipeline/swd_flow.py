@@ -18,6 +18,7 @@ from station.errors import (
     StationError,
     TransportError,
 )
+from station.firmware.boot_check import boot_problems, overlay_reader
 from station.hw.interfaces import EraseStrategy
 from station.pipeline.context import SlotContext
 from station.pipeline.job import Job, SlotResult
@@ -112,6 +113,9 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
         # Firmware is about to run: a bad image would boot into safe mode, which connects.
         _swd_verify(run, link, images)
 
+    if test_fw is not None:
+        # Before the firmware first runs: a chip that cannot boot fails here, for its real reason.
+        _swd_boot_check(run, link, images, name="boot-proof")
     if profile.tests.steps:
         serial = None
         if test_fw is not None:
@@ -141,6 +145,12 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
         run.record_flash([job.firmware.product])
         if policy.verify or run.finish_action == FINISH_RUN_PRODUCT:
             _swd_verify(run, link, [job.firmware.product.image], name="verify-final")
+    if test_fw is None:
+        _swd_boot_check(run, link, images if policy.verify else [], name="boot-proof")
+    elif policy.verify:
+        _swd_boot_check(run, link, [*job.firmware.device_os_images, job.firmware.product.image], name="boot-proof-final")
+    else:
+        _swd_boot_check(run, link, [], name="boot-proof-final")
     _swd_finish(run, link)
     run.register_and_label()
 
@@ -151,6 +161,28 @@ def _swd_verify(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage], na
         link.verify(images, progress=run.rec.progress(name))
         run.hardware_s += time.monotonic() - t0
         d["bytes"] = sum(len(i.data) for i in images)
+
+
+def _swd_boot_check(run: DeviceRun, link: PyocdSwdLink, verified: list[FlashImage], *, name: str) -> None:
+    """Prove the device will boot before it may end its run: MBR, UICR.NRFFW[0], bootloader, modules.
+
+    Bytes the ``verify`` steps just proved equal to the images are taken from the images (reading
+    the whole module set back a second time over SWD would prove nothing new); the MBR page, the
+    UICR and everything else come from the device.
+    """
+    base = run.job.firmware.base
+    with run.rec.step(name) as d:
+        t0 = time.monotonic()
+        problems = boot_problems(
+            overlay_reader(verified, link.read_memory),
+            run.job.profile.platform.id,
+            expected_mbr=base.mbr if base is not None else None,
+        )
+        run.hardware_s += time.monotonic() - t0
+        if problems:
+            d["problems"] = problems
+            raise DeviceError("would not boot: " + "; ".join(problems))
+        d["boots"] = "MBR, UICR.NRFFW[0] -> bootloader, modules and dependencies checked"
 
 
 def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:

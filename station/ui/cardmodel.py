@@ -43,6 +43,7 @@ STEP_TITLES: dict[str, str] = {
     "verify-final": "Checking product firmware",
     "secure-state": "Securing the device",
     "boot-proof": "Checking it boots",
+    "boot-proof-final": "Checking it boots",
     "register": "Registering",
     "label": "Printing the label",
 }

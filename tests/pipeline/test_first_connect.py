@@ -14,8 +14,8 @@ from station.sim.device import Twin
 from .conftest import Line, drop_tests, never_connected, profile_variant, ship_with_bootloader
 
 SWD_STEPS = [
-    "identify", "registry-check", "flash", "verify", "start-test-firmware", "functional-tests",
-    "flash-final", "verify-final", "secure-state", "register", "label",
+    "identify", "registry-check", "flash", "verify", "boot-proof", "start-test-firmware", "functional-tests",
+    "flash-final", "verify-final", "boot-proof-final", "secure-state", "register", "label",
 ]
 USB_STEPS = ["identify", "registry-check", "flash", "start-test-firmware", "functional-tests", "flash-final",
              "secure-state", "register"]
