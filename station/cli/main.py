@@ -8,7 +8,10 @@ Each command group lives in its own module and registers itself here.
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 
@@ -60,7 +63,16 @@ def _register_all() -> None:
 _register_all()
 
 
+def _stop_like_ctrl_c(signum: int, _frame: FrameType | None) -> None:
+    """SIGTERM delivered as Ctrl-C: every command already knows how to stop safely on KeyboardInterrupt."""
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
 def main() -> None:
+    """The ``station`` command. SIGTERM (a service manager stopping the station) does what Ctrl-C does:
+    runs cancel at step boundaries, attempts are closed, devices are left safe, leases released."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     cli(prog_name="station")
 
 

@@ -133,7 +133,7 @@ def run_slots(
             handle.wait()
             break
         except KeyboardInterrupt:
-            handle.cancel(reason="interrupted (Ctrl-C)")
+            handle.cancel(reason="interrupted (Ctrl-C or SIGTERM)")
     by_slot = {r.slot: r for r in handle.results()}
     return [by_slot[s.name] for s in slots]
 

@@ -86,7 +86,9 @@ def test_kill_9_mid_lot_then_rerun_resumes_without_loss_or_duplicates(tmp_path: 
 
 
 @pytest.mark.slow
-def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C, and SIGTERM (a service manager stopping the station) the same way (issue 10, item 13)."""
     bench = Bench(tmp_path / "bench")
     twins = bench.create(2, seed=78)
     for t in twins:
@@ -97,7 +99,8 @@ def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
     env = {**os.environ, "STATION_SIM_DIR": str(bench.path), "STATION_CACHE": str(cache.root),
            "STATION_DB": f"sqlite:///{db}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "station", "provision", "--profile", str(PROFILE), "--lot", "LOT-C", "--json"],
+        [sys.executable, "-m", "station", "provision", "--profile", str(PROFILE), "--lot", "LOT-C", "--json",
+         "--answer", "led=yes"],  # without a terminal, operator steps must be answered ahead
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while True:
@@ -107,7 +110,7 @@ def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path) -> None:
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     with sqlite3.connect(db) as c:
