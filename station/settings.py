@@ -123,9 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sim_realtime", bool, "Twins take as long as real devices (wall time tracks device time).",
             default=False, env=("STATION_SIM_REALTIME",), changed_by=Role.ENGINEER),
     Setting("particle_api", str, "Particle API base URL.", default="https://api.particle.io",
-            env=("STATION_PARTICLE_API",)),
+            env=("PARTICLE_API_URL", "STATION_PARTICLE_API")),  # named like PARTICLE_ACCESS_TOKEN; old name kept
     Setting("peridio_api", str, "Peridio API base URL.", default="https://api.peridio.com",
-            env=("STATION_PERIDIO_API",)),
+            env=("PERIDIO_API_URL", "STATION_PERIDIO_API")),  # named like PERIDIO_API_KEY; old name kept
     Setting("particle_token", str, "Particle access token (else the OS keyring: `station cloud login particle`).",
             env=("PARTICLE_ACCESS_TOKEN",), secret=True),
     Setting("peridio_key", str, "Peridio API key (else the OS keyring: `station cloud login peridio`).",

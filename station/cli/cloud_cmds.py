@@ -67,8 +67,8 @@ def register(cli: click.Group) -> None:
         """
         import threading
 
-        api_url = check_base_url(api_url, "--api-url (env STATION_PARTICLE_API)")
-        peridio_url = check_base_url(peridio_url, "--peridio-url (env STATION_PERIDIO_API)")
+        api_url = check_base_url(api_url, "--api-url (env PARTICLE_API_URL / STATION_PARTICLE_API)")
+        peridio_url = check_base_url(peridio_url, "--peridio-url (env PERIDIO_API_URL / STATION_PERIDIO_API)")
         reg = open_registry_cli(db_url)
         simulated_ok = frozenset(t for t, u in ((PARTICLE, api_url), (PERIDIO, peridio_url)) if is_local_url(u))
         if dry_run:
@@ -155,7 +155,8 @@ def register(cli: click.Group) -> None:
                        f"failed (needs attention) {c.failed:>5}")
 
     @cloud.command("list")
-    @click.option("--state", type=click.Choice(["pending", "imported", "failed"]), default=None)
+    @click.option("--state", type=click.Choice(["pending", "imported", "failed"]), default=None,
+                  help="Only entries in this state (failed: the cloud refused them; see `station cloud retry`).")
     @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True)
     @db_option
     @json_option

@@ -44,8 +44,8 @@ def cache_option(f: F) -> F:
 
 def sim_option(f: F) -> F:
     return setting_option(
-        "sim_dir", "--sim-dir", type=click.Path(file_okay=False, path_type=Path),
-        help="Use the simulated devices of this bench directory.",
+        "sim_dir", "--sim-dir", "--dir", "sim_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Use the simulated devices of this bench directory (--dir is the same option).",
     )(f)
 
 

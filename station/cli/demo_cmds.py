@@ -45,14 +45,14 @@ def register(cli: click.Group) -> None:
     @click.option("--profile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                   help="Use this profile instead of the shipped demo profile.")
     @click.option("--db", "db_url", help="Registry URL (default: SQLite inside the bench; STATION_DB is ignored).")
-    @click.option("--sim-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    @click.option("--sim-dir", "--dir", "sim_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                   help="Bench folder for the twins (default: a new one; STATION_SIM_DIR is ignored).")
     @click.option("--in-process-probes", is_flag=True,
                   help="Keep the twins' SWD probes in this process instead of behind pyocd probe servers.")
     @json_option
     def demo(count: int, transport: str, realtime: bool, platform: str, profile: Path | None,
              db_url: str | None, sim_dir: Path | None, in_process_probes: bool, as_json: bool) -> None:
-        """Create COUNT simulated devices and provision them end to end, then export the lot."""
+        """Create --devices N simulated devices and provision them end to end, then export the lot."""
         from station.cli.provision_cmds import run_provision
         from station.export.manifest import export_lot
         from station.firmware.cache import FirmwareCache

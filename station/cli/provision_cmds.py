@@ -181,7 +181,9 @@ def register(cli: click.Group) -> None:
     @click.option("--watch", type=float, default=None, metavar="SECONDS",
                   help="Bench mode: keep watching and provision each device as it is plugged in "
                   "(SECONDS to stop after, 0 = until Ctrl-C).")
-    @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Station file: fixture slots, station name, SWD clock (env STATION_CONFIG; "
+                       "default: station.toml in the user config folder).")
     @click.option("--station", "station_name", help="Station name recorded on every attempt (default: config/hostname).")
     @db_option
     @cache_option

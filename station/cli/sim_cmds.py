@@ -24,8 +24,8 @@ from station.sim.device import Faults, Twin
 
 def dir_option(f: Any) -> Any:
     return setting_option(
-        "sim_dir", "--dir", "bench_dir", type=click.Path(file_okay=False, path_type=Path),
-        help="Bench directory holding the twins.",
+        "sim_dir", "--sim-dir", "--dir", "bench_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Bench directory holding the twins (--dir is the same option).",
     )(f)
 
 
@@ -127,7 +127,9 @@ def register(cli: click.Group) -> None:
         """Digital twins: simulated Particle Gen3 boards on a bench folder."""
 
     @sim.command("create")
-    @click.argument("count", type=click.IntRange(1, 256))
+    @click.argument("count", type=click.IntRange(1, 256), required=False)
+    @click.option("--devices", "-n", "devices", type=click.IntRange(1, 256), default=None,
+                  help="How many twins (the same as COUNT; `station demo --devices N` names it so too).")
     @click.option("--platform", type=click.Choice(sorted(PLATFORMS)), default="boron", show_default=True)
     @dir_option
     @click.option("--seed", type=int, default=None, help="Reproducible device IDs, keys and serials.")
@@ -151,7 +153,8 @@ def register(cli: click.Group) -> None:
     @click.option("--device-id", default=None, help="Give every new twin this Gen3 device ID (duplicate-ID fault).")
     @json_option
     def create(
-        count: int,
+        count: int | None,
+        devices: int | None,
         platform: str,
         bench_dir: Path | None,
         seed: int | None,
@@ -167,6 +170,11 @@ def register(cli: click.Group) -> None:
 
         ``--blank`` gives chips fresh from Nordic instead: internal flash and UICR erased.
         """
+        if count is not None and devices is not None and count != devices:
+            raise ConfigError(f"COUNT {count} and --devices {devices} disagree: give one")
+        count = count or devices
+        if count is None:
+            raise ConfigError("how many twins? give COUNT or --devices N")
         bench = _bench(bench_dir, must_exist=False)
         bench.realtime = bench.realtime or realtime
         words = None
