@@ -19,8 +19,12 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     return r.exit_code, r.stdout, r.stderr
 
 
-def test_the_bench_folder_is_sim_dir_everywhere_and_dir_is_accepted(tmp_path: Path) -> None:
+def test_the_bench_folder_is_sim_dir_everywhere_and_dir_is_accepted(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from station.hw import backend
+
     bench = tmp_path / "bench"
+    monkeypatch.setenv("STATION_SIM_DIR", "")  # `devices` exports the bench it used: undone after the test
     try:
         code, out, err = run("sim", "create", "--devices", "2", "--sim-dir", str(bench), "--json")
         assert code == 0, err
@@ -32,6 +36,7 @@ def test_the_bench_folder_is_sim_dir_everywhere_and_dir_is_accepted(tmp_path: Pa
         code, out, err = run("devices", "--dir", str(bench), "--json")
         assert code == 0, err
     finally:
+        backend.use_sim(None)  # `devices` chose the twins for this process
         forget_twins(bench)
 
 
