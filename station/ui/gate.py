@@ -38,3 +38,32 @@ class GatedButton(QPushButton):
             self.activated.emit()
         else:
             self.refused.emit(self.why)
+
+
+#: what each action is called in an explanation (operators read these, not the action codes)
+ACTION_WORDS = {
+    "run-lot": "running a lot",
+    "answer-prompt": "answering a test's question",
+    "print-label": "printing labels",
+    "export-manifest": "exporting a manifest",
+    "recover-locked-chip": "recovering a locked chip (it erases the whole chip)",
+    "override-policy": "overriding a policy",
+    "edit-profile": "choosing or editing the product profile",
+    "edit-cache": "changing the firmware cache",
+    "retry-parked": "retrying parked cloud entries",
+    "manage-users": "managing users and PINs",
+    "change-settings": "changing the station's settings",
+}
+
+
+def why_locked(role: str | None, action: str) -> str:
+    """One sentence an operator understands: what is locked, who may do it, what to do."""
+    from station.roles import required_role
+
+    need = required_role(action).value
+    what = ACTION_WORDS.get(str(action), str(action))
+    if role is None:
+        return f"Nobody is logged in: log in with your badge or PIN for {what}."
+    article = "an" if need[0] in "aeiou" else "a"
+    return (f"You are logged in as {role}: {what} needs {article} {need} or above. "
+            f"Ask {article} {need} to log in.")

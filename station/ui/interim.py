@@ -267,6 +267,21 @@ class Session:
             self._watcher.stop()
             self._watcher = None
 
+    # ------------------------------------------------------------------ who is at the station
+    def open_station(self) -> bool:
+        """No users in the registry: everyone acts as admin (store/users.py's open-station rule)."""
+        return not self.registry.has_users()
+
+    def login(self, who: str, pin: str) -> Any:
+        """The user whose badge or name and PIN match (the registry audits every try)."""
+        return self.registry.authenticate(who, pin, station=self.station)
+
+    def audit(self, action: str, *, operator: str, role: str | None, granted: bool, reason: str | None = None,
+              device_id: str | None = None, details: dict[str, Any] | None = None) -> None:
+        """A privileged decision, a logout or a role change, in the registry's audit log."""
+        self.registry.audit_decision(action, operator=operator, station=self.station, role=role, granted=granted,
+                                     reason=reason, device_id=device_id, details=details)
+
     # ------------------------------------------------------------------ reads and actions
     def device_record(self, key: str) -> Any:
         return self.registry.device_record(key)

@@ -35,13 +35,16 @@ from PySide6.QtWidgets import (
 )
 
 from station.labels.scan import Scan
+from station.roles import PRIVILEGED, Action, may
 from station.ui import theme
 from station.ui.board import SlotBoard
 from station.ui.bridge import BridgeLogHandler, EventBridge
 from station.ui.cardmodel import CardState, PromptView
 from station.ui.cloudpanel import CloudPanel
 from station.ui.exportdialog import ExportDialog
+from station.ui.gate import why_locked
 from station.ui.historypanel import HistoryPanel, HistoryQuery
+from station.ui.login import LoginDialog
 from station.ui.logmodel import LogLine, event_line
 from station.ui.logpane import LogPane
 from station.ui.lotpanel import LotFigures, LotPanel
@@ -64,8 +67,13 @@ class MainWindow(QMainWindow):
         self.open_session = open_session
         self.profile_path = profile
         self.lot_name = lot
-        self.operator = operator or getpass.getuser()
-        self.role = "operator"
+        self.operator: str | None = operator or getpass.getuser()
+        # Who may do what is decided once the registry says whether it has users: until then,
+        # nobody may do anything (fail closed). See _opened.
+        self.role: str | None = None
+        self.open_station = False
+        self.login_dialog: LoginDialog | None = None
+        self.explanation: QMessageBox | None = None
         self.export_dir = export_dir or Path.home()
         self.session: Any = None
         self.job: Any = None
@@ -126,7 +134,7 @@ class MainWindow(QMainWindow):
         self.cloud_panel = CloudPanel(self._cloud_page, self.workers, self.scale)
         self.cloud_panel.syncRequested.connect(self.sync_now)
         self.cloud_panel.retryRequested.connect(self.retry_parked)
-        self.cloud_panel.retry_button.refused.connect(self.explain)
+        self.cloud_panel.retry_button.refused.connect(self._retry_refused)
         self.log_pane = LogPane()
 
         self.tabs = QTabWidget()
@@ -148,7 +156,9 @@ class MainWindow(QMainWindow):
         self.message = QLabel("Opening the station…")
         self.message.setFont(theme.sans(theme.px(15, self.scale), bold=True))
         self.statusBar().addWidget(self.message, 1)
-        self.topbar.set_operator(self.operator, self.role)
+        self.topbar.set_operator(None, None)
+        self.topbar.loginRequested.connect(self.open_login)
+        self.topbar.logoutRequested.connect(self.logout)
         self.topbar.set_shift(0, 0)
 
         self.scanner = ScanDetector(self)
@@ -169,20 +179,22 @@ class MainWindow(QMainWindow):
         self.workers.submit(self._open, self._opened)
 
     # ------------------------------------------------------------------ opening
-    def _open(self) -> tuple[Any, list[Any], Any]:
+    def _open(self) -> tuple[Any, list[Any], Any, bool]:
         session = self.open_session(self.bridge)
         slots = session.slots()
+        open_station = session.open_station()
         job = None
         if self.profile_path is not None:
-            job = session.prepare(self.profile_path, lot=self.lot_name, operator=self.operator)
-        return session, slots, job
+            job = session.prepare(self.profile_path, lot=self.lot_name,
+                                  operator=(self.operator if open_station else None) or "(nobody)")
+        return session, slots, job, open_station
 
     def _opened(self, result: Any, error: BaseException | None) -> None:
         if error is not None:
             self.say(f"Cannot open the station: {error}", error=True)
             LOG.error("cannot open the station: %s", error)
             return
-        self.session, slots, self.job = result
+        self.session, slots, self.job, self.open_station = result
         self.specs = {s.name: s for s in slots}
         self.board.set_slots([(s.name, self.slot_title(s.name), s.transport.value) for s in slots])
         for s in slots:
@@ -198,10 +210,15 @@ class MainWindow(QMainWindow):
         else:
             self.topbar.profile.set("none chosen")
         self.ready = True
-        self.say("Ready" + ("" if self.job is not None else ": choose a profile to start"))
         LOG.info("window ready %.2f s after it was created", time.monotonic() - self.t_created)
-        if self.auto_start.isChecked() and self.job is not None:
-            self.session.watch()
+        if self.open_station:
+            # No users in the registry: whoever is at the station acts as admin (store/users.py).
+            self.set_user(self.operator, "admin")
+            self.say("Ready" + ("" if self.job is not None else ": choose a profile to start"))
+        else:
+            self.set_user(None, None)
+            self.say("Log in with your badge or PIN to start")
+            self.open_login()
         self.refresh_status()
         self.history.requery()
 
@@ -310,22 +327,119 @@ class MainWindow(QMainWindow):
         if self.session is None:
             self.say("The station is still opening", error=True)
             return False
+        if not self.may(Action.RUN_LOT):
+            self.refuse(Action.RUN_LOT)
+            return False
         if self.job is None:
             self.say("Choose a profile first", error=True)
             return False
         return True
 
     def answer_prompt(self, slot: str, prompt_id: str, choice: str) -> None:
+        if not self.may(Action.ANSWER_PROMPT):
+            self.refuse(Action.ANSWER_PROMPT)
+            return
         if self.session is not None and not self.session.broker.answer(prompt_id, choice):
             self.say(f"{self.slot_title(slot)}: that question is already closed")
 
     def _auto_start_toggled(self, on: bool) -> None:
+        self._update_watching()
+
+    def _update_watching(self) -> None:
+        """Auto-start only while someone who may run the lot is logged in."""
         if self.session is None:
             return
-        if on and self.job is not None:
+        if self.auto_start.isChecked() and self.job is not None and self.may(Action.RUN_LOT):
             self.session.watch()
-        elif not on:
+        else:
             self.session.stop_watching()
+
+    # ------------------------------------------------------------------ who is at the station
+    def may(self, action: Action) -> bool:
+        """The core's role check (station.roles.may); nobody logged in may nothing."""
+        return self.role is not None and may(self.role, action)
+
+    def set_user(self, name: str | None, role: str | None) -> None:
+        """Who is at the station now: the top bar, the job's operator, every locked control."""
+        self.operator, self.role = name, role
+        shown = role + (" (open station)" if self.open_station and role else "") if role else None
+        self.topbar.set_operator(name, shown)
+        if self.job is not None and name is not None:
+            self.job.operator = name  # the next attempts are recorded under who is logged in
+        retry = Action.RETRY_PARKED
+        self.cloud_panel.retry_button.set_allowed(self.may(retry), why_locked(role, retry))
+        self._update_watching()
+
+    def open_login(self) -> LoginDialog | None:
+        if self.session is None:
+            self.say("The station is still opening", error=True)
+            return None
+        if self.open_station:
+            self.say("This station has no users yet: everyone acts as admin (add users with station user add)")
+            return None
+        if self.login_dialog is not None and self.login_dialog.isVisible():
+            self.login_dialog.raise_()
+            return self.login_dialog
+        session = self.session
+        dialog = LoginDialog(session.login, self.workers, scale=self.scale, parent=self)
+        dialog.loggedIn.connect(self._logged_in)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._login_closed)
+        self.login_dialog = dialog
+        self.scanner.enabled = False  # a badge is not a device label: the dialog's field takes the scan
+        dialog.open()
+        return dialog
+
+    def _login_closed(self, _: int) -> None:
+        self.login_dialog = None
+        self.scanner.enabled = True
+
+    def _logged_in(self, user: Any) -> None:
+        before = self.role
+        name, role = str(user.name), str(user.role)
+        if before is not None and before != role:
+            self._audit("role-changed", granted=True, operator=name, role=role,
+                        details={"from": before, "to": role, "previous_user": self.operator})
+        self.set_user(name, role)
+        self.say(f"{name} logged in as {role}")
+
+    def logout(self) -> None:
+        if self.operator is None or self.open_station:
+            return
+        self._audit("logout", granted=True)
+        name = self.operator
+        self.set_user(None, None)
+        self.say(f"{name} logged out: log in with your badge or PIN to go on")
+
+    def refuse(self, action: Action) -> None:
+        """Say why the role may not, and (for a privileged action) record that it was asked."""
+        why = why_locked(self.role, action)
+        if action in PRIVILEGED:
+            self._audit(action.value, granted=False, reason=why)
+        if self.role is None:
+            self.say(why, error=True)
+            self.open_login()
+        else:
+            self.explain(why)
+
+    def _retry_refused(self, _why: str) -> None:
+        self.refuse(Action.RETRY_PARKED)
+
+    def _audit(self, action: str, *, granted: bool, reason: str | None = None, operator: str | None = None,
+               role: str | None = None, device_id: str | None = None, details: dict[str, Any] | None = None) -> None:
+        """Write an audit row in a worker (the registry may be remote); a failure is logged, not lost silently."""
+        if self.session is None:
+            return
+        session = self.session
+        who, as_role = operator or self.operator or "(nobody)", role or self.role
+
+        def done(_: Any, error: BaseException | None) -> None:
+            if error is not None:
+                LOG.error("could not write the audit row for %s: %s", action, error)
+                self.say(f"Could not record {action} in the audit log: {error}", error=True)
+
+        self.workers.submit(lambda: session.audit(action, operator=who, role=as_role, granted=granted,
+                                                  reason=reason, device_id=device_id, details=details), done)
 
     # ------------------------------------------------------------------ scans and records
     @Slot(object)
@@ -487,7 +601,18 @@ class MainWindow(QMainWindow):
         self.message.setStyleSheet("color: #A00000;" if error else "")
 
     def explain(self, why: str) -> None:
-        QMessageBox.information(self, "Not for this role", why)
+        """A window-modal note that does not block the event loop (slots keep running behind it)."""
+        if self.explanation is not None:
+            self.explanation.close()
+        box = QMessageBox(QMessageBox.Icon.Information, "Not for this role", why, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(self._explained)
+        self.explanation = box
+        box.open()
+        self.say(why, error=True)
+
+    def _explained(self, _: int) -> None:
+        self.explanation = None
 
     # ------------------------------------------------------------------ closing
     def closeEvent(self, event: QCloseEvent) -> None:
