@@ -110,6 +110,7 @@ class Nrf52840(CoreHooks):
         self.scs: dict[int, int] = {}
         self.in_reset = False
         self.gone = False
+        self._erase_unlock_kept = False
         self._reported: str | None = None
         self._fixup: tuple[int, bytes] | None = None
         self.protected = self._approtect_in_uicr()
@@ -122,7 +123,9 @@ class Nrf52840(CoreHooks):
         return approtect.protected_now(self.twin)
 
     def _reset_relock(self) -> None:
-        """Reset asserted: a hardened part forgets that its port was opened."""
+        """Reset asserted: a hardened part forgets that its port was opened (but see :meth:`ctrl_ap_reset`)."""
+        if self._erase_unlock_kept:
+            return
         if self.twin.identity.hardened_approtect and self.twin.state.ap_open:
             self.twin.update_state(ap_open=False)
 
@@ -240,7 +243,9 @@ class Nrf52840(CoreHooks):
         return True
 
     def _cpu_running(self) -> bool:
-        return not self.core.halted and not self.in_reset
+        """Is the CPU executing (so a debugger's NVMC write would not take)? A locked-up core is not:
+        with no MBR it faulted at the first vector fetch and fetches nothing from flash."""
+        return not self.core.halted and not self.in_reset and self.twin.state.run_state != "fault"
 
     # ------------------------------------------------------------------ peripherals
     def periph_read(self, address: int, size: int) -> int:
@@ -330,6 +335,8 @@ class Nrf52840(CoreHooks):
 
     def firmware_runs(self, *, cause: str) -> None:
         boot.boot_device(self.twin, cause=cause)
+        if self._erase_unlock_kept and not self.twin.state.ap_open:
+            self.twin.update_state(ap_open=True)
         self.protected = self._approtect_in_uicr()  # an F part's bootloader may have opened the port
         self._reported = None
 
@@ -344,8 +351,21 @@ class Nrf52840(CoreHooks):
         elif self.in_reset:
             self.system_reset(cause=cause)
 
-    def ctrl_ap_reset(self, asserted: bool) -> None:
-        self.hold_reset(asserted, cause="ctrl-ap-reset")
+    def ctrl_ap_reset(self, asserted: bool, *, closing_eraseall: bool = False) -> None:
+        """CTRL-AP RESET. ``closing_eraseall``: issued while CTRL-AP.ERASEALL still reads 1.
+
+        That is the close of Nordic's nWP-027 erase sequence (ERASEALL, wait, RESET 1/0, ERASEALL 0),
+        which pyOCD's ``target_nRF52.py`` (contributed by Nordic) runs before writing UICR.APPROTECT
+        = HwDisabled on a hardened part (``persist_unlock``): so that reset must leave the port the
+        erase opened open. Every other reset re-locks an F part. The PS text itself was not at hand:
+        this rule is read from that sequence.
+        """
+        self._erase_unlock_kept = closing_eraseall and self.twin.identity.hardened_approtect and self.twin.state.ap_open
+        try:
+            self.hold_reset(asserted, cause="ctrl-ap-reset")
+        finally:
+            if not asserted:
+                self._erase_unlock_kept = False
 
     def ctrl_ap_erase_all(self) -> None:
         """ERASEALL: code flash, UICR and RAM are wiped and APPROTECT opens. External flash survives."""

@@ -55,7 +55,7 @@ class SystemBus(Protocol):
     def read_block(self, address: int, nbytes: int) -> bytes | None: ...
     def write_block(self, address: int, data: bytes) -> bool: ...
     def ctrl_ap_erase_all(self) -> None: ...
-    def ctrl_ap_reset(self, asserted: bool) -> None: ...
+    def ctrl_ap_reset(self, asserted: bool, *, closing_eraseall: bool = False) -> None: ...
 
 
 class DebugPort:
@@ -140,7 +140,7 @@ class DebugPort:
             was = self.ctrl_reset
             self.ctrl_reset = value & 1
             if was != self.ctrl_reset:
-                self.bus.ctrl_ap_reset(bool(value & 1))
+                self.bus.ctrl_ap_reset(bool(value & 1), closing_eraseall=bool(self.ctrl_eraseall))
 
     # ------------------------------------------------------------------ MEM-AP
     def _size(self) -> int:

@@ -60,8 +60,21 @@ def test_f_part_without_hwdisabled_relocks_at_every_reset_until_eraseall(bench: 
     w.ap_write(1, ERASEALL, 1)
     assert w.ap_read(1, 0x008) == 0 and _open(w)  # open until the next reset
     assert w.read32(0x10000104) == int.from_bytes(b"AAF0", "big")  # FICR INFO.VARIANT readable now
-    _ctrl_ap_reset(w)
-    assert twin.state.run_state == "fault" and not _open(w)  # blank after the erase: nothing opens it
+    _ctrl_ap_reset(w)  # nWP-027's closing reset (ERASEALL still 1) keeps the port the erase opened
+    w.ap_write(1, ERASEALL, 0)
+    assert twin.state.run_state == "fault" and _open(w)
+    _ctrl_ap_reset(w)  # any later reset: blank after the erase, nothing opens it again
+    assert twin.state.run_state == "fault" and not _open(w)
+
+
+def test_pyocd_recovers_a_locked_f_part_and_persists_hwdisabled(bench: Bench, tmp_path: Path) -> None:
+    """pyOCD's own unlock on a hardened part: mass erase, then UICR.APPROTECT = HwDisabled (persist_unlock)."""
+    twin = bench.create(1, seed=77, build_code="F", approtect=True)[0]
+    assert not _open(Wire(chip_for(twin)))
+    with session(twin, tmp_path, auto_unlock=True) as s:
+        assert not s.target.is_locked()
+        assert s.target.read32(0x10001208) == 0x5A
+    assert twin.uicr[0x208] == 0x5A and bytes(twin.flash[:8]) == b"\xff" * 8
 
 
 def test_d_part_is_locked_by_any_value_but_0xff(bench: Bench) -> None:
