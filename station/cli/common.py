@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,23 +60,10 @@ def json_option(f: F) -> F:
 
 
 def activate_sim(sim_dir: Path | None) -> None:
-    """Choose the twin backends for this process when a bench directory is given.
+    """Talk to the twins of this bench (see :func:`station.app.session.activate_sim`)."""
+    from station.app.session import activate_sim as activate
 
-    This is the CLI's half of "the only place that knows about the twin": it hands the bench to
-    :mod:`station.hw.backend`, which wires pyusb and serial discovery; pyocd finds the ``sim``
-    probe plugin itself through its entry point and the same environment variable.
-    """
-    if sim_dir is None:
-        return
-    if not Path(sim_dir).is_dir():
-        from station.errors import ConfigError
-
-        raise ConfigError(f"the simulated bench {sim_dir} does not exist (--sim-dir / {settings.env_var('sim_dir')}); "
-                          f"create twins with `station sim create 4 --dir {sim_dir}`, or unset it to use real hardware")
-    os.environ[settings.env_var("sim_dir")] = str(Path(sim_dir).resolve())  # for child processes
-    from station.hw import backend
-
-    backend.use_sim(Path(sim_dir).resolve())
+    activate(sim_dir)
 
 
 def open_cache(cache_dir: Path | None) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,79 +10,43 @@ import click
 from rich.console import Console
 
 from station.cli.common import (
-    activate_sim,
     cache_option,
     db_option,
     echo_json,
     json_option,
-    open_cache,
-    open_registry_cli,
     profile_option,
     sim_option,
 )
 from station.cli.progress import SlotProgress, result_json, results_table
-from station.config import load_config, parse_slot_map
 from station.errors import ConfigError
 
 
-def operator_answers(pairs: tuple[str, ...]) -> Any:
-    from station.ftest.answers import parse_operator_answers
+def discover_slots(slots: str | None, usb: bool, config: Any, usb_filter: set[str] | None = None) -> list[Any]:
+    from station.app.session import find_slots
 
-    return parse_operator_answers(list(pairs))
+    return find_slots(config.slots, usb=usb, slots=slots, usb_filter=usb_filter)
 
 
-def operator_prompts(profile: Path, answers: tuple[str, ...], console: Console, sink: Any,
-                     interactive: bool | None = None) -> Any:
-    """The run's prompt broker: ``--answer`` flags first, then the terminal for the rest.
+def require_answers(session: Any, console: Console, interactive: bool | None = None) -> None:
+    """Operator steps no ``--answer`` covers are asked on the terminal, one prompt at a time.
 
-    A misspelt ``--answer`` name is refused with the closest operator step (exit 2). Without a
-    terminal, a plan with operator steps the flags leave open is refused before anything is
-    flashed, naming each question and how to answer it: nobody could answer them, so every
-    device would fail at that step.
+    Without a terminal nobody could answer them and every device would fail at that step, so the
+    run is refused before anything is flashed, naming each question and the flag that answers it.
     """
     from station.cli.prompting import TerminalPrompter
-    from station.ftest.answers import parse_answer_table
-    from station.pipeline.prompts import PromptBroker, ScriptedAnswers
-    from station.profile.load import load_profile
 
-    plan = load_profile(profile).tests
-    table = parse_answer_table(list(answers), plan)
-    open_steps = [s for s in plan if s.kind == "operator" and s.name not in table]
-    responders: list[Any] = [ScriptedAnswers(table)]
-    if open_steps:
-        if interactive is None:
-            interactive = sys.stdin.isatty()
-        if not interactive:
-            asked = "; ".join(f"{s.name}: {s.question or s.name!r} ({s.timeout_s:g} s)" for s in open_steps)
-            flags = " ".join(f"--answer {s.name}=yes" for s in open_steps)
-            raise ConfigError(
-                f"the test plan asks the operator {len(open_steps)} question(s) and there is no terminal to ask "
-                f"on: {asked}. Answer ahead with {flags} (or =no), or run on a terminal to be asked per device")
-        responders.append(TerminalPrompter(console))
-    return PromptBroker(sink, responders=responders)
-
-
-def discover_slots(slots: str | None, usb: bool, config: Any, usb_filter: set[str] | None = None) -> list[Any]:
-    from station.pipeline.line import swd_slots, usb_slots
-
-    if usb:
-        from station.hw.usb import list_usb_devices
-
-        devices = [d for d in list_usb_devices() if not d.error]
-        ids = [d.device_id for d in devices if usb_filter is None or d.device_id in usb_filter]
-        return usb_slots(ids)
-    from station.hw.remote_probe import is_remote, reachable
-    from station.hw.swd import list_probes
-
-    probe_ids = [p.unique_id for p in list_probes()]
-    mapping = config.slots
-    if slots and slots != "all":
-        mapping = parse_slot_map(slots)
-    elif slots == "all":
-        mapping = {}
-    # pyocd cannot list probes behind a probe server: one is there when its server answers.
-    probe_ids += [uid for uid in mapping.values() if is_remote(uid) and reachable(uid)]
-    return swd_slots(mapping, probe_ids)
+    open_steps = session.unanswerable_prompts()
+    if not open_steps:
+        return
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    if not interactive:
+        asked = "; ".join(f"{s.name}: {s.question or s.name!r} ({s.timeout_s:g} s)" for s in open_steps)
+        flags = " ".join(f"--answer {s.name}=yes" for s in open_steps)
+        raise ConfigError(
+            f"the test plan asks the operator {len(open_steps)} question(s) and there is no terminal to ask "
+            f"on: {asked}. Answer ahead with {flags} (or =no), or run on a terminal to be asked per device")
+    session.broker.responders.append(TerminalPrompter(console))
 
 
 def run_provision(
@@ -106,52 +69,41 @@ def run_provision(
     usb_filter: set[str] | None = None,
     watch: float | None = None,
 ) -> tuple[str, list[Any]]:
-    """Shared by ``provision`` and ``demo``; returns (lot name, slot results)."""
-    from station.pipeline.line import prepare_job, run_slots
+    """Shared by ``provision`` and ``demo``; returns (lot name, slot results). Parse, call, print:
+    the work is :class:`station.app.StationSession`'s."""
+    from station.app import SessionSettings, StationSession
 
-    activate_sim(sim_dir)
-    from station.ftest.answers import parse_answer_table
-    from station.profile.load import load_profile
-
-    parse_answer_table(list(answers), load_profile(profile).tests)  # a misspelt name: exit 2 before anything
-    config = load_config(config_path)
-    station = station_name or config.name
-    registry = open_registry_cli(db_url, create=True)
+    if slots and usb:
+        raise ConfigError("--slots (SWD) and --usb cannot be combined")
     with SlotProgress(console, enabled=None if not as_json else False) as progress:
-        job = prepare_job(
-            profile_path=profile,
-            cache=open_cache(cache_dir),
-            registry=registry,
-            station=station,
-            operator=operator or getpass.getuser(),
-            lot=lot,
-            sink=progress,
-            ask_operator=operator_answers(answers),  # runs without a broker (none today) keep the flags
-            labels_dir=labels.resolve() if labels else None,
-            recover_confirmed_by=recover_confirmed_by,
-            swd_frequency=config.swd_frequency,
-        )
-        if usb is False and job.profile.transport.value == "usb" and slots is None:
-            usb = True
-        broker = operator_prompts(profile, answers, console, progress)
+        session = StationSession(SessionSettings(
+            db_url=db_url, cache_dir=cache_dir, config_path=config_path, sim_dir=sim_dir, station_name=station_name,
+            labels_dir=labels.resolve() if labels else None, create_registry=True), progress)
+        job = session.prepare(profile, lot=lot, operator=operator, answers=answers,
+                              recover_confirmed_by=recover_confirmed_by)
+        require_answers(session, console)
+        usb = session.use_usb(usb=usb, slots=slots)
         if watch is not None:
-            return job.lot_name, _watch(job, usb, config, watch, console, broker)
-        slot_list = discover_slots(slots, usb, config, usb_filter)
-        results = run_slots(job, slot_list, asker=broker.asker)
-    return job.lot_name, results
+            return job.lot_name, _watch(session, usb, watch, console)
+        handle = session.start(session.discover_slots(usb=usb, slots=slots, usb_filter=usb_filter))
+        while True:
+            try:
+                handle.wait()
+                break
+            except KeyboardInterrupt:
+                session.cancel()
+                console.print("stopping: the slots end at their next step, their devices left safe")
+        by_slot = {r.slot: r for r in handle.results()}
+        return job.lot_name, [by_slot[s.name] for s in handle.slots]
 
 
-def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console, broker: Any) -> list[Any]:
+def _watch(session: Any, usb: bool, seconds: float, console: Console) -> list[Any]:
     """Bench mode: provision whatever is plugged in, until Ctrl-C or ``seconds`` (0 = forever)."""
     import threading
 
-    from station.domain import Transport
     from station.hw.hotplug import HotplugWatcher
-    from station.pipeline.autostart import AutoProvisioner
 
-    transport = Transport.USB if usb else Transport.SWD
-    names = {uid: name for name, uid in config.slots.items()}
-    auto = AutoProvisioner(job, transport, slot_names=names, asker=broker.asker)
+    auto = session.auto_provisioner(usb=usb)
     stop = threading.Event()
     console.print(f"watching for {'USB devices' if usb else 'probes'}; plug a device in to provision it (Ctrl-C stops)")
     with HotplugWatcher(auto):
@@ -160,7 +112,7 @@ def _watch(job: Any, usb: bool, config: Any, seconds: float, console: Console, b
         except KeyboardInterrupt:
             console.print("stopping: finishing the runs in progress")
     auto.wait_idle()
-    return auto.results
+    return list(auto.results)
 
 
 def register(cli: click.Group) -> None:
@@ -193,8 +145,6 @@ def register(cli: click.Group) -> None:
         """Provision every device on the station's slots with PROFILE."""
         as_json = kw["as_json"]
         console = Console(stderr=True)
-        if kw["slots"] and kw["usb"]:
-            raise ConfigError("--slots (SWD) and --usb cannot be combined")
         lot, results = run_provision(console=console, **kw)
         if as_json:
             echo_json({"lot": lot, "results": [result_json(r) for r in results]})

@@ -1,0 +1,121 @@
+"""The application layer as a front end drives it, against real twins: open a session from
+settings, discover slots with the transport rule, prepare, start and watch a run, look devices up,
+read the lot and the cloud outbox."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from station.app import EventKind, SessionSettings, StationSession
+from station.domain import Transport
+from station.errors import ConfigError
+from station.firmware.cache import FirmwareCache
+from station.firmware.demo import install_demo_firmware
+from station.pipeline.events import Event
+from station.sim.bench import Bench, forget_twins
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_BORON = REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml"
+
+
+@pytest.fixture
+def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+    bench = Bench(tmp_path / "bench")
+    bench.path.mkdir(parents=True, exist_ok=True)
+    cache = FirmwareCache(tmp_path / "cache")
+    install_demo_firmware(cache, "boron")
+    settings = SessionSettings(db_url=f"sqlite:///{tmp_path / 'reg.db'}", cache_dir=cache.root, sim_dir=bench.path,
+                               station_name="st-app", labels_dir=tmp_path / "labels", create_registry=True)
+    yield bench, settings, tmp_path
+    from station.hw import backend
+
+    backend.use_sim(None)
+    forget_twins(bench.path)
+
+
+def _usb_profile(tmp_path: Path) -> Path:
+    p = tmp_path / "usb.toml"
+    text = DEMO_BORON.read_text().replace('transport = "swd"', 'transport = "usb"').replace(
+        'action = "halt"', 'action = "dfu"')
+    blocks = text.split("[[tests]]")  # the SWD memory check has no meaning on a USB bench
+    p.write_text("[[tests]]".join(b for b in blocks if 'name = "approtect-open"' not in b))
+    return p
+
+
+def test_a_session_runs_a_lot_end_to_end_and_reads_it_back(world) -> None:  # type: ignore[no-untyped-def]
+    bench, settings, tmp_path = world
+    twins = bench.create(2, seed=61)
+    events: list[Event] = []
+    with StationSession(settings, events.append) as session:
+        assert {r["id"] for r in session.attached(identify=False) if r["kind"] == "probe"} == {
+            t.identity.probe_uid for t in twins}
+        slots = session.discover_slots()
+        assert [s.transport for s in slots] == [Transport.SWD, Transport.SWD]
+        job = session.prepare(DEMO_BORON, lot="LOT-A", operator="alice", answers=["led=yes"])
+        assert session.unanswerable_prompts() == []
+        handle = session.start()
+        assert handle.wait(240)
+        results = handle.results()
+        assert [r.outcome for r in results] == ["passed", "passed"], [(r.failing_step, r.reason) for r in results]
+        assert job.lot_name == "LOT-A" and [lt.name for lt in session.lots()] == ["LOT-A"]
+        assert session.lot_overview("LOT-A").passed == 2
+        assert session.lot_report("LOT-A").first_pass_yield == 1.0
+        out = session.export("LOT-A", "txt", tmp_path / "LOT-A.txt")
+        assert sorted(out.path.read_text().split()) == sorted(t.device_id for t in twins)
+        assert session.outbox_counts()[0] >= 2  # queued for import, nothing sent
+        found = session.lookup(twins[0].device_id[:10])
+        assert found.record.device_id == twins[0].device_id
+        assert session.device_record(twins[1].device_id).lot == "LOT-A"
+        assert EventKind.PROMPT in {e.kind for e in events}  # the scripted answer went through the broker
+        closed = [e for e in events if e.kind is EventKind.PROMPT_CLOSED]
+        assert closed and all(e.data["answered_by"] == "--answer" for e in closed)
+
+
+def test_a_misspelt_answer_is_refused_before_the_registry_is_created(world) -> None:  # type: ignore[no-untyped-def]
+    _bench, settings, tmp_path = world
+    session = StationSession(settings)
+    with pytest.raises(ConfigError, match="did you mean 'led'"):
+        session.prepare(DEMO_BORON, answers=["ledd=yes"])
+    assert not (tmp_path / "reg.db").exists()
+
+
+def test_the_transport_rule_and_no_slots_naming_the_bench(world) -> None:  # type: ignore[no-untyped-def]
+    _bench, settings, tmp_path = world
+    session = StationSession(settings)
+    session.prepare(_usb_profile(tmp_path), answers=["led=yes"])
+    assert session.use_usb() is True  # the profile says USB: a bench run over USB
+    assert session.use_usb(slots="1=ABC") is False  # named SWD slots win
+    with pytest.raises(ConfigError, match="simulated bench"):
+        session.start()  # an empty bench
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        session.discover_slots(usb=True, slots="all")
+    session.close()
+
+
+def test_bench_watch_starts_a_plugged_device_and_cancel_ends_only_it(world) -> None:  # type: ignore[no-untyped-def]
+    bench, settings, tmp_path = world
+    events: list[Event] = []
+    session = StationSession(SessionSettings(**{**settings.__dict__, "usb": True}), events.append)
+    session.prepare(_usb_profile(tmp_path), answers=["led=yes"])
+    session.watch(interval=0.1)
+    try:
+        first, second = bench.create(2, seed=62)
+        from station.sim.stock import ship_with_bootloader
+
+        ship_with_bootloader(first, second)
+        deadline = time.monotonic() + 60
+        while len({e.slot for e in events if e.kind is EventKind.ATTEMPT_STARTED}) < 2:
+            assert time.monotonic() < deadline, "the plugged devices did not start"
+            time.sleep(0.05)
+        assert sorted(session.active()) == sorted([first.device_id, second.device_id])
+        assert session.cancel(first.device_id) == [first.device_id]
+        assert session.wait(240)
+    finally:
+        session.close()
+    by = {r.slot: r.outcome for r in session.handle.results()} if session.handle else {}
+    assert by[first.device_id] == "cancelled" and by[second.device_id] == "passed", by
+    arrived = {e.slot for e in events if e.kind == "device_arrived"}
+    assert {first.device_id, second.device_id} <= arrived
