@@ -31,6 +31,11 @@ def register(cli: click.Group) -> None:
                   help="Demo over SWD: how many fixture slots.")
     @click.option("--realtime", is_flag=True, help="Demo: twins take as long as real hardware would.")
     @click.option("--size", metavar="WxH", help="Window size instead of maximised (e.g. 1366x768).")
+    @click.option("--demo-answer", type=click.Choice(["yes", "no"]), default=None,
+                  help="Smoke test: answer every operator question with this choice.")
+    @click.option("--quit-after", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+                  help="Smoke test: start every slot, leave once all have a result (exit 0 if all PASS, "
+                       "else 1), or after SECONDS (exit 1).")
     @db_option
     @cache_option
     @sim_option
@@ -51,5 +56,6 @@ def register(cli: click.Group) -> None:
                           cache_dir=kw["cache_dir"], config_path=kw["config_path"], sim_dir=kw["sim_dir"],
                           station_name=kw["station_name"], labels_dir=kw["labels_dir"], usb=kw["usb"],
                           demo=kw["demo"], demo_transport=kw["demo_transport"], demo_devices=kw["demo_devices"],
-                          realtime=kw["realtime"], auto_start=not kw["no_auto_start"], size=size)
+                          realtime=kw["realtime"], auto_start=not kw["no_auto_start"], size=size,
+                          smoke_answer=kw["demo_answer"], quit_after=kw["quit_after"])
         sys.exit(run(opts))

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "cache_cmds",
     "profile_cmds",
     "config_cmds",
+    "doctor_cmds",
     "sim_cmds",
     "device_cmds",
     "provision_cmds",

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from station.paths import package_file
 from station.ui import theme
 from station.ui.window import MainWindow
 
@@ -31,6 +33,8 @@ class GuiOptions:
     realtime: bool = False
     auto_start: bool = True
     size: tuple[int, int] | None = None  # a fixed window size (screenshots, benchmarks); else maximised
+    smoke_answer: str | None = None  # smoke test: answer every operator question with this choice
+    quit_after: float | None = None  # smoke test: leave after one round of the slots, or after this long
 
 
 def session_opener(opts: GuiOptions, demo: Any = None) -> Any:
@@ -73,6 +77,8 @@ def run(opts: GuiOptions, argv: list[str] | None = None) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("station")
     app.setApplicationDisplayName("Station")
+    app.setDesktopFileName("station")  # ties the window to packaging/linux/station.desktop (Wayland)
+    app.setWindowIcon(QIcon(str(package_file("station.ui", "assets", "station.svg"))))
     theme.apply_theme(app)
     window, _demo = build_window(opts)
     if opts.size:
@@ -80,4 +86,8 @@ def run(opts: GuiOptions, argv: list[str] | None = None) -> int:
         window.show()
     else:
         window.showMaximized()
+    if opts.smoke_answer is not None or opts.quit_after is not None:
+        from station.ui.smoke import SmokeDriver
+
+        SmokeDriver(window, answer=opts.smoke_answer, quit_after=opts.quit_after)
     return app.exec()
