@@ -178,6 +178,30 @@ GEN3_ADDR_USER_PART = 0xB4000
 GEN3_ADDR_LEGACY_USER_PART = 0xD4000
 GEN3_ADDR_BOOTLOADER = 0xF4000
 GEN3_USER_PART_END = 0xF4000
+#: the MBR page: Nordic's master boot record, carried by no Particle module (a blank chip's base image)
+GEN3_MBR = (0x0, 0x1000)
+
+
+def module_region(mcu: str, function: int, index: int) -> tuple[int, int] | None:
+    """Where in internal flash a module of ``function``/``index`` may be written: [start, end).
+
+    The nRF52840 map (particle.md §3): SoftDevice 0x1000–0x27000, system-part1 0x28000–0xB4000
+    (older releases start it at 0x30000: inside the same window), user part 0xB4000–0xF4000 (the
+    legacy 128 KB one at 0xD4000 inside it), bootloader 0xF4000 to the end of flash. ``None``
+    for a module that has no place in internal flash on that MCU (NCP firmware, a second system
+    part on Gen3). Used before anything is flashed: a user part built for 0x0 would overwrite
+    the MBR, one past the end of flash would fail half-way.
+    """
+    if mcu != "nrf52840":
+        return None
+    regions = {
+        (int(ModuleFunction.BOOTLOADER), 0): (GEN3_ADDR_BOOTLOADER, NRF_FLASH_SIZE),
+        (int(ModuleFunction.RADIO_STACK), 0): (GEN3_ADDR_SOFTDEVICE, 0x27000),
+        (int(ModuleFunction.SYSTEM_PART), 1): (GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART),
+    }
+    if function == int(ModuleFunction.USER_PART):
+        return (GEN3_ADDR_USER_PART, GEN3_USER_PART_END)
+    return regions.get((function, index))
 
 
 # --------------------------------------------------------------------------- firmware values

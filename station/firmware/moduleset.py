@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import pairwise
 
-from station.domain import ModuleFunction
+from station.domain import PLATFORMS_BY_ID, ModuleFlags, ModuleFunction, module_region
 from station.errors import FirmwareError
 from station.firmware.module import ModuleDependency, ModuleInfo, platform_label
 
@@ -76,6 +76,7 @@ def check_module_set(
                                 f"{info.name} index {info.index}): keep one")
         seen[key] = info
     ordered = sorted(entries, key=flash_order_key)
+    _check_regions(ordered, platform_id, names)
     _check_overlaps(ordered)
     available = [(int(m.function), m.index, m.version) for m in ordered]
     available += [(int(d.function), d.index, d.version) for d in installed]
@@ -88,6 +89,51 @@ def check_module_set(
                 found = ", ".join(f"v{v}" for v in have) if have else "nothing in the set provides it"
                 raise FirmwareError(f"{_label(info)} needs {dep.describe()}: {found}")
     return ordered
+
+
+def written_span(info: ModuleInfo) -> tuple[int, int]:
+    """[first, end) of the internal-flash bytes this module's file puts on the device."""
+    size = info.end + 4 - info.start
+    if info.flags & ModuleFlags.DROP_MODULE_INFO:
+        size -= 24  # the prefix is not written (module_flash_image)
+    return info.start, info.start + size
+
+
+def _check_regions(ordered: Sequence[ModuleInfo], platform_id: int, names: Mapping[str, str] | None) -> None:
+    """Every module inside the region its function has on the platform's MCU, or refused before flashing."""
+    platform = PLATFORMS_BY_ID.get(platform_id)
+    if platform is None:
+        return
+    for info in ordered:
+        if info.function == ModuleFunction.NCP:
+            continue  # the network co-processor's own flash, not the MCU's
+        region = module_region(platform.mcu, int(info.function), info.index)
+        first, end = written_span(info)
+        if region is None:
+            raise FirmwareError(f"{_label(info, names)}: a {info.name} module has no place in {platform.name}'s "
+                                f"internal flash ({platform.mcu})")
+        low, high = region
+        if first < low or end > high:
+            raise FirmwareError(
+                f"{_label(info, names)} would be written at 0x{first:05X}-0x{end:05X}, outside the {info.name} "
+                f"region 0x{low:05X}-0x{high:05X} of {platform.name} ({platform.mcu}): it would overwrite "
+                f"{_what_is_at(platform.mcu, first if first < low else end - 1)}"
+            )
+
+
+def _what_is_at(mcu: str, address: int) -> str:
+    if address < 0x1000:
+        return "the MBR"
+    if address >= 0x100000:
+        return "nothing: that is past the end of the 1 MB flash"
+    for function, index, name in ((ModuleFunction.RADIO_STACK, 0, "the SoftDevice"),
+                                  (ModuleFunction.SYSTEM_PART, 1, "system-part1"),
+                                  (ModuleFunction.USER_PART, 2, "the user part"),
+                                  (ModuleFunction.BOOTLOADER, 0, "the bootloader")):
+        region = module_region(mcu, int(function), index)
+        if region and region[0] <= address < region[1]:
+            return name
+    return "the gap between modules"
 
 
 def _check_overlaps(ordered: Sequence[ModuleInfo]) -> None:
