@@ -203,7 +203,12 @@ def register(cli: click.Group) -> None:
     @click.argument("target", type=click.Choice(sorted(ENV_VARS)))
     def login(target: str) -> None:
         """Store TARGET's access token / API key in the OS keyring (prompted, never echoed)."""
-        secret = click.prompt(f"{target} credential", hide_input=True).strip()
+        import sys
+
+        if sys.stdin.isatty():
+            secret = click.prompt(f"{target} credential", hide_input=True).strip()
+        else:  # piped in (`echo tok | station cloud login particle`): nothing to hide, no getpass warning
+            secret = sys.stdin.readline().strip()
         if not secret:
             raise ConfigError("empty credential")
         try:

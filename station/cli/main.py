@@ -106,8 +106,14 @@ class LazyStationGroup(StationGroup):
 
 @click.group(cls=LazyStationGroup)
 @click.version_option(__version__, prog_name="station")
-def cli() -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Also print log records (the station's and its libraries') on stderr; they always go to "
+                   "station.log in the user log folder.")
+def cli(verbose: bool) -> None:
     """Factory provisioning station: identify, flash, test, register, label and export devices."""
+    from station.cli.logs import configure_logging
+
+    configure_logging(verbose=verbose)
 
 
 def _stop_like_ctrl_c(signum: int, _frame: FrameType | None) -> None:
