@@ -92,6 +92,30 @@ def resolved_settings(explicit: Mapping[str, Any] | None = None) -> dict[str, se
     return values
 
 
+def file_value(name: str, path: str | Path | None = None) -> Any:
+    """The value the station file gives a setting (``[station] db = "postgresql+psycopg://…"``), or None.
+
+    For settings read below the front ends (the registry URL): the file is the one ``path``,
+    ``STATION_CONFIG`` or the default location names; a file that is named but missing or broken
+    is a ``ConfigError`` as for :func:`load_config`.
+    """
+    s = settings.setting(name)
+    if s.toml is None:
+        return None
+    chosen = settings.get("config", path)
+    p = Path(chosen) if chosen else default_config_path()
+    if not p.exists():
+        if chosen:
+            raise ConfigError(f"{p}: station configuration file not found")
+        return None
+    try:
+        raw = tomllib.loads(p.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read station configuration: {exc}") from exc
+    value = settings.lookup_file(raw, s.toml)
+    return None if value is None else s.coerce(value, f"{p} [{s.toml}]")
+
+
 def parse_slot_map(text: str) -> dict[str, str]:
     """``"1=UID,2=UID"`` → ``{"1": "UID", "2": "UID"}``; ``ConfigError`` on anything else."""
     out: dict[str, str] = {}

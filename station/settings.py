@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,7 +109,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("db", str, "SQLAlchemy URL of the registry (postgresql+psycopg://… for a line of stations).",
-            default_text="SQLite in the user data directory", env=("STATION_DB",)),
+            default_text="SQLite in the user data directory", env=("STATION_DB",), toml="station.db"),
     Setting("cache", Path, "Firmware cache directory.", default_text="firmware_cache in the user data directory",
             env=("STATION_CACHE",), changed_by=Role.ENGINEER),
     Setting("config", Path, "Station file: fixture slots, station name, SWD clock.",
@@ -186,11 +187,19 @@ class Value:
             return "set" if self.value else "not set"
         if self.value is None:
             return f"({self.setting.describe_default()})" if self.setting.default_text else "-"
-        return str(self.value)
+        return hide_password(str(self.value))
 
     @property
     def where(self) -> str:
         return f"{self.source.value} {self.origin}".strip()
+
+
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@/\s]+)(?=@)", re.IGNORECASE)
+
+
+def hide_password(text: str) -> str:
+    """A URL's password as ``***`` (``postgresql+psycopg://line:***@db/station``): shown, never revealed."""
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
 
 
 def lookup_file(file: Mapping[str, Any], key: str) -> Any:

@@ -157,3 +157,21 @@ def test_only_the_settings_module_reads_the_environment() -> None:
         if found := _environment_reads(path):
             offenders[rel] = found
     assert offenders == {}
+
+
+def test_the_station_file_can_name_the_registry_and_a_password_is_never_shown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from station.store.engine import resolve_url
+
+    db = tmp_path / "line.db"
+    toml = tmp_path / "station.toml"
+    toml.write_text(f'[station]\nname = "st1"\ndb = "sqlite:///{db}"\n')
+    monkeypatch.setenv("STATION_CONFIG", str(toml))
+    assert resolve_url(None) == f"sqlite:///{db}"  # the file, when neither flag nor STATION_DB says
+    monkeypatch.setenv("STATION_DB", "sqlite:///env.db")
+    assert resolve_url(None) == "sqlite:///env.db" and resolve_url("sqlite:///flag.db") == "sqlite:///flag.db"
+    monkeypatch.setenv("STATION_DB", "postgresql+psycopg://line:hunter2-secret@db.factory/station")
+    res = CliRunner().invoke(cli, ["config", "show", "--json"])
+    assert res.exit_code == 0 and "hunter2-secret" not in res.output
+    rows = {r["name"]: r for r in json.loads(res.output)["settings"]}
+    assert rows["db"]["value"] == "postgresql+psycopg://line:***@db.factory/station"

@@ -45,8 +45,13 @@ def default_db_url() -> str:
 
 
 def resolve_url(url: str | None) -> str:
-    """Explicit URL, else ``STATION_DB``, else the default SQLite path."""
-    return url or settings.get("db") or default_db_url()
+    """Explicit URL, else ``STATION_DB``, else ``[station] db`` of the station file (a line's
+    shared PostgreSQL written once per PC), else the default SQLite path."""
+    if url:
+        return url
+    from station.config import file_value
+
+    return settings.get("db") or file_value("db") or default_db_url()
 
 
 
