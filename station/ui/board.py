@@ -44,11 +44,14 @@ class SlotBoard(QWidget):
     stopRequested = Signal(str)
     retryRequested = Signal(str)
     recordRequested = Signal(str)
+    recoverRequested = Signal(str)
+    recoverRefused = Signal(str)
     answered = Signal(str, str, str)  # slot, prompt id, choice
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cards: dict[str, SlotCard] = {}
+        self.recover_allowed: tuple[bool, str] = (False, "")
         self.grid = QGridLayout(self)
         self.grid.setContentsMargins(6, 6, 6, 6)
         self.grid.setSpacing(8)
@@ -102,9 +105,18 @@ class SlotBoard(QWidget):
         card.stopRequested.connect(self.stopRequested)
         card.retryRequested.connect(self.retryRequested)
         card.recordRequested.connect(self.recordRequested)
+        card.recoverRequested.connect(self.recoverRequested)
+        card.recoverRefused.connect(self.recoverRefused)
         card.answered.connect(self.answered)
+        card.recover_button.set_allowed(*self.recover_allowed)
         self.cards[view.slot] = card
         return card
+
+    def set_recover_allowed(self, allowed: bool, why: str) -> None:
+        """Lock or unlock every card's (and every future card's) Recover button."""
+        self.recover_allowed = (allowed, why)
+        for card in self.cards.values():
+            card.recover_button.set_allowed(allowed, why)
 
     def card(self, slot: str) -> SlotCard | None:
         return self.cards.get(slot)

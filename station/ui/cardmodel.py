@@ -119,6 +119,12 @@ class SlotView:
     def finished(self) -> bool:
         return self.state not in (CardState.WAITING, CardState.RUNNING)
 
+    @property
+    def locked(self) -> bool:
+        """The unit failed because its chip is read-protected (APPROTECT): an engineer may recover it."""
+        return (self.state is CardState.FAIL and self.failing_step == "identify"
+                and "locked" in self.reason.lower())
+
     def elapsed(self, now: float | None = None) -> float:
         if self.started_at is None:
             return 0.0

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from station.ui import theme
 from station.ui.cardmodel import CardState, SlotView, elapsed_text
+from station.ui.gate import GatedButton
 from station.ui.icons import paint_icon
 from station.ui.prompt import PromptPanel
 
@@ -165,6 +166,8 @@ class SlotCard(QFrame):
     stopRequested = Signal(str)
     retryRequested = Signal(str)
     recordRequested = Signal(str)
+    recoverRequested = Signal(str)  # an engineer's: erase the locked chip and run again
+    recoverRefused = Signal(str)  # pressed while the role may not: the window explains and audits
     answered = Signal(str, str, str)  # slot, prompt id, choice
 
     def __init__(self, view: SlotView, parent: QWidget | None = None) -> None:
@@ -219,8 +222,14 @@ class SlotCard(QFrame):
         self.stop_button = QPushButton("Stop")
         self.retry_button = QPushButton("Retry")
         self.record_button = QPushButton("Record")
+        # Shown only on a unit that failed because its chip is locked; locked itself for a role
+        # that may not recover (station.roles.may decides, the window sets it).
+        self.recover_button = GatedButton("Recover chip")
+        self.recover_button.activated.connect(self._recover)
+        self.recover_button.refused.connect(self._recover_refused)
         for b, name in ((self.start_button, "start"), (self.stop_button, "stop"),
-                        (self.retry_button, "retry"), (self.record_button, "record")):
+                        (self.retry_button, "retry"), (self.record_button, "record"),
+                        (self.recover_button, "recover the locked chip of")):
             b.setAccessibleName(f"{name} slot {view.title or view.slot}")
             b.setFocusPolicy(Qt.FocusPolicy.TabFocus)
             b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
@@ -234,7 +243,7 @@ class SlotCard(QFrame):
         head.addWidget(self.meta_label, 2)
         head.addWidget(self.elapsed_label)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.retry_button, self.record_button):
+        for b in (self.start_button, self.stop_button, self.retry_button, self.record_button, self.recover_button):
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 6, 10, 8)
@@ -260,6 +269,12 @@ class SlotCard(QFrame):
 
     def _record(self) -> None:
         self.recordRequested.emit(self.view.slot)
+
+    def _recover(self) -> None:
+        self.recoverRequested.emit(self.view.slot)
+
+    def _recover_refused(self, _why: str) -> None:
+        self.recoverRefused.emit(self.view.slot)
 
     def _on_answered(self, prompt_id: str, choice: str) -> None:
         self.answered.emit(self.view.slot, prompt_id, choice)
@@ -306,6 +321,7 @@ class SlotCard(QFrame):
         self.stop_button.setEnabled(running)
         self.retry_button.setEnabled(v.finished and v.state is not CardState.PASS)
         self.record_button.setEnabled(v.device_id is not None)
+        self.recover_button.setVisible(v.locked)
         self.tick()
         self._announce()
 

@@ -24,7 +24,9 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -42,7 +44,7 @@ from station.ui.bridge import BridgeLogHandler, EventBridge
 from station.ui.cardmodel import CardState, PromptView
 from station.ui.cloudpanel import CloudPanel
 from station.ui.exportdialog import ExportDialog
-from station.ui.gate import why_locked
+from station.ui.gate import GatedButton, why_locked
 from station.ui.historypanel import HistoryPanel, HistoryQuery
 from station.ui.login import LoginDialog
 from station.ui.logmodel import LogLine, event_line
@@ -101,6 +103,10 @@ class MainWindow(QMainWindow):
         self.board.retryRequested.connect(self.start_slot)
         self.board.recordRequested.connect(self.open_slot_record)
         self.board.answered.connect(self.answer_prompt)
+        self.board.recoverRequested.connect(self.recover_slot)
+        self.board.recoverRefused.connect(self._recover_refused)
+        self.recover_dialog: QInputDialog | None = None
+        self.profile_dialog: QFileDialog | None = None
         self.start_all_button = QPushButton("Start all")
         self.start_all_button.setObjectName("primary")
         self.start_all_button.clicked.connect(self.start_all)
@@ -109,10 +115,15 @@ class MainWindow(QMainWindow):
         self.auto_start = QCheckBox("Start when a board appears")
         self.auto_start.setChecked(auto_start)
         self.auto_start.toggled.connect(self._auto_start_toggled)
+        self.profile_button = GatedButton("Profile…")
+        self.profile_button.setAccessibleName("choose the product profile")
+        self.profile_button.activated.connect(self.choose_profile)
+        self.profile_button.refused.connect(self._profile_refused)
         actions = QHBoxLayout()
         actions.addWidget(self.start_all_button)
         actions.addWidget(self.stop_all_button)
         actions.addWidget(self.auto_start)
+        actions.addWidget(self.profile_button)
         actions.addStretch(1)
         self.demo_controls: QWidget | None = None
         if demo is not None:
@@ -366,8 +377,10 @@ class MainWindow(QMainWindow):
         self.topbar.set_operator(name, shown)
         if self.job is not None and name is not None:
             self.job.operator = name  # the next attempts are recorded under who is logged in
-        retry = Action.RETRY_PARKED
+        retry, recover, profile = Action.RETRY_PARKED, Action.RECOVER_LOCKED, Action.EDIT_PROFILE
         self.cloud_panel.retry_button.set_allowed(self.may(retry), why_locked(role, retry))
+        self.board.set_recover_allowed(self.may(recover), why_locked(role, recover))
+        self.profile_button.set_allowed(self.may(profile), why_locked(role, profile))
         self._update_watching()
 
     def open_login(self) -> LoginDialog | None:
@@ -424,6 +437,89 @@ class MainWindow(QMainWindow):
 
     def _retry_refused(self, _why: str) -> None:
         self.refuse(Action.RETRY_PARKED)
+
+    def _recover_refused(self, slot: str) -> None:
+        self.refuse(Action.RECOVER_LOCKED)
+
+    def _profile_refused(self, _why: str) -> None:
+        self.refuse(Action.EDIT_PROFILE)
+
+    # ------------------------------------------------------------------ engineer's actions
+    def recover_slot(self, slot: str) -> QInputDialog | None:
+        """Erase a locked chip and run the slot again: an engineer's override, with a reason."""
+        if not self.may(Action.RECOVER_LOCKED):  # the button was locked; check again all the same
+            self.refuse(Action.RECOVER_LOCKED)
+            return None
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Recover the locked chip")
+        dialog.setLabelText(f"{self.slot_title(slot)}: recovering erases the whole chip (its protection, firmware "
+                            "and keys) and then provisions it again.\nWhy? (recorded in the audit log)")
+        dialog.setProperty("slot", slot)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.textValueSelected.connect(self._recover_reason)
+        dialog.finished.connect(self._recover_dialog_closed)
+        self.recover_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _recover_dialog_closed(self, _: int) -> None:
+        self.recover_dialog = None
+
+    def _recover_reason(self, reason: str) -> None:
+        dialog = self.sender()
+        slot = str(dialog.property("slot")) if dialog is not None else ""
+        reason = reason.strip()
+        if not reason:
+            self.say("Not recovered: an override needs a reason", error=True)
+            return
+        if not self._can_run() or not self.may(Action.RECOVER_LOCKED):
+            return
+        card = self.board.card(slot)
+        device = card.view.device_id if card is not None else None
+        self._audit(Action.RECOVER_LOCKED.value, granted=True, reason=reason, device_id=device,
+                    details={"slot": slot})
+        self.session.start(self._spec(slot), recover_confirmed_by=self.operator)
+        self.say(f"{self.slot_title(slot)}: recovering the chip (confirmed by {self.operator})")
+
+    def choose_profile(self) -> QFileDialog | None:
+        if not self.may(Action.EDIT_PROFILE):
+            self.refuse(Action.EDIT_PROFILE)
+            return None
+        start = str(self.profile_path.parent) if self.profile_path else str(Path.cwd())
+        dialog = QFileDialog(self, "Choose the product profile", start, "Profiles (*.toml)")
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(self.use_profile)
+        self.profile_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def use_profile(self, path: str) -> None:
+        """Load and check a profile and its firmware in a worker; the board switches when it is ready."""
+        if self.session is None or not self.may(Action.EDIT_PROFILE):
+            self.refuse(Action.EDIT_PROFILE)
+            return
+        if self.session.active():
+            self.say("Finish or stop the running slots before changing the profile", error=True)
+            return
+        session, chosen, operator = self.session, Path(path), self.operator or "(nobody)"
+        self.say(f"Loading profile {chosen.name}…")
+        self._audit(Action.EDIT_PROFILE.value, granted=True, details={"profile": str(chosen)})
+
+        def done(job: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self.say(f"Profile not loaded: {error}", error=True)
+                return
+            self.job, self.profile_path = job, chosen
+            self.topbar.profile.set(job.profile.name, str(job.profile.path))
+            self.topbar.lot.set(job.lot_name)
+            self.lot_name = job.lot_name
+            self.say(f"Profile {job.profile.name} loaded: lot {job.lot_name}")
+            self._update_watching()
+            self.refresh_lot()
+
+        self.workers.submit(lambda: session.prepare(chosen, lot=None, operator=operator), done)
 
     def _audit(self, action: str, *, granted: bool, reason: str | None = None, operator: str | None = None,
                role: str | None = None, device_id: str | None = None, details: dict[str, Any] | None = None) -> None:

@@ -49,11 +49,12 @@ class Station:
         self.db_url = f"sqlite:///{tmp / 'station.db'}"
 
     def open(self, slots: int = 0, *, usb: bool = False, profile: Path = DEMO_BORON, auto_start: bool = False,
-             operator: str = "tester") -> Any:
+             operator: str = "tester", twins: list[Any] | None = None) -> Any:
         from station.ui.app import GuiOptions, session_opener
         from station.ui.window import MainWindow
 
-        twins = self.bench.create(slots, seed=1234) if slots else []
+        if twins is None:
+            twins = self.bench.create(slots, seed=1234) if slots else []
         self.twins = twins
         config = self.tmp / "station.toml"
         lines = ["[station]", 'name = "gui-test"']
@@ -97,6 +98,7 @@ class Station:
             w.session.stop_watching()
             w.session.cancel_all()
             w.session.wait(60)
+        w._closing = None  # a run that outlived the wait (a loaded machine) must not leave a modal question open
         w.close()
         if w.session is not None:
             w.session.registry.close()
