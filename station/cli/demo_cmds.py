@@ -16,7 +16,6 @@ import hashlib
 import os
 import socket
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,53 @@ from station.cli.common import echo_json, json_option
 from station.cli.progress import result_json, results_table
 from station.paths import path_component
 from station.profile.demo import demo_profile
+
+DEMO_RUN_PREFIX = "run-"
+_OWNER = "owner.pid"
+
+
+def demo_root() -> Path:
+    """Where demo benches live: the user's cache folder (never the temp folder, where they piled up)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_path("station")) / "demo"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def new_demo_bench(root: Path) -> tuple[Path, int, int]:
+    """A fresh bench folder for this run under ``root``; earlier runs' benches are removed.
+
+    Returns ``(folder, benches removed, bytes freed)``. A bench whose demo is still running (its
+    ``owner.pid`` is alive) is left alone, so two demos at once never pull twins from each other.
+    """
+    import shutil
+    import time
+
+    removed = freed = 0
+    if root.is_dir():
+        for old in root.glob(f"{DEMO_RUN_PREFIX}*"):
+            try:
+                pid = int((old / _OWNER).read_text().strip())
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _alive(pid):
+                continue
+            freed += sum(f.stat().st_size for f in old.rglob("*") if f.is_file() and not f.is_symlink())
+            shutil.rmtree(old, ignore_errors=True)
+            removed += 1
+    folder = root / f"{DEMO_RUN_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    folder.mkdir(parents=True)
+    (folder / _OWNER).write_text(f"{os.getpid()}\n")
+    return folder, removed, freed
 
 
 def demo_station_name(bench_dir: Path) -> str:
@@ -60,12 +106,20 @@ def register(cli: click.Group) -> None:
         from station.sim.bench import Bench
 
         console = Console(stderr=True)
-        bench_dir = (sim_dir or Path(tempfile.mkdtemp(prefix="station-demo-"))).resolve()
+        if sim_dir is not None:
+            bench_dir = sim_dir.resolve()
+        else:
+            bench_dir, removed, freed = new_demo_bench(demo_root())
+            if removed:
+                click.echo(f"removed {removed} earlier demo bench(es) from {demo_root()} ({freed / 1e6:.0f} MB)",
+                           err=True)
         if realtime:
             os.environ["STATION_SIM_REALTIME"] = "1"
         bench = Bench(bench_dir, realtime=realtime)
         twins = bench.create(count, platform, prefix=f"demo-{platform}-")
-        console.print(f"bench: {bench_dir} ({count} new {platform} twins)")
+        kept = ("" if sim_dir is not None
+                else "; kept until the next `station demo` replaces it, or choose a folder with --sim-dir")
+        click.echo(f"bench: {bench_dir} ({count} new {platform} twins{kept})", err=True)  # whole path, unwrapped
         cache = FirmwareCache(bench_dir / "firmware_cache")
         install_demo_firmware(cache, platform)
         db = db_url or f"sqlite:///{bench_dir / 'station-demo.db'}"
