@@ -172,6 +172,25 @@ NRF_FICR_DEVICEID1 = 0x10000064
 NRF_FICR_PART = 0x10000100
 NRF_FICR_VARIANT = 0x10000104
 
+#: UICR.APPROTECT.PALL values (nRF52840 PS): Disabled (erased) and HwDisabled (build code F and later)
+APPROTECT_PALL_DISABLED = 0xFF
+APPROTECT_PALL_HW_DISABLED = 0x5A
+#: what the station writes to UICR.APPROTECT: only the PALL byte, reserved bits left erased
+UICR_APPROTECT_HW_DISABLED = 0xFFFFFF5A
+UICR_APPROTECT_ENABLED = 0xFFFFFF00
+
+
+def nrf_variant(word: int) -> str:
+    """FICR INFO.VARIANT as the four ASCII characters Nordic prints ("AAD0", "AAF0")."""
+    return word.to_bytes(4, "big").decode("ascii", "replace")
+
+
+def hardened_approtect(variant: str) -> bool:
+    """Build code F0 and later of the nRF52840 lock the debug port at every reset (pyOCD's
+    ``target_nRF52.py`` HARDENED_APPROTECT_REVISIONS: 0x52840 -> "F0"; nRF52840 PS rev 3)."""
+    return variant[2:4].upper() >= "F0"
+
+
 GEN3_ADDR_SOFTDEVICE = 0x1000
 GEN3_ADDR_SYSTEM_PART1 = 0x28000
 GEN3_ADDR_USER_PART = 0xB4000

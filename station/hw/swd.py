@@ -331,6 +331,32 @@ class PyocdSwdLink:
         if not self._call("reading the reset line", lambda: self.session.probe.is_reset_asserted()):
             raise TransportError(f"probe {self.probe_uid} did not hold the target in reset")
 
+    def write_uicr(self, address: int, value: int) -> None:
+        """Program one UICR word through the NVMC (bits only go 1 to 0), then read it back.
+
+        pyOCD's nRF52 target does the NVMC dance (CONFIG = WEN, write, wait READY, CONFIG = REN) and
+        refuses a value the erased-or-current word cannot take without an erase.
+        """
+        self._require_unlocked(f"writing UICR word {address:#010x}")
+        target = self.session.target
+        write: Callable[[int, int], None] | None = getattr(target, "write_uicr", None)
+        if write is None:
+            raise TransportError(f"{self.target_name}: pyocd cannot write this target's UICR")
+        self._call(f"writing UICR word {address:#010x}", functools.partial(write, address, value))
+        back = self.read32(address)
+        if back != value:
+            raise VerifyError(
+                f"UICR word {address:#010x} reads back 0x{back:08X} after writing 0x{value:08X}",
+                address=address,
+                expected=value.to_bytes(4, "little"),
+                actual=back.to_bytes(4, "little"),
+            )
+
+    def locked_now(self) -> bool:
+        """Ask the CTRL-AP (APPROTECTSTATUS) now, not what it said when the session opened."""
+        self._locked = self._ctrl_ap_says_locked()
+        return self._locked
+
     def is_reset_held(self) -> bool:
         return bool(self._call("reading the reset line", lambda: self.session.probe.is_reset_asserted()))
 

@@ -11,13 +11,25 @@ import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
-from station.domain import FlashImage, Transport
+from station.domain import (
+    APPROTECT_PALL_DISABLED,
+    APPROTECT_PALL_HW_DISABLED,
+    NRF_FICR_VARIANT,
+    NRF_PAGE_SIZE,
+    NRF_UICR_APPROTECT,
+    UICR_APPROTECT_HW_DISABLED,
+    FlashImage,
+    Transport,
+    hardened_approtect,
+    nrf_variant,
+)
 from station.errors import (
     DeviceError,
     DeviceLocked,
     StationError,
     TransportError,
 )
+from station.firmware.base_image import mbr_problem
 from station.firmware.boot_check import boot_problems, overlay_reader
 from station.hw.interfaces import EraseStrategy
 from station.pipeline.context import SlotContext
@@ -83,6 +95,10 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
                                device_id=device_id,
                                details={"slot": run.result.slot, "probe": link.probe_uid, "result": "recovered"})
         d["device_id"] = device_id
+        variant = nrf_variant(link.read32(NRF_FICR_VARIANT))
+        hardened = hardened_approtect(variant)
+        d["variant"] = variant  # FICR INFO.VARIANT: build code D, or F (hardened APPROTECT)
+        d["hardened_approtect"] = hardened
     run.begin(device_id)
 
     # The factory-test firmware is only worth flashing when there are tests for it to run; when it
@@ -98,13 +114,15 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
             )
         job.firmware.reverify()
         t0 = time.monotonic()
+        written = _with_base_image(run, link, images, d)
         report = link.program(
-            images,
+            written,
             verify=False,
             smart=policy.smart,
             erase=EraseStrategy(policy.erase),
             progress=run.rec.progress("flash"),
         )
+        _write_uicr(run, link, hardened, d)
         run.hardware_s += time.monotonic() - t0
         d.update(report_details(report))
         d["modules"] = [m.image.label for m in (*job.firmware.mcu_modules, first_user)]
@@ -121,6 +139,15 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
         if test_fw is not None:
             with run.rec.step("start-test-firmware") as d:
                 link.reset_and_run()
+                if hardened:
+                    # The first reset since UICR.APPROTECT = HwDisabled: the bootloader must have
+                    # reopened the port (APPROTECT.DISABLE), or the rest of the line cannot reach it.
+                    if link.locked_now():
+                        raise DeviceError(
+                            "hardened APPROTECT re-locked the debug port at reset although UICR.APPROTECT is "
+                            "HwDisabled: the bootloader did not open it (Device OS bootloaders before 6.0.0 do not)"
+                        )
+                    d["approtect_after_reset"] = "open (HwDisabled, opened by the bootloader)"
                 serial = stack.enter_context(open_console(device_id, timeout=job.settle_timeout))
                 d["port"] = serial.port
                 d.update(run.greet(serial))
@@ -153,6 +180,60 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
         _swd_boot_check(run, link, [], name="boot-proof-final")
     _swd_finish(run, link)
     run.register_and_label()
+
+
+def _with_base_image(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage], d: dict[str, object]) -> list[FlashImage]:
+    """The set to program: on a part without an MBR, the profile's base image MBR goes first.
+
+    A part that has an MBR keeps it (an erase-all saves and restores it with the UICR); a blank one
+    has nothing to keep, so the base image is written instead. Without a base image nothing is
+    added, and the boot proof will say the part cannot boot.
+    """
+    base = run.job.firmware.base
+    if base is None or base.mbr is None:
+        return images
+    why = mbr_problem(link.read_memory(0, NRF_PAGE_SIZE))
+    if why is None:
+        d["base_image"] = "not needed: the part has an MBR (kept)"
+        return images
+    d["base_image"] = f"MBR page written ({why})"
+    return [FlashImage(0, base.mbr, "MBR (base image)"), *images]
+
+
+def _write_uicr(run: DeviceRun, link: PyocdSwdLink, hardened: bool, d: dict[str, object]) -> None:
+    """UICR words the part lacks: the base image's (NRFFW[0], NRFFW[1], ...) and, on a hardened part,
+    UICR.APPROTECT = HwDisabled so the port stays debuggable for the rest of the line.
+
+    Only erased words are written (the NVMC turns bits 1 to 0); a word that already holds another
+    value is left alone and, for the base image's words, fails the device: only an erase-all can
+    change it. APPROTECT is never taken from a base image on a build-code-D part, where 0x5A locks.
+    """
+    wanted: dict[int, int] = {}
+    base = run.job.firmware.base
+    if base is not None:
+        wanted.update({a: v for a, v in base.uicr.items() if a != NRF_UICR_APPROTECT})
+    written: dict[str, str] = {}
+    for address, value in sorted(wanted.items()):
+        have = link.read32(address)
+        if have == value:
+            continue
+        if have != 0xFFFFFFFF:
+            raise DeviceError(
+                f"UICR word 0x{address:08X} holds 0x{have:08X}, the base image needs 0x{value:08X}; "
+                "only an erase-all can change it"
+            )
+        link.write_uicr(address, value)
+        written[f"0x{address:08X}"] = f"0x{value:08X}"
+    if hardened:
+        pall = link.read32(NRF_UICR_APPROTECT) & 0xFF
+        if pall == APPROTECT_PALL_DISABLED:
+            link.write_uicr(NRF_UICR_APPROTECT, UICR_APPROTECT_HW_DISABLED)
+            written[f"0x{NRF_UICR_APPROTECT:08X}"] = f"0x{UICR_APPROTECT_HW_DISABLED:08X}"
+        elif pall != APPROTECT_PALL_HW_DISABLED:
+            raise DeviceError(f"UICR.APPROTECT is 0x{pall:02X} on a hardened part: the port locks at the next reset")
+        d["approtect"] = "HwDisabled (0x5A): debuggable after reset while the bootloader opens it"
+    if written:
+        d["uicr_written"] = written
 
 
 def _swd_verify(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage], name: str = "verify") -> None:
