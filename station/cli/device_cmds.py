@@ -45,6 +45,9 @@ def _show_record(rec: Any) -> None:
         console.print(f"  cloud {c['target']}: {c['state']} ({c['stage']})" + (f" — {c['last_error']}" if c["last_error"] else ""))
     for path in rec.labels:
         console.print(f"  label {path}")
+    if rec.label_missing:
+        console.print(f"  [bold yellow]registered without a label[/bold yellow]: print it with "
+                      f"`station label {rec.device_id} --profile PROFILE -o FILE`")
 
 
 def register(cli: click.Group) -> None:
@@ -71,6 +74,7 @@ def register(cli: click.Group) -> None:
         rec = found.record
         if as_json:
             echo_json(asdict(rec) | {
+                "label_missing": rec.label_missing,
                 "label_serial": found.scan.serial_number if found.scan else None,
                 "label_mismatch": found.mismatch is not None,
             })

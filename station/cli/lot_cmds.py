@@ -92,8 +92,9 @@ def register(cli: click.Group) -> None:
         reg = open_registry_cli(db_url)
         summary = reg.lot_ref(lot_name)
         rep = lot_report(reg, lot_name)
+        unlabelled = reg.unlabelled_devices(lot_name)
         if as_json:
-            echo_json({"lot": summary.name, "product": summary.product, **rep.to_dict()})
+            echo_json({"lot": summary.name, "product": summary.product, **rep.to_dict(), "unlabelled": unlabelled})
             return
         click.echo(f"lot {summary.name} (product {summary.product}): {rep.devices} devices, {rep.attempts} attempts")
         click.echo(f"first-pass yield {_pct(rep.first_pass_yield)} ({rep.first_pass}/{rep.devices})   "
@@ -109,3 +110,7 @@ def register(cli: click.Group) -> None:
             for m in rep.measurements:
                 click.echo(f"  {m.step + '/' + m.name:<32} {m.unit or '':<6} {m.count:>6} {m.mean:>12.4g} "
                            f"{m.min:>12.4g} {m.max:>12.4g}")
+        if unlabelled:
+            click.echo(f"registered without a label ({len(unlabelled)}; print with `station label ID`):")
+            for did in unlabelled:
+                click.echo(f"  {did}")

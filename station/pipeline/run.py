@@ -165,9 +165,17 @@ class DeviceRun:
                 and job.profile.reprovision == "skip"
             ):
                 d["skipped"] = True
-                raise AlreadyDone(
-                    f"device {device_id} is already provisioned for {job.profile.product}", device_id=device_id
-                )
+                message = f"device {device_id} is already provisioned for {job.profile.product}"
+                record = job.registry.device_record(device_id)
+                if record is not None and record.label_missing:
+                    # Stopped between registration and label: the re-run says so, and prints it.
+                    d["label_missing"] = True
+                    printed = self._reprint_missing_label(record) if job.labels_dir is not None else []
+                    d["labels_printed"] = printed
+                    message += (f"; its missing label was printed: {', '.join(printed)}" if printed else
+                                "; it has NO LABEL: print it with `station label` before it leaves the line")
+                    LOG.warning("%s", message)
+                raise AlreadyDone(message, device_id=device_id)
 
     def greet(self, serial: SerialConsole) -> dict[str, Any]:
         """First words with the factory-test firmware: it runs, it is this device, its serial number.
@@ -319,6 +327,28 @@ class DeviceRun:
         except StepFailed:
             # The device is registered; a label that failed to print is reprinted later, not a failure.
             LOG.warning("label for %s failed; reprint with `station label`", device_id)
+
+    def _reprint_missing_label(self, record: Any) -> list[str]:
+        """The label a registered device never got, from what the registry recorded at registration."""
+        from station.labels.render import LabelData, write_labels
+
+        job = self.job
+        assert job.labels_dir is not None
+        data = LabelData(
+            device_id=record.device_id, serial_number=record.serial_number, product=job.profile.product,
+            platform=record.platform or job.profile.platform.name, profile=job.profile.name, imei=record.imei,
+            iccid=record.iccid, lot=record.lot,
+            date=f"{record.registered_at:%Y-%m-%d}" if record.registered_at else None,
+        )
+        out_dir = job.labels_dir / path_component(record.lot or job.lot_name)
+        try:
+            paths = write_labels(data, job.profile.label, out_dir)
+        except OSError as exc:
+            LOG.warning("cannot write the missing label of %s to %s: %s", record.device_id, out_dir, exc)
+            return []
+        for p in paths:
+            job.registry.record_label(record.device_id, None, path=str(p), fmt=p.suffix.lstrip("."))
+        return [str(p) for p in paths]
 
     def close(self, outcome: str, failing_step: str | None, reason: str | None) -> SlotResult:
         """Record how the attempt ended. Never raises: a slot always gets its result back."""

@@ -256,6 +256,15 @@ def peridio_targets(s: Session, lot_id: int) -> dict[int, dict[str, Any]]:
     return {aid: dict(payload) for aid, payload in s.execute(q)}
 
 
+def unlabelled_devices(s: Session, lot_id: int) -> list[str]:
+    """Devices registered in the lot with no label recorded (a stop between registration and label)."""
+    return list(s.scalars(
+        select(Device.device_id)
+        .where(Device.lot_id == lot_id, Device.product_id.is_not(None),
+               ~select(Label.id).where(Label.device_id == Device.device_id).exists())
+        .order_by(Device.device_id)))
+
+
 def device_record(s: Session, device_id: str) -> DeviceRecord | None:
     """A device, its attempts in order, its labels and its cloud entries (None if never seen)."""
     dev = s.get(Device, device_id)

@@ -259,3 +259,8 @@ class DeviceRecord:
     cloud: list[dict[str, object]]
     #: a digital twin produced it (never sent to a real cloud)
     simulated: bool = False
+
+    @property
+    def label_missing(self) -> bool:
+        """Registered, but no label was recorded: it leaves the line unmarked unless one is printed."""
+        return self.product is not None and not self.labels

@@ -152,6 +152,12 @@ class Registry(AttemptLog, UserOps):
             raise ConfigError(f"unknown lot {name!r} (see `station lot list`)")
         return ref
 
+    def unlabelled_devices(self, lot: str) -> list[str]:
+        """Registered devices of ``lot`` without a recorded label, by ID (issue 10 item 11)."""
+        ref = self.lot_ref(lot)
+        with self.reading() as s:
+            return _queries.unlabelled_devices(s, ref.id)
+
     def lot_by_name(self, name: str) -> LotSummary:
         with self.reading() as s:
             found = _queries.lot_summaries(s, name=name)
