@@ -107,8 +107,7 @@ class StationSession:
         self.settings = (settings or SessionSettings()).resolved()
         self.sink = guarded(sink)
         self._activate_sim(self.settings.sim_dir)
-        self.config: StationConfig = load_config(self.settings.config_path)
-        self.station = self.settings.station_name or self.config.name
+        self._config: StationConfig | None = None
         self.cache = FirmwareCache(self.settings.cache_dir or default_cache_dir())
         self._registry: Any = None
         self.broker = PromptBroker(self.sink, responders=list(responders))
@@ -122,6 +121,17 @@ class StationSession:
     @staticmethod
     def _activate_sim(sim_dir: Path | None) -> None:
         activate_sim(sim_dir)
+
+    @property
+    def config(self) -> StationConfig:
+        """The station file, read on first use (a registry-only command never needs a valid one)."""
+        if self._config is None:
+            self._config = load_config(self.settings.config_path)
+        return self._config
+
+    @property
+    def station(self) -> str:
+        return self.settings.station_name or self.config.name
 
     @property
     def registry(self) -> Any:

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import click
 
-from station.cli.common import db_option, echo_json, json_option, open_registry_cli, setting_option
+from station.cli.common import (
+    db_option,
+    echo_json,
+    json_option,
+    open_session,
+    setting_option,
+)
 from station.cloud.credentials import ENV_VARS, get_credential, how_to_configure, store_credential
 from station.cloud.http import check_base_url, is_local_url
-from station.cloud.particle import DEFAULT_PARTICLE_API, ParticleClient
-from station.cloud.peridio import DEFAULT_PERIDIO_API, PeridioClient
+from station.cloud.particle import DEFAULT_PARTICLE_API
+from station.cloud.peridio import DEFAULT_PERIDIO_API
 from station.cloud.redact import Redactor
-from station.cloud.sync import Drainer, SyncReport, plan
+from station.cloud.sync import SyncReport
 from station.errors import CloudError, ConfigError
 from station.store.outbox import PARTICLE, PERIDIO
 
@@ -69,10 +75,11 @@ def register(cli: click.Group) -> None:
 
         api_url = check_base_url(api_url, "--api-url (env PARTICLE_API_URL / STATION_PARTICLE_API)")
         peridio_url = check_base_url(peridio_url, "--peridio-url (env PERIDIO_API_URL / STATION_PERIDIO_API)")
-        reg = open_registry_cli(db_url)
+        session = open_session(db_url)
+        reg = session.registry
         simulated_ok = frozenset(t for t, u in ((PARTICLE, api_url), (PERIDIO, peridio_url)) if is_local_url(u))
         if dry_run:
-            lines = plan(reg)
+            lines = session.sync_plan()
             held_total = 0
             for ln in lines:
                 # a cloud on this machine (a twin) takes simulated devices too; a real one never does.
@@ -95,15 +102,9 @@ def register(cli: click.Group) -> None:
             if held_total:
                 click.echo(_held_back_note(held_total), err=True)
             return
-        ptoken, pkey = get_credential("particle"), get_credential("peridio")
-        drainer = Drainer(
-            reg,
-            particle=ParticleClient(ptoken, api_url) if ptoken else None,
-            peridio=PeridioClient(pkey, peridio_url) if pkey else None,
-            batch=batch,
-            log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)),
-            simulated_ok=simulated_ok,
-        )
+        drainer = session.drainer(api_url=api_url, peridio_url=peridio_url, batch=batch,
+                                  log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)),
+                                  simulated_ok=simulated_ok)
         if watch:
             stop = threading.Event()
 
@@ -143,7 +144,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def status(db_url: str | None, as_json: bool) -> None:
         """Pending / imported / failed (needs attention) entries per cloud target."""
-        counts = open_registry_cli(db_url).outbox_counts()
+        counts = open_session(db_url).outbox_targets()
         if as_json:
             echo_json([{"target": c.target, "pending": c.pending, "imported": c.imported, "failed": c.failed}
                        for c in counts])
@@ -162,7 +163,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def list_(state: str | None, limit: int, db_url: str | None, as_json: bool) -> None:
         """Outbox entries with the reason they are waiting or failed."""
-        rows = open_registry_cli(db_url).outbox_entries(state=state, limit=limit)
+        rows = open_session(db_url).outbox_entries(state=state, limit=limit)
         # rows written before reasons were redacted (or by an older station) may hold a credential
         redact = Redactor([get_credential("particle"), get_credential("peridio")])
         for r in rows:
@@ -188,7 +189,7 @@ def register(cli: click.Group) -> None:
         """Put failed (parked) entries back in the queue once their cause is fixed."""
         if not ids and not all_failed:
             raise ConfigError("give --id N (repeatable) or --all-failed")
-        n = open_registry_cli(db_url).outbox_requeue(ids=list(ids) if ids else None, all_failed=all_failed)
+        n = open_session(db_url).retry(list(ids) if ids else None, all_failed=all_failed)
         if ids and n < len(set(ids)):
             raise ConfigError(f"{len(set(ids)) - n} of the given --id are not failed outbox entries (queued "
                               f"{n} again; see `station cloud list --state failed`)" if n else

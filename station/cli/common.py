@@ -66,6 +66,13 @@ def activate_sim(sim_dir: Path | None) -> None:
     activate(sim_dir)
 
 
+def open_session(db_url: str | None = None, **settings_kw: Any) -> Any:
+    """The application layer for a command: a :class:`station.app.StationSession` (registry opened lazily)."""
+    from station.app import SessionSettings, StationSession
+
+    return StationSession(SessionSettings(db_url=db_url, **settings_kw))
+
+
 def open_cache(cache_dir: Path | None) -> Any:
     from station.firmware.cache import FirmwareCache, default_cache_dir
 

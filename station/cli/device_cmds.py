@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from station.app import attached
-from station.cli.common import activate_sim, db_option, echo_json, json_option, open_registry_cli, sim_option
+from station.cli.common import activate_sim, db_option, echo_json, json_option, open_session, sim_option
 
 
 def _print(rows: list[dict[str, Any]], title: str) -> None:
@@ -68,9 +68,7 @@ def register(cli: click.Group) -> None:
         """
         from dataclasses import asdict
 
-        from station.labels.lookup import find_device
-
-        found = find_device(open_registry_cli(db_url), scan)
+        found = open_session(db_url).lookup(scan)
         rec = found.record
         if as_json:
             echo_json(asdict(rec) | {

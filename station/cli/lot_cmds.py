@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from station.cli.common import db_option, echo_json, json_option, open_registry_cli
+from station.cli.common import db_option, echo_json, json_option, open_registry_cli, open_session
 from station.errors import ConfigError
-from station.export.manifest import FORMATS, export_lot, format_for, iso_utc, write_lot
-from station.ftest.report import lot_report
+from station.export.manifest import FORMATS, format_for, iso_utc, write_lot
 
 
 def _pct(x: float | None) -> str:
@@ -30,7 +29,7 @@ def register(cli: click.Group) -> None:
         passed counts devices still registered in the lot; reprov counts devices that passed
         there and were later re-provisioned into another lot.
         """
-        lots = open_registry_cli(db_url).lots()
+        lots = open_session(db_url).lots()
         if as_json:
             echo_json([{"name": lt.name, "product": lt.product, "devices": lt.devices, "passed": lt.passed,
                         "failed": lt.failed, "reprovisioned": lt.reprovisioned, "created": iso_utc(lt.created)}
@@ -75,7 +74,7 @@ def register(cli: click.Group) -> None:
         if not output.parent.is_dir():
             raise ConfigError(f"cannot write {output}: the folder {output.parent} does not exist "
                               "(create it first; the export does not guess)")
-        result = export_lot(open_registry_cli(db_url), lot_name, fmt, output, include_all=include_all)
+        result = open_session(db_url).export(lot_name, fmt, output, include_all)
         if as_json:
             echo_json({"lot": lot_name, "format": fmt, "path": str(result.path), "devices": result.devices,
                        "sha256": result.sha256, "checksum_path": str(result.checksum_path)})
@@ -89,10 +88,10 @@ def register(cli: click.Group) -> None:
     @json_option
     def report(lot_name: str, db_url: str | None, as_json: bool) -> None:
         """Yield (first-pass and final), failures by step, and measurement statistics of LOT."""
-        reg = open_registry_cli(db_url)
-        summary = reg.lot_ref(lot_name)
-        rep = lot_report(reg, lot_name)
-        unlabelled = reg.unlabelled_devices(lot_name)
+        session = open_session(db_url)
+        summary = session.registry.lot_ref(lot_name)
+        rep = session.lot_report(lot_name)
+        unlabelled = session.registry.unlabelled_devices(lot_name)
         if as_json:
             echo_json({"lot": summary.name, "product": summary.product, **rep.to_dict(), "unlabelled": unlabelled})
             return
