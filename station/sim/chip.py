@@ -161,9 +161,11 @@ class Nrf52840(CoreHooks):
         """Tell the device model what the debugger did to the core (only on change: it is a file)."""
         if self.in_reset:
             want = "reset"
-        elif self.core.emulating or (self.core.halted and self.core.dfsr & 2):
-            want = "debug"
+        elif self.core.emulating:
+            want = "debug"  # the core runs code the debugger loaded (a flash algorithm) right now
         elif self.core.halted:
+            # halted, whatever stopped it: DFSR's sticky BKPT bit once made a core that had run a
+            # flash algorithm read "debug" for good, so a finished SWD run showed as running code
             want = "halted"
         else:
             return  # firmware runs: the boot model already reported

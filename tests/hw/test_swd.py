@@ -346,3 +346,16 @@ def test_crc_verify_names_the_exact_address_of_a_bad_word(bench: Bench) -> None:
     assert info.value.address == 0x50010
     assert info.value.actual is not None and info.value.expected is not None
     assert info.value.actual[0] ^ info.value.expected[0] == 0x01
+
+
+def test_a_twin_halted_after_flashing_says_halted_not_debug(bench: Bench) -> None:
+    """The README says an SWD run ends halted; `station sim list` must say so (issue 15 item 10).
+
+    pyocd's flash algorithm ends on a BKPT whose DFSR bit is sticky: the twin once read that as
+    "running debugger code" for good.
+    """
+    (twin,) = bench.create(1, seed=38)
+    with PyocdSwdLink(uid(twin)) as link:
+        link.program(full_set())
+        assert link.is_halted()
+        assert twin.state.run_state == "halted"

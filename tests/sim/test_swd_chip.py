@@ -156,7 +156,7 @@ def test_halt_step_and_register_access(wire: Wire, twin: Twin) -> None:
     assert wire.read32(DCRDR) == 6
     wire.write32(DCRSR, 15)
     assert wire.read32(DCRDR) == 0x20000004  # PC stays on the BKPT
-    assert twin.state.run_state == "debug"
+    assert twin.state.run_state == "halted"  # stopped on the breakpoint: halted, not running debugger code
 
 
 def test_reset_with_vector_catch_halts_without_booting(wire: Wire, twin: Twin) -> None:
