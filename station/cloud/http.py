@@ -77,19 +77,31 @@ def is_local_url(url: str) -> bool:
         return False
 
 
+#: the longest a server may make us wait: a Retry-After of 10¹⁷ s or an HTTP date in the year 9999
+#: would otherwise overflow the scheduler or park every entry until then (issue 10 item 8)
+MAX_SERVER_DELAY_S = 3600.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
+    """A server's ``Retry-After`` (seconds or an HTTP date) as seconds in 0..MAX_SERVER_DELAY_S, or None."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(int(value)), MAX_SERVER_DELAY_S) if len(value) < 20 else MAX_SERVER_DELAY_S
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+    if when is None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    try:
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    except OverflowError:
+        return MAX_SERVER_DELAY_S
+    return min(max(0.0, seconds), MAX_SERVER_DELAY_S)
 
 
 def scrub(text: str, secret: str) -> str:

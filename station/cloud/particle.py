@@ -20,7 +20,7 @@ import requests
 from station import settings
 from station.cloud.http import RetryPolicy, check_base_url, rejected, send
 from station.cloud.redact import Redactor
-from station.errors import CloudRejected
+from station.errors import CloudRejected, CloudUnavailable
 
 DEFAULT_PARTICLE_API: str = settings.setting("particle_api").default
 
@@ -88,7 +88,9 @@ class ParticleClient:
             data = resp.json()
         except ValueError as exc:
             raise CloudRejected(f"{what}: answer is not JSON", resp.status_code) from exc
-        return classify_import(ids, data if isinstance(data, dict) else {})
+        if not isinstance(data, dict):
+            raise CloudUnavailable(f"{what}: the answer is not a JSON object (entries stay queued)")
+        return classify_import(ids, data)
 
     def add_to_groups(self, product: str, device_ids: Sequence[str], groups: Sequence[str]) -> None:
         what = f"Particle groups {', '.join(groups)} in product {product}"
@@ -98,8 +100,26 @@ class ParticleClient:
             raise rejected(resp, what=what, secret=self._token)
 
 
+def _id_list(data: dict[str, Any], key: str) -> list[str]:
+    """One class of the answer: absent, or an array of device-ID strings; anything else is a broken answer."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise CloudUnavailable(f"Particle import answer has the wrong shape: {key} is not an array of device IDs "
+                               "(entries stay queued)")
+    return value
+
+
 def classify_import(ids: Sequence[str], data: dict[str, Any]) -> ImportResult:
-    """Sort every requested ID into imported / needs attention from an import response."""
+    """Sort every requested ID into imported / needs attention from an import response.
+
+    The answer's shape is checked first (issue 10 item 8): a class that is not an array of strings
+    means the server is broken, and the whole batch stays queued (CloudUnavailable) rather than
+    being half-settled or crashing the drain.
+    """
+    for key in (*IMPORTED_CLASSES, *ATTENTION_CLASSES):
+        _id_list(data, key)
     result = ImportResult()
     for key in IMPORTED_CLASSES:
         result.imported.update(str(i).lower() for i in data.get(key) or [])

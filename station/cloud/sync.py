@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from station.cloud.credentials import how_to_configure
+from station.cloud.http import MAX_SERVER_DELAY_S
 from station.cloud.particle import ParticleClient
 from station.cloud.peridio import PeridioClient
 from station.cloud.redact import Redactor
@@ -153,12 +154,17 @@ class Drainer:
             except CloudUnavailable as exc:
                 # network or service down: every unsent entry stays queued with backoff
                 pending = [e for e in entries if e.id in held]
-                for tries, ids in _by_tries(pending).items():
+                tried = {e.id for e in batch}
+                # each entry keeps its own reason: the one being sent gets the failure, the others
+                # were never sent in this pass and must not carry another device's name
+                own = self.redact(str(exc))
+                untried = f"not sent: the {target} API was unavailable in this pass"
+                for (tries, was_tried), ids in _by_tries_and_sent(pending, tried).items():
                     delay = self.backoff.delay(tries)
                     if exc.retry_after is not None:
-                        delay = max(delay, timedelta(seconds=exc.retry_after))
+                        delay = max(delay, timedelta(seconds=min(exc.retry_after, MAX_SERVER_DELAY_S)))
                     report.rescheduled += self.registry.outbox_retry_later(
-                        self.worker, ids, error=self.redact(str(exc)), delay=delay)
+                        self.worker, ids, error=own if was_tried else untried, delay=delay)
                 held.clear()
                 report.problems.append(self.redact(str(exc)))
                 self.log(f"{exc}; {len(pending)} entries stay queued")
@@ -227,10 +233,10 @@ class Drainer:
         return total
 
 
-def _by_tries(entries: list[OutboxEntry]) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = defaultdict(list)
+def _by_tries_and_sent(entries: list[OutboxEntry], tried: set[int]) -> dict[tuple[int, bool], list[int]]:
+    out: dict[tuple[int, bool], list[int]] = defaultdict(list)
     for e in entries:
-        out[e.tries].append(e.id)
+        out[(e.tries, e.id in tried)].append(e.id)
     return out
 
 
