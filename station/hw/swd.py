@@ -37,6 +37,7 @@ from station.domain import (
     NRF_UICR,
     NRF_UICR_APPROTECT,
     NRF_UICR_SIZE,
+    UICR_APPROTECT_ENABLED,
     FlashImage,
     gen3_device_id,
 )
@@ -356,6 +357,29 @@ class PyocdSwdLink:
         """Ask the CTRL-AP (APPROTECTSTATUS) now, not what it said when the session opened."""
         self._locked = self._ctrl_ap_says_locked()
         return self._locked
+
+    def lock_and_prove(self) -> bool:
+        """Readback protection for a shipped device: UICR.APPROTECT = Enabled, then a reset that runs
+        no firmware (reset vector catch armed), then the CTRL-AP's APPROTECTSTATUS. True when locked.
+
+        The UICR is only sampled at reset, so nothing is proven until the reset; vector catch keeps
+        the product firmware from running (and connecting) on the way. The reset goes through the
+        CTRL-AP, which still answers once the AHB-AP is shut.
+        """
+        self.write_uicr(NRF_UICR_APPROTECT, UICR_APPROTECT_ENABLED)
+        demcr = self.read32(_DEMCR)
+        target = self.session.target
+        self._call("arming reset vector catch", lambda: target.write32(_DEMCR, demcr | _VC_CORERESET))
+        ap = self._ctrl_ap()
+        if ap is None:
+            raise TransportError(f"probe {self.probe_uid}: no nRF CTRL-AP found, cannot prove the lock")
+
+        def reset() -> None:
+            ap.write_reg(_CTRL_AP_RESET, 1)
+            ap.write_reg(_CTRL_AP_RESET, 0)
+
+        self._call("resetting through the CTRL-AP", reset)
+        return self.locked_now()
 
     def is_reset_held(self) -> bool:
         return bool(self._call("reading the reset line", lambda: self.session.probe.is_reset_asserted()))

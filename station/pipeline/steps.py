@@ -58,6 +58,7 @@ CATALOGUE: tuple[StepInfo, ...] = (
     StepInfo("verify-final", "Verify product", 1.5, _S),
     StepInfo("boot-proof-final", "Boot proof", 0.5, _S),
     StepInfo("secure-state", "Secure state", 1),
+    StepInfo("lock-debug-port", "Lock debug port", 0.5, _S),
     StepInfo("register", "Register", 1),
     StepInfo("label", "Label", 0.5),
 )
@@ -88,6 +89,7 @@ def steps_for(profile: Profile, transport: Transport, *, labels_dir: Path | None
             "flash-final": runner,
             "verify-final": runner and (verify or run_product),
             "boot-proof-final": runner,  # "boot-proof" runs on every SWD device
+            "lock-debug-port": profile.lock_debug_port,
         }
     else:
         ncp = "ncp" in roles  # the NCP always goes over the control protocol

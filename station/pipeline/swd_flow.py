@@ -179,6 +179,8 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
     else:
         _swd_boot_check(run, link, [], name="boot-proof-final")
     _swd_finish(run, link)
+    if profile.lock_debug_port:
+        _swd_lock(run, link)
     run.register_and_label()
 
 
@@ -286,6 +288,22 @@ def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:
         if not link.is_halted():
             raise TransportError("the core did not stay halted; the device could reach the cloud")
         d["state"] = "halted"
+
+
+def _swd_lock(run: DeviceRun, link: PyocdSwdLink) -> None:
+    """The profile's readback protection, as the last thing done to the device.
+
+    Every step that touches the device has passed and is in the registry; registration (which does
+    not touch it) follows, so a device whose lock cannot be proven fails and is never registered.
+    The proof is the CTRL-AP's APPROTECTSTATUS after a reset that runs no firmware. Only ERASEALL
+    (``allow_recover`` + an engineer's confirmation, audited) opens such a part again.
+    """
+    with run.rec.step("lock-debug-port") as d:
+        if not link.lock_and_prove():
+            raise DeviceError("the debug port is still open after UICR.APPROTECT = Enabled and a reset")
+        d["approtect"] = "Enabled (UICR.APPROTECT = 0x00)"
+        d["proof"] = "CTRL-AP APPROTECTSTATUS = locked after a reset (vector catch: no firmware ran)"
+        d["locked"] = True
 
 
 def _swd_secure(run: DeviceRun, link: PyocdSwdLink) -> None:

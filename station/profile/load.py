@@ -132,7 +132,15 @@ def _build(root: Section, path: str, sha256: str, text: str) -> Profile | None:
 
     flash = _flash(root.table("flash"))
     transport = Transport(transport_name) if transport_name else Transport.SWD
-    finish = _finish(root.table("finish"), transport, overrides)
+    finish_sec = root.table("finish")
+    lock = finish_sec.boolean("lock_debug_port", False)
+    finish = _finish(finish_sec, transport, overrides)
+    if lock and transport is Transport.USB:
+        finish_sec.error("lock_debug_port", "locking the debug port needs an SWD probe (transport = \"swd\")")
+    elif lock and finish != "halt":
+        finish_sec.error(
+            "lock_debug_port", f'the lock is proven with the core stopped at its reset vector: it needs action = "halt", not {finish!r}'
+        )
     label = _label(root.table("label"))
     cloud = _cloud(root.table("cloud", required=True))
     plan = parse_plan(root.tables("tests"))
@@ -162,6 +170,7 @@ def _build(root: Section, path: str, sha256: str, text: str) -> Profile | None:
         overrides=overrides,
         finish=finish,
         base_image=base_image,
+        lock_debug_port=bool(lock),
     )
 
 

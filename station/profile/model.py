@@ -99,6 +99,8 @@ class Profile:
     #: SHA-256 of an Intel HEX in the cache carrying the MBR page and UICR words a blank nRF52840
     #: needs before Particle's modules can boot ([firmware.base_image]; station.firmware.base_image)
     base_image: str | None = None
+    #: [finish] lock_debug_port: UICR.APPROTECT = Enabled as the last step on the device, proven after a reset
+    lock_debug_port: bool = False
 
     @property
     def all_modules(self) -> tuple[ModuleRef, ...]:

@@ -44,6 +44,7 @@ STEP_TITLES: dict[str, str] = {
     "secure-state": "Securing the device",
     "boot-proof": "Checking it boots",
     "boot-proof-final": "Checking it boots",
+    "lock-debug-port": "Locking the debug port",
     "register": "Registering",
     "label": "Printing the label",
 }
