@@ -14,6 +14,12 @@ from station.labels.qr import qr_matrix
 from station.labels.template import LabelTemplate
 
 MARGIN_MM = 1.5
+#: how wide a character of Zebra's scalable font 0 (CG Triumvirate Bold Condensed) may get, per dot
+#: of the ``^A0`` width parameter: a deliberately generous bound (digits and lower-case hex are
+#: about 0.5), so a line sized with it fits its field block instead of running off the label
+FONT0_ADVANCE = 0.6
+#: the smallest text printed, in dots (about 1 mm at 203 dpi: still legible)
+MIN_FONT_DOTS = 8
 _ESCAPES = {"_": "_5F", "^": "_5E", "~": "_7E"}
 
 
@@ -32,6 +38,14 @@ def qr_magnification(template: LabelTemplate, modules: int) -> int:
     return max(1, min(10, side // max(1, modules)))
 
 
+def text_dots(lines: list[str], row: int, field_w: int) -> int:
+    """One font size for every line (as the PNG renderer does): as tall as 70 % of a row allows,
+    and narrow enough that the longest line fits ``field_w`` dots even in its widest glyphs."""
+    longest = max((len(line) for line in lines), default=1)
+    fits = int(field_w / (FONT0_ADVANCE * max(1, longest)))
+    return max(MIN_FONT_DOTS, min(int(row * 0.7), fits))
+
+
 def render_zpl(info: LabelData, template: LabelTemplate) -> str:
     width = _dots(template.width_mm, template.dpi)
     height = _dots(template.height_mm, template.dpi)
@@ -43,7 +57,8 @@ def render_zpl(info: LabelData, template: LabelTemplate) -> str:
     lines = fill_lines(template.lines, info)
     text_x = margin + qr_side + margin
     row = (height - 2 * margin) // max(1, len(lines))
-    font_h = max(12, int(row * 0.7))
+    field_w = max(1, width - text_x - margin)
+    font_h = text_dots(lines, row, field_w)
     out = [
         "^XA",
         "^CI28",  # UTF-8 field data
@@ -56,7 +71,7 @@ def render_zpl(info: LabelData, template: LabelTemplate) -> str:
     for i, line in enumerate(lines):
         y = margin + i * row + (row - font_h) // 2
         out.append(
-            f"^FO{text_x},{y}^A0N,{font_h},{font_h}^FB{max(1, width - text_x - margin)},1,0,L,0^FH^FD{zpl_escape(line)}^FS"
+            f"^FO{text_x},{y}^A0N,{font_h},{font_h}^FB{field_w},1,0,L,0^FH^FD{zpl_escape(line)}^FS"
         )
     out.append("^XZ")
     return "\n".join(out) + "\n"
