@@ -84,10 +84,14 @@ def register(cli: click.Group) -> None:
         from station.labels.render import render_label, write_atomic
         from station.profile.load import load_profile
 
-        try:
-            did = normalize_device_id(device_id)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        prefix = device_id.strip().rstrip("….").strip()
+        is_prefix = not trial and 8 <= len(prefix) < 24 and all(c in "0123456789abcdefABCDEF" for c in prefix)
+        did = prefix.lower()
+        if not is_prefix:
+            try:
+                did = normalize_device_id(device_id)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
         to_stdout = str(output) == "-"
         prof = load_profile(profile_path)
         fmt = label_format(None if to_stdout else output, fmt, prof.label.formats[0])
@@ -99,6 +103,10 @@ def register(cli: click.Group) -> None:
                              profile=prof.name, lot=lot)
         else:
             registry = open_registry_cli(db_url)
+            if is_prefix:  # the README abbreviates IDs; a unique prefix names the device (several: listed)
+                from station.labels.lookup import find_device
+
+                did = find_device(registry, prefix).record.device_id
             rec = registry.device_record(did)
             if rec is None:
                 raise ConfigError(f"device {did} is not in the registry: no label is printed for a device nobody "

@@ -85,3 +85,9 @@ def test_label_files_follow_the_umask_like_manifests(db: str, tmp_path: Path) ->
         os.umask(old)
     assert res.exit_code == 0, res.stderr
     assert stat.S_IMODE((tmp_path / "l.zpl").stat().st_mode) == 0o644
+
+
+def test_a_unique_prefix_names_the_device_to_reprint(db: str) -> None:
+    res = label(DID[:16] + "…", "--db", db, "--format", "zpl", "-o", "-")
+    assert res.exit_code == 0, res.stderr
+    assert f"^FDMA,{DID};PBO0000000000A1^FS" in res.stdout
