@@ -39,6 +39,16 @@ class RetryPolicy:
     cap_s: float = 8.0
     max_retry_after_s: float = 60.0  # a longer server hint ends the call; the outbox waits instead
     timeout_s: tuple[float, float] = (5.0, 30.0)
+    #: the whole of one request, answer included: read timeouts apply per read, so a server that
+    #: trickles a byte every few seconds would otherwise hold a drain (and outlive its lease) forever
+    deadline_s: float = 60.0
+    #: the largest answer read; a bigger one is a broken server
+    max_body: int = 4 * 1024 * 1024
+
+    def longest_call_s(self) -> float:
+        """The longest one :func:`send` can take: every attempt to its deadline, every backoff at its cap."""
+        return self.attempts * (self.deadline_s + self.timeout_s[1]) + (self.attempts - 1) * max(
+            self.cap_s, self.max_retry_after_s)
 
     def backoff(self, attempt: int) -> float:
         """Full jitter: spreads stations that failed together so they do not retry in lockstep."""
@@ -122,6 +132,27 @@ def body_excerpt(resp: requests.Response, redact: Callable[[str], str] = lambda 
     return redact(str(data))[:200]
 
 
+class _TooSlow(Exception):
+    """Never leaves this module: :func:`send` turns it into CloudUnavailable."""
+
+
+def _read_within(resp: requests.Response, deadline: float, limit: int) -> None:
+    """Read the whole answer before ``deadline`` (monotonic) or raise _TooSlow; the body is then cached."""
+    chunks: list[bytes] = []
+    size = 0
+    # read1 returns what one socket read gave: iter_content(n) would wait for n bytes, a trickle never times out
+    read1 = getattr(resp.raw, "read1", None)
+    pieces = iter(lambda: read1(16384, decode_content=True), b"") if read1 else resp.iter_content(1024)
+    for chunk in pieces:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit or time.monotonic() > deadline:
+            resp.close()
+            raise _TooSlow(f"more than {limit} bytes" if size > limit else f"{size} bytes so far")
+    resp._content = b"".join(chunks)  # what resp.content/.json()/.text read from now on
+    resp._content_consumed = True  # type: ignore[attr-defined]
+
+
 def send(
     session: requests.Session,
     method: str,
@@ -141,7 +172,11 @@ def send(
             wait = last.retry_after if last and last.retry_after is not None else policy.backoff(attempt)
             sleep(wait)
         try:
-            resp = session.request(method, url, timeout=policy.timeout_s, **kwargs)
+            resp = session.request(method, url, timeout=policy.timeout_s, stream=True, **kwargs)
+            _read_within(resp, time.monotonic() + policy.deadline_s, policy.max_body)
+        except _TooSlow as exc:
+            last = CloudUnavailable(f"{what}: the answer did not arrive within {policy.deadline_s:.0f} s ({exc})")
+            continue
         except requests.Timeout as exc:
             last = CloudUnavailable(f"{what}: no answer within {policy.timeout_s[1]:.0f} s")
             last.__cause__ = exc
