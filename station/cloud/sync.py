@@ -98,6 +98,8 @@ class Drainer:
         self.redact = Redactor([*(particle.redact.secrets if particle else ()),
                                 *(peridio.redact.secrets if peridio else ())])
         self.log: Log = lambda msg: log(self.redact(msg))
+        self._lease_ends = 0.0
+        self._longest = 0.0
 
     # ------------------------------------------------------------------ one pass
     def drain_once(self) -> SyncReport:
@@ -123,12 +125,22 @@ class Drainer:
 
     def _drain(self, target: str, stage: str, report: SyncReport) -> bool:
         """Claim and send batches until none is ready; False when the API is unreachable."""
+        # A claim's lease outlives every request made under it (issue 10 item 8): otherwise a slow
+        # request lets the lease expire and another drainer sends the same entries.
+        client = self.particle if target == PARTICLE else self.peridio
+        longest = client.policy.longest_call_s() if client is not None else 60.0
+        lease_s = max(300.0, 2 * longest)
+        # Peridio sends one request per entry: claim only as many as the lease covers
+        limit = self.batch if target == PARTICLE else max(1, int(lease_s // longest) - 1)
         while True:
-            entries = self.registry.claim_outbox(self.worker, limit=self.batch, target=target, stage=stage,
-                                                 include_simulated=target in self.simulated_ok)
+            entries = self.registry.claim_outbox(self.worker, limit=limit, target=target, stage=stage,
+                                                 include_simulated=target in self.simulated_ok,
+                                                 lease=timedelta(seconds=lease_s))
             if not entries:
                 return True
             held = {e.id for e in entries}
+            self._lease_ends = time.monotonic() + lease_s
+            self._longest = longest
             try:
                 ok = self._send(target, stage, entries, held, report)
             finally:
@@ -149,6 +161,8 @@ class Drainer:
                 key = (e.id,)
             groups[key].append(e)
         for key, batch in groups.items():
+            if time.monotonic() + self._longest > self._lease_ends:
+                return True  # no request may outlive the lease: the rest is released and claimed again
             try:
                 self._send_batch(target, stage, key, batch, held, report)
             except CloudUnavailable as exc:

@@ -81,3 +81,25 @@ def test_the_drain_keeps_the_entries_queued_and_returns(registry: Registry, tric
 def test_the_longest_call_is_known_for_the_lease() -> None:
     p = RetryPolicy()
     assert p.longest_call_s() >= p.attempts * p.deadline_s
+
+
+def test_every_claim_is_leased_longer_than_the_requests_made_under_it(registry: Registry) -> None:
+    from fake_cloud import FakePeridio
+
+    from station.cloud.peridio import PeridioClient
+
+    register_devices(registry, device_ids(3), CloudTargets(peridio_product_prn="prn:1:a:product:w"))
+    claims: list[tuple[int, float]] = []
+    real = registry.claim_outbox
+
+    def spy(worker: str, **kw):  # type: ignore[no-untyped-def]
+        claims.append((kw["limit"], kw["lease"].total_seconds()))
+        return real(worker, **kw)
+
+    registry.claim_outbox = spy  # type: ignore[method-assign]
+    with FakePeridio() as fake:
+        policy = RetryPolicy()
+        d = Drainer(registry, particle=None, peridio=PeridioClient(fake.secret, fake.url, policy=policy))
+        assert d.drain_once().imported == 3
+    longest = policy.longest_call_s()
+    assert claims and all(limit * longest < lease for limit, lease in claims), (claims, longest)
