@@ -1,0 +1,332 @@
+"""One slot's SWD link: a pyocd session, and the operations the pipeline calls on it.
+
+This class holds the session's lifecycle and the locked-chip guard; each concern it calls on lives
+in its own module (:mod:`.session`, :mod:`.recovery`, :mod:`.erase_plan`, :mod:`.preserve`,
+:mod:`.verify`). Run control goes through pyocd's target API (``halt``, ``reset``,
+``reset_and_halt``, ``get_state``, ``get/set_vector_catch``), not through DHCSR/DEMCR writes.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from station.domain import (
+    NRF_FICR_DEVICEID0,
+    NRF_FICR_DEVICEID1,
+    NRF_UICR_APPROTECT,
+    UICR_APPROTECT_ENABLED,
+    FlashImage,
+    gen3_device_id,
+)
+from station.errors import DeviceGone, DeviceLocked, TransportError
+from station.hw.interfaces import EraseStrategy, FlashReport, ProgressFn, no_progress
+from station.hw.swd import erase_plan, preserve, recovery
+from station.hw.swd.session import (
+    DEFAULT_FREQUENCY,
+    SESSION_OPEN_LOCK,
+    call,
+    close_quietly,
+    pyocd_modules,
+    session_options,
+    translate,
+)
+from station.hw.swd.verify import page_crcs, verify_images
+
+
+def _target_api() -> Any:
+    """pyocd's ``Target`` (its ``State`` and ``VectorCatch`` enums), imported lazily like the rest."""
+    from pyocd.core.target import Target
+
+    return Target
+
+
+class PyocdSwdLink:
+    """One slot's pyocd session. Use as a context manager; every call raises station errors only."""
+
+    def __init__(
+        self,
+        probe_uid: str,
+        *,
+        target: str = "nrf52840",
+        frequency: int = DEFAULT_FREQUENCY,
+    ) -> None:
+        self.probe_uid = probe_uid
+        self.target_name = target
+        self.frequency = frequency
+        self._session: Any = None
+        self._locked = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> PyocdSwdLink:
+        self._open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        helpers, exc = pyocd_modules()
+        with SESSION_OPEN_LOCK:
+            try:
+                session = helpers.ConnectHelper.session_with_chosen_probe(
+                    blocking=False,
+                    unique_id=self.probe_uid,
+                    auto_open=False,
+                    options=session_options(self.target_name, self.frequency),
+                )
+            except exc.Error as err:
+                raise translate(f"probe {self.probe_uid}", err) from err
+            if session is None:
+                raise DeviceGone(f"probe {self.probe_uid} is not connected")
+            self._session = session
+            try:
+                session.open()
+            except Exception as err:
+                # A locked nRF52 lets pyocd read the CTRL-AP but faults every AHB-AP access, and
+                # pyocd's open then fails part-way (as a TransferFaultError, or a KeyError when no
+                # core could be created). Only the CTRL-AP can say which it was.
+                if recovery.ctrl_ap_says_locked(session.target):
+                    self._locked = True
+                    return
+                self.close()
+                if isinstance(err, exc.Error):
+                    raise translate(f"connecting through probe {self.probe_uid}", err) from err
+                # pyocd logs transfer faults during discovery and carries on; what surfaces is
+                # that no CPU core was found. Say what that means at the fixture.
+                raise TransportError(
+                    f"connecting through probe {self.probe_uid}: the target did not answer reliably over "
+                    f"SWD (SWD transfer faults, no power, or a bad contact); no CPU core was found ({err})"
+                ) from err
+        self._locked = recovery.ctrl_ap_says_locked(session.target)
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            close_quietly(session, self.probe_uid)
+
+    @property
+    def is_open(self) -> bool:
+        return self._session is not None
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            raise DeviceGone(f"probe {self.probe_uid}: session is closed")
+        return self._session
+
+    # ------------------------------------------------------------------ readback protection
+    def is_locked(self) -> bool:
+        """APPROTECT as the CTRL-AP reported it when the session opened."""
+        return self._locked
+
+    def _require_unlocked(self, what: str) -> None:
+        if self._locked:
+            raise DeviceLocked(
+                f"{what}: the chip is locked (APPROTECT); recovering erases its internal flash and "
+                "must be allowed by the profile and confirmed by an engineer"
+            )
+
+    def recover(self) -> None:
+        """CTRL-AP ERASEALL (pyocd's ``NRF52.mass_erase``, Nordic's nWP-027); then reconnect.
+
+        Erases internal flash and UICR only: the DCT and device key live in external flash, which
+        the debug port cannot reach.
+        """
+        target = self._session.target if self._session is not None else None
+        call("recovering the locked chip", lambda: recovery.mass_erase(target, self.probe_uid))
+        self.close()
+        self._open()
+        if self._locked:
+            raise DeviceLocked(f"probe {self.probe_uid}: the chip is still locked after a mass erase")
+
+    # ------------------------------------------------------------------ reads
+    def read32(self, address: int) -> int:
+        self._require_unlocked(f"reading {address:#010x}")
+        return int(call(f"reading {address:#010x}", lambda: self.session.target.read32(address)))
+
+    def read_memory(self, address: int, size: int) -> bytes:
+        self._require_unlocked(f"reading {size} bytes at {address:#010x}")
+        data = call(
+            f"reading {size} bytes at {address:#010x}",
+            lambda: self.session.target.read_memory_block8(address, size),
+        )
+        return bytes(data)
+
+    def read_device_id(self) -> str:
+        self._require_unlocked("reading the device ID")
+        d0 = self.read32(NRF_FICR_DEVICEID0)
+        d1 = self.read32(NRF_FICR_DEVICEID1)
+        return gen3_device_id(d0, d1)
+
+    def approtect_word(self) -> int:
+        return self.read32(NRF_UICR_APPROTECT)
+
+    def is_halted(self) -> bool:
+        self._require_unlocked("reading the core's state")
+        state = call("reading the core's state", lambda: self.session.target.get_state())
+        return bool(state == _target_api().State.HALTED)
+
+    # ------------------------------------------------------------------ run control
+    def halt(self) -> None:
+        self._require_unlocked("halting the core")
+        call("halting the core", lambda: self.session.target.halt())
+
+    def reset_and_halt(self) -> None:
+        self._require_unlocked("resetting the core")
+        call("reset and halt", lambda: self.session.target.reset_and_halt())
+
+    def reset_and_run(self) -> None:
+        self._require_unlocked("resetting the core")
+        call("reset", lambda: self.session.target.reset())
+
+    def hold_in_reset(self) -> None:
+        """Halt, arm reset vector catch, then hold nRESET.
+
+        Whether a probe keeps nRESET asserted after the session closes is the probe's business; with
+        vector catch armed (DEMCR.VC_CORERESET, which survives a disconnect without resume) a
+        released reset stops the core at its first instruction instead of running the firmware.
+        pyocd's ``set_vector_catch`` sets the whole mask, so the catches already armed are kept.
+        """
+        self.halt()
+        self._arm_reset_catch()
+        call("asserting reset", lambda: self.session.probe.assert_reset(True))
+        if not call("reading the reset line", lambda: self.session.probe.is_reset_asserted()):
+            raise TransportError(f"probe {self.probe_uid} did not hold the target in reset")
+
+    def write_uicr(self, address: int, value: int) -> None:
+        """Program one UICR word and read it back (:func:`.preserve.write_uicr_word`)."""
+        self._require_unlocked(f"writing UICR word {address:#010x}")
+        preserve.write_uicr_word(self.session.target, self.target_name, address, value, self.read32)
+
+    def locked_now(self) -> bool:
+        """Ask the CTRL-AP (APPROTECTSTATUS) now, not what it said when the session opened."""
+        target = self._session.target if self._session is not None else None
+        self._locked = recovery.ctrl_ap_says_locked(target)
+        return self._locked
+
+    def _arm_reset_catch(self) -> None:
+        """DEMCR.VC_CORERESET through pyocd's vector catch API, keeping the catches already armed
+        (pyocd's ``set_vector_catch`` sets the whole mask)."""
+        self._require_unlocked("arming reset vector catch")
+        target = self.session.target
+        reset_catch = _target_api().VectorCatch.CORE_RESET
+        call(
+            "arming reset vector catch",
+            lambda: target.set_vector_catch(target.get_vector_catch() | reset_catch),
+        )
+
+    def lock_and_prove(self) -> bool:
+        """Readback protection for a shipped device: UICR.APPROTECT = Enabled, then a reset that runs
+        no firmware (reset vector catch armed), then the CTRL-AP's APPROTECTSTATUS. True when locked.
+
+        The UICR is only sampled at reset, so nothing is proven until the reset; vector catch keeps
+        the product firmware from running (and connecting) on the way. The reset goes through the
+        CTRL-AP, which still answers once the AHB-AP is shut.
+        """
+        self.write_uicr(NRF_UICR_APPROTECT, UICR_APPROTECT_ENABLED)
+        self._arm_reset_catch()
+        target = self.session.target
+        call("resetting through the CTRL-AP", lambda: recovery.reset_through_ctrl_ap(target, self.probe_uid))
+        return self.locked_now()
+
+    def is_reset_held(self) -> bool:
+        return bool(call("reading the reset line", lambda: self.session.probe.is_reset_asserted()))
+
+    # ------------------------------------------------------------------ flashing
+    def choose_erase(self, images: Sequence[FlashImage], erase: EraseStrategy) -> str:
+        """See :func:`.erase_plan.choose_erase`."""
+        return erase_plan.choose_erase(images, erase)
+
+    def _page_crcs(self, pages: Sequence[int]) -> list[int]:
+        return page_crcs(self.session.target, self.target_name, pages)
+
+    def program(
+        self,
+        images: Sequence[FlashImage],
+        *,
+        verify: bool = True,
+        smart: bool = True,
+        erase: EraseStrategy = EraseStrategy.AUTO,
+        progress: ProgressFn = no_progress,
+    ) -> FlashReport:
+        self._require_unlocked("programming")
+        if not images:
+            return FlashReport(verified=True)
+        total = sum(len(i.data) for i in images)
+        strategy = erase_plan.choose_erase(images, erase)
+        report = FlashReport(erase_strategy=strategy)
+        # Erratum 184: NVMC erase/write from the debugger does not take while the CPU runs.
+        self.halt()
+        uicr: bytes | None = None
+        if strategy == "auto":
+            strategy = erase_plan.cheaper_erase(images, self._page_crcs, report) if smart else "chip"
+        if strategy == "chip":
+            images, uicr = preserve.preserve_for_chip_erase(images, self.read_memory, report)
+        target = self.session.target
+        region = target.memory_map.get_region_for_address(images[0].address)
+        if region is None or not region.is_flash:
+            raise TransportError(f"{images[0].address:#x} is not in a flash region of {self.target_name}")
+        builder = call("preparing the flash algorithm", lambda: region.flash.get_flash_builder())
+        builder.log_performance = False
+        for img in images:
+            if not (region.start <= img.address and img.end - 1 <= region.end):
+                raise TransportError(f"{img.label or 'image'} at {img.address:#x} does not fit internal flash")
+            builder.add_data(img.address, img.data)
+
+        def on_fraction(phase_offset: float, span: float) -> Callable[[float], None]:
+            return lambda f: progress(int(total * (phase_offset + span * f)), total)
+
+        t0 = time.monotonic()
+        call(
+            "erasing",
+            functools.partial(
+                builder.erase,
+                chip_erase=strategy,
+                progress_cb=on_fraction(0.0, 0.2),
+                smart_flash=smart,
+                fast_verify=False,
+                keep_unwritten=False,
+            ),
+        )
+        t1 = time.monotonic()
+        # Record the erase pyocd actually did ("auto" is a request, not an outcome).
+        chip_erased = bool(getattr(builder, "last_erase_was_chip", False))
+        report.erase_strategy = "chip" if chip_erased else "sector"
+        info = call(
+            "programming",
+            functools.partial(
+                builder.program,
+                progress_cb=on_fraction(0.2, 0.6 if verify else 0.8),
+                smart_flash=smart,
+                fast_verify=False,
+                keep_unwritten=False,
+            ),
+        )
+        t2 = time.monotonic()
+        report.erase_s = t1 - t0
+        report.program_s = t2 - t1
+        if info is not None:
+            report.bytes_written = int(info.program_byte_count)
+            report.bytes_skipped = int(info.skipped_byte_count)
+            report.details.update(
+                pages_programmed=int(info.program_page_count),
+                pages_skipped=int(info.skipped_page_count),
+                sectors_erased=int(info.erase_sector_count),
+            )
+        else:
+            report.bytes_written = total
+        if chip_erased and uicr is not None:
+            preserve.restore_uicr(target, self.target_name, uicr, self.read_memory, report)
+        if verify:
+            self.verify(images, progress=lambda d, t: progress(int(total * 0.8 + 0.2 * d * total / t), total))
+            report.verify_s = time.monotonic() - t2
+            report.verified = True
+        progress(total, total)
+        return report
+
+    def verify(self, images: Sequence[FlashImage], *, progress: ProgressFn = no_progress) -> None:
+        """Check every byte the images put in flash (:func:`.verify.verify_images`)."""
+        verify_images(images, self._page_crcs, self.read_memory, progress=progress)

@@ -1,0 +1,113 @@
+"""pyocd sessions as a station uses them: the lazy import, error translation, probe listing, options.
+
+pyocd is written for one interactive session per process; a station runs one session per fixture
+slot, in threads. What that takes (``shared/research/pyocd-twin.md``):
+
+* ``Session.__init__`` ``chdir``s into ``project_dir``: every session gets the process's current
+  directory, so the ``chdir`` is a no-op, and ``no_config`` so no stray ``pyocd.yaml`` is read.
+* ``Session._current_session`` is process-wide and read during open: sessions are created and
+  opened under one lock (:data:`SESSION_OPEN_LOCK`); the flashing itself then runs in parallel.
+* ``auto_unlock`` defaults to on and mass-erases a locked chip silently. The station turns it off:
+  a locked chip is reported as :class:`~station.errors.DeviceLocked`, and recovery is a separate,
+  explicit call the pipeline only makes when the profile allows it and an engineer confirmed it.
+* ``resume_on_disconnect`` defaults to on, which would let freshly flashed product firmware run
+  (and connect to the cloud) the moment the session closes. The station turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from station.errors import DeviceError, DeviceGone, DeviceTimeout, TransferFault, TransportError
+from station.hw.interfaces import ProbeInfo
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_FREQUENCY = 4_000_000
+
+#: pyocd's open sequence touches process-wide state; see the module docstring.
+SESSION_OPEN_LOCK = threading.Lock()
+
+T = TypeVar("T")
+
+
+def pyocd_modules() -> tuple[Any, Any]:
+    """Import pyocd lazily: it is slow to import and only SWD stations need it.
+
+    Returns ``(pyocd.core.helpers, pyocd.core.exceptions)``.
+    """
+    import pyocd.core.exceptions as exc
+    import pyocd.core.helpers as helpers
+
+    return helpers, exc
+
+
+def session_options(target: str, frequency: int) -> dict[str, Any]:
+    """The options every station session is opened with (why each: the module docstring)."""
+    return {
+        "project_dir": os.getcwd(),
+        "no_config": True,
+        "frequency": frequency,
+        "auto_unlock": False,
+        "resume_on_disconnect": False,
+        "connect_mode": "attach",
+        "hide_programming_progress": True,
+        "target_override": target,
+    }
+
+
+def list_probes() -> list[ProbeInfo]:
+    """Every debug probe pyocd can see (CMSIS-DAP, J-Link, ST-Link, plugins such as ``sim``).
+
+    Never waits for a probe to appear: the hotplug watcher calls this every half second.
+    """
+    helpers, exc = pyocd_modules()
+    try:
+        probes = helpers.ConnectHelper.get_all_connected_probes(blocking=False, print_wait_message=False)
+    except exc.Error as err:
+        raise TransportError(f"listing debug probes failed: {err}") from err
+    out = []
+    for p in probes:
+        board = None
+        info = getattr(p, "associated_board_info", None)
+        if info is not None:
+            board = getattr(info, "name", None)
+        out.append(ProbeInfo(unique_id=p.unique_id, vendor=p.vendor_name, product=p.product_name, board=board))
+    return out
+
+
+def translate(what: str, err: BaseException) -> DeviceError:
+    """Turn a pyocd exception into the station's vocabulary, keeping pyocd's words."""
+    _, exc = pyocd_modules()
+    if isinstance(err, exc.ProbeDisconnected):
+        return DeviceGone(f"{what}: the probe or device disconnected ({err})")
+    if isinstance(err, exc.TransferTimeoutError):
+        return DeviceTimeout(f"{what}: the target kept answering WAIT ({err})")
+    if isinstance(err, exc.TransferFaultError):
+        return TransferFault(f"{what}: SWD transfer fault ({err})", address=getattr(err, "fault_address", None))
+    if isinstance(err, exc.FlashFailure):
+        return TransportError(f"{what}: the flash algorithm failed ({err})")
+    if isinstance(err, exc.TimeoutError):
+        return DeviceTimeout(f"{what}: timed out ({err})")
+    return TransportError(f"{what}: {err}")
+
+
+def call(what: str, fn: Callable[[], T]) -> T:
+    """Run one pyocd operation; a pyocd error leaves as a station error saying ``what`` failed."""
+    _, exc = pyocd_modules()
+    try:
+        return fn()
+    except exc.Error as err:
+        raise translate(what, err) from err
+
+
+def close_quietly(session: Any, probe_uid: str) -> None:
+    """Close a session whose probe may have vanished: that must not mask the error being raised."""
+    try:
+        session.close()
+    except Exception as err:
+        LOG.debug("closing session for %s: %s", probe_uid, err)
