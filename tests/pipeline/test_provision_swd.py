@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from station.domain import GEN3_ADDR_BOOTLOADER
+from station.firmware.base_image import demo_base_image
+from station.firmware.cache import FirmwareCache
 from station.firmware.demo import build_demo_modules
 from station.firmware.module import module_flash_image, parse_module
 from station.sim.bench import Bench
@@ -113,10 +115,14 @@ def test_locked_chip_is_reported_not_erased(line: Line, bench: Bench) -> None:
 
 @pytest.mark.slow
 def test_locked_chip_recovered_when_profile_allows_and_engineer_confirms(
-    line: Line, bench: Bench, tmp_path: Path
+    line: Line, bench: Bench, cache: FirmwareCache, tmp_path: Path
 ) -> None:
     twin = bench.create_one("locked02", approtect=True)
-    prof = profile_variant(tmp_path, lambda t: t.replace("allow_recover = false", "allow_recover = true"))
+    # Recovery is ERASEALL: the MBR page and UICR go too, so only a profile with a base image can leave the
+    # recovered part bootable (issue 9).
+    base = cache.add(demo_base_image(), name="base.hex").sha256
+    prof = profile_variant(tmp_path, lambda t: t.replace("allow_recover = false", "allow_recover = true")
+                           + f'\n[firmware.base_image]\nsha256 = "{base}"\n')
     refused = line.swd([twin], profile=prof)[0]
     assert refused.failing_step == "identify" and "engineer must confirm" in (refused.reason or "")
     result = line.swd([twin], profile=prof, recover_confirmed_by="eve")[0]
