@@ -31,16 +31,21 @@ def flash_region(target: Any, target_name: str) -> Any:
 
 def page_crcs(target: Any, target_name: str, pages: Sequence[int]) -> list[int]:
     """CRC-32 of whole flash pages, computed on the target by pyocd's analyzer (fast: no read-back)."""
+    return block_crcs(target, target_name, [(a, NRF_PAGE_SIZE) for a in pages])
+
+
+def block_crcs(target: Any, target_name: str, blocks: Sequence[tuple[int, int]]) -> list[int]:
+    """CRC-32 of flash blocks (power-of-two size, aligned to it) computed on the target by pyocd's analyzer."""
     flash = flash_region(target, target_name).flash
 
     def run() -> list[int]:
         flash.init(flash.Operation.VERIFY)
         try:
-            return [int(c) & 0xFFFFFFFF for c in flash.compute_crcs([(a, NRF_PAGE_SIZE) for a in pages])]
+            return [int(c) & 0xFFFFFFFF for c in flash.compute_crcs(list(blocks))]
         finally:
             flash.cleanup()
 
-    return call("computing page CRCs", run)
+    return call("computing flash CRCs", run)
 
 
 def verify_images(
