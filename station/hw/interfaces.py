@@ -6,7 +6,8 @@ operations in between. Every operation raises only :mod:`station.errors` excepti
 ``DeviceGone`` (unplugged), ``DeviceTimeout``, ``DeviceLocked``, ``VerifyError``,
 ``TransportError``. Progress is reported through an injected callable; links never print.
 
-Implementations: ``station.hw.swd`` (pyocd), ``station.hw.usb`` + ``station.hw.dfu`` (pyusb),
+Implementations: ``station.hw.swd`` (pyocd; the flows are typed against these protocols, and
+mypy holds each class to its protocol where a flow assigns it), ``station.hw.usb`` + ``station.hw.dfu`` (pyusb),
 ``station.hw.serial`` (pyserial). ``station.hw.backend`` is the one place that chooses the real
 or the simulated backend.
 """
@@ -81,10 +82,26 @@ class SwdLink(Protocol):
         erase: EraseStrategy = EraseStrategy.AUTO,
         progress: ProgressFn = no_progress,
     ) -> FlashReport: ...
+    def verify(self, images: Sequence[FlashImage], *, progress: ProgressFn = no_progress) -> None:
+        """Check every byte the images put in flash; ``VerifyError`` names the first that differs."""
+    @property
+    def is_open(self) -> bool:
+        """Whether the session is connected (a failed open or a close leaves it closed)."""
+    def locked_now(self) -> bool:
+        """Ask the chip now (APPROTECTSTATUS), not what it said when the session opened."""
+    def write_uicr(self, address: int, value: int) -> None:
+        """Program one UICR word (bits only go 1 to 0) and read it back."""
+    def lock_and_prove(self) -> bool:
+        """Enable readback protection, reset without running firmware, report whether it locked."""
     def halt(self) -> None: ...
+    def is_halted(self) -> bool:
+        """The core's state as the debug port reports it, not as the last command intended."""
     def reset_and_run(self) -> None:
         """Reset and let the firmware run (used to start the factory-test firmware)."""
     def reset_and_halt(self) -> None: ...
+    def hold_in_reset(self) -> None:
+        """Halt, arm reset vector catch, assert nRESET: released, the core stops at its first instruction."""
+    def is_reset_held(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,8 @@ class DfuTarget(Protocol):
     def program(
         self, images: Sequence[FlashImage], *, verify: bool = True, progress: ProgressFn = no_progress
     ) -> FlashReport: ...
+    def read(self, alt: int, address: int, size: int) -> bytes:
+        """DFU UPLOAD of ``size`` bytes at ``address`` from alternate setting ``alt``."""
     def leave(self) -> None:
         """Zero-length DNLOAD → manifest → the device resets and runs its firmware."""
 

@@ -27,7 +27,7 @@ from station.domain import (
 )
 from station.errors import ConfigError, DeviceGone, DeviceTimeout, TransportError
 from station.hw.backend import usb_backend
-from station.hw.interfaces import UsbDeviceInfo
+from station.hw.interfaces import UsbControl, UsbDeviceInfo
 
 #: every USB transfer gets a timeout; a control request that takes longer means a hung device
 DEFAULT_TIMEOUT_MS = 2000
@@ -108,7 +108,7 @@ def wait_for_device(device_id: str, mode: str | None, timeout: float) -> tuple[A
         time.sleep(_POLL_S)
 
 
-def open_control(device_id: str, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Any:
+def open_control(device_id: str, *, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> UsbControl:
     """A control link to ``device_id`` in normal mode (:class:`station.hw.usb_control.UsbControlLink`)."""
     from station.hw.usb_control import UsbControlLink  # it builds on this module
 

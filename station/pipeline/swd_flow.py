@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
 
 from station.domain import (
     APPROTECT_PALL_DISABLED,
@@ -31,7 +30,7 @@ from station.errors import (
 )
 from station.firmware.base_image import mbr_problem
 from station.firmware.boot_check import boot_problems, overlay_reader
-from station.hw.interfaces import EraseStrategy
+from station.hw.interfaces import EraseStrategy, SwdLink
 from station.pipeline.context import SlotContext
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.run import (
@@ -41,16 +40,14 @@ from station.pipeline.run import (
     report_details,
 )
 
-if TYPE_CHECKING:
-    from station.hw.swd import PyocdSwdLink
-
 
 def provision_swd(job: Job, slot: str, probe_uid: str, ctx: SlotContext | None = None) -> SlotResult:
     """Provision the device behind one probe. Never raises for device problems: see the result."""
     from station.hw.swd import PyocdSwdLink
 
     run = DeviceRun(job, slot, Transport.SWD, ctx)
-    link = PyocdSwdLink(probe_uid, target=job.profile.platform.mcu, frequency=job.swd_frequency)
+    # typed as the interface: the flow uses only what every SwdLink offers (mypy holds the class to it)
+    link: SwdLink = PyocdSwdLink(probe_uid, target=job.profile.platform.mcu, frequency=job.swd_frequency)
 
     def body() -> None:
         with ExitStack() as stack:
@@ -65,7 +62,7 @@ def provision_swd(job: Job, slot: str, probe_uid: str, ctx: SlotContext | None =
     return finish_run(run, body, probe_uid)
 
 
-def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
+def _swd_body(run: DeviceRun, link: SwdLink, stack: ExitStack) -> None:
     from station.hw.serial import open_console
 
     job = run.job
@@ -184,7 +181,7 @@ def _swd_body(run: DeviceRun, link: PyocdSwdLink, stack: ExitStack) -> None:
     run.register_and_label()
 
 
-def _with_base_image(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage], d: dict[str, object]) -> list[FlashImage]:
+def _with_base_image(run: DeviceRun, link: SwdLink, images: list[FlashImage], d: dict[str, object]) -> list[FlashImage]:
     """The set to program: on a part without an MBR, the profile's base image MBR goes first.
 
     A part that has an MBR keeps it (an erase-all saves and restores it with the UICR); a blank one
@@ -202,7 +199,7 @@ def _with_base_image(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage
     return [FlashImage(0, base.mbr, "MBR (base image)"), *images]
 
 
-def _write_uicr(run: DeviceRun, link: PyocdSwdLink, hardened: bool, d: dict[str, object]) -> None:
+def _write_uicr(run: DeviceRun, link: SwdLink, hardened: bool, d: dict[str, object]) -> None:
     """UICR words the part lacks: the base image's (NRFFW[0], NRFFW[1], ...) and, on a hardened part,
     UICR.APPROTECT = HwDisabled so the port stays debuggable for the rest of the line.
 
@@ -238,7 +235,7 @@ def _write_uicr(run: DeviceRun, link: PyocdSwdLink, hardened: bool, d: dict[str,
         d["uicr_written"] = written
 
 
-def _swd_verify(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage], name: str = "verify") -> None:
+def _swd_verify(run: DeviceRun, link: SwdLink, images: list[FlashImage], name: str = "verify") -> None:
     with run.rec.step(name) as d:
         t0 = time.monotonic()
         link.verify(images, progress=run.rec.progress(name))
@@ -246,7 +243,7 @@ def _swd_verify(run: DeviceRun, link: PyocdSwdLink, images: list[FlashImage], na
         d["bytes"] = sum(len(i.data) for i in images)
 
 
-def _swd_boot_check(run: DeviceRun, link: PyocdSwdLink, verified: list[FlashImage], *, name: str) -> None:
+def _swd_boot_check(run: DeviceRun, link: SwdLink, verified: list[FlashImage], *, name: str) -> None:
     """Prove the device will boot before it may end its run: MBR, UICR.NRFFW[0], bootloader, modules.
 
     Bytes the ``verify`` steps just proved equal to the images are taken from the images (reading
@@ -268,7 +265,7 @@ def _swd_boot_check(run: DeviceRun, link: PyocdSwdLink, verified: list[FlashImag
         d["boots"] = "MBR, UICR.NRFFW[0] -> bootloader, modules and dependencies checked"
 
 
-def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:
+def _swd_finish(run: DeviceRun, link: SwdLink) -> None:
     """The checked end state: halted (default), held in reset, or — only with the override — running."""
     finish = run.finish_action
     with run.rec.step("secure-state") as d:
@@ -290,7 +287,7 @@ def _swd_finish(run: DeviceRun, link: PyocdSwdLink) -> None:
         d["state"] = "halted"
 
 
-def _swd_lock(run: DeviceRun, link: PyocdSwdLink) -> None:
+def _swd_lock(run: DeviceRun, link: SwdLink) -> None:
     """The profile's readback protection, as the last thing done to the device.
 
     Every step that touches the device has passed and is in the registry; registration (which does
@@ -306,7 +303,7 @@ def _swd_lock(run: DeviceRun, link: PyocdSwdLink) -> None:
         d["locked"] = True
 
 
-def _swd_secure(run: DeviceRun, link: PyocdSwdLink) -> None:
+def _swd_secure(run: DeviceRun, link: SwdLink) -> None:
     """On any exit path, make sure the core is not left running product firmware."""
     if run.released or run.held_in_reset or run.busy:
         # deliberately running (override recorded), held in reset with vector catch armed, or

@@ -28,6 +28,7 @@ from station.domain import GEN3_ADDR_BOOTLOADER, ModuleFunction, Transport
 from station.errors import DeviceError, DeviceGone, FirmwareError, TransportError
 from station.firmware.appdesc import read_app_descriptor
 from station.firmware.module import PREFIX_SIZE, parse_module
+from station.hw.interfaces import DfuTarget, UsbControl
 from station.pipeline.context import SlotContext
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
@@ -39,7 +40,7 @@ _BOOTLOADER_PREFIX = GEN3_ADDR_BOOTLOADER + 0x200
 UPDATE_TIMEOUT_S = 120.0
 
 
-def _device_bootloader(dfu: Any) -> tuple[int, bytes] | None:
+def _device_bootloader(dfu: DfuTarget) -> tuple[int, bytes] | None:
     """(version, file bytes) of the bootloader the device has, read back by DFU UPLOAD; None if unreadable."""
     prefix = dfu.read(0, _BOOTLOADER_PREFIX, PREFIX_SIZE)
     start, end = struct.unpack_from("<II", prefix)
@@ -62,7 +63,7 @@ def _bootloader_needed(run: DeviceRun) -> int:
     )
 
 
-def _plan(run: DeviceRun, dfu: Any, details: dict[str, Any]) -> tuple[list[ResolvedModule], list[ResolvedModule]]:
+def _plan(run: DeviceRun, dfu: DfuTarget, details: dict[str, Any]) -> tuple[list[ResolvedModule], list[ResolvedModule]]:
     """(modules DFU writes, modules that go over the control protocol), refusing what cannot be done safely."""
     fw = run.job.firmware
     over_dfu: list[ResolvedModule] = []
@@ -146,7 +147,7 @@ def _identify(run: DeviceRun, device_id: str) -> str:
         return info.mode
 
 
-def _is_listening(ctl: Any) -> bool:
+def _is_listening(ctl: UsbControl) -> bool:
     from station.errors import RequestNotSupported
 
     try:
