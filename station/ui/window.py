@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from station.app import people
 from station.labels.scan import Scan
 from station.roles import PRIVILEGED, Action, may
 from station.ui import theme
@@ -193,7 +194,7 @@ class MainWindow(QMainWindow):
     def _open(self) -> tuple[Any, list[Any], Any, bool]:
         session = self.open_session(self.bridge)
         slots = session.slots()
-        open_station = session.open_station()
+        open_station = people.open_station(session)
         job = None
         if self.profile_path is not None:
             job = session.prepare(self.profile_path, lot=self.lot_name,
@@ -315,7 +316,7 @@ class MainWindow(QMainWindow):
     def start_slot(self, slot: str) -> None:
         if not self._can_run():
             return
-        self.session.start(self._spec(slot))
+        self.session.start_slot(self._spec(slot))
 
     def stop_slot(self, slot: str) -> None:
         if self.session is not None:
@@ -327,7 +328,7 @@ class MainWindow(QMainWindow):
             return
         for slot, card in self.board.cards.items():
             if card.view.state is not CardState.RUNNING:
-                self.session.start(self._spec(slot))
+                self.session.start_slot(self._spec(slot))
 
     def stop_all(self) -> None:
         if self.session is not None:
@@ -350,7 +351,7 @@ class MainWindow(QMainWindow):
         if not self.may(Action.ANSWER_PROMPT):
             self.refuse(Action.ANSWER_PROMPT)
             return
-        if self.session is not None and not self.session.broker.answer(prompt_id, choice):
+        if self.session is not None and not self.session.answer(prompt_id, choice, by=self.operator):
             self.say(f"{self.slot_title(slot)}: that question is already closed")
 
     def _auto_start_toggled(self, on: bool) -> None:
@@ -394,7 +395,8 @@ class MainWindow(QMainWindow):
             self.login_dialog.raise_()
             return self.login_dialog
         session = self.session
-        dialog = LoginDialog(session.login, self.workers, scale=self.scale, parent=self)
+        dialog = LoginDialog(lambda who, pin: people.login(session, who, pin), self.workers, scale=self.scale,
+                             parent=self)
         dialog.loggedIn.connect(self._logged_in)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(self._login_closed)
@@ -478,7 +480,7 @@ class MainWindow(QMainWindow):
         device = card.view.device_id if card is not None else None
         self._audit(Action.RECOVER_LOCKED.value, granted=True, reason=reason, device_id=device,
                     details={"slot": slot})
-        self.session.start(self._spec(slot), recover_confirmed_by=self.operator)
+        self.session.start_slot(self._spec(slot), recover_confirmed_by=self.operator)
         self.say(f"{self.slot_title(slot)}: recovering the chip (confirmed by {self.operator})")
 
     def choose_profile(self) -> QFileDialog | None:
@@ -534,8 +536,8 @@ class MainWindow(QMainWindow):
                 LOG.error("could not write the audit row for %s: %s", action, error)
                 self.say(f"Could not record {action} in the audit log: {error}", error=True)
 
-        self.workers.submit(lambda: session.audit(action, operator=who, role=as_role, granted=granted,
-                                                  reason=reason, device_id=device_id, details=details), done)
+        self.workers.submit(lambda: people.audit(session, action, operator=who, role=as_role, granted=granted,
+                                                 reason=reason, device_id=device_id, details=details), done)
 
     # ------------------------------------------------------------------ scans and records
     @Slot(object)
