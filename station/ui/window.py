@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtCore import Qt, QThreadPool, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -87,7 +87,12 @@ class MainWindow(QMainWindow):
         self.specs: dict[str, Any] = {}
 
         self.setWindowTitle("Station")
-        self.workers = Workers(parent=self)
+        # The window's own pool, not Qt's global one (as many threads as cores: two on a small
+        # station PC): a registry query stuck on a slow network must not leave no thread to open
+        # the session, log in or write an audit row.
+        pool = QThreadPool(self)
+        pool.setMaxThreadCount(6)
+        self.workers = Workers(pool=pool, parent=self)
         self.bridge = EventBridge(self)
         self.bridge.coreEvent.connect(self.on_core_event, Qt.ConnectionType.QueuedConnection)
         self.bridge.progressReady.connect(self.on_progress, Qt.ConnectionType.QueuedConnection)
