@@ -126,6 +126,16 @@ def register(cli: click.Group) -> None:
     def sim() -> None:
         """Digital twins: simulated Particle Gen3 boards on a bench folder."""
 
+    @sim.command("probe-server", hidden=True, add_help_option=False,
+                 context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @click.pass_context
+    def probe_server(ctx: click.Context) -> None:
+        """The twins' pyocd probe server as a command of its own: a frozen bundle has no `python -m`, so
+        `station sim serve` and `station demo` start their probe servers through the station program itself."""
+        from station.sim.probe_server import main
+
+        raise SystemExit(main(list(ctx.args)))
+
     @sim.command("create")
     @click.argument("count", type=click.IntRange(1, 256), required=False)
     @click.option("--devices", "-n", "devices", type=click.IntRange(1, 256), default=None,

@@ -333,6 +333,16 @@ SWD_START_S = 60.0
 SWD_START_PER_PROCESS_S = 10.0
 
 
+def probe_server_command() -> list[str]:
+    """How to start a probe-server process: ``python -m`` from an installed package; in a PyInstaller
+    bundle ``sys.executable`` is the station program, which takes no ``-m`` but has ``station sim probe-server``."""
+    import sys
+
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "sim", "probe-server"]
+    return [sys.executable, "-m", "station.sim.probe_server"]
+
+
 class SwdPublisher:
     """Every twin's probe behind pyocd's probe server, ``per_process`` twins to a process.
 
@@ -359,7 +369,6 @@ class SwdPublisher:
         return [t.name for t in self.bench.twins() if t.state.plugged and t.state.probe_attached]
 
     def start(self) -> None:
-        import sys
 
         names = self._served()
         groups = [names[i : i + self.per_process] for i in range(0, len(names), self.per_process)]
@@ -367,7 +376,7 @@ class SwdPublisher:
         if self.bench.realtime:
             env["STATION_SIM_REALTIME"] = "1"
         for group in groups:
-            cmd = [sys.executable, "-m", "station.sim.probe_server", "--bench", str(self.bench.path)]
+            cmd = [*probe_server_command(), "--bench", str(self.bench.path)]
             for name in group:
                 cmd += ["--twin", name]
             self.procs.append(

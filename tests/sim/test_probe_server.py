@@ -132,3 +132,27 @@ def test_station_sim_serve_serves_swd_probes_and_stops_them_on_sigterm(bench: Be
     assert published_probes(bench.path) == {}
     with pytest.raises(ProcessLookupError):
         os.kill(server_pid, 0)
+
+
+def test_the_station_program_serves_probes_itself_as_a_frozen_bundle_must(
+        bench: Bench, twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A PyInstaller bundle's sys.executable is the station program: it takes no `-m`, so the probe servers
+    # that `station demo` and `station sim serve` start must be reachable as a station command.
+    from station.sim.serve import probe_server_command
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert probe_server_command() == [sys.executable, "sim", "probe-server"]
+    monkeypatch.undo()
+    proc = subprocess.Popen([sys.executable, "-m", "station", "sim", "probe-server", "--bench", str(bench.path),
+                             "--twin", twin.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=_station_env())
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["twin"] == twin.name and "port" in json.dumps(first)
+        assert json.loads(proc.stdout.readline()) == {"ready": True}
+        proc.stdin.close()  # the supervisor is gone: the server must not outlive it
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
