@@ -119,14 +119,14 @@ def test_realtime_clock_tracks_device_time() -> None:
         clock.advance(0.002)
     span = clock.snapshot() - start
     assert span.device == pytest.approx(0.1)
-    assert 0.095 <= span.wall < 0.2
+    assert 0.095 <= span.wall < 5.0  # it waits for device time; the bound only says it does not wait for ever
 
 
 def test_fast_clock_only_counts_and_slow_factor_scales() -> None:
     clock = DeviceClock(realtime=False, slow_factor=lambda: 3.0)
     t0 = time.perf_counter()
     clock.advance(10.0)
-    assert time.perf_counter() - t0 < 0.05
+    assert time.perf_counter() - t0 < 5.0  # a sleeping clock would take 10-30 s here
     assert clock.device_seconds == pytest.approx(30.0)
 
 
