@@ -50,19 +50,6 @@ PG_URL = os.environ.get("STATION_TEST_DATABASE_URL")
 
 
 @pytest.fixture(autouse=True)
-def _environment_restored() -> Iterator[None]:
-    """Each test starts with the environment the session started with. A front end run in process
-    (CliRunner, the window's StationSession) exports its bench folder for the child processes it starts
-    (``station.app.session.activate_sim`` sets STATION_SIM_DIR; the demo sets STATION_SIM_REALTIME): in a
-    test process that leaked into later tests, whose pyocd then looked for probes on a deleted bench."""
-    saved = dict(os.environ)
-    yield
-    if os.environ != saved:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@pytest.fixture(autouse=True)
 def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Per-user station state (owed attempt closes, station/store/spool.py) stays inside the test."""
     if "XDG_STATE_HOME" not in os.environ or not os.environ["XDG_STATE_HOME"].startswith(str(
