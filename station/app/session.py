@@ -381,6 +381,26 @@ class StationSession:
 
         return plan(self.registry)
 
+    def outbox_waiting(self, simulated_ok: frozenset[str] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+        """When each waiting entry is next tried (``cloud status``, ``cloud sync --dry-run``)."""
+        return self.registry.outbox_waiting(include_simulated=simulated_ok)
+
+    def has_credential(self, target: str) -> bool:
+        """Whether a sync would find a secret for ``target`` (a demo reads none)."""
+        from station.cloud.credentials import get_credential
+
+        return not self.settings.demo and get_credential(target) is not None
+
+    def missing_credentials(self, simulated_ok: frozenset[str] = frozenset()) -> list[str]:
+        """The targets a sync now would stop at for want of a credential (it has ready entries, no secret).
+
+        The same test as the drainer's, so ``cloud sync --dry-run`` fails exactly when the sync would.
+        """
+        from station.store.outbox import PARTICLE, PERIDIO
+
+        return [t for t in (PARTICLE, PERIDIO) if not self.has_credential(t)
+                and self.registry.outbox_ready(target=t, include_simulated=t in simulated_ok)]
+
     def drainer(self, *, api_url: str | None = None, peridio_url: str | None = None, batch: int = 250,
                 log: Callable[[str], None] | None = None,
                 simulated_ok: frozenset[str] = frozenset()) -> Any:

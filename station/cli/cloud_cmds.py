@@ -7,6 +7,8 @@ are never printed, stored in the registry or put in an error message.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from station.cli.common import (
@@ -36,6 +38,40 @@ def _summary(r: SyncReport) -> dict[str, object]:
 def _held_back_note(n: int) -> str:
     return (f"held back {n} entries of simulated devices: a twin's device ID is never sent to a real cloud "
             "(only to an API on this machine)")
+
+
+def _in(seconds: int) -> str:
+    """``in 4 min 10 s``: how long until a time, as an operator reads it."""
+    if seconds < 60:
+        return f"in {seconds} s"
+    if seconds < 3600:
+        m, s = divmod(seconds, 60)
+        return f"in {m} min {s} s" if s else f"in {m} min"
+    if seconds < 86400:
+        h, m = divmod(seconds // 60, 60)
+        return f"in {h} h {m} min" if m else f"in {h} h"
+    return f"in {seconds // 86400} d {seconds % 86400 // 3600} h"
+
+
+def _schedule_lines(waiting: dict[str, Any]) -> list[str]:
+    """One line per time the waiting entries are next tried, naming the entries (``cloud status``, dry run)."""
+    lines = []
+    for g in waiting["next_tries"]:
+        ids = g["ids"]
+        named = ", ".join(map(str, ids)) + (", …" if g["entries"] > len(ids) else "")
+        noun = "entry" if g["entries"] == 1 else "entries"
+        lines.append(f"  next tried {g['at']} ({_in(g['in_s'])}): {g['entries']} {noun} (id {named})")
+    if waiting["more_times"]:
+        lines.append(f"  … and at {waiting['more_times']} later times, the last {waiting['last_try_at']} "
+                     "(station cloud list --state pending)")
+    if waiting["claimed"]:
+        lines.append(f"  {waiting['claimed']} being sent now by a drainer (its lease ends within minutes)")
+    return lines
+
+
+def _simulated_ok(api_url: str, peridio_url: str) -> frozenset[str]:
+    """The targets that are twins of a cloud (an API on this machine): only they take simulated devices."""
+    return frozenset(t for t, u in ((PARTICLE, api_url), (PERIDIO, peridio_url)) if is_local_url(u))
 
 
 def register(cli: click.Group) -> None:
@@ -77,11 +113,16 @@ def register(cli: click.Group) -> None:
         peridio_url = check_base_url(peridio_url, "--peridio-url (env PERIDIO_API_URL / STATION_PERIDIO_API)")
         session = open_session(db_url)
         reg = session.registry
-        simulated_ok = frozenset(t for t, u in ((PARTICLE, api_url), (PERIDIO, peridio_url)) if is_local_url(u))
+        simulated_ok = _simulated_ok(api_url, peridio_url)
         if dry_run:
             lines = session.sync_plan()
+            waiting = session.outbox_waiting(simulated_ok)
+            missing = session.missing_credentials(simulated_ok)
             held_total = 0
             for ln in lines:
+                w = waiting.get((ln["target"], ln["stage"]))
+                ln["waiting"], ln["next_tries"] = (w["waiting"], w["next_tries"]) if w else (0, [])
+                ln["credential_set"] = session.has_credential(ln["target"])
                 # a cloud on this machine (a twin) takes simulated devices too; a real one never does.
                 # The two simulated keys appear only on lines that have simulated entries.
                 ready_simulated, simulated = ln.pop("ready_simulated"), ln.pop("simulated")
@@ -92,15 +133,24 @@ def register(cli: click.Group) -> None:
                     held_total += simulated
             if as_json:
                 echo_json(lines)
-                return
-            for ln in lines or []:
-                held = f", {ln['held_back_simulated']} simulated held back" if ln.get("held_back_simulated") else ""
-                click.echo(f"{ln['target']:<9} {ln['stage']:<7} {ln['entries']} pending entries, "
-                           f"{ln['ready']} ready now{held}")
-            if not lines:
-                click.echo("nothing queued")
+            else:
+                for ln in lines or []:
+                    held = (f", {ln['held_back_simulated']} simulated held back"
+                            if ln.get("held_back_simulated") else "")
+                    wait = f", {ln['waiting']} waiting" if ln["waiting"] else ""
+                    click.echo(f"{ln['target']:<9} {ln['stage']:<7} {ln['entries']} pending entries, "
+                               f"{ln['ready']} ready now{wait}{held}")
+                    w = waiting.get((ln["target"], ln["stage"]))
+                    for line in _schedule_lines(w) if w else []:
+                        click.echo(line)
+                if not lines:
+                    click.echo("nothing queued")
             if held_total:
                 click.echo(_held_back_note(held_total), err=True)
+            if missing:  # the sync would stop here (exit 2): the dry run says so, the same way
+                raise ConfigError("; ".join(how_to_configure(t) for t in missing)
+                                  + " (the sync would send nothing to "
+                                  + " or ".join(t.capitalize() for t in missing) + ")")
             return
         drainer = session.drainer(api_url=api_url, peridio_url=peridio_url, batch=batch,
                                   log=(lambda _m: None) if as_json else (lambda m: click.echo(m, err=True)),
@@ -143,17 +193,46 @@ def register(cli: click.Group) -> None:
     @db_option
     @json_option
     def status(db_url: str | None, as_json: bool) -> None:
-        """Pending / imported / failed (needs attention) entries per cloud target."""
-        counts = open_session(db_url).outbox_targets()
+        """Pending / imported / failed (needs attention) entries per cloud target, and when waiting ones are tried.
+
+        Pending entries that are not ready (after a failed pass they wait for their backoff or
+        the server's Retry-After) are listed by the time the next `station cloud sync` (or a
+        running `--watch`) tries them again, with their entry IDs.
+        """
+        from station import settings
+
+        session = open_session(db_url)
+        counts = session.outbox_targets()
+        simulated_ok = _simulated_ok(str(settings.get("particle_api")), str(settings.get("peridio_api")))
+        waiting = session.outbox_waiting(simulated_ok)
+        by_target: dict[str, list[dict[str, Any]]] = {}
+        for (target, stage), w in sorted(waiting.items()):
+            by_target.setdefault(target, []).append(w | {"stage": stage})
         if as_json:
-            echo_json([{"target": c.target, "pending": c.pending, "imported": c.imported, "failed": c.failed}
-                       for c in counts])
+            rows = []
+            for c in counts:
+                ws = by_target.get(c.target, [])
+                tries = sorted(({**g, "stage": w["stage"]} for w in ws for g in w["next_tries"]),
+                               key=lambda g: (g["at"], g["stage"]))
+                rows.append({"target": c.target, "pending": c.pending, "imported": c.imported, "failed": c.failed,
+                             "waiting": sum(w["waiting"] for w in ws),
+                             "next_try_at": tries[0]["at"] if tries else None, "next_tries": tries})
+            echo_json(rows)
             return
         if not counts:
             click.echo("the outbox is empty")
         for c in counts:
+            ws = by_target.get(c.target, [])
+            n_wait = sum(w["waiting"] for w in ws)
+            wait = f"  waiting {n_wait:>5}" if n_wait else ""
             click.echo(f"{c.target:<9} pending {c.pending:>7}  imported {c.imported:>7}  "
-                       f"failed (needs attention) {c.failed:>5}")
+                       f"failed (needs attention) {c.failed:>5}{wait}")
+            for w in ws:
+                lines = _schedule_lines(w)
+                if lines and len(ws) > 1:
+                    click.echo(f"  {w['stage']}:")
+                for line in lines:
+                    click.echo(("  " if len(ws) > 1 else "") + line)
 
     @cloud.command("list")
     @click.option("--state", type=click.Choice(["pending", "imported", "failed"]), default=None,

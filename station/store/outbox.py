@@ -188,3 +188,48 @@ def pending_plan(s: Session, *, now: datetime) -> list[dict[str, Any]]:
     return [{"target": t, "stage": st, "entries": int(n), "ready": int(r or 0), "ready_simulated": int(rs or 0),
              "simulated": int(m or 0)}
             for t, st, n, r, rs, m in s.execute(q)]
+
+
+def waiting_schedule(s: Session, *, now: datetime, max_times: int = 10, ids_per_time: int = 10,
+                     include_simulated: frozenset[str] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """When the pending entries that are not ready are next tried, per target and stage (``cloud status``).
+
+    An entry waits for its backoff or a server's delay (``next_try_at``) or is claimed by a drainer
+    that is sending it now (``claimed_until``); the first kind is grouped by the time it is next
+    tried (one failed pass gives a few distinct times), earliest first, up to ``max_times`` times
+    with up to ``ids_per_time`` entry IDs each, so a queue of 100k stays a few lines.
+    ``include_simulated`` names the targets whose simulated entries count (a twin cloud); for the
+    others they are left out, since a drain to a real cloud holds them back whatever their time.
+    ``None`` counts every entry.
+    """
+    base = (OutboxRow.state == PENDING) & (OutboxRow.next_try_at > now) & or_(
+        OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)
+    claimed = (OutboxRow.state == PENDING) & (OutboxRow.claimed_until >= now)
+
+    def scope(q: Any, target: str) -> Any:
+        if include_simulated is not None and target not in include_simulated:
+            q = q.where(~_simulated())
+        return q
+
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    keys = s.execute(select(OutboxRow.target, OutboxRow.stage).where(OutboxRow.state == PENDING)
+                     .group_by(OutboxRow.target, OutboxRow.stage)).all()
+    for target, stage in keys:
+        mine = (OutboxRow.target == target) & (OutboxRow.stage == stage)
+        times = s.execute(scope(select(OutboxRow.next_try_at, func.count()).where(base & mine), target)
+                          .group_by(OutboxRow.next_try_at).order_by(OutboxRow.next_try_at)).all()
+        n_claimed = int(s.scalar(scope(select(func.count()).select_from(OutboxRow).where(claimed & mine),
+                                       target)) or 0)
+        if not times and not n_claimed:
+            continue
+        groups = []
+        for at, n in times[:max_times]:
+            ids = list(s.scalars(scope(select(OutboxRow.id).where(base & mine & (OutboxRow.next_try_at == at)),
+                                       target).order_by(OutboxRow.id).limit(ids_per_time)))
+            groups.append({"at": rfc3339(at), "in_s": max(0, round((at - now).total_seconds())),
+                           "entries": int(n), "ids": ids})
+        out[(target, stage)] = {
+            "waiting": sum(int(n) for _, n in times), "claimed": n_claimed, "next_tries": groups,
+            "more_times": max(0, len(times) - max_times),
+            "last_try_at": rfc3339(times[-1][0]) if times else None}
+    return out

@@ -306,6 +306,11 @@ class Registry(AttemptLog, UserOps):
         with self.reading() as s:
             return _outbox.pending_plan(s, now=utcnow())
 
+    def outbox_waiting(self, *, include_simulated: frozenset[str] | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+        """When each waiting entry is next tried, per (target, stage): see :func:`outbox.waiting_schedule`."""
+        with self.reading() as s:
+            return _outbox.waiting_schedule(s, now=utcnow(), include_simulated=include_simulated)
+
     def outbox_ready(self, *, target: str | None = None, include_simulated: bool = False) -> int:
         with self.reading() as s:
             return _outbox.ready_count(s, target=target, now=utcnow(), include_simulated=include_simulated)

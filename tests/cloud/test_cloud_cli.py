@@ -79,8 +79,9 @@ def test_sync_status_and_no_token_anywhere(db: tuple[str, Registry], fake_partic
     assert summary["imported"] == 10 and summary["needs_attention"] == 2
     code, out2 = run(["cloud", "status", "--db", url, "--json"])
     assert code == 0
-    assert json.loads(out2) == [{"target": "particle", "pending": 0, "imported": 5, "failed": 1},
-                                {"target": "peridio", "pending": 0, "imported": 5, "failed": 1}]
+    none_waiting = {"waiting": 0, "next_try_at": None, "next_tries": []}
+    assert json.loads(out2) == [{"target": "particle", "pending": 0, "imported": 5, "failed": 1} | none_waiting,
+                                {"target": "peridio", "pending": 0, "imported": 5, "failed": 1} | none_waiting]
     code, out3 = run(["cloud", "list", "--db", url, "--state", "failed", "--json"])
     reasons = {r["target"]: r["last_error"] for r in json.loads(out3)}
     assert "non-member" in reasons["particle"] and "***" in reasons["peridio"]
@@ -124,10 +125,11 @@ def test_dry_run_sends_nothing(db: tuple[str, Registry], fake_particle: FakePart
     url, reg = db
     register_devices(reg, device_ids(3), BOTH)
     code, out = run(["cloud", "sync", "--db", url, "--dry-run", "--json", "--api-url", fake_particle.url],
-                    {"PARTICLE_ACCESS_TOKEN": fake_particle.secret})
+                    {"PARTICLE_ACCESS_TOKEN": fake_particle.secret, "PERIDIO_API_KEY": "peridio-key-123456"})
     assert code == 0 and fake_particle.requests == []
-    assert json.loads(out) == [{"target": "particle", "stage": "import", "entries": 3, "ready": 3},
-                               {"target": "peridio", "stage": "create", "entries": 3, "ready": 3}]
+    ready_now = {"waiting": 0, "next_tries": [], "credential_set": True}
+    assert json.loads(out) == [{"target": "particle", "stage": "import", "entries": 3, "ready": 3} | ready_now,
+                               {"target": "peridio", "stage": "create", "entries": 3, "ready": 3} | ready_now]
 
 
 def test_watch_is_bounded(db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
