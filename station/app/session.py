@@ -28,6 +28,7 @@ from station.pipeline.handle import RunHandle
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, no_slots_text, prepare_job, swd_slots, usb_slots
 from station.pipeline.prompts import PromptBroker, Responder, ScriptedAnswers
+from station.store.records import OutboxRequeue
 
 LOG = logging.getLogger(__name__)
 
@@ -425,6 +426,22 @@ class StationSession:
     def retry(self, ids: Sequence[int] | None = None, *, all_failed: bool = False) -> int:
         """Queue parked entries again (an engineer's action: the front end checks the role)."""
         return int(self.registry.outbox_requeue(ids=list(ids) if ids else None, all_failed=all_failed))
+
+    def requeue(self, ids: Sequence[int] | None = None, *, all_failed: bool = False,
+                all_waiting: bool = False) -> OutboxRequeue:
+        """Queue failed and/or waiting entries again (``cloud retry``; the front end checks the role).
+
+        ``ids`` names entries of either kind; ``all_failed`` / ``all_waiting`` take every entry of
+        that kind. A waiting entry is one a server delay or backoff holds back (a Retry-After, even
+        one capped at an hour, or a run of 5xx): the engineer who fixed the cause need not wait it out.
+        """
+        wanted = list(ids) if ids else None
+        failed = waiting = in_flight = 0
+        if wanted is not None or all_failed:
+            failed = int(self.registry.outbox_requeue(ids=wanted, all_failed=all_failed))
+        if wanted is not None or all_waiting:
+            waiting, in_flight = self.registry.outbox_requeue_waiting(ids=wanted)
+        return OutboxRequeue(failed=failed, waiting=waiting, in_flight=in_flight)
 
     def retry_parked(self) -> int:
         return self.retry(all_failed=True)

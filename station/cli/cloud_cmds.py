@@ -260,24 +260,42 @@ def register(cli: click.Group) -> None:
                        f"{r['tries']:>5}  {r['last_error'] or ''}")
 
     @cloud.command("retry")
-    @click.option("--id", "ids", type=int, multiple=True, help="Outbox entry to queue again (repeatable).")
+    @click.option("--id", "ids", type=int, multiple=True,
+                  help="Outbox entry to queue again, failed or waiting (repeatable).")
     @click.option("--all-failed", is_flag=True, help="Queue every failed entry again.")
+    @click.option("--all-waiting", is_flag=True,
+                  help="Make every waiting entry (held back by a server delay or backoff) ready now.")
     @db_option
     @json_option
-    def retry(ids: tuple[int, ...], all_failed: bool, db_url: str | None, as_json: bool) -> None:
-        """Put failed (parked) entries back in the queue once their cause is fixed."""
-        if not ids and not all_failed:
-            raise ConfigError("give --id N (repeatable) or --all-failed")
-        n = open_session(db_url).retry(list(ids) if ids else None, all_failed=all_failed)
+    def retry(ids: tuple[int, ...], all_failed: bool, all_waiting: bool, db_url: str | None,
+              as_json: bool) -> None:
+        """Put failed (parked) or waiting entries back in the queue once their cause is fixed.
+
+        Waiting entries are pending ones a server delay (Retry-After) or a backoff holds back; the
+        next `station cloud sync` sends what this made ready. Entries a running sync holds are left
+        alone, so no entry is sent twice.
+        """
+        if not ids and not all_failed and not all_waiting:
+            raise ConfigError("give --id N (repeatable), --all-failed or --all-waiting")
+        done = open_session(db_url).requeue(list(ids) if ids else None, all_failed=all_failed,
+                                            all_waiting=all_waiting)
+        n = done.requeued
         if ids and n < len(set(ids)):
-            raise ConfigError(f"{len(set(ids)) - n} of the given --id are not failed outbox entries (queued "
-                              f"{n} again; see `station cloud list --state failed`)" if n else
-                              f"no failed outbox entry with id {', '.join(map(str, ids))} "
-                              "(see `station cloud list --state failed`)")
+            busy = f"; {done.in_flight} are being sent by a running sync" if done.in_flight else ""
+            raise ConfigError(f"{len(set(ids)) - n} of the given --id are not failed or waiting outbox entries "
+                              f"(queued {n} again{busy}; see `station cloud list`)" if n else
+                              f"no failed or waiting outbox entry with id {', '.join(map(str, ids))}{busy} "
+                              "(see `station cloud list`)")
         if as_json:
-            echo_json({"requeued": n})
-        else:
-            click.echo(f"{n} entries queued again")
+            echo_json({"requeued": n, "failed": done.failed, "waiting": done.waiting,
+                       "in_flight": done.in_flight})
+            return
+        line = f"{n} entries queued again"
+        if all_waiting or (ids and done.waiting):
+            line += f" ({done.failed} failed, {done.waiting} waiting)"
+        if done.in_flight:
+            line += f"; {done.in_flight} left alone: a running sync is sending them"
+        click.echo(line)
 
     @cloud.command("login")
     @click.argument("target", type=click.Choice(sorted(ENV_VARS)))

@@ -8,7 +8,9 @@ which serialises claimers. A drainer that dies leaves its lease to expire, after
 drainer takes the entry over (re-sending an import is harmless: the cloud reports it as existing).
 
 States: ``pending`` (to send; ``stage`` says which call is next), ``imported`` (done) and
-``failed`` (parked: the cloud refused it for a reason a person must look at).
+``failed`` (parked: the cloud refused it for a reason a person must look at). A pending entry
+whose ``next_try_at`` lies ahead is *waiting* (a server delay, a backoff); ``cloud retry`` can make
+it ready again, as it can a failed one.
 """
 
 from __future__ import annotations
@@ -135,6 +137,33 @@ def requeue(s: Session, *, ids: list[int] | None, all_failed: bool, now: datetim
     res = s.execute(update(OutboxRow).where(cond).values(
         state=PENDING, next_try_at=now, claimed_by=None, claimed_until=None, done_at=None))
     return int(res.rowcount)  # type: ignore[attr-defined]
+
+
+def _waiting(now: datetime) -> Any:
+    """Pending entries held back by a server delay or backoff, and not in a live drainer's hands."""
+    return (OutboxRow.state == PENDING) & (OutboxRow.next_try_at > now) & or_(
+        OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)
+
+
+def _in_flight(now: datetime) -> Any:
+    return (OutboxRow.state == PENDING) & (OutboxRow.claimed_until >= now)
+
+
+def requeue_waiting(s: Session, *, ids: list[int] | None, now: datetime) -> tuple[int, int]:
+    """Make waiting entries ready now (a server asked for a delay that is no longer wanted).
+
+    Returns ``(requeued, in_flight)``: entries a live drainer holds under its lease are left alone,
+    since making them ready would let a second drainer send them while the first one still does.
+    Their tries and last reason are kept: the history of why they waited stays readable.
+    """
+    cond = _waiting(now)
+    busy = _in_flight(now)
+    if ids is not None:
+        cond = cond & OutboxRow.id.in_(ids)
+        busy = busy & OutboxRow.id.in_(ids)
+    res = s.execute(update(OutboxRow).where(cond).values(next_try_at=now))
+    in_flight = int(s.scalar(select(func.count()).select_from(OutboxRow).where(busy)) or 0)
+    return int(res.rowcount), in_flight  # type: ignore[attr-defined]
 
 
 def counts(s: Session) -> list[OutboxCounts]:

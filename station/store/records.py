@@ -223,6 +223,19 @@ class OutboxCounts:
 
 
 @dataclass(frozen=True)
+class OutboxRequeue:
+    """What ``cloud retry`` did: entries made ready again, by what held them, and those left alone."""
+
+    failed: int = 0  #: parked for attention, now pending again
+    waiting: int = 0  #: pending but held back by a server delay or backoff, now ready
+    in_flight: int = 0  #: held by a live drainer's lease: left alone (sending them again could duplicate)
+
+    @property
+    def requeued(self) -> int:
+        return self.failed + self.waiting
+
+
+@dataclass(frozen=True)
 class DeviceAttempt:
     """One attempt in a device's history, as an engineer looking up a scanned label sees it."""
 

@@ -294,6 +294,11 @@ class Registry(AttemptLog, UserOps):
         with self.session() as s:
             return _outbox.requeue(s, ids=ids, all_failed=all_failed, now=utcnow())
 
+    def outbox_requeue_waiting(self, *, ids: list[int] | None = None) -> tuple[int, int]:
+        """Waiting entries (or those of ``ids`` that wait) made ready now: ``(requeued, in_flight)``."""
+        with self.session() as s:
+            return _outbox.requeue_waiting(s, ids=ids, now=utcnow())
+
     def outbox_counts(self) -> list[_outbox.OutboxCounts]:
         with self.reading() as s:
             return _outbox.counts(s)

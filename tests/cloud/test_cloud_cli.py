@@ -183,3 +183,54 @@ def test_watch_without_credentials_stops_at_once_with_exit_2(db: tuple[str, Regi
     t0 = time.monotonic()
     code, out = run(["cloud", "sync", "--db", url, "--watch", "--interval", "0.1", "--max-time", "20"])
     assert code == 2 and "PARTICLE_ACCESS_TOKEN" in out and time.monotonic() - t0 < 5
+
+
+def _parked_by_a_year_9999_delay(url: str, reg: Registry, fake_particle: FakeParticle, n: int) -> list[str]:
+    ids = register_devices(reg, device_ids(n), CloudTargets(particle_product="widget-1"))
+    fake_particle.fail_next(429, headers={"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"})
+    env = {"PARTICLE_ACCESS_TOKEN": fake_particle.secret, "STATION_PARTICLE_API": fake_particle.url}
+    run(["cloud", "sync", "--db", url], env)
+    assert not fake_particle.script  # the hostile answer was served; the server is healthy from now on
+    assert reg.outbox_ready() == 0  # all waiting (capped, but still for up to an hour)
+    code, out = run(["cloud", "sync", "--db", url], env)
+    assert code == 0 and "0 imported" in out and not fake_particle.products.get("widget-1")
+    return ids
+
+
+def test_retry_all_waiting_brings_back_entries_a_hostile_server_parked(
+        db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
+    """Issue 10 item 8: a year-9999 Retry-After held entries back and `cloud retry` could not requeue them."""
+    url, reg = db
+    ids = _parked_by_a_year_9999_delay(url, reg, fake_particle, 3)
+    code, out = run(["cloud", "retry", "--db", url, "--all-waiting", "--json"])
+    assert code == 0 and json.loads(out) == {"requeued": 3, "failed": 0, "waiting": 3, "in_flight": 0}
+    env = {"PARTICLE_ACCESS_TOKEN": fake_particle.secret, "STATION_PARTICLE_API": fake_particle.url}
+    code, out = run(["cloud", "sync", "--db", url], env)
+    assert code == 0 and "3 imported" in out
+    assert fake_particle.products["widget-1"] == set(ids)
+    assert {e["state"] for e in reg.outbox_entries()} == {"imported"}
+
+
+def test_retry_by_id_takes_a_waiting_entry_and_leaves_a_running_syncs_entries_alone(
+        db: tuple[str, Registry], fake_particle: FakeParticle) -> None:
+    url, reg = db
+    _parked_by_a_year_9999_delay(url, reg, fake_particle, 2)
+    first, second = (e["id"] for e in reg.outbox_entries())
+    code, out = run(["cloud", "retry", "--db", url, "--id", str(first)])
+    assert (code, out.strip()) == (0, "1 entries queued again (0 failed, 1 waiting)")
+    assert reg.outbox_ready() == 1
+    # a drainer that claimed the ready entry holds it under its lease: another retry must not
+    # hand it out again while that drainer may be sending it
+    claimed = reg.claim_outbox("other-drainer", limit=10)
+    assert [c.id for c in claimed] == [first]
+    code, out = run(["cloud", "retry", "--db", url, "--id", str(first), "--id", str(second)])
+    assert code == 2 and "1 are being sent by a running sync" in out
+    assert reg.outbox_ready() == 1  # the second, not the claimed first
+    code, out = run(["cloud", "retry", "--db", url])
+    assert code == 2 and "--all-waiting" in out
+
+
+def test_retry_of_an_unknown_id_says_so(db: tuple[str, Registry]) -> None:
+    url, _ = db
+    code, out = run(["cloud", "retry", "--db", url, "--id", "4242"])
+    assert code == 2 and "no failed or waiting outbox entry with id 4242" in out and "Traceback" not in out
