@@ -105,7 +105,10 @@ class StationSession:
                  responders: Sequence[Responder] = ()) -> None:
         from station.firmware.cache import FirmwareCache, default_cache_dir
 
-        self.settings = (settings or SessionSettings()).resolved()
+        #: what the session was opened with, before the table filled the gaps (the settings dialog
+        #: shows a flag as a flag, not as if every value had been given)
+        self.given = settings or SessionSettings()
+        self.settings = self.given.resolved()
         self.sink = guarded(sink)
         self._activate_sim(self.settings.sim_dir)
         self._config: StationConfig | None = None

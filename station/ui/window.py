@@ -173,6 +173,9 @@ class MainWindow(QMainWindow):
         self.message = QLabel("Opening the station…")
         self.message.setFont(theme.sans(theme.px(15, self.scale), bold=True))
         self.statusBar().addWidget(self.message, 1)
+        from station.ui.menus import StationMenus
+
+        self.menus = StationMenus(self)  # settings, users and PINs, profiles (station/ui/menus.py)
         self.topbar.set_operator(None, None)
         self.topbar.loginRequested.connect(self.open_login)
         self.topbar.logoutRequested.connect(self.logout)

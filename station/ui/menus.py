@@ -1,0 +1,76 @@
+"""The window's Station menu: settings, users and PINs, profiles — the dialogs an engineer or admin opens.
+
+Kept out of :mod:`station.ui.window` (which lays out the board): the window makes one
+:class:`StationMenus` and the menu does the rest. What a role may do is the core's decision
+(:func:`station.roles.may`, the settings rows' ``changed_by``); an entry the role may not use stays
+in the menu with a lock and, when chosen, says why (and the window audits the refusal), as the
+locked buttons on the board do: a disabled entry could not explain itself to a touch screen.
+The menu refreshes its locks each time it opens, so it always reflects who is logged in now.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from station.app import settings_edit
+from station.ui.settingsdialog import SettingsDialog
+
+
+class StationMenus(QObject):
+    def __init__(self, window: Any) -> None:
+        super().__init__(window)
+        self.window = window
+        self.settings_dialog: SettingsDialog | None = None
+        self.menu: QMenu = window.menuBar().addMenu("&Station")
+        self.menu.aboutToShow.connect(self.refresh)
+        self.settings_action = QAction("&Settings…", self)
+        self.settings_action.setShortcut(QKeySequence("Ctrl+,"))
+        self.settings_action.triggered.connect(self.open_settings)
+        self.menu.addAction(self.settings_action)
+        window.addAction(self.settings_action)  # the shortcut works with the menu closed
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Locks follow who is logged in now."""
+
+    def _who(self) -> str:
+        w = self.window
+        if w.role is None:
+            return "nobody logged in: every setting is locked"
+        return f"{w.operator} · {w.role}"
+
+    # ------------------------------------------------------------------ settings
+    def open_settings(self) -> SettingsDialog | None:
+        w = self.window
+        if w.session is None:
+            w.say("The station is still opening", error=True)
+            return None
+        if self.settings_dialog is not None and self.settings_dialog.isVisible():
+            self.settings_dialog.raise_()
+            return self.settings_dialog
+        dialog = SettingsDialog(self._settings_rows, self._settings_save, w.workers, who=self._who(), scale=w.scale,
+                                parent=w)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._settings_closed)
+        dialog.saved.connect(self._setting_saved)
+        self.settings_dialog = dialog
+        dialog.show()
+        return dialog
+
+    def _settings_rows(self) -> Any:
+        session, role = self.window.session, self.window.role
+        return lambda: settings_edit.rows(session, role)
+
+    def _settings_save(self, name: str, text: str) -> Any:
+        session, role, operator = self.window.session, self.window.role, self.window.operator
+        return lambda: settings_edit.save(session, name, text, operator=operator, role=role)
+
+    def _settings_closed(self, _: int) -> None:
+        self.settings_dialog = None
+
+    def _setting_saved(self, saved: Any) -> None:
+        self.window.say(f"Setting {saved.name} saved in {saved.file}: used from the station's next start")

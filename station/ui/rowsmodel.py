@@ -1,0 +1,73 @@
+"""A read-only table model over a list of rows that are already in memory (settings, users).
+
+The history and the cloud queue page through the registry (:mod:`station.ui.pagedmodel`); the
+dialogs' lists are a few dozen rows read in one worker job, so they are replaced whole when the
+job comes back. Columns are the same :class:`~station.ui.pagedmodel.Column` as the paged model's,
+so every table of the window reads its cells one way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QObject, Qt
+
+from station.ui.pagedmodel import ROOT, ROW_ROLE, Column, Index
+
+
+class RowsModel(QAbstractTableModel):
+    def __init__(self, columns: Sequence[Column], *, locked: Callable[[Any], bool] | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.columns = list(columns)
+        self.rows: list[Any] = []
+        #: a row the person may not change is drawn muted (and says so in its tooltip column)
+        self.locked = locked
+
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = ROOT) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = ROOT) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
+                and 0 <= section < len(self.columns):
+            return self.columns[section].header
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self.rows)) \
+                or not (0 <= index.column() < len(self.columns)):
+            return None
+        row = self.rows[index.row()]
+        col = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            v = col.value(row)
+            return "" if v is None else str(v)
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.ToolTipRole and col.tooltip is not None:
+            return col.tooltip(row)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col.align_right:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and self.locked is not None and self.locked(row):
+            from PySide6.QtGui import QColor
+
+            from station.ui import theme
+
+            return QColor(theme.MUTED)
+        return None
+
+    def row_at(self, row: int) -> Any:
+        return self.rows[row]
+
+    def find(self, match: Callable[[Any], bool]) -> int:
+        """The index of the first row ``match`` accepts, or -1."""
+        return next((i for i, r in enumerate(self.rows) if match(r)), -1)
