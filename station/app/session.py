@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from station import settings as table
+from station.app.bench import activate_sim
 from station.config import StationConfig, load_config, parse_slot_map
 from station.domain import Transport
 from station.errors import ConfigError
@@ -31,25 +32,6 @@ from station.pipeline.prompts import PromptBroker, Responder, ScriptedAnswers
 from station.store.records import OutboxRequeue
 
 LOG = logging.getLogger(__name__)
-
-
-def activate_sim(sim_dir: Path | None) -> None:
-    """A bench directory makes this process talk to its twins (the one place a front end does so).
-
-    It hands the bench to :mod:`station.hw.backend`, which wires pyusb and serial discovery; pyocd
-    finds the ``sim`` probe plugin through its entry point and the same environment variable.
-    """
-    if sim_dir is None:
-        return
-    if not Path(sim_dir).is_dir():
-        raise ConfigError(f"the simulated bench {sim_dir} does not exist (--sim-dir / {table.env_var('sim_dir')}); "
-                          f"create twins with `station sim create 4 --dir {sim_dir}`, or unset it to use real hardware")
-    import os
-
-    from station.hw import backend
-
-    os.environ[table.env_var("sim_dir")] = str(Path(sim_dir).resolve())  # for child processes
-    backend.use_sim(Path(sim_dir).resolve())
 
 
 def find_slots(config_slots: dict[str, str], *, usb: bool, slots: str | None = None,

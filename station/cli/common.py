@@ -60,8 +60,8 @@ def json_option(f: F) -> F:
 
 
 def activate_sim(sim_dir: Path | None) -> None:
-    """Talk to the twins of this bench (see :func:`station.app.session.activate_sim`)."""
-    from station.app.session import activate_sim as activate
+    """Talk to the twins of this bench (see :func:`station.app.bench.activate_sim`)."""
+    from station.app.bench import activate_sim as activate
 
     activate(sim_dir)
 

@@ -58,3 +58,22 @@ def test_the_command_table_is_what_the_modules_register() -> None:
         for name, cmd in group.commands.items():
             registered[name] = (module, cmd.get_short_help_str(limit=200))
     assert registered == COMMANDS
+
+
+def test_devices_loads_no_registry_and_no_pipeline(tmp_path: object) -> None:
+    """``station devices`` lists hardware: pyocd, pyusb and pyserial, never the registry or the pipeline.
+
+    ``station.app`` used to import the whole session (pipeline, store, SQLAlchemy) for the one
+    function ``attached``: 0.7 s of the command's start-up (issue 15 item 3).
+    """
+    probe = PROBE + ("\nprint(json.dumps(sorted(m for m in sys.modules if m.startswith('station.'))), "
+                     "file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", probe, "devices", "--json", "--sim-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    *_, top_line, station_line = out.stderr.strip().splitlines()
+    loaded, station_modules = set(json.loads(top_line)), json.loads(station_line)
+    assert json.loads(out.stdout) == []  # an empty bench: nothing attached
+    assert "pyocd" in loaded  # it did look for probes
+    assert not loaded & {"sqlalchemy", "alembic", "keyring", "PIL", "PySide6"}, sorted(loaded & set(HEAVY))
+    assert not [m for m in station_modules if m.startswith(("station.store", "station.pipeline", "station.app.session"))]
