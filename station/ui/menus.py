@@ -16,8 +16,11 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from station.app import settings_edit
+from station.app import people, settings_edit
+from station.roles import Action
+from station.ui.gate import why_locked
 from station.ui.settingsdialog import SettingsDialog
+from station.ui.usersdialog import UsersDialog
 
 
 class StationMenus(QObject):
@@ -32,10 +35,21 @@ class StationMenus(QObject):
         self.settings_action.triggered.connect(self.open_settings)
         self.menu.addAction(self.settings_action)
         window.addAction(self.settings_action)  # the shortcut works with the menu closed
+        self.users_action = QAction("&Users and PINs…", self)
+        self.users_action.triggered.connect(self.open_users)
+        self.menu.addAction(self.users_action)
+        self.users_dialog: UsersDialog | None = None
         self.refresh()
 
     def refresh(self) -> None:
         """Locks follow who is logged in now."""
+        self._lock(self.users_action, "&Users and PINs…", Action.MANAGE_USERS)
+
+    def _lock(self, action: QAction, text: str, needs: Action) -> None:
+        allowed = self.window.may(needs)
+        action.setText(text if allowed else f"🔒 {text}")
+        action.setToolTip("" if allowed else why_locked(self.window.role, needs))
+        action.setStatusTip(action.toolTip())
 
     def _who(self) -> str:
         w = self.window
@@ -74,3 +88,54 @@ class StationMenus(QObject):
 
     def _setting_saved(self, saved: Any) -> None:
         self.window.say(f"Setting {saved.name} saved in {saved.file}: used from the station's next start")
+
+    # ------------------------------------------------------------------ users and PINs
+    def open_users(self) -> UsersDialog | None:
+        w = self.window
+        if w.session is None:
+            w.say("The station is still opening", error=True)
+            return None
+        if not w.may(Action.MANAGE_USERS):
+            w.refuse(Action.MANAGE_USERS)  # explains, and audits the refusal
+            return None
+        if self.users_dialog is not None and self.users_dialog.isVisible():
+            self.users_dialog.raise_()
+            return self.users_dialog
+        dialog = UsersDialog(self._users_load, self._users_add, self._users_change, w.workers, who=self._who(),
+                             scale=w.scale, parent=w)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._users_closed)
+        self.users_dialog = dialog
+        w.scanner.enabled = False  # a badge scanned into its field is a badge, not a device label
+        dialog.show()
+        return dialog
+
+    def _users_load(self) -> Any:
+        session, role = self.window.session, self.window.role
+        return lambda: people.users(session, role=role)
+
+    def _users_add(self, name: str, role: str, pin: str, badge: str | None) -> Any:
+        session, by, by_role = self.window.session, self.window.operator, self.window.role
+        return lambda: people.add_user(session, name, role, pin, badge=badge, by=by, by_role=by_role)
+
+    def _users_change(self, name: str, **changes: Any) -> Any:
+        session, by, by_role = self.window.session, self.window.operator, self.window.role
+        return lambda: people.change_user(session, name, by=by, by_role=by_role, **changes)
+
+    def _users_closed(self, _: int) -> None:
+        self.users_dialog = None
+        w = self.window
+        w.scanner.enabled = True
+        if w.open_station:
+            session = w.session
+            w.workers.submit(lambda: people.open_station(session), self._users_exist)
+
+    def _users_exist(self, still_open: Any, error: BaseException | None) -> None:
+        """The first user was added: the open-station rule has ended, so whoever is here logs in."""
+        w = self.window
+        if error is not None or still_open or not w.open_station:
+            return
+        w.open_station = False
+        w.set_user(None, None)
+        w.say("This station has users now: log in with your badge or PIN")
+        w.open_login()
