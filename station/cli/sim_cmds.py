@@ -20,6 +20,7 @@ from station.domain import PLATFORMS, gen3_ficr_words
 from station.errors import ConfigError
 from station.sim.bench import ENV_DIR, Bench
 from station.sim.device import Faults, Twin
+from station.sim.probe_usb import PROBE_CHOICES
 
 
 def dir_option(f: Any) -> Any:
@@ -53,6 +54,7 @@ def twin_row(twin: Twin) -> dict[str, Any]:
         "probe_uid": twin.identity.probe_uid,
         "platform": twin.platform.name,
         "build_code": twin.identity.build_code,
+        "probe_model": st.probe_model,
         "serial_number": twin.serial_number(),
         "plugged": st.plugged,
         "probe_attached": st.probe_attached,
@@ -159,6 +161,15 @@ def register(cli: click.Group) -> None:
         help="nRF52840 silicon: D, or F (hardened APPROTECT: the debug port re-locks at every reset "
         "unless UICR.APPROTECT is 0x5A and the bootloader opens it).",
     )
+    @click.option(
+        "--probe",
+        "probe",
+        type=click.Choice(PROBE_CHOICES),
+        default="ideal",
+        show_default=True,
+        help="The debug probe's USB link, for timing: ideal (SWD wire time only), or a CMSIS-DAP v1 (HID) / "
+        "v2 (bulk) probe at USB full or high speed (packets and round trips charged as the probe needs them).",
+    )
     @click.option("--realtime", is_flag=True, help="These twins take as long as real hardware, in every process.")
     @click.option("--device-id", default=None, help="Give every new twin this Gen3 device ID (duplicate-ID fault).")
     @json_option
@@ -172,6 +183,7 @@ def register(cli: click.Group) -> None:
         locked: bool,
         blank: bool,
         build_code: str,
+        probe: str,
         realtime: bool,
         device_id: str | None,
         as_json: bool,
@@ -202,6 +214,7 @@ def register(cli: click.Group) -> None:
             deviceid=words,
             blank=blank,
             build_code=build_code.upper(),
+            probe=probe,
         )
         rows = [twin_row(t) for t in twins]
         if as_json:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from station import settings
 from station.sim.device import Twin
+from station.sim.probe_usb import probe_model
 
 ENV_DIR = settings.env_var("sim_dir")
 ENV_REALTIME = settings.env_var("sim_realtime")
@@ -54,17 +55,21 @@ class Bench:
         deviceid: tuple[int, int] | None = None,
         blank: bool = False,
         build_code: str = "D",
+        probe: str = "ideal",
     ) -> list[Twin]:
         """Create ``n`` twins named ``<prefix>NN`` after the highest existing index.
 
         They arrive as from the module maker (MBR, bootloader, UICR.NRFFW: :func:`station.sim.stock.ship_stock`)
         unless ``blank``: a chip fresh from Nordic, which never boots and has no USB face.
-        ``build_code`` "F" makes hardened-APPROTECT silicon (FICR INFO.VARIANT "AAF0").
+        ``build_code`` "F" makes hardened-APPROTECT silicon (FICR INFO.VARIANT "AAF0"). ``probe`` names
+        the debug probe's USB model (:data:`station.sim.probe_usb.PROBE_CHOICES`; ``ideal`` charges SWD
+        wire time only).
 
         A seed makes the whole batch reproducible (each twin gets its own derived seed) so test
         benches have stable device IDs. ``deviceid`` (FICR DEVICEID words) forces one ID on every
         new twin: the duplicated-ID fault a station must notice.
         """
+        probe_model(probe)  # an unknown name fails before any twin is made
         self.path.mkdir(parents=True, exist_ok=True)
         rng = random.Random(seed) if seed is not None else None
         existing = {p.name for p in self.path.iterdir() if p.is_dir()}
@@ -90,6 +95,8 @@ class Bench:
                     _stock(twin)
                 if self.realtime:
                     twin.update_state(realtime=True)
+                if probe != "ideal":
+                    twin.update_state(probe_model=probe)
                 self._adopt(twin)
                 made.append(twin)
         return made

@@ -128,6 +128,9 @@ class State:
     #: build code F only: the debug port is open until the next reset, because ERASEALL opened it or
     #: the bootloader wrote APPROTECT.DISABLE = SwDisable (see station.sim.approtect)
     ap_open: bool = False
+    #: the debug probe on the fixture, as far as its USB link costs time: ``ideal`` (SWD wire time
+    #: only) or a CMSIS-DAP model from station.sim.probe_usb (``station sim create --probe``)
+    probe_model: str = "ideal"
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:

@@ -14,7 +14,9 @@ Like a real probe, it:
   CTRL/STAT.STICKYERR; ``swd_wait_rate`` → retried like CMSIS-DAP firmware does, and only a WAIT
   that outlasts the retry budget surfaces as ``TransferTimeoutError``);
 * vanishes when its twin is unplugged (``ProbeDisconnected`` on every further call);
-* costs time: every transfer charges ~46 SWD bits at the set clock to the twin's device clock.
+* costs time: every transfer charges ~46 SWD bits at the set clock to the twin's device clock, and
+  with a probe model (``station sim create --probe``, :mod:`station.sim.probe_usb`) the USB packets
+  and round trips a CMSIS-DAP v1 or v2 probe would need for the same traffic.
 
 This module is imported while pyocd itself is importing (plugin discovery), so it must only
 import pyocd submodules that are already loaded by then, and nothing heavy at module level.
@@ -94,6 +96,7 @@ class SimProbe(DebugProbe):
         #: transfers on the wire (a packed block counts one per word), WAITs seen, FAULTs answered
         self.stats = {"transfers": 0, "calls": 0, "waits": 0, "faults": 0}
         self._chip: Any = None
+        self._pacer: Any = None  # station.sim.probe_usb.DapPacer, when the twin has a probe model
 
     # ------------------------------------------------------------------ identity
     @property
@@ -157,6 +160,10 @@ class SimProbe(DebugProbe):
             raise exceptions.ProbeError(f"probe {self.unique_id} already open (by another session or process)") from None
         self._lock_file = f
         from station.sim.chip import chip_for
+        from station.sim.probe_usb import DapPacer, probe_model
+
+        model = probe_model(self.twin.current_state().probe_model)
+        self._pacer = DapPacer(model, self.twin.clock) if model is not None else None
 
         with self.twin.lock:
             self._chip = chip_for(self.twin)
@@ -172,18 +179,29 @@ class SimProbe(DebugProbe):
     def connect(self, protocol: DebugProbe.Protocol | None = None) -> None:
         self._require_present()
         self._protocol = DebugProbe.Protocol.SWD
+        self._command()
 
     def disconnect(self) -> None:
         self._protocol = None
 
     def swj_sequence(self, length: int, bits: int) -> None:
-        self._charge(max(1, length // 46))
+        self._command(max(1, length // 46))
 
     def set_clock(self, frequency: float) -> None:
         self.clock_hz = float(frequency) if frequency > 0 else DEFAULT_SWD_HZ
+        self._command()
 
     def flush(self) -> None:
-        pass
+        if self._pacer is not None:
+            self._pacer.wait(self.clock_hz)
+
+    def _command(self, transfers: int = 0) -> None:
+        """A DAP control command (connect, clock, SWJ sequence, reset pin) and its answer."""
+        if self._pacer is not None:
+            self.stats["transfers"] += transfers
+            self._pacer.command(self.clock_hz, transfers)
+        elif transfers:
+            self._charge(transfers)
 
     # ------------------------------------------------------------------ reset pin
     def reset(self) -> None:
@@ -191,11 +209,13 @@ class SimProbe(DebugProbe):
             chip = self._enter()
             chip.hold_reset(True)
             chip.hold_reset(False)
+        self._command()
 
     def assert_reset(self, asserted: bool) -> None:
         with self.twin.lock:
             self._enter().hold_reset(asserted)
             self._reset_asserted = asserted
+        self._command()
 
     def is_reset_asserted(self) -> bool:
         return self._reset_asserted
@@ -241,7 +261,7 @@ class SimProbe(DebugProbe):
             self._chip.dap.ctrl_stat |= 0x20  # STICKYERR
             raise exceptions.TransferFaultError(f"probe {self.unique_id}: target answered FAULT")
 
-    def _do(self, op: Callable[[Any], Any], transfers: int, *, ap: bool) -> Any:
+    def _do(self, op: Callable[[Any], Any], transfers: int, *, ap: bool, register: int = 0, read: bool = False) -> Any:
         from station.sim.dap import BusFault
 
         self.stats["calls"] += 1
@@ -254,44 +274,66 @@ class SimProbe(DebugProbe):
             except BusFault as exc:
                 raise exceptions.TransferFaultError(f"probe {self.unique_id}: {exc}", fault_address=exc.address) from exc
             finally:
-                self._charge(transfers)
+                if self._pacer is None:
+                    self._charge(transfers)
+                else:
+                    self.stats["transfers"] += transfers
+                    self._pacer.transfer(ap=ap, read=read, register=register, count=transfers, hz=self.clock_hz)
             if chip.gone:
                 raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: device unplugged")
             return result
 
-    @staticmethod
-    def _deferred(fn: Callable[[], Any], now: bool) -> Any:
+    def _answered(self) -> None:
+        """The host waits for the probe's answer (a read's value is needed)."""
+        if self._pacer is not None:
+            self._pacer.wait(self.clock_hz)
+
+    def _deferred(self, fn: Callable[[], Any], now: bool) -> Any:
         if now:
-            return fn()
+            try:
+                return fn()
+            finally:
+                self._answered()
         try:
             value = fn()
         except exceptions.Error as exc:
             err = exc
 
             def raise_later() -> Any:
+                self._answered()
                 raise err
 
             return raise_later
-        return lambda: value
+
+        def result() -> Any:
+            self._answered()
+            return value
+
+        return result
 
     def read_dp(self, addr: int, now: bool = True) -> Any:
-        return self._deferred(lambda: self._do(lambda c: c.dap.read_dp(addr), 1, ap=False), now)
+        return self._deferred(
+            lambda: self._do(lambda c: c.dap.read_dp(addr), 1, ap=False, register=addr, read=True), now
+        )
 
     def write_dp(self, addr: int, data: int) -> None:
-        self._do(lambda c: c.dap.write_dp(addr, data), 1, ap=False)
+        self._do(lambda c: c.dap.write_dp(addr, data), 1, ap=False, register=addr)
 
     def read_ap(self, addr: int, now: bool = True) -> Any:
-        return self._deferred(lambda: self._do(lambda c: c.dap.read_ap(addr), 1, ap=True), now)
+        return self._deferred(lambda: self._do(lambda c: c.dap.read_ap(addr), 1, ap=True, register=addr, read=True), now)
 
     def write_ap(self, addr: int, data: int) -> None:
-        self._do(lambda c: c.dap.write_ap(addr, data), 1, ap=True)
+        self._do(lambda c: c.dap.write_ap(addr, data), 1, ap=True, register=addr)
 
     def read_ap_multiple(self, addr: int, count: int = 1, now: bool = True) -> Any:
-        return self._deferred(lambda: self._do(lambda c: c.dap.read_ap_multiple(addr, count), count, ap=True), now)
+        return self._deferred(
+            lambda: self._do(lambda c: c.dap.read_ap_multiple(addr, count), count, ap=True, register=addr, read=True),
+            now,
+        )
 
     def write_ap_multiple(self, addr: int, values: Sequence[int]) -> None:
         vals = list(values)
-        self._do(lambda c: c.dap.write_ap_multiple(addr, vals), len(vals), ap=True)
+        self._do(lambda c: c.dap.write_ap_multiple(addr, vals), len(vals), ap=True, register=addr)
 
 
 class SimProbePlugin(Plugin):
