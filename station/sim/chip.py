@@ -17,7 +17,18 @@ from pathlib import Path
 
 from station.domain import NRF_FICR, NRF_FLASH_SIZE, NRF_UICR
 from station.sim import approtect, boot
-from station.sim.core import C_DEBUGEN, C_HALT, PERIPH_BASE, PERIPH_SIZE, RAM_BASE, RAM_SIZE, Core, CoreHooks
+from station.sim.core import (
+    C_DEBUGEN,
+    C_HALT,
+    DHCSR,
+    PERIPH_BASE,
+    PERIPH_SIZE,
+    RAM_BASE,
+    RAM_SIZE,
+    S_HALT,
+    Core,
+    CoreHooks,
+)
 from station.sim.dap import BusFault, DebugPort
 from station.sim.device import UICR_SIZE, Twin
 from station.sim.nvmc import NVMC_BASE, Nvmc, is_nvm
@@ -189,6 +200,7 @@ class Nrf52840(CoreHooks):
         if self.protected:
             raise BusFault(address)
         if address < NRF_FLASH_SIZE:
+            self.twin.clock.catch_up()  # the AHB waits while the NVMC is busy
             return int.from_bytes(self.twin.flash[address : address + size], "little")
         if NRF_FICR <= address < NRF_FICR + FICR_SIZE:
             off = address - NRF_FICR
@@ -212,6 +224,7 @@ class Nrf52840(CoreHooks):
         if self.protected:
             raise BusFault(address)
         if is_nvm(address):
+            self.twin.clock.catch_up()
             self.nvmc.program(address, size, value, cpu_running=self._cpu_running())
             self.nvmc.settle()
         elif RAM_BASE <= address < RAM_BASE + RAM_SIZE:
@@ -231,6 +244,7 @@ class Nrf52840(CoreHooks):
             return None
         end = address + nbytes
         if end <= NRF_FLASH_SIZE:
+            self.twin.clock.catch_up()
             return bytes(self.twin.flash[address:end])
         if RAM_BASE <= address and end <= RAM_BASE + RAM_SIZE:
             return self.core.read_ram(address, nbytes)
@@ -279,6 +293,10 @@ class Nrf52840(CoreHooks):
     def ppb_read(self, address: int) -> int:
         v = self.core.read_reg(address)
         if v is not None:
+            if address == DHCSR and v & S_HALT:
+                # A real core halts only once its flash algorithm's NVMC work is done: the poll
+                # that finds it halted comes no earlier.
+                self.twin.clock.catch_up()
             return v
         if address in _PPB:
             return _PPB[address]
@@ -318,12 +336,14 @@ class Nrf52840(CoreHooks):
 
     def core_stopped(self) -> None:
         self.apply_fixup()
-        self.nvmc.settle()
+        # The algorithm's word writes occupy the NVMC while the host carries the next page buffer.
+        self.nvmc.settle(background=True)
         self._report()
 
     def system_reset(self, *, cause: str) -> None:
         """SYSRESETREQ, pin reset release, CTRL-AP reset: peripherals reset, APPROTECT re-latched."""
         self.nvmc.settle()
+        self.twin.clock.catch_up()
         self.nvmc.config = 0
         self.periph.clear()
         self._reset_relock()
@@ -346,6 +366,7 @@ class Nrf52840(CoreHooks):
     def hold_reset(self, asserted: bool, *, cause: str = "pin-reset") -> None:
         if asserted:
             self.nvmc.settle()
+            self.twin.clock.catch_up()
             self._reset_relock()
             self.in_reset = True
             self.core.emulating = False

@@ -12,6 +12,13 @@ only slower than the hardware when the emulation itself is. If the clock finds i
 time (the device was idle while the station thought), it re-anchors instead of owing that time.
 Sleeps happen in slices of at least 1 ms; sleeping releases the GIL, which is what lets several
 twins in one process run in parallel.
+
+Work the target does on its own while the host goes on is charged as *background*: the NVMC
+writing a page that a flash algorithm was started on, while pyocd carries the next page into the
+algorithm's second RAM buffer (pyocd's flash builder double-buffers: ``_page_program_double_buffer``
+in ``pyocd/flash/builder.py``). It occupies the target, not the host; the host meets it again only
+when it waits for the target (:meth:`DeviceClock.catch_up`: the poll that finds the core halted, a
+reset, a read of flash), and then pays just what is left of it.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class DeviceClock:
         self._device = 0.0
         self._anchor_wall = time.perf_counter()
         self._anchor_device = 0.0
+        self._busy_until = 0.0  # device time until which background work occupies the target
 
     @property
     def device_seconds(self) -> float:
@@ -73,7 +81,24 @@ class DeviceClock:
         """Charge ``seconds`` of hardware time (scaled by the ``slow_factor`` fault)."""
         if seconds <= 0:
             return
+        self._advance(seconds * self._slow_factor())
+
+    def background(self, seconds: float) -> None:
+        """Target work that overlaps what the host does next (scaled like :meth:`advance`)."""
+        if seconds <= 0:
+            return
         seconds *= self._slow_factor()
+        with self._lock:
+            self._busy_until = max(self._busy_until, self._device) + seconds
+
+    def catch_up(self) -> None:
+        """The host waits for the target: charge what is left of its background work."""
+        with self._lock:
+            left = self._busy_until - self._device
+        if left > 0:
+            self._advance(left)
+
+    def _advance(self, seconds: float) -> None:
         with self._lock:
             self._device += seconds
             if not self.realtime:
@@ -92,8 +117,8 @@ class DeviceClock:
     def swd_transfers(self, count: int, hz: float) -> None:
         self.advance(count * SWD_BITS_PER_TRANSFER / hz)
 
-    def nvmc_words(self, count: int) -> None:
-        self.advance(count * NVMC_WORD_S)
+    def nvmc_words(self, count: int, *, background: bool = False) -> None:
+        (self.background if background else self.advance)(count * NVMC_WORD_S)
 
     def nvmc_page_erase(self, pages: int = 1) -> None:
         self.advance(pages * NVMC_PAGE_ERASE_S)

@@ -116,23 +116,29 @@ class Nvmc:
         return new
 
     def erase_page(self, base: int) -> None:
+        self.twin.clock.catch_up()  # one NVMC operation at a time
         self.twin.flash[base : base + NRF_PAGE_SIZE] = b"\xff" * NRF_PAGE_SIZE
         self.stats["page_erases"] += 1
         self.twin.clock.nvmc_page_erase()
 
     def erase_all(self) -> None:
         """Code flash and UICR (never the external flash: it is behind QSPI, not the NVMC)."""
+        self.twin.clock.catch_up()
         self.twin.flash[:] = b"\xff" * NRF_FLASH_SIZE
         self.twin.uicr[:] = b"\xff" * UICR_SIZE
         self.stats["erase_all"] += 1
         self.twin.clock.nvmc_erase_all()
 
-    def settle(self) -> None:
-        """Charge pending word writes to the clock and apply the cable-pull fault."""
+    def settle(self, *, background: bool = False) -> None:
+        """Charge pending word writes to the clock and apply the cable-pull fault.
+
+        ``background``: the words were written by code on the core (a flash algorithm) that the
+        host need not wait for until it polls the core again (see :meth:`DeviceClock.background`).
+        """
         words, nbytes = self._pending_words, self._pending_bytes
         if not words:
             return
         self._pending_words = self._pending_bytes = 0
-        self.twin.clock.nvmc_words(words)
+        self.twin.clock.nvmc_words(words, background=background)
         if self.twin.count_flash_bytes(nbytes):
             self._on_unplug()
