@@ -110,6 +110,33 @@ def register(cli: click.Group) -> None:
         if errors:
             sys.exit(2)
 
+    @profile.command("demo")
+    @click.option("--platform", type=click.Choice(["boron", "bsom"]), default="boron", show_default=True)
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True), default="-",
+                  show_default=True, help="Write the profile here (- is standard output); an existing file is "
+                                          "kept unless --force.")
+    @click.option("--force", is_flag=True, help="Replace an existing --output file.")
+    def demo(platform: str, output: Path, force: bool) -> None:
+        """Write the shipped demo profile (the one `station demo` runs): a start for a product's own.
+
+        Its modules are the demo firmware `station firmware demo` puts into the cache, so on a
+        bench of twins (`station sim create`) it provisions as it is; docs/profiles.md describes
+        every field to change for a real product.
+        """
+        from station.errors import ConfigError
+        from station.profile.demo import demo_profile
+
+        text = demo_profile(platform).read_text(encoding="utf-8")
+        if str(output) == "-":
+            click.echo(text, nl=False)
+            return
+        if not output.parent.is_dir():
+            raise ConfigError(f"cannot write {output}: the folder {output.parent} does not exist")
+        if output.exists() and not force:
+            raise ConfigError(f"{output} exists: it is kept (give --force to replace it, or another -o)")
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote the demo profile for {platform} to {output}")
+
     @profile.command("show")
     @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
     @json_option
