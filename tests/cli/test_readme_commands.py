@@ -166,3 +166,32 @@ def test_the_readme_commands_run_as_written_on_a_fresh_machine(tmp_path: Path) -
     assert (work / "LOT-0042.txt").read_text().count("e00fce68") == 4
     assert (work / "LOT-0042.txt.sha256").is_file() and (work / "reprint.png").stat().st_size > 0
     assert (home / ".local" / "share" / "station" / "station.db").is_file()  # the user's registry, by default
+
+
+def inline_commands(markdown: str) -> list[str]:
+    """The ``station …`` commands the README's prose quotes in backticks (not the shell blocks)."""
+    prose = re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M)
+    return sorted(set(re.findall(r"`(station(?: [^`]*)?)`", prose)))
+
+
+def test_every_command_the_prose_names_exists_with_its_options() -> None:
+    """A command quoted in a sentence (``station demo --devices 8 --transport usb``) is one a user
+    types: its subcommands and options must exist. Placeholders (CMD, *) end the check there."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from station.cli.main import cli
+
+    checked = 0
+    for text in inline_commands(README.read_text(encoding="utf-8")):
+        words = shlex.split(text)[1:]
+        if any(w in ("CMD", "*") for w in words):
+            continue
+        cut = words.index("--") if "--" in words else len(words)
+        args = [*words[:cut], "--help", *words[cut:]]  # parsed in full (an unknown option fails), never run
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0 and ("Usage:" in res.output or words == ["--version"]), \
+            f"README's `{text}`: {res.output}"
+        checked += 1
+    assert checked >= 10
