@@ -3,6 +3,7 @@
     python bench/transports.py                  # the full Gen3 demo set (~0.8 MB), N = 1, 8, 24 slots
     python bench/transports.py --quick          # the SoftDevice module only (150 KB)
     python bench/transports.py --twins inproc   # twins inside this process (the old measurement)
+    python bench/transports.py --skip b,c,d     # only the floors and the station against them
 
 By default every twin's SWD probe is served out of this process by pyocd's own probe server
 (``station sim serve``'s :class:`~station.sim.serve.SwdPublisher`, one process per twin) and the
@@ -12,11 +13,13 @@ processes. In realtime mode a twin charges the physical cost of everything done 
 at the probe clock, NVMC word writes and page erases, USB full-speed control transfers) and
 sleeps so wall time never runs ahead of that device time. Figures, each with the load average:
 
-(0) the physical floor of the SWD set derived from first principles (datasheet and probe
-    protocol, not the twin's accounting), for a high-speed probe and a CMSIS-DAP v1 FS probe;
-(a) ``PyocdSwdLink`` open + program + verify (as the pipeline calls them) into a fresh twin: wall
-    time against the floor and the twin's modelled device time; the station's CPU seconds per
-    phase; DAP round trips and SWD transfers;
+(0) the physical floor of the SWD set derived from first principles (datasheet, USB 2.0 and
+    CMSIS-DAP packet rules, not the twin's accounting): the optimistic limit (CMSIS-DAP v2 at USB
+    high speed) and the pessimistic one (CMSIS-DAP v1 HID at full speed);
+(a) ``PyocdSwdLink`` open + program + verify (as the pipeline calls them) into a fresh twin with
+    each of those two probe models (``station sim create --probe``): wall time against that
+    probe's floor and the twin's modelled device time; the station's CPU seconds per phase; DAP
+    round trips and SWD transfers;
 (b) the same images as one Intel HEX through ``pyocd load`` (pyocd's CLI, a subprocess, same SWD
     clock) at its default and with ``-e chip`` (like for like), beside the station;
 (c) ``open_dfu(device_id).program`` of the DFU-writable modules against its modelled limit (the
@@ -63,6 +66,7 @@ from station.sim.clock import (
     USB_FS_BYTES_PER_S,
 )
 from station.sim.device import Twin
+from station.sim.probe_usb import PROBE_CHOICES
 from station.sim.serve import SwdPublisher
 from station.sim.usb_descriptors import INTERNAL_FLASH_LAYOUT
 
@@ -181,26 +185,53 @@ def dfu_limit(images: list[FlashImage], *, verify: bool) -> Limit:
 
 
 # ====================================================================== floor (first principles)
-#: nRF52840 Product Specification v1.7, §4.3.9 (NVMC electrical specification): maximum times
+#: nRF52840 Product Specification v1.7, §4.3.9 (NVMC electrical specification): the one figure the PS
+#: gives per operation, which the twin also charges. No faster "typical" NVMC figure was found in
+#: Nordic's material reachable here (docs/boot-chain.md, "Timing"), so both limits below use these.
 T_WORD_S = 41e-6  # t_WRITE, one 32-bit word
 T_ERASEALL_S = 169e-3  # t_ERASEALL
 T_ERASEPAGE_S = 85e-3  # t_ERASEPAGE
-#: CMSIS-DAP v1 is USB HID at full speed: one 64-byte report per 1 ms frame and direction. A
-#: DAP_TransferBlock report spends 1 (command) + 1 (DAP index) + 2 (count) + 1 (request) bytes before
-#: its words (the 5 pyocd reserves: pydapaccess/dap_access_cmsis_dap.py, _get_free_transfers), so it
-#: carries floor((64 - 5) / 4) = 14 words; pyocd queues several reports, so one goes in every frame.
-V1_REPORT_BYTES, V1_FRAME_S, V1_HEADER_BYTES = 64, 1e-3, 5
 #: One SWD data transfer: 8 request + 1 turnaround + 3 ACK + 32 data + 1 parity (+ 1 turnaround on reads)
 SWD_BITS = 46
 
 
-def floors(images: list[FlashImage], hz: int) -> list[tuple[str, float, str]]:
-    """(probe, seconds, how) for the set: the least time any station could take, from first principles.
+@dataclass(frozen=True)
+class ProbeFloor:
+    """What a CMSIS-DAP probe's USB link allows, from the USB 2.0 and CMSIS-DAP facts alone.
+
+    A DAP_TransferBlock write packet spends 1 (command) + 1 (DAP index) + 2 (count) + 1 (request)
+    bytes before its words (pyocd/probe/pydapaccess/dap_access_cmsis_dap.py, _get_free_transfers),
+    so a packet of P bytes carries floor((P - 5) / 4) words. v1 is HID: one 64-byte report per 1 ms
+    frame (interrupt endpoint, bInterval 1). v2 is bulk: at high speed at most 13 512-byte packets
+    per 125 us microframe (USB 2.0 §5.8.4, table 5-10).
+    """
+
+    name: str
+    title: str
+    packet_bytes: int
+    slot_s: float  # the shortest spacing of two packets one way
+    frame_s: float  # (micro)frame: the earliest a waited-for answer comes back
+
+    @property
+    def words_per_packet(self) -> int:
+        return (self.packet_bytes - 5) // 4
+
+
+#: the optimistic and the pessimistic probe (names as ``station sim create --probe``)
+PROBES = (
+    ProbeFloor("cmsis-dap-v2-hs", "optimistic: CMSIS-DAP v2, USB high speed", 512, 125e-6 / 13, 125e-6),
+    ProbeFloor("cmsis-dap-v1-fs", "pessimistic: CMSIS-DAP v1 (HID), USB full speed", 64, 1e-3, 1e-3),
+)
+
+
+def floor(images: list[FlashImage], hz: int, probe: ProbeFloor) -> tuple[float, str]:
+    """(seconds, how) for the set through ``probe``: the least time any station could take.
 
     pyocd programs through the nRF52840 flash algorithm with two RAM page buffers: the host carries
-    page n+1 over SWD while the NVMC writes page n. So once the first page is across, the wall is
-    the larger of NVMC time and carry time, plus one erase-all (the set is complete) and the CRC
-    verify (a word per page, negligible).
+    page n+1 while the NVMC writes page n. So once the first page is across, the wall is the larger
+    of NVMC time and carry time, plus one erase-all (the set is complete) and the CRC verify (a word
+    per page, negligible). A packet carries its words no faster than the probe clocks them out
+    (SWD_BITS per word at ``hz``) and no faster than the bus moves packets (one per slot).
     """
     p, w = pages(images), words(images)
     if complete_set(images):
@@ -208,23 +239,16 @@ def floors(images: list[FlashImage], hz: int) -> list[tuple[str, float, str]]:
     else:  # a partial set may only erase its own pages
         erase, erase_how = p * T_ERASEPAGE_S, f"{p} pages x t_ERASEPAGE {T_ERASEPAGE_S * 1e3:.0f} ms"
     nvmc = w * T_WORD_S
-    carry_hs = w * SWD_BITS / hz
-    first_page = 1024 * SWD_BITS / hz
-    hs = erase + first_page + max(nvmc, carry_hs)
-    per_report = (V1_REPORT_BYTES - V1_HEADER_BYTES) // 4
-    reports = math.ceil(w / per_report)
-    carry_v1 = reports * V1_FRAME_S
-    first_v1 = math.ceil(1024 / per_report) * V1_FRAME_S
-    v1 = erase + first_v1 + max(nvmc, carry_v1)
-    return [
-        ("high-speed probe (carry at the SWD clock)", hs,
-         f"{erase_how} + first page {first_page * 1e3:.1f} ms + "
-         f"max(NVMC {w} words x {T_WORD_S * 1e6:.0f} us = {nvmc:.2f} s, carry {w} x {SWD_BITS} bits / "
-         f"{hz / 1e6:g} MHz = {carry_hs:.2f} s)"),
-        ("CMSIS-DAP v1 full speed (64-byte HID report per ms)", v1,
-         f"{erase_how} + first page {first_v1 * 1e3:.0f} ms + max(NVMC {nvmc:.2f} s, {reports} reports of "
-         f"{per_report} words x 1 ms = {carry_v1:.2f} s)"),
-    ]  # fmt: skip
+    per_packet = max(probe.slot_s, probe.words_per_packet * SWD_BITS / hz)
+    bound = "USB" if probe.slot_s >= probe.words_per_packet * SWD_BITS / hz else "SWD"
+    packets = math.ceil(w / probe.words_per_packet)
+    carry = packets * per_packet
+    first = math.ceil(1024 / probe.words_per_packet) * per_packet
+    total = erase + first + max(nvmc, carry)
+    how = (f"{erase_how} + first page {first * 1e3:.1f} ms + max(NVMC {w} words x {T_WORD_S * 1e6:.0f} us = "
+           f"{nvmc:.2f} s, carry {packets} packets of {probe.words_per_packet} words x {per_packet * 1e3:.3f} ms "
+           f"({bound}-bound at {hz / 1e6:g} MHz) = {carry:.2f} s)")  # fmt: skip
+    return total, how
 
 
 def complete_set(images: list[FlashImage]) -> bool:
@@ -284,15 +308,16 @@ ROUND_TRIPS = RoundTrips()
 class Twins:
     """Fresh twins and the probe uid a station uses for each: served out of process, or in this one."""
 
-    def __init__(self, bench: Bench, mode: str, per_process: int = 1) -> None:
+    def __init__(self, bench: Bench, mode: str, per_process: int = 1, probe: str = "cmsis-dap-v2-hs") -> None:
         self.bench = bench
+        self.probe = probe  # the probe model of the twins of (b) and (d)
         self.mode = mode
         self.per_process = per_process
         self.publishers: list[SwdPublisher] = []
         self.uids: dict[str, str] = {}
 
-    def create(self, n: int, seed: int, prefix: str) -> list[Twin]:
-        twins = self.bench.create(n, PLATFORM, seed=seed, prefix=prefix)
+    def create(self, n: int, seed: int, prefix: str, probe: str | None = None) -> list[Twin]:
+        twins = self.bench.create(n, PLATFORM, seed=seed, prefix=prefix, probe=probe or self.probe)
         if self.mode == "remote":
             pub = SwdPublisher(self.bench, names=[t.name for t in twins], per_process=self.per_process)
             pub.start()
@@ -323,15 +348,17 @@ class SwdRun:
     transfers: int
     cpu: dict[str, float]  # this thread's CPU seconds per phase (the station's own work)
     round_trips: int  # requests to a remote probe server during program + verify (0 in process)
+    usb: dict[str, int]  # DAP packets and waited-for answers under the twin's probe model
 
 
-def _probe_figures(link: PyocdSwdLink) -> tuple[float, int]:
-    """The twin's device clock and SWD transfer count, local or through the probe server's ``readprop``."""
+def _probe_figures(link: PyocdSwdLink) -> tuple[float, int, dict[str, int]]:
+    """The twin's device clock, SWD transfer count and USB packet/wait counts, local or through the
+    probe server's ``readprop``."""
     probe = link.session.probe
     if hasattr(probe, "stats"):  # the twin's probe, in this process
-        return float(probe.device_seconds), int(probe.stats["transfers"])
+        return float(probe.device_seconds), int(probe.stats["transfers"]), dict(probe.usb_stats)
     read = probe._read_property  # pyocd's remote probe: ask the server for the twin probe's attribute
-    return float(read("device_seconds")), int(read("transfer_stats")["transfers"])
+    return float(read("device_seconds")), int(read("transfer_stats")["transfers"]), dict(read("usb_stats"))
 
 
 def swd_program(twins: Twins, twin: Twin, images: list[FlashImage], *, verify: bool = True) -> SwdRun:
@@ -342,7 +369,7 @@ def swd_program(twins: Twins, twin: Twin, images: list[FlashImage], *, verify: b
     link.__enter__()
     try:
         cpu["connect"] = time.thread_time() - c
-        dev0, tr0 = _probe_figures(link)
+        dev0, tr0, usb0 = _probe_figures(link)
         rt0 = ROUND_TRIPS.count
         w0, c = time.perf_counter(), time.thread_time()
         report = link.program(images, verify=False)
@@ -356,14 +383,15 @@ def swd_program(twins: Twins, twin: Twin, images: list[FlashImage], *, verify: b
             cpu["verify"] = time.thread_time() - c
         wall = time.perf_counter() - w0
         round_trips = ROUND_TRIPS.count - rt0
-        dev1, tr1 = _probe_figures(link)
+        dev1, tr1, usb1 = _probe_figures(link)
     finally:
         c = time.thread_time()
         link.close()
         cpu["close"] = time.thread_time() - c
     total = time.perf_counter() - t0
     check_flash(twin, images, "station SWD")
-    return SwdRun(total, wall, dev1 - dev0, report, tr1 - tr0, cpu, round_trips)
+    usb = {k: usb1[k] - usb0.get(k, 0) for k in usb1}
+    return SwdRun(total, wall, dev1 - dev0, report, tr1 - tr0, cpu, round_trips, usb)
 
 
 def pyocd_cli_load(
@@ -433,7 +461,8 @@ def verdict(ok: bool) -> str:
     return "meets goal" if ok else "MISSES goal"
 
 
-def run(quick: bool, sizes: list[int], mode: str, per_process: int = 1) -> None:
+def run(quick: bool, sizes: list[int], mode: str, per_process: int = 1, probe: str = "cmsis-dap-v2-hs",
+        skip: set[str] | None = None) -> None:
     swd_set, dfu_set = image_sets(quick)
     where = (f"out of process (pyocd probe servers, {per_process} twin(s) per process; station uses remote: probes)"
              if mode == "remote"
@@ -444,11 +473,11 @@ def run(quick: bool, sizes: list[int], mode: str, per_process: int = 1) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp) / "bench", realtime=True)
         bench.path.mkdir()
-        twins = Twins(bench, mode, per_process)
+        twins = Twins(bench, mode, per_process, probe)
         if mode == "inproc":
             set_default_bench(bench.path)
         try:
-            _run(twins, Path(tmp), swd_set, dfu_set, sizes)
+            _run(twins, Path(tmp), swd_set, dfu_set, sizes, skip or set())
         finally:
             twins.stop()
             backend.stop_sim_hosts()
@@ -459,85 +488,102 @@ def run(quick: bool, sizes: list[int], mode: str, per_process: int = 1) -> None:
             forget_twins(bench.path)
 
 
-def _run(twins: Twins, tmp: Path, swd_set: list[FlashImage], dfu_set: list[FlashImage], sizes: list[int]) -> None:
+def _run(
+    twins: Twins, tmp: Path, swd_set: list[FlashImage], dfu_set: list[FlashImage], sizes: list[int], skip: set[str]
+) -> None:
     (warm,) = twins.create(1, seed=6, prefix="warm")
     with PyocdSwdLink(twins.uid(warm)) as link:  # pyocd's imports and plugin scan, once
         link.read_device_id()
 
-    # (0) the floor
-    print("\n(0) physical floor of the SWD set, from first principles (nRF52840 PS v1.7 NVMC maxima; probe protocol):")
-    fl = floors(swd_set, FREQUENCY)
-    for what, secs, how in fl:
-        print(f"    {what:<52} {secs:7.3f} s   = {how}")
-    floor_hs = fl[0][1]
+    # (0) the floors
+    print(f"\n(0) physical floor of the SWD set, from first principles (nRF52840 PS v1.7 NVMC figures; USB 2.0 and "
+          f"CMSIS-DAP packet rules; SWD at {FREQUENCY / 1e6:g} MHz):")  # fmt: skip
+    floors = {pr.name: floor(swd_set, FREQUENCY, pr) for pr in PROBES}
+    for pr in PROBES:
+        secs, how = floors[pr.name]
+        print(f"    {pr.title:<50} {secs:7.3f} s   = {how}")
+    floor_hs = floors[PROBES[0].name][0]
 
-    # (a) station SWD
-    print(f"\n(a) station SWD: PyocdSwdLink open, program(verify=False), verify(), close into a fresh twin  [{load()}]")
-    (station,) = twins.create(1, seed=7, prefix="station")
-    a = swd_program(twins, station, swd_set)
-    r = a.report
+    # (a) station SWD through each probe
     size = sum(len(i.data) for i in swd_set)
-    print(f"    program + verify: {a.program_s:.3f} s wall, twin device time {a.device_s:.3f} s, "
-          f"{size / 1024 / a.program_s:.1f} KB/s; erase {r.erase_s:.2f} s, program {r.program_s:.2f} s, "
-          f"verify {r.verify_s:.2f} s; {r.erase_strategy} erase; {a.transfers:,} SWD transfers "
-          f"({a.transfers / words(swd_set):.3f} per word)")  # fmt: skip
-    print(f"    against the first-principles floor (high-speed probe): {floor_hs:.3f} / {a.program_s:.3f} = "
-          f"{floor_hs / a.program_s:.3f}; twin device time / wall = {a.device_s / a.program_s:.3f}")  # fmt: skip
+    a: SwdRun | None = None
+    for i, pr in enumerate(PROBES):
+        print(f"\n(a{i + 1}) station SWD through a {pr.name} twin: PyocdSwdLink open, program(verify=False), "
+              f"verify(), close into a fresh twin  [{load()}]")  # fmt: skip
+        (station,) = twins.create(1, seed=7 + 100 * i, prefix=f"station-{pr.name}-", probe=pr.name)
+        run_ = swd_program(twins, station, swd_set)
+        a = a or run_
+        r = run_.report
+        fl = floors[pr.name][0]
+        print(f"    program + verify: {run_.program_s:.3f} s wall, twin device time {run_.device_s:.3f} s, "
+              f"{size / 1024 / run_.program_s:.1f} KB/s; erase {r.erase_s:.2f} s, program {r.program_s:.2f} s, "
+              f"verify {r.verify_s:.2f} s; {r.erase_strategy} erase; {run_.transfers:,} SWD transfers "
+              f"({run_.transfers / words(swd_set):.3f} per word)")  # fmt: skip
+        if run_.usb:
+            waited = run_.usb["waits"] * pr.frame_s
+            print(f"    the probe model's USB traffic: {run_.usb['packets']:,} DAP packets; {run_.usb['waits']:,} times "
+                  f"the host waited for an answer, one (micro)frame each = {waited:.2f} s the floor leaves out")  # fmt: skip
+        print(f"    {pr.title.split(':')[0]} limit {fl:.3f} s / station {run_.program_s:.3f} s = {fl / run_.program_s:.3f}; "
+              f"twin device time / wall = {run_.device_s / run_.program_s:.3f}  [{load()}]")  # fmt: skip
+        cpu = sum(run_.cpu.values())
+        print("    station CPU (this thread, user+system) per phase: "
+              + ", ".join(f"{k} {v:.3f} s" for k, v in run_.cpu.items()) + f"; total {cpu:.3f} s")
+        print(f"    whole slot (open + program + verify + close): {run_.total_s:.3f} s  [{load()}]")
+        if run_.round_trips:
+            top = sorted(ROUND_TRIPS.by_request.items(), key=lambda kv: -kv[1])[:4]
+            print(f"    pyocd remote probe round trips during program + verify: {run_.round_trips:,} "
+                  f"({run_.round_trips / run_.program_s:.0f}/s, {run_.program_s / run_.round_trips * 1e3:.2f} ms each; "
+                  f"so far by request: {', '.join(f'{k} {v:,}' for k, v in top)})")  # fmt: skip
+    assert a is not None
     lim = swd_limit(swd_set, FREQUENCY, verify=True)
-    print(f"    (the twin's own accounting, station.sim.clock, gives a limit of {lim.total:.3f} s: "
-          f"{lim.total / a.program_s:.3f} of it — mostly a measure of the emulator's lag)")  # fmt: skip
-    if a.round_trips:
-        top = sorted(ROUND_TRIPS.by_request.items(), key=lambda kv: -kv[1])[:4]
-        print(f"    pyocd remote probe round trips during program + verify: {a.round_trips:,} "
-              f"({a.round_trips / a.program_s:.0f}/s, {a.program_s / a.round_trips * 1e3:.2f} ms each on average; "
-              f"so far by request: {', '.join(f'{k} {v:,}' for k, v in top)})")  # fmt: skip
-    cpu = sum(a.cpu.values())
-    print("    station CPU (this thread, user+system) per phase: "
-          + ", ".join(f"{k} {v:.3f} s" for k, v in a.cpu.items()) + f"; total {cpu:.3f} s")
-    print(f"    whole slot (open + program + verify + close): {a.total_s:.3f} s  [{load()}]")
+    print(f"    (the twin's own serial accounting without a probe model, station.sim.clock, gives {lim.total:.3f} s: "
+          f"not a limit, only what the emulator charges)")  # fmt: skip
 
     # (b) station vs pyocd's own CLI, same images and clock
-    print(f"\n(b) station vs `pyocd load` (subprocess, one Intel HEX, -f {FREQUENCY}), each into a fresh twin")
-    plain, cli_default, cli_chip = twins.create(3, seed=9, prefix="cli")
-    b = swd_program(twins, plain, swd_set, verify=False)
-    d_s, d_line = pyocd_cli_load(twins, cli_default, swd_set, tmp, [])
-    c_s, c_line = pyocd_cli_load(twins, cli_chip, swd_set, tmp, ["-e", "chip"])
-    print(f"    pyocd load (default, sector erase):     {d_s:8.3f} s   pyocd says: {d_line}  [{load()}]")
-    print(f"    pyocd load -e chip (like for like):     {c_s:8.3f} s   pyocd says: {c_line}  [{load()}]")
-    print(f"    station, verify off (open .. close):    {b.total_s:8.3f} s   station/CLI default {b.total_s / d_s:.3f}, "
-          f"station/CLI -e chip {b.total_s / c_s:.3f} (goal <= 1.0: {verdict(b.total_s / c_s <= 1.0)})")  # fmt: skip
-    print(f"    station, verify on:                     {a.total_s:8.3f} s   station/CLI -e chip {a.total_s / c_s:.3f}")
+    if "b" not in skip:
+        print(f"\n(b) station vs `pyocd load` (subprocess, one Intel HEX, -f {FREQUENCY}), each into a fresh twin")
+        plain, cli_default, cli_chip = twins.create(3, seed=9, prefix="cli")
+        b = swd_program(twins, plain, swd_set, verify=False)
+        d_s, d_line = pyocd_cli_load(twins, cli_default, swd_set, tmp, [])
+        c_s, c_line = pyocd_cli_load(twins, cli_chip, swd_set, tmp, ["-e", "chip"])
+        print(f"    pyocd load (default, sector erase):     {d_s:8.3f} s   pyocd says: {d_line}  [{load()}]")
+        print(f"    pyocd load -e chip (like for like):     {c_s:8.3f} s   pyocd says: {c_line}  [{load()}]")
+        print(f"    station, verify off (open .. close):    {b.total_s:8.3f} s   station/CLI default {b.total_s / d_s:.3f}, "
+              f"station/CLI -e chip {b.total_s / c_s:.3f} (goal <= 1.0: {verdict(b.total_s / c_s <= 1.0)})")  # fmt: skip
+        print(f"    station, verify on ({PROBES[0].name}, a1):   {a.total_s:8.3f} s   station/CLI -e chip {a.total_s / c_s:.3f}")
 
     # (c) DFU (the USB face in this process)
-    print("\n(c) station DFU: open_dfu(device_id).program(verify=True) into a twin in DFU mode (twin in this process)")
-    backend.use_sim(twins.bench.path)
-    (dfu_twin,) = twins.bench.create(1, PLATFORM, seed=10, prefix="dfu")
-    boot = demo_images()["bootloader"]
-    dfu_twin.flash[boot.address : boot.end] = boot.data  # DFU mode is served by the bootloader
-    dlim = dfu_limit(dfu_set, verify=True)
-    d_wall, d_dev, d_rep = dfu_program(dfu_twin, dfu_set)
-    print("    modelled limit, u(n) = 1 ms + n / 1 MB/s per control transfer, t_erase 85 ms, t_word 41 us:")
-    dlim.show()
-    dsize = sum(len(i.data) for i in dfu_set)
-    print(f"    program(): {d_wall:.3f} s wall, {d_dev:.3f} s device time, {dsize / 1024 / d_wall:.1f} KB/s; "
-          f"erase {d_rep.erase_s:.2f} s, write {d_rep.program_s:.2f} s, verify {d_rep.verify_s:.2f} s")  # fmt: skip
-    print(f"    fraction of the limit: {dlim.total:.3f} / {d_wall:.3f} = {dlim.total / d_wall:.3f}  [{load()}]")
+    if "c" not in skip:
+        print("\n(c) station DFU: open_dfu(device_id).program(verify=True) into a twin in DFU mode (twin in this process)")
+        backend.use_sim(twins.bench.path)
+        (dfu_twin,) = twins.bench.create(1, PLATFORM, seed=10, prefix="dfu")
+        boot = demo_images()["bootloader"]
+        dfu_twin.flash[boot.address : boot.end] = boot.data  # DFU mode is served by the bootloader
+        dlim = dfu_limit(dfu_set, verify=True)
+        d_wall, d_dev, d_rep = dfu_program(dfu_twin, dfu_set)
+        print("    modelled limit, u(n) = 1 ms + n / 1 MB/s per control transfer, t_erase 85 ms, t_word 41 us:")
+        dlim.show()
+        dsize = sum(len(i.data) for i in dfu_set)
+        print(f"    program(): {d_wall:.3f} s wall, {d_dev:.3f} s device time, {dsize / 1024 / d_wall:.1f} KB/s; "
+              f"erase {d_rep.erase_s:.2f} s, write {d_rep.program_s:.2f} s, verify {d_rep.verify_s:.2f} s")  # fmt: skip
+        print(f"    fraction of the limit: {dlim.total:.3f} / {d_wall:.3f} = {dlim.total / d_wall:.3f}  [{load()}]")
 
     # (d) N slots at once
-    print("\n(d) N SWD slots in parallel threads (open + program + verify + close each), fresh twins")
-    print(f"    {'N':>3} {'wall':>8} {'ratio':>6} {'slowest':>8} {'station CPU':>12} {'per device':>11} "
-          f"{'twins CPU':>10} {'slots/core':>10}  load")
-    one: float | None = None
-    for i, n in enumerate(sizes):
-        fresh = twins.create(n, seed=20 + i, prefix=f"n{n}-")
-        batch = parallel(twins, fresh, swd_set)
-        one = one if one is not None else (batch.wall if n == 1 else a.total_s)
-        per = batch.station_cpu / n
-        twin_cpu = f"{batch.twin_cpu:9.2f}s" if twins.mode == "remote" else "  (inside)"
-        print(f"    {n:>3} {batch.wall:>7.2f}s {batch.wall / one:>6.2f} {max(x.total_s for x in batch.runs):>7.2f}s "
-              f"{batch.station_cpu:>11.2f}s {per:>10.3f}s {twin_cpu} {floor_hs / per:>10.1f}  {load()}")  # fmt: skip
-    print("    ratio = wall / wall of one slot; slots/core = floor (high-speed probe) / station CPU per device;"
-          " goal >= 24 slots per core")
+    if "d" not in skip:
+        print("\n(d) N SWD slots in parallel threads (open + program + verify + close each), fresh twins")
+        print(f"    {'N':>3} {'wall':>8} {'ratio':>6} {'slowest':>8} {'station CPU':>12} {'per device':>11} "
+              f"{'twins CPU':>10} {'slots/core':>10}  load")
+        one: float | None = None
+        for i, n in enumerate(sizes):
+            fresh = twins.create(n, seed=20 + i, prefix=f"n{n}-")
+            batch = parallel(twins, fresh, swd_set)
+            one = one if one is not None else (batch.wall if n == 1 else a.total_s)
+            per = batch.station_cpu / n
+            twin_cpu = f"{batch.twin_cpu:9.2f}s" if twins.mode == "remote" else "  (inside)"
+            print(f"    {n:>3} {batch.wall:>7.2f}s {batch.wall / one:>6.2f} {max(x.total_s for x in batch.runs):>7.2f}s "
+                  f"{batch.station_cpu:>11.2f}s {per:>10.3f}s {twin_cpu} {floor_hs / per:>10.1f}  {load()}")  # fmt: skip
+        print("    ratio = wall / wall of one slot; slots/core = floor (high-speed probe) / station CPU per device;"
+              " goal >= 24 slots per core")
 
 
 def main() -> None:
@@ -547,9 +593,13 @@ def main() -> None:
     ap.add_argument("--twins", choices=("remote", "inproc"), default="remote",
                     help="twins behind pyocd probe servers in their own processes (default) or in this one")
     ap.add_argument("--twins-per-process", type=int, default=1, help="twins per probe server process")
+    ap.add_argument("--probe", default="cmsis-dap-v2-hs", choices=PROBE_CHOICES,
+                    help="probe model of the twins in (b) and (d); (a) runs both the optimistic and the pessimistic one")
+    ap.add_argument("--skip", default="", help="comma-separated sections to leave out: b (pyocd load), c (DFU), d (slots)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    run(args.quick, [int(x) for x in args.sizes.split(",")], args.twins, args.twins_per_process)
+    run(args.quick, [int(x) for x in args.sizes.split(",")], args.twins, args.twins_per_process, args.probe,
+        set(filter(None, args.skip.split(","))))
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f} s  [{load()}]")
 
 

@@ -134,6 +134,11 @@ class SimProbe(DebugProbe):
         return dict(self.stats)
 
     @property
+    def usb_stats(self) -> dict[str, int]:
+        """DAP packets sent and answers waited for under the twin's probe model (empty for ``ideal``)."""
+        return dict(self._pacer.stats) if self._pacer is not None else {}
+
+    @property
     def capabilities(self) -> set[DebugProbe.Capability]:
         return {DebugProbe.Capability.SWJ_SEQUENCE}
 
