@@ -69,6 +69,15 @@ def _schedule_lines(waiting: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _next_try_note(waiting: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """When the first waiting entry is tried again: a retry before then sends nothing."""
+    first = min((g for w in waiting.values() for g in w["next_tries"]), key=lambda g: g["at"], default=None)
+    if first is None:
+        return ""
+    return (f"; the first is next tried at {first['at']} ({_in(first['in_s'])}), each one's time in "
+            "`station cloud status`")
+
+
 def _simulated_ok(api_url: str, peridio_url: str) -> frozenset[str]:
     """The targets that are twins of a cloud (an API on this machine): only they take simulated devices."""
     return frozenset(t for t, u in ((PARTICLE, api_url), (PERIDIO, peridio_url)) if is_local_url(u))
@@ -185,7 +194,8 @@ def register(cli: click.Group) -> None:
                              + (f"; {pending} stay queued for a later sync" if pending else ""))
         if report.rescheduled and not watch:
             raise CloudError(f"the cloud could not be reached: {report.rescheduled} entries stay queued; "
-                             "run `station cloud sync` again later (or keep `--watch` running)")
+                             "run `station cloud sync` again later (or keep `--watch` running)"
+                             + _next_try_note(session.outbox_waiting(simulated_ok)))
         if pending and watch:
             click.echo(f"note: {pending} entries stay queued for the next sync", err=True)
 

@@ -101,7 +101,10 @@ def test_after_a_failed_pass_dry_run_and_status_say_when_each_entry_is_next_trie
     register_devices(reg, device_ids(3), PARTICLE_ONLY)
     env = {"PARTICLE_ACCESS_TOKEN": fake_particle.secret, "PARTICLE_API_URL": fake_particle.url}
     fake_particle.fail_next(503, headers={"Retry-After": "600"})
-    assert run(["cloud", "sync", "--db", url], env)[0] == 1
+    code, _, err = run(["cloud", "sync", "--db", url], env)
+    first = min(next_tries(reg).values())
+    assert code == 1 and f"the first is next tried at {rfc3339(first)} (in " in err
+    assert "`station cloud status`" in err
     # a later pass of another batch: two distinct times, each named with its entries
     with reg.session() as s:
         s.execute(update(OutboxRow).where(OutboxRow.id == 3).values(
