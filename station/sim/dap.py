@@ -5,7 +5,11 @@ auto-increment, packed transfers, the nRF52 unlock sequence) runs unchanged agai
 identification values are the real ones (traced from pyocd against an nRF52840, see
 shared/research/pyocd-twin.md).
 
-Faithful details that matter to a station: with APPROTECT on, CSW.DeviceEn reads 0 and every
+The ACKs follow ADIv5 (IHI 0031, "Sticky flags and DP error responses"): once a sticky error flag
+is set in CTRL/STAT, the SW-DP answers FAULT to every access except reads of DPIDR and CTRL/STAT
+and writes to ABORT, and performs none of them, until ABORT clears the flag (STKERRCLR,
+STKCMPCLR, ORUNERRCLR, WDERRCLR, each clearing its own). pyocd's ``clear_sticky_err`` is that
+ABORT write. Faithful details that matter to a station: with APPROTECT on, CSW.DeviceEn reads 0 and every
 AHB-AP data access faults (sets CTRL/STAT.STICKYERR); the CTRL-AP stays reachable and is the only
 way back (ERASEALL). The MEM-AP auto-increment wraps at the 4 KB boundary; pyocd splits block
 transfers there itself, so the packed fast paths only ever see one page.
@@ -24,7 +28,10 @@ AHB_AP_BASE = 0xE00FF003
 
 # DP registers (A[3:2])
 DP_DPIDR, DP_CTRL_STAT, DP_SELECT, DP_RDBUFF = 0x0, 0x4, 0x8, 0xC
-STICKYORUN, STICKYCMP, STICKYERR = 1 << 1, 1 << 4, 1 << 5
+STICKYORUN, STICKYCMP, STICKYERR, WDATAERR = 1 << 1, 1 << 4, 1 << 5, 1 << 7
+STICKY = STICKYORUN | STICKYCMP | STICKYERR | WDATAERR
+# ABORT register bits (written at DP address 0x0)
+STKCMPCLR, STKERRCLR, WDERRCLR, ORUNERRCLR = 1 << 1, 1 << 2, 1 << 3, 1 << 4
 CDBGPWRUPREQ, CSYSPWRUPREQ = 1 << 28, 1 << 30
 
 # MEM-AP registers
@@ -79,21 +86,36 @@ class DebugPort:
         if reg == DP_CTRL_STAT:
             c = self.ctrl_stat
             acks = ((c & CDBGPWRUPREQ) << 1) | ((c & CSYSPWRUPREQ) << 1)
-            return (c & 0x50000F00) | acks | (c & (STICKYERR | STICKYCMP | STICKYORUN))
+            return (c & 0x50000F00) | acks | (c & STICKY)
         if reg == DP_RDBUFF:
             return self.rdbuff
         return 0
 
     def write_dp(self, reg: int, value: int) -> None:
         reg &= 0xC
-        if reg == DP_DPIDR:  # ABORT on SW-DP: clear sticky flags
-            if value & 0x1E:
-                self.ctrl_stat &= ~(STICKYERR | STICKYCMP | STICKYORUN)
+        if reg == DP_DPIDR:  # ABORT on SW-DP: each CLR bit clears its own sticky flag
+            for clr, flag in ((STKCMPCLR, STICKYCMP), (STKERRCLR, STICKYERR), (WDERRCLR, WDATAERR),
+                              (ORUNERRCLR, STICKYORUN)):
+                if value & clr:
+                    self.ctrl_stat &= ~flag
         elif reg == DP_CTRL_STAT:
-            sticky = self.ctrl_stat & (STICKYERR | STICKYCMP | STICKYORUN)
-            self.ctrl_stat = (value & ~(STICKYERR | STICKYCMP | STICKYORUN)) | (sticky & ~(value & STICKYERR))
+            # On SW-DP the sticky flags are read-only here (cleared through ABORT only).
+            self.ctrl_stat = (value & ~STICKY) | (self.ctrl_stat & STICKY)
         elif reg == DP_SELECT:
             self.select = value
+
+    def refuses(self, *, ap: bool, write: bool, reg: int) -> bool:
+        """Whether the DP answers this access with FAULT (and does not perform it): a sticky flag is
+        set and the access is not one of those ADIv5 always accepts (DPIDR and CTRL/STAT reads,
+        ABORT writes), which are what a debugger uses to see and clear the error."""
+        if not self.ctrl_stat & STICKY:
+            return False
+        if ap:
+            return True
+        reg &= 0xC
+        if write:
+            return reg != DP_DPIDR  # ABORT
+        return reg not in (DP_DPIDR, DP_CTRL_STAT)
 
     def _ap(self, reg: int) -> tuple[int, int]:
         return (self.select >> 24) & 0xFF, (self.select & 0xF0) | (reg & 0x0C)

@@ -10,9 +10,12 @@ Like a real probe, it:
 
 * is exclusive: opening holds an OS file lock (:mod:`station.sim.filelock`) on ``<twin>/swd.lock``; a second opener (another
   process, or the same process twice) gets "probe already open" (cf. pyOCD #877);
-* answers FAULT/WAIT at the injected rates (``swd_fault_rate`` → ``TransferFaultError`` and
-  CTRL/STAT.STICKYERR; ``swd_wait_rate`` → retried like CMSIS-DAP firmware does, and only a WAIT
-  that outlasts the retry budget surfaces as ``TransferTimeoutError``);
+* answers FAULT/WAIT at the injected rates, per DAP transfer request (one register access, or
+  one packed block): ``swd_fault_rate`` → the access is not performed, CTRL/STAT.STICKYERR is set
+  and ``TransferFaultError`` raised; from then on the DP refuses every access with FAULT until the
+  debugger clears the flag through ABORT (:meth:`~station.sim.dap.DebugPort.refuses`), as pyocd's
+  ``clear_sticky_err`` does; ``swd_wait_rate`` → retried like CMSIS-DAP firmware does, and only a
+  WAIT that outlasts the retry budget surfaces as ``TransferTimeoutError``;
 * vanishes when its twin is unplugged (``ProbeDisconnected`` on every further call);
 * costs time: every transfer charges ~46 SWD bits at the set clock to the twin's device clock, and
   with a probe model (``station sim create --probe``, :mod:`station.sim.probe_usb`) the USB packets
@@ -94,7 +97,8 @@ class SimProbe(DebugProbe):
         self._fault_rate = 0.0
         self._wait_rate = 0.0
         #: transfers on the wire (a packed block counts one per word), WAITs seen, FAULTs answered
-        self.stats = {"transfers": 0, "calls": 0, "waits": 0, "faults": 0}
+        #: (``faults``: injected FAULTs; ``refused``: accesses refused while a sticky flag was set)
+        self.stats = {"transfers": 0, "calls": 0, "waits": 0, "faults": 0, "refused": 0}
         self._chip: Any = None
         self._pacer: Any = None  # station.sim.probe_usb.DapPacer, when the twin has a probe model
 
@@ -252,7 +256,7 @@ class SimProbe(DebugProbe):
         self.twin.clock.swd_transfers(transfers, self.clock_hz)
 
     def _wire(self) -> None:
-        """One AP transfer's ACK: OK, WAIT (retried) or FAULT."""
+        """One AP transfer request's ACK: OK, WAIT (retried) or FAULT."""
         if self._wait_rate:
             tries = 0
             while self._rng.random() < self._wait_rate:
@@ -263,7 +267,9 @@ class SimProbe(DebugProbe):
                     raise exceptions.TransferTimeoutError(f"probe {self.unique_id}: target answered WAIT {tries} times")
         if self._fault_rate and self._rng.random() < self._fault_rate:
             self.stats["faults"] += 1
-            self._chip.dap.ctrl_stat |= 0x20  # STICKYERR
+            from station.sim.dap import STICKYERR
+
+            self._chip.dap.ctrl_stat |= STICKYERR
             raise exceptions.TransferFaultError(f"probe {self.unique_id}: target answered FAULT")
 
     def _do(self, op: Callable[[Any], Any], transfers: int, *, ap: bool, register: int = 0, read: bool = False) -> Any:
@@ -273,6 +279,10 @@ class SimProbe(DebugProbe):
         with self.twin.lock:
             chip = self._enter()
             try:
+                if chip.dap.refuses(ap=ap, write=not read, reg=register):
+                    self.stats["refused"] += 1
+                    raise exceptions.TransferFaultError(
+                        f"probe {self.unique_id}: target answered FAULT (sticky error flag set in CTRL/STAT)")
                 if ap:
                     self._wire()
                 result = op(chip)

@@ -200,7 +200,7 @@ def test_high_fault_rate_is_a_transport_error_not_a_hang(bench: Bench) -> None:
     img = demo_images()["user-factory-test"]
     t0 = time.monotonic()
     with PyocdSwdLink(uid(twin)) as link:
-        twin.set_faults(swd_fault_rate=0.2)
+        twin.set_faults(swd_fault_rate=0.5)  # transient faults are retried: this is past what retries absorb
         with pytest.raises(TransportError, match="fault"):
             link.program([img])
     # faulty from the first transfer on: connecting fails the same way
@@ -359,3 +359,39 @@ def test_a_twin_halted_after_flashing_says_halted_not_debug(bench: Bench) -> Non
         link.program(full_set())
         assert link.is_halted()
         assert twin.state.run_state == "halted"
+
+
+# ---------------------------------------------------------------------- transient faults (issue 10 item 10)
+@pytest.mark.parametrize("rate", [0.005, 0.01])
+def test_transient_faults_are_retried_to_a_verified_full_set(bench: Bench, rate: float) -> None:
+    """0 of 16 devices passed at a 0.5 % fault rate per transfer request when no FAULT was retried."""
+    twins = bench.create(2, seed=46)
+    images = full_set()
+    for twin in twins:
+        twin.set_faults(swd_fault_rate=rate)
+        with PyocdSwdLink(uid(twin)) as link:
+            report = link.program(images)
+            faults = link.session.probe.stats["faults"]
+        assert report.verified and all(in_flash(twin, img) for img in images)
+        assert faults > 10 and report.details["swd_faults_retried"] >= faults - 5  # a few hit the open
+
+
+def test_faults_during_connect_never_leave_a_half_built_session(bench: Bench) -> None:
+    """A FAULT during pyocd's discovery used to leave a core without registers ("internal error:
+    KeyError('register pc')") or without its FPB: each open is now complete, or a device error."""
+    (twin,) = bench.create(1, seed=47)
+    twin.set_faults(swd_fault_rate=0.08)
+    opened = failed = 0
+    for _ in range(6):
+        try:
+            with PyocdSwdLink(uid(twin)) as link:
+                core = link.session.target.selected_core
+                assert core is not None and core.fpb is not None and core.dwt is not None
+                link.halt()
+                assert isinstance(core.read_core_register("pc"), int)
+                assert link.read_device_id() == twin.device_id
+                opened += 1
+        except TransportError as exc:  # anything else (KeyError, AttributeError) fails the test
+            assert "did not answer reliably over SWD" in str(exc) or "fault" in str(exc), exc
+            failed += 1
+    assert opened >= 3, (opened, failed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyocd.core import exceptions
@@ -119,6 +120,10 @@ def test_locked_device_faults_every_memory_access(bench: Bench) -> None:
         probe.write_ap(0x04, 0x10000060)  # TAR
         with pytest.raises(exceptions.TransferFaultError):
             probe.read_ap(0x0C)  # DRW
+        assert probe.read_dp(0x4) & 0x20  # CTRL/STAT.STICKYERR
+        with pytest.raises(exceptions.TransferFaultError):  # refused until ABORT clears the flag
+            probe.write_dp(0x8, 0x01000000)
+        probe.write_dp(0x0, 0x04)  # ABORT.STKERRCLR
         probe.write_dp(0x8, 0x01000000)  # AP1 (CTRL-AP)
         assert probe.read_ap(0x0C) == 0  # APPROTECTSTATUS: enabled
     finally:
@@ -134,3 +139,45 @@ def test_twins_sharing_a_device_id_have_their_own_probes(bench: Bench, tmp_path:
     for t in (a, b):
         with session(t, tmp_path, connect_mode="attach") as s:
             assert s.target.read32(0x10000060) == 0x11223344
+
+
+def _raw_probe(twin: Twin) -> object:
+    (probe,) = [p for p in ConnectHelper.get_all_connected_probes(blocking=False)
+                if p.unique_id == twin.identity.probe_uid]
+    probe.open()
+    probe.connect()
+    return probe
+
+
+def test_a_fault_holds_the_sticky_flag_and_the_dp_refuses_all_but_dpidr_ctrlstat_and_abort(twin: Twin) -> None:
+    """ADIv5 SW-DP: after a FAULT every AP access and most DP accesses answer FAULT (and are not
+    performed) until ABORT clears the flag; each ABORT CLR bit clears its own flag only."""
+    probe: Any = _raw_probe(twin)
+    try:
+        probe.write_dp(0x4, 0x50000000)  # power-up requests
+        probe.write_dp(0x8, 0x00000000)  # AHB-AP, bank 0
+        probe.write_ap(0x04, 0x10000060)  # TAR = FICR.DEVICEID[0]
+        twin.set_faults(swd_fault_rate=1.0)
+        with pytest.raises(exceptions.TransferFaultError):
+            probe.read_ap(0x0C)
+        twin.set_faults(swd_fault_rate=0.0)
+        # the fault rate is off now, but the flag stays set: the DP keeps refusing
+        with pytest.raises(exceptions.TransferFaultError):
+            probe.read_ap(0x0C)
+        with pytest.raises(exceptions.TransferFaultError):
+            probe.write_ap(0x04, 0x10000064)  # TAR: not written
+        with pytest.raises(exceptions.TransferFaultError):
+            probe.write_dp(0x8, 0x01000000)  # SELECT
+        assert probe.read_dp(0x0) == 0x2BA01477  # DPIDR is always readable
+        assert probe.read_dp(0x4) & 0x20  # CTRL/STAT too, showing STICKYERR
+        with pytest.raises(exceptions.TransferFaultError):  # a CTRL/STAT write is refused as well
+            probe.write_dp(0x4, 0x50000020)
+        probe.write_dp(0x0, 0x02)  # ABORT.STKCMPCLR: the wrong flag
+        assert probe.read_dp(0x4) & 0x20
+        probe.write_dp(0x0, 0x04)  # ABORT.STKERRCLR
+        assert not probe.read_dp(0x4) & 0x20
+        assert probe.read_ap(0x04) == 0x10000060  # the refused TAR write never happened
+        assert probe.read_ap(0x0C) == twin.identity.deviceid0
+        assert probe.stats["refused"] == 4 and probe.stats["faults"] == 1
+    finally:
+        probe.close()

@@ -9,6 +9,7 @@ in its own module (:mod:`.session`, :mod:`.recovery`, :mod:`.erase_plan`, :mod:`
 from __future__ import annotations
 
 import functools
+import logging
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from station.domain import (
     FlashImage,
     gen3_device_id,
 )
-from station.errors import DeviceGone, DeviceLocked, TransportError
+from station.errors import DeviceGone, DeviceLocked, TransportError, VerifyError
 from station.hw.interfaces import EraseStrategy, FlashReport, ProgressFn, no_progress
 from station.hw.swd import erase_plan, preserve, recovery
 from station.hw.swd.session import (
@@ -35,7 +36,13 @@ from station.hw.swd.session import (
     session_options,
     translate,
 )
+from station.hw.swd.transient import RetryBudget, RetryTransientFaults
 from station.hw.swd.verify import block_crcs, page_crcs, verify_images
+
+LOG = logging.getLogger(__name__)
+
+#: whole-session opens before a target that keeps faulting during discovery is reported
+OPEN_TRIES = 3
 
 
 def _target_api() -> Any:
@@ -43,6 +50,30 @@ def _target_api() -> Any:
     from pyocd.core.target import Target
 
     return Target
+
+
+def incomplete(session: Any) -> str:
+    """What a station needs of an opened session and pyocd did not build, or ``""``.
+
+    pyocd's discovery logs a faulting access and carries on, so ``open()`` can return a target
+    without a core, a core whose register map was never read (later "KeyError('register pc')"),
+    or a core without the FPB/DWT it drives breakpoints and watchpoints through.
+    """
+    target = getattr(session, "target", None)
+    if target is None:
+        return "pyocd built no target"
+    if recovery.ctrl_ap(target) is None:
+        return "the nRF CTRL-AP was not found"
+    core = getattr(target, "selected_core", None)
+    if core is None:
+        return "no CPU core was found"
+    registers = getattr(getattr(core, "core_registers", None), "by_name", {})
+    if "pc" not in registers:
+        return "the CPU core's registers were not read"
+    lacking = [name.upper() for name in ("fpb", "dwt") if getattr(core, name, None) is None]
+    if lacking:
+        return f"the core's {' and '.join(lacking)} {'was' if len(lacking) == 1 else 'were'} not found"
+    return ""
 
 
 class PyocdSwdLink:
@@ -60,6 +91,7 @@ class PyocdSwdLink:
         self.frequency = frequency
         self._session: Any = None
         self._locked = False
+        self._budget = RetryBudget()
         #: images this session verified and has not written over since (see :meth:`crc32`)
         self._verified: list[FlashImage] = []
 
@@ -72,6 +104,24 @@ class PyocdSwdLink:
         self.close()
 
     def _open(self) -> None:
+        """Open a complete session, or none: a session pyocd built part-way (a FAULT during
+        discovery leaves a core without registers, or no core) is closed and opened again, up to
+        :data:`OPEN_TRIES` times, and then reported as a device error naming what was missing."""
+        missing = ""
+        for attempt in range(1, OPEN_TRIES + 1):
+            missing = self._open_once()
+            if not missing:
+                return
+            LOG.info("probe %s: session incomplete (%s), open %d of %d", self.probe_uid, missing, attempt,
+                     OPEN_TRIES)
+            self.close()
+        raise TransportError(
+            f"connecting through probe {self.probe_uid}: the target did not answer reliably over SWD "
+            f"(SWD transfer faults, no power, or a bad contact); after {OPEN_TRIES} tries {missing}"
+        )
+
+    def _open_once(self) -> str:
+        """One open; ``""`` when the session is complete (or the chip is locked), else what is missing."""
         helpers, exc = pyocd_modules()
         with SESSION_OPEN_LOCK:
             try:
@@ -85,7 +135,8 @@ class PyocdSwdLink:
                 raise translate(f"probe {self.probe_uid}", err) from err
             if session is None:
                 raise DeviceGone(f"probe {self.probe_uid} is not connected")
-            session.delegate = SkipSvd()
+            self._budget = RetryBudget()
+            session.delegate = RetryTransientFaults(self._budget, inner=SkipSvd())
             self._session = session
             try:
                 session.open()
@@ -98,17 +149,15 @@ class PyocdSwdLink:
                 # core could be created). Only the CTRL-AP can say which it was.
                 if recovery.ctrl_ap_says_locked(session.target):
                     self._locked = True
-                    return
-                self.close()
-                if isinstance(err, exc.Error):
+                    return ""
+                if isinstance(err, exc.ProbeDisconnected | exc.TransferTimeoutError):
+                    self.close()
                     raise translate(f"connecting through probe {self.probe_uid}", err) from err
-                # pyocd logs transfer faults during discovery and carries on; what surfaces is
-                # that no CPU core was found. Say what that means at the fixture.
-                raise TransportError(
-                    f"connecting through probe {self.probe_uid}: the target did not answer reliably over "
-                    f"SWD (SWD transfer faults, no power, or a bad contact); no CPU core was found ({err})"
-                ) from err
+                # A fault the retries could not absorb, or pyocd carrying on past logged faults
+                # until something it needed was not there: open again.
+                return f"the session could not be opened ({err.__class__.__name__}: {err})"
         self._locked = recovery.ctrl_ap_says_locked(session.target)
+        return "" if self._locked else incomplete(session)
 
     def close(self) -> None:
         session, self._session = self._session, None
@@ -118,6 +167,11 @@ class PyocdSwdLink:
     @property
     def is_open(self) -> bool:
         return self._session is not None
+
+    @property
+    def faults_retried(self) -> int:
+        """Transient SWD faults the current session retried (:mod:`.transient`)."""
+        return self._budget.retried
 
     @property
     def session(self) -> Any:
@@ -290,6 +344,39 @@ class PyocdSwdLink:
         smart: bool = True,
         erase: EraseStrategy = EraseStrategy.AUTO,
         progress: ProgressFn = no_progress,
+    ) -> FlashReport:
+        """Erase, write and (``verify``) check ``images``.
+
+        A job during which transient SWD faults were retried (:mod:`.transient`) is verified even
+        when ``verify`` is off, and, should that verify fail, written once more (only the pages
+        that differ, with ``smart``) and verified again: a probe that queues writes reports a
+        FAULT on a later request than the one that failed, which no retry can re-send. The end
+        is a verified image or a device error, never an image assumed good.
+        """
+        before = self._budget.retried
+        try:
+            report = self._program_once(images, verify=verify, smart=smart, erase=erase, progress=progress)
+        except VerifyError:
+            if self._budget.retried == before:
+                raise
+            LOG.info("probe %s: verify failed after %d retried SWD faults; writing once more", self.probe_uid,
+                     self._budget.retried - before)
+            report = self._program_once(images, verify=True, smart=smart, erase=erase, progress=progress)
+        else:
+            if not report.verified and self._budget.retried > before:
+                self.verify(images)
+                report.verified = True
+        report.details["swd_faults_retried"] = self._budget.retried - before
+        return report
+
+    def _program_once(
+        self,
+        images: Sequence[FlashImage],
+        *,
+        verify: bool,
+        smart: bool,
+        erase: EraseStrategy,
+        progress: ProgressFn,
     ) -> FlashReport:
         self._require_unlocked("programming")
         self._verified = []
