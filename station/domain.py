@@ -155,8 +155,9 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
-    #: a station fault, not the device's: the registry became unavailable. A slot's result only;
-    #: its attempt is stored as failed with the reason "registry unavailable …"
+    #: the station could not finish, which says nothing about the device: the registry became
+    #: unavailable, the probe or the unit's connection was lost mid-run, or a station bug. A slot's
+    #: result only; its attempt is stored as failed with the reason (e.g. "registry unavailable …")
     ERROR = "error"
 
 

@@ -69,6 +69,8 @@ class PlanResult:
     failing_step: str | None
     reason: str | None
     cancelled: bool = False
+    #: the device (or its link) disappeared mid-test: nothing says the unit is bad
+    device_gone: bool = False
 
 
 def failed_measurement(

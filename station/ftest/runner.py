@@ -78,7 +78,7 @@ def run_plan(
         reason = next((m.reason for m in reversed(measurements) if not m.passed and m.reason), None)
         reason = reason or f"{step.name}: failed"
         if gone:
-            return PlanResult(False, measurements, step.name, reason)
+            return PlanResult(False, measurements, step.name, reason, device_gone=True)
         if step.required and failing is None:
             failing = (step.name, reason)
         if step.stop_on_fail:

@@ -19,6 +19,7 @@ from station.errors import (
     Cancelled,
     DeviceBusy,
     DeviceError,
+    DeviceGone,
     IdentityMismatch,
     RegistryConflict,
     RegistryUnavailable,
@@ -42,6 +43,11 @@ from station.store.records import DeviceIdentity, FlashRecord, MeasurementRecord
 LOG = logging.getLogger(__name__)
 
 FINISH_RUN_PRODUCT = "run-product"
+
+#: Why an attempt ended in ``error`` (the station could not finish; nothing says the unit is bad).
+FAULT_DEVICE_GONE = "device-gone"  # the probe, its cable or the unit's connection went mid-run
+FAULT_REGISTRY = "registry-unavailable"
+FAULT_INTERNAL = "internal"  # a bug in the station
 OVERRIDE_FIRST_CONNECT = "allow-first-connect"
 
 
@@ -270,6 +276,9 @@ class DeviceRun:
             d["passed"] = result.passed
             if result.cancelled:
                 raise Cancelled(result.reason or "cancelled by the operator")
+            if result.device_gone:
+                # The link went mid-test: the unit was not shown bad, the station could not finish.
+                raise DeviceGone(result.reason or f"{result.failing_step}: the device disappeared")
             if not result.passed:
                 raise TestsFailed(result.failing_step or "functional-tests", result.reason or "a test failed")
 
@@ -350,8 +359,14 @@ class DeviceRun:
             job.registry.record_label(record.device_id, None, path=str(p), fmt=p.suffix.lstrip("."))
         return [str(p) for p in paths]
 
-    def close(self, outcome: str, failing_step: str | None, reason: str | None) -> SlotResult:
-        """Record how the attempt ended. Never raises: a slot always gets its result back."""
+    def close(self, outcome: str, failing_step: str | None, reason: str | None,
+              fault: str | None = None) -> SlotResult:
+        """Record how the attempt ended. Never raises: a slot always gets its result back.
+
+        ``fault`` says, for an ``error`` outcome, which part of the station could not go on
+        (:data:`FAULT_DEVICE_GONE`, :data:`FAULT_REGISTRY`, :data:`FAULT_INTERNAL`), so a front end
+        can tell the operator what to do in words without parsing ``reason``.
+        """
         if self.claimed and self.result.device_id:
             self.ctx.claims.release(self.result.device_id, self.result.slot)
         if self.registered and outcome != Outcome.PASSED:
@@ -380,7 +395,8 @@ class DeviceRun:
         r.serial_number = self.serial_number
         self.rec.emit(EventKind.ATTEMPT_FINISHED, outcome=outcome, step=failing_step, message=reason or "",
                       data={"result": r.to_dict(), "serial_number": r.serial_number, "attempt_id": r.attempt_id,
-                            "station_fault": outcome == Outcome.ERROR})
+                            "station_fault": outcome == Outcome.ERROR,
+                            "fault": fault if outcome == Outcome.ERROR else None})
         return r
 
     def started(self, target: str) -> None:
@@ -407,7 +423,11 @@ def finish_run(run: DeviceRun, body: Any, target: str = "") -> SlotResult:
     except StepFailed as f:
         cause = f.cause
         if isinstance(cause, RegistryUnavailable):
-            return run.close(Outcome.ERROR, f.step, unavailable_reason(f.step, cause))
+            return run.close(Outcome.ERROR, f.step, unavailable_reason(f.step, cause), FAULT_REGISTRY)
+        if isinstance(cause, DeviceGone):
+            # A pulled probe or a lost unit: the station could not finish, which says nothing
+            # about the unit (OpenHTF's ERROR, not FAIL). Stored as failed with the reason.
+            return run.close(Outcome.ERROR, f.step, str(cause), FAULT_DEVICE_GONE)
         if isinstance(cause, AlreadyDone):
             return run.close(Outcome.SKIPPED, None, str(cause))
         if isinstance(cause, Cancelled):
@@ -417,8 +437,10 @@ def finish_run(run: DeviceRun, body: Any, target: str = "") -> SlotResult:
     except Cancelled as exc:
         return run.close(Outcome.CANCELLED, None, str(exc))
     except RegistryUnavailable as exc:  # outside a step: opening the attempt, the status check
-        return run.close(Outcome.ERROR, None, unavailable_reason(None, exc))
+        return run.close(Outcome.ERROR, None, unavailable_reason(None, exc), FAULT_REGISTRY)
+    except DeviceGone as exc:  # outside a step
+        return run.close(Outcome.ERROR, None, str(exc), FAULT_DEVICE_GONE)
     except Exception as exc:
         LOG.exception("bug while provisioning on slot %s", run.result.slot)
-        return run.close(Outcome.FAILED, None, f"internal error: {exc!r}")
+        return run.close(Outcome.ERROR, None, f"internal error: {exc!r}", FAULT_INTERNAL)
     return run.close(Outcome.PASSED, None, None)

@@ -60,6 +60,34 @@ def step_title(name: str | None, titles: dict[str, str] | None = None) -> str:
     return name.replace("-", " ").replace("_", " ").capitalize()
 
 
+def error_headline(fault: str | None, where: str) -> str:
+    """What an ERROR card tells the operator to do, by the part of the station that could not go on
+    (``fault`` from the core's ``attempt_finished``). Short: it is read across the room."""
+    during = f" while {where}" if where else ""
+    if fault == "device-gone":
+        # a probe cable off or a unit lifted from the fixture: the operator can put it right
+        return f"Lost contact{during}: check the unit and probe"
+    if fault == "registry-unavailable":
+        return f"Registry down{during}: call an engineer"
+    return f"Station problem{during}: call an engineer"
+
+
+def operator_reason(reason: str) -> str:
+    """The core's sentence without its bracketed technical tail (probe serials, pyocd's words):
+    the card shows this; the full sentence is in the tooltip, the log and the record."""
+    text = reason.strip()
+    while text.endswith(")") and " (" in text:
+        depth, i = 0, len(text) - 1
+        for i in range(len(text) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+        if i <= 0 or text[i - 1] != " ":
+            break
+        text = text[: i - 1].rstrip()
+    return text
+
+
 def elapsed_text(seconds: float) -> str:
     """``m:ss`` (or ``h:mm:ss``): readable at a glance, no units to parse."""
     s = max(0, int(seconds))
@@ -190,9 +218,9 @@ class SlotView:
             self.step_fraction = 1.0
 
     def finish(self, outcome: str, *, failing_step: str | None, reason: str | None,
-               station_fault: bool = False, now: float | None = None) -> None:
+               station_fault: bool = False, fault: str | None = None, now: float | None = None) -> None:
         """How the attempt ended. ``station_fault`` is the core's word that the station, not the
-        unit, failed (it decides; the card only shows it)."""
+        unit, failed, and ``fault`` which part of it (it decides; the card only shows it)."""
         self.finished_at = time.monotonic() if now is None else now
         if self.started_at is None:
             self.started_at = self.finished_at
@@ -209,7 +237,7 @@ class SlotView:
             self.state, self.headline = CardState.STOPPED, "Stopped" + (f" while {where}" if where else "")
         elif station_fault or outcome == "error":
             self.state = CardState.ERROR
-            self.headline = "Station problem" + (f" while {where}" if where else "") + ": call an engineer"
+            self.headline = error_headline(fault, where)
         else:
             self.state = CardState.FAIL
             self.headline = f"Failed at: {step_title(failing_step, self.titles)}" if failing_step else "Failed"
@@ -245,4 +273,4 @@ class SlotView:
         elif kind == "attempt_finished":
             self.serial_number = data.get("serial_number", self.serial_number)
             self.finish(ev.outcome or "failed", failing_step=ev.step, reason=ev.message,
-                        station_fault=bool(data.get("station_fault")))
+                        station_fault=bool(data.get("station_fault")), fault=data.get("fault"))

@@ -163,6 +163,7 @@ def test_device_gone_stops_the_plan(profile: Profile) -> None:
     result = run_plan(steps, ctx_for(profile, serial=serial))
     assert not result.passed and result.failing_step == "battery"
     assert result.reason == "battery: the device disappeared (unplugged)"
+    assert result.device_gone  # the run ends as the station's ERROR, not the unit's FAIL
     assert len(result.measurements) == 1 and [c[0] for c in serial.calls] == ["battery"]
 
 

@@ -47,7 +47,8 @@ def test_swd_unplug_at_every_step(line: Line, bench: Bench, step: str) -> None:
     if step in NO_DEVICE_IO:
         assert r.outcome == "passed"
     else:
-        assert r.outcome == "failed", (step, r.failing_step, r.reason)
+        # the station lost the device: ERROR (it could not finish), not FAIL (nothing says the unit is bad)
+        assert r.outcome == "error", (step, r.failing_step, r.reason)
         assert r.reason
     never_connected(victim)
     never_connected(bystander)
@@ -68,8 +69,13 @@ def test_usb_unplug_at_every_step(line: Line, bench: Bench, tmp_path: Path, step
     r = results[victim.device_id]
     if step in NO_DEVICE_IO:
         assert r.outcome == "passed"
-    else:
+    elif step == "secure-state":
+        # the last check finds the device out of DFU mode: from USB, the station cannot tell a
+        # unit gone from one that left DFU by itself, so it fails the unit (it is not safe)
         assert r.outcome == "failed", (step, r.failing_step, r.reason)
+    else:
+        # the station lost the device: ERROR (it could not finish), not FAIL (nothing says the unit is bad)
+        assert r.outcome == "error", (step, r.failing_step, r.reason)
     never_connected(victim)
     never_connected(bystander)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from station.ui.cardmodel import CardState, SlotView, elapsed_text, step_title
+from station.ui.cardmodel import CardState, SlotView, elapsed_text, operator_reason, step_title
 
 
 def ev(kind: str, **kw: Any) -> Any:
@@ -56,6 +56,27 @@ def test_a_station_fault_is_error_not_fail() -> None:
     assert v.state is CardState.ERROR
     assert "engineer" in v.headline and "writing firmware" in v.headline
     assert v.chips[-1].state == "failed"
+
+
+def test_a_lost_device_is_error_and_says_so_in_words() -> None:
+    v = SlotView("4")
+    v.apply(ev("step_started", step="flash"))
+    v.apply(ev("attempt_finished", outcome="error", step="flash",
+               message="programming: the probe or device disconnected (probe SIM9C0C: target slot07 is not connected)",
+               data={"station_fault": True, "fault": "device-gone"}))
+    assert v.state is CardState.ERROR
+    assert v.headline == "Lost contact while writing firmware: check the unit and probe"
+    v.apply(ev("attempt_finished", outcome="error", step="register", message="registry unavailable: …",
+               data={"station_fault": True, "fault": "registry-unavailable"}))
+    assert v.headline == "Registry down while registering: call an engineer"
+
+
+def test_the_card_shows_the_reason_without_its_technical_tail() -> None:
+    full = "erasing: the probe or device disconnected (probe SIMD917: target slot04 is not connected)"
+    assert operator_reason(full) == "erasing: the probe or device disconnected"
+    assert operator_reason("battery: 3.10 V is below the minimum 3.50 V") == "battery: 3.10 V is below the minimum 3.50 V"
+    assert operator_reason("led: answered no (expected yes) on the status LED") == \
+        "led: answered no (expected yes) on the status LED"  # a bracket mid-sentence stays
 
 
 def test_progress_never_goes_backwards_within_a_step_and_ignores_other_steps() -> None:

@@ -41,16 +41,31 @@ def test_start_provisions_and_shows_pass(qtbot: QtBot, station: Station) -> None
     assert card.view.state is CardState.PASS
 
 
-def test_unplug_mid_run_fails_with_the_reason(qtbot: QtBot, station: Station) -> None:
+def test_unplug_mid_run_is_error_with_the_reason_in_words(qtbot: QtBot, station: Station) -> None:
     station.open(1)
     station.window.start_all()
     station.wait_step("1", "flash")
     station.bench.unplug(station.twins[0].name)
     card = station.wait_state("1", CardState.FAIL, CardState.ERROR, CardState.PASS)
-    assert card.view.state is CardState.FAIL
+    # The station lost the unit: nothing says it is bad, so not FAIL (OpenHTF's ERROR).
+    assert card.view.state is CardState.ERROR, card.view.reason
+    assert card.banner.word == "ERROR" and card.accessibleName().startswith("Slot 1. ERROR")
     assert card.view.failing_step == "flash"
-    assert card.view.headline == "Failed at: Writing firmware"
-    assert card.reason_label.text() and card.reason_label.text() == card.view.reason
+    assert card.view.headline == "Lost contact while writing firmware: check the unit and probe"
+    assert "disconnected" in card.reason_label.text() and card.reason_label.toolTip() == card.view.reason
+    assert card.retry_button.isEnabled()
+
+
+def test_a_pulled_probe_is_error_not_fail(qtbot: QtBot, station: Station) -> None:
+    station.open(1)
+    station.window.start_all()
+    station.wait_step("1", "flash")
+    station.twins[0].update_state(probe_attached=False)  # the probe's cable comes off
+    card = station.wait_state("1", CardState.FAIL, CardState.ERROR, CardState.PASS)
+    assert card.view.state is CardState.ERROR, card.view.reason
+    assert card.view.headline.startswith("Lost contact while")
+    qtbot.waitUntil(lambda: station.window.shift["errors"] == 1)
+    assert station.window.shift["failed"] == 0  # a station error is not counted as a failed unit
 
 
 def test_cancel_one_slot_while_another_passes(qtbot: QtBot, station: Station) -> None:
