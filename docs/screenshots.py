@@ -36,6 +36,7 @@ def main() -> int:
     from station.ui import theme
     from station.ui.app import GuiOptions, build_window
     from station.ui.cardmodel import CardState
+    from station.ui.layoutcheck import clipped
 
     app = QApplication([sys.argv[0]])
     theme.apply_theme(app)
@@ -73,7 +74,7 @@ def main() -> int:
         if c7 is not None and c7.view.step == "flash" and later("probe7", 3):
             demo.pull_probe(twins["7"].name)
         c4 = card("4")
-        if c4 is not None and c4.view.step == "verify" and later("unplug4", 0):
+        if c4 is not None and c4.view.step == "flash" and later("unplug4", 2):
             demo.unplug(twins["4"].name)
         for s in ("1", "2", "3"):
             c = card(s)
@@ -93,11 +94,16 @@ def main() -> int:
     def shoot() -> None:
         timer.stop()
         app.processEvents()
+        for problem in clipped(window):
+            print("clipped:", problem, file=sys.stderr)
         screen = app.primaryScreen()
         board = screen.grabWindow(0) if app.platformName() == "xcb" else window.grab()
         path = args.out / f"gui-{w}x{h}.png"
         board.save(str(path))
         print("wrote", path, {s: str(c.view.state) for s, c in window.board.cards.items()})
+        for s, c in window.board.cards.items():
+            if c.view.reason:
+                print(f"  slot {s}: {c.view.state.name} at {c.view.failing_step}: {c.view.reason}")
         window.tabs.setCurrentWidget(window.lot_panel)
         window.refresh_lot()
         QTimer.singleShot(1500, shoot_lot)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFontMetrics, QKeyEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from station.ui import theme
@@ -40,7 +40,7 @@ class PromptPanel(QFrame):
         super().__init__(parent)
         self.slot = slot
         self.prompt: PromptView | None = None
-        self._size = (320, 300)
+        self._size = (240, 100)  # the card sets its real room (fit) before the first question
         self.setObjectName("promptPanel")
         self.setStyleSheet(
             f"#promptPanel {{ background: {theme.PROMPT_BG}; border: 3px solid #000000; border-radius: 10px; }}"
@@ -151,13 +151,25 @@ class PromptPanel(QFrame):
         self.countdown_label.setToolTip(f"{math.ceil(left)} seconds left to answer")
 
     def fit(self, w: int, h: int) -> None:
-        """Size the text to the card (``w`` × ``h``): the question must read from two metres."""
+        """Size the text to the room the card gives the prompt (``w`` × ``h``): the question must
+        read from two metres, and two lines of it, the answer buttons and the countdown must fit
+        ``h`` (about 4.6 question heights plus margins), or the card is squashed."""
         self._size = (w, h)
-        q = max(16, min(40, int(w / 15), int(h * 0.065)))
+        q = max(14, min(40, int(w / 15), int((h - 30) / 4.6)))
+        text = self.question.text()
+        flags = int(Qt.TextFlag.TextWordWrap)
+        while q > 14 and text:
+            # the question beside its icon, wrapped; the buttons (1.9 q) and countdown under it
+            text_w = max(40, w - 40 - int(q * 1.6))
+            need = QFontMetrics(theme.sans(q, bold=True)).boundingRect(0, 0, text_w, 10_000, flags, text)
+            if need.height() + int(q * 1.9) + 40 <= h and need.width() <= text_w:
+                break
+            q -= 1
         self.question.setFont(theme.sans(q, bold=True))
         self.icon.setFixedSize(int(q * 1.6), int(q * 1.6))
         bf = theme.sans(max(17, int(q * 0.85)), bold=True)
         for b in self.buttons:
             b.setFont(bf)
-            b.setMinimumHeight(int(q * 1.9))
+            # the style sheet's min-height wins over setMinimumHeight; a touch target ≥ 34 px
+            b.setStyleSheet(f"min-height: {max(28, int(q * 1.9) - 6)}px;")
         self.countdown_label.setFont(theme.sans(max(15, int(q * 0.7)), bold=True))

@@ -33,10 +33,19 @@ from PySide6.QtWidgets import (
 )
 
 from station.ui import theme
-from station.ui.cardmodel import CardState, SlotView, elapsed_text
+from station.ui.cardmodel import CardState, SlotView, elapsed_text, operator_reason
 from station.ui.gate import GatedButton
 from station.ui.icons import paint_icon
 from station.ui.prompt import PromptPanel
+
+
+def _fitting_px(text: str, width: int, cap: int, floor: int, *, mono: bool = False) -> int:
+    """The largest pixel size (``floor``..``cap``) at which ``text`` fits ``width`` in one line."""
+    if not text:
+        return cap
+    ref = (theme.mono if mono else theme.sans)(100)
+    per_px = QFontMetrics(ref).horizontalAdvance(text) / 100
+    return max(floor, min(cap, int(width / max(per_px, 0.01))))
 
 
 class StateBanner(QWidget):
@@ -49,13 +58,16 @@ class StateBanner(QWidget):
         self.headline = ""
         self.phase = 0.0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(90)
+        # Small on purpose: the banner takes what the card's fixed lines leave and sizes its text
+        # to that (clipped_text says if it ever cannot); a large minimum here would make the
+        # cards, and so the window, taller than a 768-pixel screen.
+        self.setMinimumHeight(40)
 
     def sizeHint(self) -> QSize:
         return QSize(320, 150)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(160, 90)
+        return QSize(160, 40)
 
     def show_state(self, state: CardState, headline: str) -> None:
         self.style_ = theme.STATE_STYLES[state]
@@ -72,11 +84,56 @@ class StateBanner(QWidget):
         by_width = (self.width() - 24) * ref / at_ref
         return max(20, int(min(self.height() * 0.46, by_width)))
 
+    def _layout(self) -> tuple[QRectF, int, QRectF, QRectF, QRectF, int, bool]:
+        """Where the icon, the word and the headline go, and their sizes (pixels).
+
+        The headline (operator words: "Failed at: Checking firmware") is wrapped and shrunk until
+        it fits the space under the word, so it is never cut; ``fits`` says whether even the
+        smallest size did. Shared by :meth:`paintEvent` and :meth:`clipped_text`.
+        """
+        r = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        word_px = self.word_pixel_size()
+        fm = QFontMetrics(theme.sans(word_px, bold=True))
+        icon_side = fm.height() * 0.95
+        gap = word_px * 0.25
+        total = icon_side + gap + fm.horizontalAdvance(self.word)
+        head_px, head_h, fits = 0, 0.0, True
+        flags = int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap)
+        head_w = int(r.width() - 16)
+        if self.headline:
+            room = r.height() - fm.height() - 6
+            head_px = max(12, min(int(word_px * 0.55), int(self.width() / 13)))
+            while True:
+                need = QFontMetrics(theme.sans(head_px, bold=True)).boundingRect(
+                    0, 0, head_w, 10_000, flags, self.headline)
+                head_h = float(need.height())
+                fits = head_h <= room and need.width() <= head_w
+                if fits or head_px <= 12:
+                    break
+                head_px -= 1
+        block_h = fm.height() + head_h
+        top = r.top() + max(2.0, (r.height() - block_h) / 2)
+        left = r.left() + max(8.0, (r.width() - total) / 2)
+        icon = QRectF(left, top + (fm.height() - icon_side) / 2, icon_side, icon_side)
+        word = QRectF(left + icon_side + gap, top, r.right() - left - icon_side - gap, fm.height())
+        head = QRectF(r.left() + 8, top + fm.height(), head_w, head_h)
+        return icon, word_px, word, head, r, head_px, fits
+
+    def clipped_text(self) -> list[str]:
+        """What of the word or the headline would be cut at this size (see station.ui.layoutcheck)."""
+        _, word_px, word, head, r, _, fits = self._layout()
+        out = []
+        if QFontMetrics(theme.sans(word_px, bold=True)).horizontalAdvance(self.word) > word.width() + 1:
+            out.append(f"state word {self.word!r} is wider than the banner")
+        if self.headline and (not fits or head.bottom() > r.bottom() + 1):
+            out.append(f"headline {self.headline!r} does not fit the banner ({r.width():.0f}×{r.height():.0f})")
+        return out
+
     def paintEvent(self, event: QPaintEvent) -> None:
         st = self.style_
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = QRectF(self.rect()).adjusted(1, 1, -1, -1)
+        icon, word_px, word, head, r, head_px, _ = self._layout()
         radius = min(12.0, r.height() * 0.08)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(st.background))
@@ -95,27 +152,13 @@ class StateBanner(QWidget):
             p.drawRoundedRect(r.adjusted(1.5, 1.5, -1.5, -1.5), radius, radius)
 
         fg = QColor(st.foreground)
-        word_px = self.word_pixel_size()
-        head_px = max(15, min(int(word_px * 0.55), int(self.width() / 13)))
-        has_head = bool(self.headline)
-        word_font = theme.sans(word_px, bold=True)
-        fm = QFontMetrics(word_font)
-        icon_side = fm.height() * 0.95
-        text_w = fm.horizontalAdvance(self.word)
-        gap = word_px * 0.25
-        total = icon_side + gap + text_w
-        block_h = fm.height() + (head_px * 2.6 if has_head else 0)
-        top = r.top() + (r.height() - block_h) / 2
-        left = r.left() + max(8.0, (r.width() - total) / 2)
-        paint_icon(p, st.icon, QRectF(left, top + (fm.height() - icon_side) / 2, icon_side, icon_side), fg, self.phase)
-        p.setFont(word_font)
+        paint_icon(p, st.icon, icon, fg, self.phase)
+        p.setFont(theme.sans(word_px, bold=True))
         p.setPen(fg)
-        p.drawText(QRectF(left + icon_side + gap, top, r.right() - left - icon_side - gap, fm.height()),
-                   int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), self.word)
-        if has_head:
+        p.drawText(word, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), self.word)
+        if self.headline:
             p.setFont(theme.sans(head_px, bold=True))
-            p.drawText(QRectF(r.left() + 10, top + fm.height(), r.width() - 20, head_px * 2.6),
-                       int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap),
+            p.drawText(head, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap),
                        self.headline)
         p.end()
 
@@ -188,6 +231,7 @@ class SlotCard(QFrame):
         self.meta_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.elapsed_label = QLabel()
         self.elapsed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._reason_cap = 14
         self.id_label = QLabel()
         self.id_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.banner = StateBanner()
@@ -215,8 +259,10 @@ class SlotCard(QFrame):
         self.detail.addWidget(self.reason_label)
         self.chip_row = ChipRow()
         # Text never widens a card: every card of the board gets the same width.
-        for lab in (self.name_label, self.meta_label, self.id_label, self.step_label, self.reason_label):
+        for lab in (self.name_label, self.id_label, self.step_label, self.reason_label):
             lab.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # sized by _fit_meta to the room the name and the clock leave
+        self.meta_label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
 
         self.start_button = QPushButton("Start")
         self.stop_button = QPushButton("Stop")
@@ -239,12 +285,13 @@ class SlotCard(QFrame):
         self.record_button.clicked.connect(self._record)
 
         head = QHBoxLayout()
-        head.addWidget(self.name_label, 3)
-        head.addWidget(self.meta_label, 2)
+        head.addWidget(self.name_label, 1)
+        head.addWidget(self.meta_label)
         head.addWidget(self.elapsed_label)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.stop_button, self.retry_button, self.record_button, self.recover_button):
-            buttons.addWidget(b)
+        for b in (self.start_button, self.stop_button, self.retry_button, self.record_button):
+            buttons.addWidget(b, 1)
+        buttons.insertWidget(2, self.recover_button, 2)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 6, 10, 8)
         lay.setSpacing(4)
@@ -290,15 +337,16 @@ class SlotCard(QFrame):
         """Repaint everything from the view (after an event or an operator action)."""
         v = self.view
         self.name_label.setText(v.title or v.slot)
-        meta = [x for x in (v.platform, v.transport.upper() if v.transport else None) if x]
-        self.meta_label.setText("  ".join(meta))
-        ident = v.device_id or "no device"
-        if v.serial_number:
-            ident += f"  SN {v.serial_number}"
-        self.id_label.setText(ident)
+        # The device ID has a line of its own, as large as the card allows (it is read from two
+        # metres); platform, transport and serial sit beside the slot name, in two short lines.
+        meta = " · ".join(x for x in (v.platform, v.transport.upper() if v.transport else None) if x)
+        self.meta_label.setText(meta + (f"\nSN {v.serial_number}" if v.serial_number else ""))
+        self.id_label.setText(v.device_id or "no device")
         self._fit_ident()
+        self._fit_meta()
         self.banner.show_state(v.state, v.headline)
         if v.prompt is not None:
+            self.prompt_panel.fit(self.width(), self._prompt_room())  # before its text makes it grow
             self.prompt_panel.show_prompt(v.prompt)
             self.prompt_panel.show()
             self.banner.hide()
@@ -307,6 +355,8 @@ class SlotCard(QFrame):
             self.prompt_panel.hide()
             self.banner.show()
         running = v.state is CardState.RUNNING
+        # A question takes the step line's room too: it must be read, the step bar can wait.
+        self.detail.setVisible(v.prompt is None)
         self.detail.setCurrentIndex(0 if running else 1)
         self.step_label.setText(self._step_count() if running and v.step else "")
         if running and v.step and v.step_fraction is None:
@@ -314,14 +364,19 @@ class SlotCard(QFrame):
         else:
             self.step_bar.setRange(0, 1000)
             self.step_bar.setValue(int((v.step_fraction or 0.0) * 1000))
-        self.reason_label.setText(v.reason if v.finished and v.state is not CardState.PASS else "")
+        self.reason_label.setText(operator_reason(v.reason) if v.finished and v.state is not CardState.PASS else "")
         self.reason_label.setToolTip(v.reason)
+        self._fit_reason()
         self.chip_row.set_chips([(c.name, c.title, c.state) for c in v.chips])
         self.start_button.setEnabled(not running)
         self.stop_button.setEnabled(running)
         self.retry_button.setEnabled(v.finished and v.state is not CardState.PASS)
         self.record_button.setEnabled(v.device_id is not None)
+        # A locked chip: Recover takes the place of Stop (nothing runs) and Retry (it would only
+        # fail again), so its words fit the row.
         self.recover_button.setVisible(v.locked)
+        self.stop_button.setVisible(not v.locked)
+        self.retry_button.setVisible(not v.locked)
         self.tick()
         self._announce()
 
@@ -350,26 +405,59 @@ class SlotCard(QFrame):
             QAccessible.updateAccessibility(QAccessibleEvent(self, QAccessible.Event.NameChanged))
 
     def _fit_ident(self) -> None:
-        """The device ID (and serial) in one line: shrink the monospace font to fit, not cut."""
+        """The device ID in one line: the monospace font as large as fits, never cut."""
         text = self.id_label.text()
         width = max(100, self.width() - 24)
-        cap = max(13, min(22, int(self.width() / 26)))
-        ref = theme.mono(100)
-        per_px = QFontMetrics(ref).horizontalAdvance(text) / 100 if text else 1.0
-        self.id_label.setFont(theme.mono(max(10, min(cap, int(width / max(per_px, 0.01))))))
+        cap = max(14, min(26, int(self.height() * 0.07)))
+        self.id_label.setFont(theme.mono(_fitting_px(text, width, cap, 10, mono=True)))
+
+    def _fit_meta(self) -> None:
+        """Platform · transport and the serial, right of the slot name, in the name's row."""
+        lines = self.meta_label.text().split("\n")
+        row = max(16, self.name_label.sizeHint().height())
+        cap = max(11, min(20, int(row / max(1, len(lines)) / 1.2), int(self.width() / 24)))
+        name_w = QFontMetrics(self.name_label.font()).horizontalAdvance(self.name_label.text())
+        room = max(40, self.width() - 24 - name_w - self.elapsed_label.minimumWidth() - 16)
+        self.meta_label.setFont(theme.sans(min(_fitting_px(x, room, cap, 10) for x in lines) if lines else cap))
+
+    def _fit_reason(self) -> None:
+        """The reason in the step line's room (two lines at the card's size): smaller type before cut."""
+        text = self.reason_label.text()
+        box_h = self.detail.height() if self.detail.maximumHeight() < 10_000 else 40
+        width = max(60, self.width() - 24)
+        px = self._reason_cap
+        flags = int(Qt.TextFlag.TextWordWrap)
+        while px > 11 and text:
+            need = QFontMetrics(theme.sans(px)).boundingRect(0, 0, width, 10_000, flags, text)
+            if need.height() <= box_h and need.width() <= width:
+                break
+            px -= 1
+        self.reason_label.setFont(theme.sans(px))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         w, h = self.width(), self.height()
-        name_px = max(18, min(44, int(h * 0.085), int(w / 9)))
+        # Every fixed line is a share of the card's height, and together they stay well under it
+        # (about 0.35 h + 90 px): the banner or the prompt gets the rest, so the card never asks
+        # for more height than the board gave it.
+        name_px = max(18, min(36, int(h * 0.08), int(w / 9)))
         self.name_label.setFont(theme.sans(name_px, bold=True))
         small = max(13, min(22, int(w / 26)))
         self.meta_label.setFont(theme.sans(small))
         self.elapsed_label.setFont(theme.mono(max(16, int(name_px * 0.8)), bold=True))
         self._fit_ident()
         self.step_label.setFont(theme.sans(small, bold=True))
-        self.reason_label.setFont(theme.sans(max(14, min(24, int(w / 22)))))
-        self.detail.setFixedHeight(int(QFontMetrics(self.reason_label.font()).lineSpacing() * 2.1))
+        self._reason_cap = max(14, min(24, int(w / 22)))
+        self.detail.setFixedHeight(int(QFontMetrics(theme.sans(self._reason_cap)).lineSpacing() * 2.1))
+        self._fit_reason()
+        self._fit_meta()
+        self.elapsed_label.setMinimumWidth(QFontMetrics(self.elapsed_label.font()).horizontalAdvance("00:00") + 4)
         self.step_bar.setFixedHeight(max(14, int(h * 0.045)))
         self.chip_row.setFixedHeight(max(16, int(h * 0.05)))
-        self.prompt_panel.fit(w, h)
+        self.prompt_panel.fit(w, self._prompt_room())
+
+    def _prompt_room(self) -> int:
+        """The prompt's share of the card: what the banner and the step line leave (it hides them)."""
+        fixed = (self.name_label.sizeHint().height() + self.id_label.sizeHint().height()
+                 + self.chip_row.height() + self.start_button.sizeHint().height() + 6 + 8 + 4 * 4)
+        return max(60, self.height() - fixed)

@@ -9,6 +9,7 @@ is a button (log in / out).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from station.ui import theme
@@ -32,6 +33,14 @@ class _Item(QWidget):
         self.value.setText(text)
         self.value.setToolTip(tooltip or text)
         self.setAccessibleDescription(text)
+        bar = self.parentWidget()
+        if isinstance(bar, TopBar):
+            bar.refit()
+
+    def natural_width(self, px: int) -> int:
+        """Width of the value (or caption, if wider) at value size ``px``."""
+        val = QFontMetrics(theme.sans(px, bold=True)).horizontalAdvance(self.value.text())
+        return max(val, QFontMetrics(self.caption.font()).horizontalAdvance(self.caption.text())) + 2
 
 
 class TopBar(QFrame):
@@ -56,17 +65,38 @@ class TopBar(QFrame):
         op.setSpacing(0)
         op.addWidget(self.operator_caption)
         op.addWidget(self.operator_button)
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(10, 4, 10, 4)
-        lay.setSpacing(18)
-        for item, stretch in ((self.profile, 2), (self.lot, 4), (self.mode, 3), (self.cloud, 3), (self.shift, 3)):
-            lay.addWidget(item, stretch)
-        lay.addLayout(op, 3)
+        self.row = QHBoxLayout(self)
+        self.row.setContentsMargins(10, 4, 10, 4)
+        self.row.setSpacing(18)
+        self.items = (self.profile, self.lot, self.mode, self.cloud, self.shift)
+        for item in self.items:
+            self.row.addWidget(item, 1)
+        self.row.addLayout(op, 0)
+        self.value_px = theme.px(16, scale)
         self.fit(scale)
 
+    def refit(self) -> None:
+        """Give each item the width its value needs, and shrink the values' type (never below
+        12 px) only when together they do not fit: a lot name is not cut to "demo-boron-2026…"."""
+        room = self.width() - 20 - self.row.spacing() * len(self.items) - self.operator_button.sizeHint().width()
+        px = self.value_px
+        while px > 12 and sum(i.natural_width(px) for i in self.items) > room:
+            px -= 1
+        font = theme.sans(px, bold=True)
+        for i, item in enumerate(self.items):
+            item.value.setFont(font)
+            w = item.natural_width(px)
+            item.setMinimumWidth(w)
+            self.row.setStretch(i, w)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.refit()
+
     def fit(self, scale: float) -> None:
+        self.value_px = theme.px(16, scale)
         cap = theme.sans(theme.px(11, scale), bold=True)
-        val = theme.sans(theme.px(16, scale), bold=True)
+        val = theme.sans(self.value_px, bold=True)
         for item in (self.profile, self.lot, self.mode, self.cloud, self.shift):
             item.caption.setFont(cap)
             item.caption.setStyleSheet(f"color: {theme.MUTED};")
@@ -74,6 +104,7 @@ class TopBar(QFrame):
         self.operator_caption.setFont(cap)
         self.operator_caption.setStyleSheet(f"color: {theme.MUTED};")
         self.operator_button.setFont(val)
+        self.refit()
 
     def _operator_clicked(self) -> None:
         (self.logoutRequested if self.logged_in else self.loginRequested).emit()
@@ -82,6 +113,7 @@ class TopBar(QFrame):
     def set_operator(self, name: str | None, role: str | None) -> None:
         self.logged_in = name is not None
         self.operator_button.setText(f"{name} · {role}" if name else "Log in")
+        self.refit()
         self.operator_button.setToolTip("log out" if name else "log in with your badge or PIN")
 
     def set_cloud(self, online: bool | None, queued: int, attention: int = 0) -> None:
