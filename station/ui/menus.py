@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from station.app import people, settings_edit
-from station.roles import Action
+from station.roles import Action, required_role
 from station.ui.gate import why_locked
 from station.ui.settingsdialog import SettingsDialog
 from station.ui.usersdialog import UsersDialog
@@ -47,7 +47,8 @@ class StationMenus(QObject):
 
     def _lock(self, action: QAction, text: str, needs: Action) -> None:
         allowed = self.window.may(needs)
-        action.setText(text if allowed else f"🔒 {text}")
+        # words, not a padlock glyph (no emoji font on many station PCs)
+        action.setText(text if allowed else f"{text} (locked: {required_role(needs).value} only)")
         action.setToolTip("" if allowed else why_locked(self.window.role, needs))
         action.setStatusTip(action.toolTip())
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from station.ui import theme
+from station.ui.fit import fit
 from station.ui.gate import GatedButton
 from station.ui.pagedmodel import Column
 from station.ui.rowsmodel import RowsModel
@@ -41,12 +42,21 @@ from station.ui.workers import Workers
 Load = Callable[[], Callable[[], list[Any]]]
 Save = Callable[[str, str], Callable[[], Any]]
 
+def _you(r: Any) -> str:
+    if r.editable:
+        return "you may change it"
+    if r.secret or r.file_key is None:
+        return "locked: not kept in station.toml"
+    return f"locked: needs {r.changed_by}"
+
+
+# A word, not a padlock glyph: a station PC without an emoji font draws U+1F512 as an empty box.
 COLUMNS = [
-    Column("Setting", lambda r: ("" if r.editable else "🔒 ") + r.name, tooltip=lambda r: r.why_not or r.help),
-    Column("Value", lambda r: r.shown),
-    Column("From", lambda r: r.where),
+    Column("Setting", lambda r: r.name, tooltip=lambda r: r.help),
+    Column("Value", lambda r: r.shown, tooltip=lambda r: r.shown),
+    Column("From", lambda r: r.where, tooltip=lambda r: r.where),
     Column("Changed by", lambda r: r.changed_by),
-    Column("What it is", lambda r: r.help, tooltip=lambda r: r.help),
+    Column("You", _you, tooltip=lambda r: r.why_not or "you may change it"),
 ]
 
 
@@ -70,8 +80,10 @@ class SettingsDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # a long path is elided, the lock is not
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setAccessibleName("settings")
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
@@ -86,7 +98,6 @@ class SettingsDialog(QDialog):
         self.value.setPlaceholderText("empty: take it out of the station file (the default applies)")
         self.value.returnPressed.connect(self.save)
         self.save_button = GatedButton("Save")
-        self.save_button.setObjectName("primary")
         self.save_button.setAutoDefault(False)
         self.save_button.activated.connect(self.save)
         self.save_button.refused.connect(self._save_refused)
@@ -109,7 +120,7 @@ class SettingsDialog(QDialog):
         lay.addWidget(self.table, 1)
         lay.addWidget(self.editor)
         lay.addWidget(box)
-        self.resize(int(1000 * scale), int(620 * scale))
+        fit(self, int(1200 * scale), int(660 * scale))
         self._set_editor(None)
         self.reload()
 
@@ -128,7 +139,6 @@ class SettingsDialog(QDialog):
             return
         current = select or (self.current.name if self.current is not None else None)
         self.model.set_rows(rows)
-        self.table.resizeColumnsToContents()
         i = self.model.find(lambda r: r.name == current) if current else -1
         self.table.selectRow(max(i, 0))
         if note:
@@ -162,6 +172,7 @@ class SettingsDialog(QDialog):
         self.value.setEnabled(row.editable)
         self.save_button.setEnabled(True)
         self.save_button.set_allowed(row.editable, row.why_not)
+        self.save_button.setText("Save" if row.editable else "Save (locked: press to see why)")
         self.show_message("" if row.editable else row.why_not, error=not row.editable)
 
     # ------------------------------------------------------------------ saving

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from station.roles import Role
 from station.ui import theme
+from station.ui.fit import fit
 from station.ui.pagedmodel import Column
 from station.ui.rowsmodel import RowsModel
 from station.ui.workers import Workers
@@ -155,7 +156,7 @@ class UsersDialog(QDialog):
         lay.addWidget(heading)
         lay.addLayout(body, 1)
         lay.addWidget(box)
-        self.resize(int(1000 * scale), int(560 * scale))
+        fit(self, int(1000 * scale), int(560 * scale))
         self.new_user()
         self.reload()
 

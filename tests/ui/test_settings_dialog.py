@@ -70,7 +70,9 @@ def test_an_operator_sees_every_setting_and_why_it_is_locked(qtbot: QtBot, stati
     assert cell(dialog, "db", 2) == "flag", "the window was given --db"
     assert cell(dialog, "swd_frequency", 1) == "4000000" and cell(dialog, "swd_frequency", 2) == "default"
     assert cell(dialog, "particle_token", 1) in ("set", "not set"), "a credential is never shown"
-    assert all(cell(dialog, r.name, 0).startswith("🔒") for r in dialog.model.rows), "an operator changes nothing"
+    assert all(cell(dialog, r.name, 4).startswith("locked") for r in dialog.model.rows), "an operator changes nothing"
+    assert cell(dialog, "swd_frequency", 4) == "locked: needs engineer"
+    assert cell(dialog, "cache", 4) == "locked: not kept in station.toml"
 
     dialog.select("swd_frequency")
     assert not dialog.value.isEnabled()
@@ -91,9 +93,9 @@ def test_an_engineer_changes_the_swd_clock_and_bad_values_lose_nothing(qtbot: Qt
     w = open_as(qtbot, station, "eve", "5678")
     dialog = open_dialog(qtbot, w)
     config = station.tmp / "station.toml"
-    assert not cell(dialog, "swd_frequency", 0).startswith("🔒")
-    assert cell(dialog, "station_name", 0).startswith("🔒"), "the station's name is an admin's"
-    assert cell(dialog, "cache", 0).startswith("🔒"), "the station file does not hold the cache folder"
+    assert cell(dialog, "swd_frequency", 4) == "you may change it"
+    assert cell(dialog, "station_name", 4) == "locked: needs admin", "the station's name is an admin's"
+    assert cell(dialog, "cache", 4).startswith("locked"), "the station file does not hold the cache folder"
 
     dialog.select("swd_frequency")
     assert dialog.value.isEnabled()

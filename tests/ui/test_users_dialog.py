@@ -139,7 +139,7 @@ def test_operators_and_engineers_find_users_locked_and_told_why(qtbot: QtBot, st
     scan_badge_and_tap_pin(qtbot, w, who, pin)
     qtbot.waitUntil(lambda: w.role == role, timeout=10_000)
     w.menus.menu.aboutToShow.emit()
-    assert w.menus.users_action.text() == "🔒 &Users and PINs…"
+    assert w.menus.users_action.text() == "&Users and PINs… (locked: admin only)"
     assert "needs an admin" in w.menus.users_action.toolTip()
     w.menus.users_action.trigger()
     qtbot.waitUntil(lambda: w.explanation is not None and w.explanation.isVisible())
