@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QWidget
 
 def fit(widget: QWidget, width: int, height: int, margin: int = 24) -> None:
     """Resize to ``width`` x ``height`` (already scaled), never past the screen's free area."""
-    screen = widget.screen() if widget.parentWidget() is None else widget.parentWidget().screen()
+    parent = widget.parentWidget()
+    screen = (parent or widget).screen()
     if screen is not None:
         free = screen.availableGeometry()
         width, height = min(width, free.width() - margin), min(height, free.height() - margin)
