@@ -64,3 +64,29 @@ def test_lock_needs_swd_and_a_halted_end(tmp_path: Path) -> None:
     held.write_text(DEMO_BORON.read_text().replace('action = "halt"', 'action = "hold-reset"\nlock_debug_port = true'))
     out = CliRunner().invoke(cli, ["profile", "check", str(held)])
     assert out.exit_code == 2 and 'needs action = "halt"' in out.output
+
+
+def test_an_f_part_as_the_module_maker_left_it_stays_open_through_the_line_and_is_locked_at_its_end(
+    line: Line, bench: Bench, tmp_path: Path
+) -> None:
+    """Issue 9's done-when in one run: hardened APPROTECT written (HwDisabled), the port proven open
+    after the line's reset, then locked as the last step and proven locked after later resets."""
+    twin = bench.create(1, seed=100, build_code="F")[0]
+    twin.uicr[0x208] = 0xFF  # UICR.APPROTECT erased: an F part re-locks at its next reset
+    twin.update_state(ap_open=True)
+    (result,) = line.swd([twin], profile=_locking(tmp_path))
+    assert result.outcome == "passed", result.reason
+    lot = line.registry.lots()[0]
+    (attempt,) = line.registry.attempt_details(lot.name).values()
+    details = {s["name"]: s["details"] for s in attempt["steps"]}
+    assert details["identify"]["variant"] == "AAF0" and details["identify"]["hardened_approtect"] is True
+    assert details["flash"]["uicr_written"] == {"0x10001208": "0xFFFFFF5A"}  # HwDisabled, recorded
+    assert details["start-test-firmware"]["approtect_after_reset"].startswith("open")
+    assert details["lock-debug-port"]["locked"] is True
+    assert twin.uicr[0x208] == 0x00
+    never_connected(twin)  # nothing on the line booted the product
+    for _ in range(2):  # at the customer: every power-on resets the part, and the port stays shut
+        bench.unplug(twin.name)
+        bench.plug(twin.name)
+        drop_chip(twin)
+        assert _ctrl_ap_says_locked(twin)

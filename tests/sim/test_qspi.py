@@ -79,6 +79,18 @@ def test_a_destructive_dct_write_always_logs_key_lost(t: Twin) -> None:
     assert t.events.kinds().count("key_lost") == 1
 
 
+@pytest.mark.parametrize(
+    ("offset", "data"),
+    [(3106, b"\x00"), (3200, b"\x00" * 4), (3297, b"\x00"), (3000, b"\x00" * 400), (0, b"\x00" * 0x4000)],
+)
+def test_every_dct_write_that_changes_a_key_byte_logs_key_lost(t: Twin, offset: int, data: bytes) -> None:
+    key = t.device_key()
+    dfu = DfuSeFunction(t)
+    _write(dfu, 1, offset, data)
+    assert t.device_key() != key
+    assert t.events.kinds().count("key_lost") == 1
+
+
 def test_raw_external_flash_writes_hit_the_filesystem_only_where_it_lives(t: Twin) -> None:
     dfu = DfuSeFunction(t)
     key = t.device_key()
