@@ -7,8 +7,11 @@ first attempt at ``functional-tests`` and pass a second one, so yields and the f
 something to count. Rows go in through Core ``INSERT`` into the same tables the registration path
 writes, so the queries measured are the ones a station runs on its own data.
 
-Every command is measured in a child process of its own (``os.wait4`` returns that child's
-resource usage), so the peak RSS printed is the command's alone, not the benchmark's.
+Every command is measured in a child process of its own, and the peak RSS printed is that
+child's own high-water mark (``VmHWM`` of its address space, read by the child as it exits), not the
+benchmark's. ``os.wait4``'s ``ru_maxrss`` is not that figure on Linux: a child started by
+``subprocess`` (vfork + exec) inherits the parent's high-water mark at exec, so every command
+measured after the lot was loaded in process showed the benchmark's 135 MB, whatever it used.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
@@ -152,21 +157,36 @@ class Measured:
     stderr: str
 
 
-def run_child(argv: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Run ``argv`` as a child process; its wall time and its own peak RSS (``os.wait4``)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    assert p.stderr is not None
-    err = p.stderr.read().decode(errors="replace")
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    rss_kb = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
-    return Measured(wall, rss_kb / 1024, p.returncode, err[-400:])
+#: Runs ``python -m station ARGS`` in this interpreter and, at exit, writes the process's own
+#: peak RSS (``VmHWM``, kB) to the file named by the first argument.
+_METER = """\
+import atexit, runpy, sys
+out = sys.argv.pop(1)
+def _hwm():
+    with open('/proc/self/status') as f:
+        kb = next(line.split()[1] for line in f if line.startswith('VmHWM:'))
+    with open(out, 'w') as f:
+        f.write(kb)
+atexit.register(_hwm)
+sys.argv[0] = 'station'
+runpy.run_module('station', run_name='__main__', alter_sys=True)
+"""
 
 
-def station_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "station", *args]
+def run_child(args: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run ``station ARGS`` as a child process; its wall time and its own peak RSS (``VmHWM``)."""
+    fd, hwm = tempfile.mkstemp(suffix=".hwm")
+    os.close(fd)
+    try:
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-c", _METER, hwm, *args], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, env=env, check=False)
+        wall = time.perf_counter() - t0
+        text = Path(hwm).read_text().strip()
+    finally:
+        Path(hwm).unlink(missing_ok=True)
+    rss_mb = int(text) / 1024 if text else float("nan")
+    return Measured(wall, rss_mb, p.returncode, p.stderr.decode(errors="replace")[-400:])
 
 
 def load() -> str:
