@@ -45,10 +45,14 @@ ALLOWED_EDGES: dict[tuple[str, str], str] = {
     ("station.cli.gui_cmds", "station.ui.app"): "`station gui` is how an operator starts the window",
 }
 
-#: Where the twin may be imported: the one place that chooses real or simulated hardware, and the
-#: front ends whose job is to build and handle twins (``station sim``, ``station demo``, the
-#: window's demo bench controls).
-SIM_IMPORTERS = ("station.hw.backend", "station.cli.sim_cmds", "station.cli.demo_cmds", "station.ui.demo")
+#: Where the twin may be imported: the one place that chooses real or simulated hardware, the
+#: application module that builds and handles twins for ``station sim`` and ``station demo``, and
+#: the window's demo bench controls.
+SIM_IMPORTERS = ("station.hw.backend", "station.app.bench", "station.ui.demo")
+#: What the command line imports for its work: the application layer, the one error tree, the
+#: domain's value types, and itself (plus the package's ``__version__`` and ALLOWED_EDGES). The
+#: CLI parses, calls ``station.app`` and prints, so the GUI never has to copy a command's work.
+CLI_MAY_IMPORT = ("app", "errors", "domain", "cli")
 QT_PACKAGES = ("PySide6", "shiboken6")
 QT_UNIT = "ui"
 #: Exceptions the twin raises model the hardware's own signals (bus fault, USB stall), not station errors.
@@ -147,6 +151,21 @@ def sim_violations(root: Path, allowed: tuple[str, ...] = SIM_IMPORTERS) -> list
     ]
 
 
+def cli_violations(root: Path, allowed: tuple[str, ...] = CLI_MAY_IMPORT) -> list[str]:
+    """Imports of the ``cli`` package that reach past the application layer into the core."""
+    pkg = root.name
+    ok = tuple(f"{pkg}.{a}" for a in allowed)
+    return [
+        f"{imp.module}:{imp.line} imports {imp.target}; the CLI imports {', '.join(ok)} only"
+        for path in sorted((root / "cli").rglob("*.py"))
+        for imp in imports_of(root, path)
+        if imp.target.split(".")[0] == pkg
+        and imp.target not in (pkg, f"{pkg}.__version__")
+        and (imp.module, imp.target) not in ALLOWED_EDGES
+        and not any(imp.target == a or imp.target.startswith(a + ".") for a in ok)
+    ]
+
+
 def package_cycles(root: Path) -> list[list[str]]:
     """Cycles in the graph of units (``hw -> sim -> hw``), whatever the layer table says."""
     graph: dict[str, set[str]] = {}
@@ -218,6 +237,10 @@ def test_the_twin_is_imported_only_where_the_backend_is_chosen() -> None:
     assert sim_violations(ROOT) == []
 
 
+def test_the_cli_gets_its_work_from_the_application_layer() -> None:
+    assert cli_violations(ROOT) == []
+
+
 def test_one_exception_tree() -> None:
     assert stray_exceptions(ROOT) == []
 
@@ -276,6 +299,22 @@ def test_checker_sees_qt_outside_the_gui_and_the_twin_outside_the_backend(fake) 
     assert qt_violations(root) == ["station.pipeline.run:2 imports PySide6.QtCore (Qt belongs in station.ui)"]
     (problem,) = sim_violations(root, ("station.hw.backend",))
     assert problem.startswith("station.hw.usb:1 imports the twin (station.sim)")
+
+
+def test_checker_sees_the_cli_reach_past_the_application_layer(fake) -> None:
+    root = fake({
+        "cli/lot_cmds.py": "from station import __version__\nfrom station.app.lots import FORMATS\n"
+        "from station.errors import ConfigError\nfrom station.domain import Transport\nfrom . import common\n"
+        "def f():\n    from station.export.manifest import write_lot\n",
+        "cli/common.py": "from station import settings\n",
+        "app/lots.py": "from station.export.manifest import FORMATS\n",
+    })
+    assert cli_violations(root) == [
+        "station.cli.common:1 imports station.settings; the CLI imports station.app, station.errors, "
+        "station.domain, station.cli only",
+        "station.cli.lot_cmds:7 imports station.export.manifest; the CLI imports station.app, station.errors, "
+        "station.domain, station.cli only",
+    ]
 
 
 def test_checker_sees_an_exception_outside_the_tree(fake) -> None:

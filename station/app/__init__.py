@@ -4,11 +4,17 @@
   devices, lots, the cloud outbox;
 * a run's :class:`RunHandle` and its typed :class:`Event` stream (:class:`EventKind`);
 * operator prompts: :class:`Prompt`, :class:`PromptBroker`, :class:`ScriptedAnswers`;
-* the step catalogue (:func:`steps_for`) and the settings table (:mod:`station.settings`).
+* the step catalogue (:func:`steps_for`) and the settings table (:mod:`station.settings`);
+* small modules for the rest of a front end's work: :mod:`station.app.settings` (the settings
+  table's rows, where files live), :mod:`~station.app.firmware`, :mod:`~station.app.profiles`,
+  :mod:`~station.app.labels`, :mod:`~station.app.lots`, :mod:`~station.app.cloud`,
+  :mod:`~station.app.runs` (event and prompt types for a presenter), :mod:`~station.app.bench`
+  (choosing and handling the twins), :mod:`~station.app.doctor`, :mod:`~station.app.registry`.
 
 The names are imported on first use (PEP 562): the session pulls in the pipeline, the registry
 and SQLAlchemy, which a command such as ``station devices`` (only :func:`attached`) never needs;
-importing them all here cost it about 0.7 s of its start-up.
+importing them all here cost it about 0.7 s of its start-up, and would make ``import
+station.app.firmware`` (``station firmware inspect``) pay for them too.
 """
 
 from __future__ import annotations

@@ -252,6 +252,15 @@ class StationSession:
         names = {uid: name for name, uid in self.config.slots.items()}
         return AutoProvisioner(self._need_job(), transport, slot_names=names, asker=self.broker.asker)
 
+    @staticmethod
+    def plug_watcher(auto: Callable[[Any], None]) -> Any:
+        """A hotplug watcher (a context manager: ``with`` starts and stops it) handing every probe and
+        USB device that arrives or leaves to ``auto`` (an :meth:`auto_provisioner`), for a front end
+        that keeps its own loop (``provision --watch`` waits for Ctrl-C or its time)."""
+        from station.hw.hotplug import HotplugWatcher
+
+        return HotplugWatcher(auto)
+
     # ------------------------------------------------------------------ watching (bench auto-start)
     def watch(self, on_change: Callable[[], None] | None = None, *, auto_start: bool = True,
               interval: float = 0.3) -> None:

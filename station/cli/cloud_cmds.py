@@ -11,6 +11,20 @@ from typing import Any
 
 import click
 
+from station.app.cloud import (
+    DEFAULT_PARTICLE_API,
+    DEFAULT_PERIDIO_API,
+    ENV_VARS,
+    PARTICLE,
+    PERIDIO,
+    Redactor,
+    SyncReport,
+    check_base_url,
+    get_credential,
+    how_to_configure,
+    is_local_url,
+    store_credential,
+)
 from station.cli.common import (
     db_option,
     echo_json,
@@ -18,14 +32,7 @@ from station.cli.common import (
     open_session,
     setting_option,
 )
-from station.cloud.credentials import ENV_VARS, get_credential, how_to_configure, store_credential
-from station.cloud.http import check_base_url, is_local_url
-from station.cloud.particle import DEFAULT_PARTICLE_API
-from station.cloud.peridio import DEFAULT_PERIDIO_API
-from station.cloud.redact import Redactor
-from station.cloud.sync import SyncReport
 from station.errors import CloudError, ConfigError
-from station.store.outbox import PARTICLE, PERIDIO
 
 
 def _summary(r: SyncReport) -> dict[str, object]:

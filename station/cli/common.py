@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from station import settings
+from station.app import settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,14 +74,14 @@ def open_session(db_url: str | None = None, **settings_kw: Any) -> Any:
 
 
 def open_cache(cache_dir: Path | None) -> Any:
-    from station.firmware.cache import FirmwareCache, default_cache_dir
+    from station.app.firmware import open_cache as open_
 
-    return FirmwareCache(cache_dir or default_cache_dir())
+    return open_(cache_dir)
 
 
 def open_registry_cli(db_url: str | None, *, create: bool = False) -> Any:
     """Only commands that record a run pass ``create=True``; the others report a missing registry."""
-    from station.store.registry import open_registry
+    from station.app.registry import open_registry
 
     return open_registry(db_url, create=create)
 

@@ -3,38 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
+from station.app.settings import settings_rows
 from station.cli.common import echo_json, json_option
 
-
-def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
-    """One row per setting, secrets shown only as set / not set."""
-    from station.config import resolved_settings
-    from station.firmware.cache import default_cache_dir
-
-    values = resolved_settings({"config": config_path})
-    rows = []
-    for name, v in values.items():
-        shown = v.shown
-        if name == "cache" and v.value is None:
-            shown = str(default_cache_dir())
-        rows.append({
-            "name": name,
-            "value": shown,
-            "source": v.source.value,
-            "origin": v.origin,
-            "env": list(v.setting.env),
-            "file_key": v.setting.toml,
-            "type": v.setting.type.__name__,
-            "default": "(secret)" if v.setting.secret else v.setting.describe_default(),
-            "changed_by": v.setting.changed_by.value,
-            "secret": v.setting.secret,
-            "help": v.setting.help,
-        })
-    return rows
+__all__ = ["register", "settings_rows"]
 
 
 def register(cli: click.Group) -> None:
@@ -48,7 +23,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def show(config_path: Path | None, as_json: bool) -> None:
         """List every setting, its value and where the value came from."""
-        from station.paths import locations
+        from station.app.settings import locations
 
         rows = settings_rows(config_path)
         places = [{"name": loc.name, "path": loc.path, "source": loc.source} for loc in locations()]

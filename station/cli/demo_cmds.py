@@ -12,9 +12,7 @@ registry with ``--db`` never has its devices sent to a real cloud.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,64 +20,14 @@ from typing import Any
 import click
 from rich.console import Console
 
+from station.app.bench import DEMO_RUN_PREFIX, demo_root, demo_station_name, new_demo_bench
+from station.app.profiles import demo_profile
+from station.app.settings import path_component
 from station.cli.common import echo_json, json_option
 from station.cli.progress import result_json, results_table
-from station.paths import path_component
-from station.profile.demo import demo_profile
 
-DEMO_RUN_PREFIX = "run-"
-_OWNER = "owner.pid"
+__all__ = ["DEMO_RUN_PREFIX", "demo_root", "demo_station_name", "new_demo_bench", "register"]
 
-
-def demo_root() -> Path:
-    """Where demo benches live: the user's cache folder (never the temp folder, where they piled up)."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_path("station")) / "demo"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def new_demo_bench(root: Path) -> tuple[Path, int, int]:
-    """A fresh bench folder for this run under ``root``; earlier runs' benches are removed.
-
-    Returns ``(folder, benches removed, bytes freed)``. A bench whose demo is still running (its
-    ``owner.pid`` is alive) is left alone, so two demos at once never pull twins from each other.
-    """
-    import shutil
-    import time
-
-    removed = freed = 0
-    if root.is_dir():
-        for old in root.glob(f"{DEMO_RUN_PREFIX}*"):
-            try:
-                pid = int((old / _OWNER).read_text().strip())
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
-                continue
-            freed += sum(f.stat().st_size for f in old.rglob("*") if f.is_file() and not f.is_symlink())
-            shutil.rmtree(old, ignore_errors=True)
-            removed += 1
-    folder = root / f"{DEMO_RUN_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    folder.mkdir(parents=True)
-    (folder / _OWNER).write_text(f"{os.getpid()}\n")
-    return folder, removed, freed
-
-
-def demo_station_name(bench_dir: Path) -> str:
-    """Each demo bench is its own station: liveness and lots are per station name, and benches on
-    two PCs sharing one registry (``--db``) must not look like one station cloned onto two PCs."""
-    digest = hashlib.sha256(str(bench_dir).encode()).hexdigest()[:8]
-    return f"demo-{socket.gethostname() or 'host'}-{digest}"
 
 
 def register(cli: click.Group) -> None:
@@ -99,11 +47,11 @@ def register(cli: click.Group) -> None:
     def demo(count: int, transport: str, realtime: bool, platform: str, profile: Path | None,
              db_url: str | None, sim_dir: Path | None, in_process_probes: bool, as_json: bool) -> None:
         """Create --devices N simulated devices and provision them end to end, then export the lot."""
+        from station.app.bench import open_bench
+        from station.app.firmware import install_demo_firmware, open_cache
+        from station.app.lots import export_lot
+        from station.app.registry import open_registry
         from station.cli.provision_cmds import run_provision
-        from station.export.manifest import export_lot
-        from station.firmware.cache import FirmwareCache
-        from station.firmware.demo import install_demo_firmware
-        from station.sim.bench import Bench
 
         console = Console(stderr=True)
         if sim_dir is not None:
@@ -115,12 +63,12 @@ def register(cli: click.Group) -> None:
                            err=True)
         if realtime:
             os.environ["STATION_SIM_REALTIME"] = "1"
-        bench = Bench(bench_dir, realtime=realtime)
+        bench = open_bench(bench_dir, must_exist=False, realtime=realtime)
         twins = bench.create(count, platform, prefix=f"demo-{platform}-")
         kept = ("" if sim_dir is not None
                 else "; kept until the next `station demo` replaces it, or choose a folder with --sim-dir")
         click.echo(f"bench: {bench_dir} ({count} new {platform} twins{kept})", err=True)  # whole path, unwrapped
-        cache = FirmwareCache(bench_dir / "firmware_cache")
+        cache = open_cache(bench_dir / "firmware_cache")
         install_demo_firmware(cache, platform)
         db = db_url or f"sqlite:///{bench_dir / 'station-demo.db'}"
         profile_path = profile or demo_profile(platform)
@@ -129,9 +77,9 @@ def register(cli: click.Group) -> None:
         # process holds no twin code on the SWD path and the twins' emulation has CPUs of its own.
         served = None
         if transport == "swd" and not in_process_probes:
-            from station.sim.serve import SwdPublisher
+            from station.app.bench import swd_publisher
 
-            served = SwdPublisher(bench, names=[t.name for t in twins])
+            served = swd_publisher(bench, [t.name for t in twins])
             served.start()
         uids = [served.remote_uid(t.name) if served else t.identity.probe_uid for t in twins]
         slots = ",".join(f"{i + 1}={uid}" for i, uid in enumerate(uids))
@@ -143,7 +91,7 @@ def register(cli: click.Group) -> None:
         )
         if transport == "usb":
             # A USB bench starts from devices as delivered: a bootloader, waiting in DFU mode.
-            from station.sim.stock import ship_with_bootloader
+            from station.app.bench import ship_with_bootloader
 
             ship_with_bootloader(*twins)
             kw["usb_filter"] = {t.device_id for t in twins}
@@ -152,10 +100,8 @@ def register(cli: click.Group) -> None:
         finally:
             if served is not None:
                 served.stop()
-        from station.store.registry import open_registry
-
         manifest = bench_dir / f"{path_component(lot)}.txt"
-        export_lot(open_registry(db), lot, "txt", manifest)
+        export_lot(open_registry(db, create=True), lot, "txt", manifest)
         passed = sum(r.outcome == "passed" for r in results)
         if as_json:
             echo_json({"bench": str(bench_dir), "db": db, "lot": lot, "manifest": str(manifest),

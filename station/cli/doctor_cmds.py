@@ -19,12 +19,9 @@ def register(cli: click.Group) -> None:
     @json_option
     def doctor(as_json: bool) -> None:
         """Check the udev rules, the plugdev group and access to every attached probe and device."""
-        from station.hw.access import Finding, diagnose
+        from station.app.doctor import checks
 
-        if sys.platform.startswith("linux"):
-            findings = diagnose()
-        else:
-            findings = [Finding("udev rules", True, f"not needed on {sys.platform} (udev is Linux's)")]
+        findings = checks()
         if as_json:
             echo_json({"ok": all(f.ok for f in findings), "checks": [asdict(f) for f in findings]})
         else:

@@ -6,33 +6,11 @@ from pathlib import Path
 
 import click
 
+from station.app.firmware import ModuleInfo, platform_label
+from station.app.firmware import module_info as _info_for
 from station.cli.common import cache_option, echo_json, json_option, open_cache
 from station.domain import PLATFORMS, ModuleFlags, ModuleFunction
 from station.errors import FirmwareError
-from station.firmware.module import ModuleInfo, parse_module, platform_label
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise FirmwareError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def _info_for(path: Path) -> ModuleInfo:
-    """A module file, or an Intel HEX file holding exactly one module."""
-    from station.firmware.images import load_firmware, looks_like_hex
-
-    data = _read(path)
-    if looks_like_hex(data):
-        loaded = load_firmware(data)
-        if loaded.info is None:
-            raise FirmwareError(f"{path.name}: Intel HEX file does not hold a Particle module")
-        return loaded.info
-    try:
-        return parse_module(data)
-    except FirmwareError as exc:
-        raise FirmwareError(f"{path.name}: {exc}") from exc
 
 
 def _summary(info: ModuleInfo) -> list[str]:
@@ -79,7 +57,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def check(platform: str, files: tuple[Path, ...], as_json: bool) -> None:
         """Check that FILES form a flashable set for PLATFORM (platform, CRC, dependencies)."""
-        from station.firmware.moduleset import check_module_set
+        from station.app.firmware import check_module_set
 
         parsed = [(_info_for(f), f) for f in files]
         infos = {i.file_sha256: f for i, f in parsed}
@@ -102,10 +80,10 @@ def register(cli: click.Group) -> None:
     @json_option
     def demo(platform: str, output: Path | None, cache_dir: Path | None, as_json: bool) -> None:
         """Generate the demo Device OS + user firmware (deterministic) and add it to the cache."""
-        from station.firmware.demo import build_demo_modules, demo_filename
+        from station.app.firmware import demo_filename, demo_firmware
 
         cache = open_cache(cache_dir)
-        modules = build_demo_modules(platform)
+        modules = demo_firmware(platform)
         rows = []
         for key, data in modules.items():
             name = demo_filename(platform, key)

@@ -12,27 +12,15 @@ label stock.
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 
 import click
 
-from station.cli.common import db_option, open_registry_cli
-from station.errors import ConfigError
-from station.labels.template import LABEL_FORMATS
+from station.app.labels import LABEL_FORMATS, label_format
+from station.cli.common import db_option
 
-
-def label_format(output: Path | None, fmt: str | None, default: str) -> str:
-    """The format to write: ``--format``, else the file's suffix, else ``default``; ConfigError when a
-    suffix names another format (``-o l.txt`` must not quietly get a PNG)."""
-    suffix = output.suffix.lstrip(".").lower() if output is not None else ""
-    if suffix and suffix not in LABEL_FORMATS:
-        raise ConfigError(f"{output}: a label file ends in {', '.join('.' + f for f in LABEL_FORMATS)} "
-                          f"(.{suffix} is not a label format)")
-    if fmt and suffix and suffix != fmt:
-        raise ConfigError(f"{output} is named like a {suffix} file but --format is {fmt}: rename it or drop --format")
-    return fmt or suffix or default
+__all__ = ["label_format", "register"]
 
 
 def register(cli: click.Group) -> None:
@@ -78,67 +66,18 @@ def register(cli: click.Group) -> None:
         db_url: str | None,
     ) -> None:
         """Reprint the label of DEVICE_ID (from the registry) as PNG, PDF or ZPL."""
-        from station.config import load_config
-        from station.domain import normalize_device_id
-        from station.labels.data import LabelData
-        from station.labels.render import render_label, write_atomic
-        from station.profile.load import load_profile
+        from station.app.labels import make_label, record_reprint, save_label
 
-        prefix = device_id.strip().rstrip("….").strip()
-        is_prefix = not trial and 8 <= len(prefix) < 24 and all(c in "0123456789abcdefABCDEF" for c in prefix)
-        did = prefix.lower()
-        if not is_prefix:
-            try:
-                did = normalize_device_id(device_id)
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from exc
         to_stdout = str(output) == "-"
-        prof = load_profile(profile_path)
-        fmt = label_format(None if to_stdout else output, fmt, prof.label.formats[0])
-        if not to_stdout and not output.parent.is_dir():
-            raise ConfigError(f"cannot write {output}: the folder {output.parent} does not exist")
-        registry = None
-        if trial:
-            info = LabelData(did, serial_number=serial_number, product=prof.product, platform=prof.platform.name,
-                             profile=prof.name, lot=lot)
-        else:
-            registry = open_registry_cli(db_url)
-            if is_prefix:  # the README abbreviates IDs; a unique prefix names the device (several: listed)
-                from station.labels.lookup import find_device
-
-                did = find_device(registry, prefix).record.device_id
-            rec = registry.device_record(did)
-            if rec is None:
-                raise ConfigError(f"device {did} is not in the registry: no label is printed for a device nobody "
-                                  "provisioned (check --db; --trial prints a template trial)")
-            if serial_number and rec.serial_number and serial_number.strip().upper() != rec.serial_number.upper():
-                raise ConfigError(f"--serial {serial_number} differs from the registry's serial {rec.serial_number} "
-                                  f"for {did}: a reprint carries the registry's")
-            if lot and rec.lot and lot != rec.lot:
-                raise ConfigError(f"--lot {lot} differs from the registry's lot {rec.lot} for {did}")
-            info = LabelData(did, serial_number=rec.serial_number, product=prof.product,
-                             platform=rec.platform or prof.platform.name, profile=prof.name, imei=rec.imei,
-                             iccid=rec.iccid, lot=rec.lot,
-                             date=f"{rec.registered_at:%Y-%m-%d}" if rec.registered_at else None)
-        try:
-            data = render_label(info, prof.label, fmt)
-        except ValueError as exc:  # an unprintable serial number
-            raise ConfigError(str(exc)) from exc
+        made = make_label(device_id, profile_path, output=None if to_stdout else output, fmt=fmt,
+                          serial_number=serial_number, lot=lot, trial=trial, db_url=db_url)
         if to_stdout:
-            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.write(made.data)
             sys.stdout.buffer.flush()
             where = "standard output"
         else:
-            try:
-                write_atomic(output, data)
-            except OSError as exc:
-                raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from exc
-            where = str(output.resolve())
-        if registry is not None:
-            station = load_config(None).name
-            registry.record_label(did, None, path=where, fmt=fmt)
-            registry.audit("label-reprint", operator=operator or getpass.getuser(), station=station, device_id=did,
-                           details={"path": where, "format": fmt, "profile": prof.name})
+            where = save_label(made, output)
+        record_reprint(made, where, operator=operator)
         kind = "trial" if trial else "reprinted"
-        click.echo(f"{where}: {fmt} label for {did} ({kind})"
-                   + (f" (SN {info.serial_number})" if info.serial_number else ""), err=True)
+        click.echo(f"{where}: {made.fmt} label for {made.device_id} ({kind})"
+                   + (f" (SN {made.info.serial_number})" if made.info.serial_number else ""), err=True)

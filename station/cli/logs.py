@@ -21,7 +21,7 @@ LOG_FILE = "station.log"
 
 
 def log_file() -> Path:
-    from station.paths import logs_dir
+    from station.app.settings import logs_dir
 
     return logs_dir() / LOG_FILE
 

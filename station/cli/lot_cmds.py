@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from station.app.lots import FORMATS, format_for, iso_utc, write_lot
 from station.cli.common import db_option, echo_json, json_option, open_registry_cli, open_session
 from station.errors import ConfigError
-from station.export.manifest import FORMATS, format_for, iso_utc, write_lot
 
 
 def _pct(x: float | None) -> str:

@@ -10,55 +10,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from station.app.profiles import profile_summary as _summary
 from station.cli.common import cache_option, echo_json, json_option
-from station.errors import CacheError
-
-
-def _cache_for_check(cache_dir: Path | None) -> Any:
-    """The cache to check against: the one named, else the default one if it exists, else None."""
-    from station.firmware.cache import FirmwareCache, default_cache_dir
-
-    if cache_dir is not None:
-        if not cache_dir.is_dir():
-            raise CacheError(f"firmware cache {cache_dir} does not exist")
-        return FirmwareCache(cache_dir)
-    default = default_cache_dir()
-    return FirmwareCache(default) if default.is_dir() else None
-
-
-def _summary(profile: Any) -> dict[str, Any]:
-    return {
-        "name": profile.name,
-        "product": profile.product,
-        "platform": profile.platform.name,
-        "platform_id": profile.platform.id,
-        "device_os_version": profile.device_os_version,
-        "transport": profile.transport.value,
-        "finish": profile.finish,
-        "reprovision": profile.reprovision,
-        "overrides": list(profile.overrides),
-        "modules": [{"role": m.role, "sha256": m.sha256, "version": m.version} for m in profile.all_modules],
-        "tests": [{"name": s.name, "kind": s.kind, "required": s.required} for s in profile.tests],
-        "label": {
-            "width_mm": profile.label.width_mm,
-            "height_mm": profile.label.height_mm,
-            "dpi": profile.label.dpi,
-            "formats": list(profile.label.formats),
-        },
-        "cloud": {
-            "particle_product": profile.cloud.particle_product,
-            "particle_groups": list(profile.cloud.particle_groups),
-            "import_sims": profile.cloud.import_sims,
-            "claim_user": profile.cloud.claim_user,
-            "peridio_product_prn": profile.cloud.peridio_product_prn,
-            "peridio_cohort_prn": profile.cloud.peridio_cohort_prn,
-            "peridio_tags": list(profile.cloud.peridio_tags),
-        },
-    }
 
 
 def register(cli: click.Group) -> None:
@@ -72,18 +28,10 @@ def register(cli: click.Group) -> None:
     @json_option
     def check(path: Path, cache_dir: Path | None, as_json: bool) -> None:
         """Validate PATH; with a firmware cache, also check every module it references."""
-        from station.profile.firmware_check import base_image_notes, check_profile_firmware
-        from station.profile.load import load_profile, validate_profile
+        from station.app.profiles import check_profile
 
-        errors = validate_profile(path)
-        cache = None
-        notes: list[str] = []
-        if not errors:
-            loaded = load_profile(path)
-            notes = base_image_notes(loaded)
-            cache = _cache_for_check(cache_dir)
-            if cache is not None:
-                errors = check_profile_firmware(loaded, cache)
+        result = check_profile(path, cache_dir)
+        errors, notes, cache = result.errors, result.notes, result.cache
         if as_json:
             echo_json(
                 {
@@ -142,7 +90,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def show(path: Path, as_json: bool) -> None:
         """Print what a valid profile says (the first problem of an invalid one: exit 2)."""
-        from station.profile.load import load_profile
+        from station.app.profiles import load_profile
 
         prof = load_profile(path)
         data = _summary(prof)

@@ -15,9 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from station.pipeline.events import Event, EventKind
-from station.pipeline.job import SlotResult
-from station.pipeline.steps import BY_NAME, CATALOGUE, spans
+from station.app.runs import BY_NAME, CATALOGUE, Event, EventKind, SlotResult, spans
 
 #: until a slot's ``attempt_started`` names its run's steps: the whole catalogue
 _DEFAULT_SPANS = spans(list(CATALOGUE))

@@ -14,8 +14,7 @@ import sys
 import threading
 from typing import IO, Any
 
-from station.ftest.answers import NO, YES
-from station.pipeline.prompts import Prompt, PromptBroker
+from station.app.runs import NO, YES, Prompt, PromptBroker
 
 
 class TerminalPrompter:

@@ -101,12 +101,10 @@ def _watch(session: Any, usb: bool, seconds: float, console: Console) -> list[An
     """Bench mode: provision whatever is plugged in, until Ctrl-C or ``seconds`` (0 = forever)."""
     import threading
 
-    from station.hw.hotplug import HotplugWatcher
-
     auto = session.auto_provisioner(usb=usb)
     stop = threading.Event()
     console.print(f"watching for {'USB devices' if usb else 'probes'}; plug a device in to provision it (Ctrl-C stops)")
-    with HotplugWatcher(auto):
+    with session.plug_watcher(auto):
         try:
             stop.wait(seconds if seconds > 0 else None)
         except KeyboardInterrupt:

@@ -7,20 +7,17 @@ own commands then find those twins through the normal pyocd/pyusb/serial paths.
 from __future__ import annotations
 
 import json
-import types
-import typing
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
 
+from station.app.bench import fault_values, find_twin, open_bench, parse_faults, probe_choices, twin_row
 from station.cli.common import echo_json, json_option, setting_option
 from station.domain import PLATFORMS, gen3_ficr_words
 from station.errors import ConfigError
-from station.sim.bench import ENV_DIR, Bench
-from station.sim.device import Faults, Twin
-from station.sim.probe_usb import PROBE_CHOICES
+
+__all__ = ["dir_option", "parse_faults", "register", "twin_row"]
 
 
 def dir_option(f: Any) -> Any:
@@ -28,98 +25,6 @@ def dir_option(f: Any) -> Any:
         "sim_dir", "--sim-dir", "--dir", "bench_dir", type=click.Path(file_okay=False, path_type=Path),
         help="Bench directory holding the twins (--dir is the same option).",
     )(f)
-
-
-def _bench(bench_dir: Path | None, *, must_exist: bool = True) -> Bench:
-    if bench_dir is None:
-        raise ConfigError(f"no bench directory: pass --dir or set {ENV_DIR}")
-    if must_exist and not Path(bench_dir).is_dir():
-        raise ConfigError(f"bench directory {bench_dir} does not exist (create twins with 'station sim create')")
-    return Bench(bench_dir)
-
-
-def _twin(bench: Bench, name: str) -> Twin:
-    try:
-        return bench.get(name)
-    except KeyError:
-        known = ", ".join(bench.names()) or "none"
-        raise ConfigError(f"no twin named {name!r} in {bench.path} (twins: {known})") from None
-
-
-def twin_row(twin: Twin) -> dict[str, Any]:
-    st = twin.state
-    return {
-        "name": twin.name,
-        "device_id": twin.device_id,
-        "probe_uid": twin.identity.probe_uid,
-        "platform": twin.platform.name,
-        "build_code": twin.identity.build_code,
-        "probe_model": st.probe_model,
-        "serial_number": twin.serial_number(),
-        "plugged": st.plugged,
-        "probe_attached": st.probe_attached,
-        "run_state": st.run_state,
-        "running_app": st.running_app,
-    }
-
-
-# ---------------------------------------------------------------------------- fault parsing
-_FAULT_TYPES = typing.get_type_hints(Faults)
-
-
-def _convert(name: str, text: str) -> Any:
-    """Turn ``text`` into the type of Faults field ``name`` (ints accept 0x…, ``none`` clears)."""
-    hint = _FAULT_TYPES[name]
-    args = typing.get_args(hint)
-    optional = isinstance(hint, types.UnionType) and type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if optional else hint
-    if optional and text.lower() in ("none", "off", ""):
-        return None
-    try:
-        if base is bool:
-            if text.lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(text)
-        if base is int:
-            return int(text, 0)
-        if base is float:
-            return float(text)
-        if base is str:
-            if name == "wrong_platform" and text not in PLATFORMS:
-                raise ValueError(f"unknown platform (known: {', '.join(sorted(PLATFORMS))})")
-            return text
-        if typing.get_origin(base) is dict:
-            value = json.loads(text)
-            if not isinstance(value, dict):
-                raise ValueError("expected a JSON object")
-            return {str(k): float(v) for k, v in value.items()}
-    except ValueError as exc:
-        raise ConfigError(f"fault {name}={text!r}: {exc}") from None
-    raise ConfigError(f"fault {name}: unsupported type {hint}")
-
-
-def parse_faults(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``key=value`` words → Faults changes. ``measurement_overrides.<cmd>=<v>`` sets one override."""
-    known = {f.name for f in fields(Faults)}
-    changes: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"fault {pair!r}: expected key=value")
-        key = key.strip()
-        if key.startswith("measurement_overrides."):
-            overrides = changes.setdefault("measurement_overrides", {})
-            try:
-                overrides[key.split(".", 1)[1]] = float(value)
-            except ValueError:
-                raise ConfigError(f"fault {pair!r}: a measurement override is a number") from None
-            continue
-        if key not in known:
-            raise ConfigError(f"unknown fault {key!r} (known: {', '.join(sorted(known))})")
-        changes[key] = _convert(key, value.strip())
-    return changes
 
 
 # ---------------------------------------------------------------------------- commands
@@ -134,9 +39,9 @@ def register(cli: click.Group) -> None:
     def probe_server(ctx: click.Context) -> None:
         """The twins' pyocd probe server as a command of its own: a frozen bundle has no `python -m`, so
         `station sim serve` and `station demo` start their probe servers through the station program itself."""
-        from station.sim.probe_server import main
+        from station.app.bench import probe_server_main
 
-        raise SystemExit(main(list(ctx.args)))
+        raise SystemExit(probe_server_main(list(ctx.args)))
 
     @sim.command("create")
     @click.argument("count", type=click.IntRange(1, 256), required=False)
@@ -164,7 +69,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--probe",
         "probe",
-        type=click.Choice(PROBE_CHOICES),
+        type=click.Choice(probe_choices()),
         default="ideal",
         show_default=True,
         help="The debug probe's USB link, for timing: ideal (SWD wire time only), or a CMSIS-DAP v1 (HID) / "
@@ -197,7 +102,7 @@ def register(cli: click.Group) -> None:
         count = count or devices
         if count is None:
             raise ConfigError("how many twins? give COUNT or --devices N")
-        bench = _bench(bench_dir, must_exist=False)
+        bench = open_bench(bench_dir, must_exist=False)
         bench.realtime = bench.realtime or realtime
         words = None
         if device_id is not None:
@@ -229,7 +134,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def list_(bench_dir: Path | None, as_json: bool) -> None:
         """The twins on the bench and what each is doing."""
-        bench = _bench(bench_dir)
+        bench = open_bench(bench_dir)
         rows = [twin_row(t) for t in bench.twins()]
         if as_json:
             echo_json(rows)
@@ -250,8 +155,8 @@ def register(cli: click.Group) -> None:
     @dir_option
     def plug(name: str, bench_dir: Path | None) -> None:
         """Plug the twin's cable in: it powers on and boots whatever is in its flash."""
-        bench = _bench(bench_dir)
-        _twin(bench, name)
+        bench = open_bench(bench_dir)
+        find_twin(bench, name)
         twin = bench.plug(name)
         st = twin.state
         click.echo(f"{name}: plugged in, {st.run_state}" + (f" ({st.running_app})" if st.running_app else ""))
@@ -261,8 +166,8 @@ def register(cli: click.Group) -> None:
     @dir_option
     def unplug(name: str, bench_dir: Path | None) -> None:
         """Pull the twin's cable: its probe and USB device vanish."""
-        bench = _bench(bench_dir)
-        _twin(bench, name)
+        bench = open_bench(bench_dir)
+        find_twin(bench, name)
         bench.unplug(name)
         click.echo(f"{name}: unplugged")
 
@@ -271,13 +176,13 @@ def register(cli: click.Group) -> None:
     @dir_option
     def reset(name: str, bench_dir: Path | None) -> None:
         """Press the reset button: the twin boots from its flash (no debugger involved)."""
-        from station.sim.boot import boot_device
+        from station.app.bench import press_reset
 
-        bench = _bench(bench_dir)
-        twin = _twin(bench, name)
+        bench = open_bench(bench_dir)
+        twin = find_twin(bench, name)
         if not twin.state.plugged:
             raise ConfigError(f"{name} is unplugged: plug it in first")
-        st = boot_device(twin, cause="button-reset")
+        st = press_reset(twin)
         click.echo(f"{name}: {st.run_state}" + (f" ({st.running_app})" if st.running_app else ""))
 
     @sim.command("events")
@@ -286,7 +191,7 @@ def register(cli: click.Group) -> None:
     @json_option
     def events(name: str, bench_dir: Path | None, as_json: bool) -> None:
         """The twin's event log (boot, first_connect, key_lost, unplug …)."""
-        twin = _twin(_bench(bench_dir), name)
+        twin = find_twin(open_bench(bench_dir), name)
         evs = twin.events.read()
         if as_json:
             echo_json(evs)
@@ -308,15 +213,14 @@ def register(cli: click.Group) -> None:
 
         With no settings, shows the current faults; ``reset=1`` clears them all.
         """
-        twin = _twin(_bench(bench_dir), name)
+        twin = find_twin(open_bench(bench_dir), name)
         if settings == ("reset=1",):
-            defaults = {f.name: getattr(Faults(), f.name) for f in fields(Faults)}
-            current = twin.set_faults(**defaults)
+            current = twin.set_faults(**fault_values())
         elif settings:
             current = twin.set_faults(**parse_faults(settings))
         else:
             current = twin.faults
-        data = {f.name: getattr(current, f.name) for f in fields(Faults)}
+        data = fault_values(current)
         if as_json:
             echo_json(data)
             return
@@ -343,10 +247,10 @@ def register(cli: click.Group) -> None:
         """
         import sys
 
-        from station.sim.serve import BenchServer, serve_until_stopped, stop_signals
+        from station.app.bench import bench_server, serve_until_stopped, stop_signals
 
-        bench = _bench(bench_dir)
-        with stop_signals() as stop, BenchServer(
+        bench = open_bench(bench_dir)
+        with stop_signals() as stop, bench_server(
             bench, serial=not no_serial, usb=not no_usb, swd=not no_swd, swd_per_process=swd_per_process
         ) as server:
             if command:

@@ -1,0 +1,67 @@
+"""The settings table and the station's files as a front end lists them (``station config show``,
+the window's settings dialog).
+
+The table itself is :mod:`station.settings` (one declared row per setting, read in one place);
+this module gives a front end what it shows: one row per setting with its value and where the
+value came from, and where each of the station's folders and files is. Path helpers here import
+platformdirs only when called, so a command's option parsing stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from station.settings import Setting, env_var, get, setting
+
+if TYPE_CHECKING:
+    from station.paths import Location
+
+__all__ = ["Setting", "env_var", "get", "locations", "logs_dir", "path_component", "setting", "settings_rows"]
+
+
+def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
+    """One row per setting, with ``station.toml`` in the chain; secrets shown only as set / not set."""
+    from station.config import resolved_settings
+    from station.firmware.cache import default_cache_dir
+
+    values = resolved_settings({"config": config_path})
+    rows = []
+    for name, v in values.items():
+        shown = v.shown
+        if name == "cache" and v.value is None:
+            shown = str(default_cache_dir())
+        rows.append({
+            "name": name,
+            "value": shown,
+            "source": v.source.value,
+            "origin": v.origin,
+            "env": list(v.setting.env),
+            "file_key": v.setting.toml,
+            "type": v.setting.type.__name__,
+            "default": "(secret)" if v.setting.secret else v.setting.describe_default(),
+            "changed_by": v.setting.changed_by.value,
+            "secret": v.setting.secret,
+            "help": v.setting.help,
+        })
+    return rows
+
+
+def locations() -> list[Location]:
+    """Where the station configuration, registry, cache, labels and logs live now, and why."""
+    from station.paths import locations as where
+
+    return where()
+
+
+def logs_dir() -> Path:
+    from station.paths import logs_dir as where
+
+    return where()
+
+
+def path_component(name: str, *, limit: int = 80) -> str:
+    """``name`` (a lot, a product) as exactly one file-name component (see :func:`station.paths.path_component`)."""
+    from station.paths import path_component as component
+
+    return component(name, limit=limit)
