@@ -216,7 +216,7 @@ def register(cli: click.Group) -> None:
         the server's Retry-After) are listed by the time the next `station cloud sync` (or a
         running `--watch`) tries them again, with their entry IDs.
         """
-        from station import settings
+        from station.app import settings
 
         session = open_session(db_url)
         counts = session.outbox_targets()
