@@ -71,8 +71,8 @@ def register(cli: click.Group) -> None:
         bench of twins (`station sim create`) it provisions as it is; docs/profiles.md describes
         every field to change for a real product.
         """
+        from station.app.profiles import demo_profile
         from station.errors import ConfigError
-        from station.profile.demo import demo_profile
 
         text = demo_profile(platform).read_text(encoding="utf-8")
         if str(output) == "-":
