@@ -37,6 +37,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from station.sim.probe_usb import PROBE_CHOICES  # light: no pyocd, no settings read
+
 REPO = Path(__file__).resolve().parents[1]
 SERVE_START_S = 120.0
 
@@ -130,7 +132,7 @@ def swd_device_seconds(uid: str) -> float:
         probe.close()
 
 
-def run_batch(n: int, realtime: bool, root: Path, mode: str) -> dict[str, Any]:
+def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis-dap-v2-hs") -> dict[str, Any]:
     from station.domain import Transport
     from station.firmware.cache import FirmwareCache
     from station.firmware.demo import install_demo_firmware
@@ -141,7 +143,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str) -> dict[str, Any]:
 
     work = root / f"n{n}"
     bench = Bench(work / "bench", realtime=realtime)
-    twins = bench.create(n, seed=1000 + n)
+    twins = bench.create(n, seed=1000 + n, probe=probe)
     served = Served(bench.path, realtime) if mode == "remote" else None
     backend.use_sim(bench.path)  # serial ports: the ptys the serve process publishes
     cache = FirmwareCache(work / "cache")
@@ -195,21 +197,23 @@ def main() -> None:
     ap.add_argument("--sizes", default="1,8,24", help="comma-separated N values")
     ap.add_argument("--twins", choices=("remote", "inproc"), default="remote",
                     help="twins in a station sim serve process and its probe servers (default) or in this one")
+    ap.add_argument("--probe", default="cmsis-dap-v2-hs", choices=PROBE_CHOICES,
+                    help="the twins' debug-probe model (station sim create --probe); ideal = SWD wire time only")
     args = ap.parse_args()
     realtime = not args.fast
     if realtime:
         os.environ["STATION_SIM_REALTIME"] = "1"
     sizes = [int(x) for x in args.sizes.split(",")]
     where = "out of process (station sim serve + pyocd probe servers)" if args.twins == "remote" else "in this process"
-    print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins {where}; "
-          f"load {load()}")  # fmt: skip
+    print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins {where}, "
+          f"probe model {args.probe}; load {load()}")  # fmt: skip
     device_label = "SWD dev clock" if args.twins == "remote" else "device clock"
     print(f"{'N':>3} {'batch wall':>11} {'per device':>11} {'in hardware':>12} {device_label:>13} {'overhead':>14} "
           f"{'devices/h':>10} {'station CPU/dev':>16} {'slots/core':>10} {'twins CPU':>10}  load")  # fmt: skip
     per_n = []
     with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
         for n in sizes:
-            r = run_batch(n, realtime, Path(tmp), args.twins)
+            r = run_batch(n, realtime, Path(tmp), args.twins, args.probe)
             per_n.append(r)
             cpu_dev = r["station_cpu"] / n
             share = r["overhead"] / r["hardware"] if r["hardware"] else 0.0
