@@ -68,8 +68,17 @@ def main() -> int:
 
     def profiles() -> Any:
         window.set_user("eve", "engineer")
-        opener = getattr(window.menus, "open_profiles", None)
-        return opener() if opener else None
+        window.menus.open_profiles()  # the folder is looked up in a worker first
+        import time
+
+        end = time.monotonic() + 20
+        while window.menus.profiles_dialog is None and time.monotonic() < end:
+            app.processEvents()
+            time.sleep(0.05)
+        d = window.menus.profiles_dialog
+        if d is not None:
+            state["select"] = (d, "demo-boron.toml")
+        return d
 
     def record() -> Any:
         card = next(iter(window.board.cards.values()))

@@ -10,15 +10,17 @@ The menu refreshes its locks each time it opens, so it always reflects who is lo
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from station.app import people, settings_edit
+from station.app import people, profile_edit, settings_edit
 from station.roles import Action, required_role
 from station.ui.gate import why_locked
+from station.ui.profilesdialog import ProfileJobs, ProfilesDialog
 from station.ui.settingsdialog import SettingsDialog
 from station.ui.usersdialog import UsersDialog
 
@@ -39,11 +41,19 @@ class StationMenus(QObject):
         self.users_action.triggered.connect(self.open_users)
         self.menu.addAction(self.users_action)
         self.users_dialog: UsersDialog | None = None
+        self.profiles_action = QAction("&Profiles…", self)
+        self.profiles_action.setShortcut(QKeySequence("Ctrl+P"))
+        self.profiles_action.triggered.connect(self.open_profiles)
+        self.menu.addAction(self.profiles_action)
+        window.addAction(self.profiles_action)
+        self.profiles_dialog: ProfilesDialog | None = None
         self.refresh()
 
     def refresh(self) -> None:
         """Locks follow who is logged in now."""
         self._lock(self.users_action, "&Users and PINs…", Action.MANAGE_USERS)
+        allowed = self.window.may(Action.EDIT_PROFILE)
+        self.profiles_action.setText("&Profiles…" if allowed else "&Profiles… (read only: engineers edit)")
 
     def _lock(self, action: QAction, text: str, needs: Action) -> None:
         allowed = self.window.may(needs)
@@ -140,3 +150,49 @@ class StationMenus(QObject):
         w.set_user(None, None)
         w.say("This station has users now: log in with your badge or PIN")
         w.open_login()
+
+    # ------------------------------------------------------------------ profiles
+    def open_profiles(self) -> None:
+        """Anyone may read the profiles; choosing and editing are an engineer's (locked, explained).
+
+        The folder comes from the settings (the station file) in a worker; the dialog opens when it is known.
+        """
+        w = self.window
+        if w.session is None:
+            w.say("The station is still opening", error=True)
+            return
+        if self.profiles_dialog is not None and self.profiles_dialog.isVisible():
+            self.profiles_dialog.raise_()
+            return
+        session = w.session
+        chosen = w.job.profile.path if w.job is not None else w.profile_path
+        current = Path(chosen) if chosen else None
+        w.workers.submit(lambda: profile_edit.folder(session, current),
+                         lambda where, error: self._show_profiles(where, error, current))
+
+    def _show_profiles(self, where: Any, error: BaseException | None, current: Any) -> None:
+        w = self.window
+        if error is not None:
+            w.say(f"Cannot find the profiles folder: {error}", error=True)
+            return
+        if self.profiles_dialog is not None:
+            return
+        session = w.session
+        jobs = ProfileJobs(list_folder=lambda folder: lambda: profile_edit.list_profiles(folder),
+                           read=lambda path: lambda: path.read_text(encoding="utf-8"),
+                           check=lambda path, text: lambda: profile_edit.check_text(text, path, session.cache),
+                           save=self._profile_save, allowed=lambda: profile_edit.refusal(w.role))
+        dialog = ProfilesDialog(jobs, w.workers, where=where, current=current, who=self._who(), scale=w.scale,
+                                parent=w)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(self._profiles_closed)
+        dialog.useProfile.connect(w.use_profile)
+        self.profiles_dialog = dialog
+        dialog.show()
+
+    def _profile_save(self, path: Any, text: str, reason: str) -> Any:
+        session, role, operator = self.window.session, self.window.role, self.window.operator
+        return lambda: profile_edit.save(session, path, text, reason=reason, operator=operator, role=role)
+
+    def _profiles_closed(self, _: int) -> None:
+        self.profiles_dialog = None
