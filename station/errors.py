@@ -25,6 +25,8 @@ CLI prints, so it is passed in whole by the raiser and never rebuilt from the fi
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class StationError(RuntimeError):
     """Root of every error the station raises on purpose."""
@@ -43,6 +45,14 @@ class ProfileError(InputError):
         self.field = field
         self.problem = problem
         super().__init__(f"{path}: {field}: {problem}" if field else f"{path}: {problem}")
+
+
+class ProfileRejected(InputError):
+    """An edited profile was not saved: the check found problems (``problems``, each with its line)."""
+
+    def __init__(self, problems: list[Any]) -> None:
+        self.problems = problems
+        super().__init__(f"not saved: {len(problems)} problem(s), first {problems[0]}")
 
 
 class FirmwareError(InputError):

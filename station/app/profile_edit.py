@@ -23,8 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from station import settings as table
-from station.errors import ConfigError
+from station.errors import ConfigError, ProfileRejected
 from station.roles import Action, may
+
+__all__ = ["Entry", "Problem", "ProfileRejected", "Saved", "check_text", "field_line", "field_lines", "folder",
+           "list_profiles", "refusal", "save"]
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=""")
@@ -58,14 +61,6 @@ class Entry:
     @property
     def valid(self) -> bool:
         return self.problems == 0
-
-
-class ProfileRejected(ConfigError):
-    """The edited text is not a valid profile: nothing was written."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__(f"not saved: {len(problems)} problem(s), first {problems[0]}")
 
 
 def _parts(dotted: str) -> list[str]:
