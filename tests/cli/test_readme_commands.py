@@ -5,7 +5,8 @@ Every ``sh`` block of README.md carries a marker on the line before it: ``<!-- r
 run blocks are executed in order, one command at a time, by bash in a fresh home folder with no
 station setting, credential or XDG folder from the developer's environment; what a command
 exports or where it ``cd``s carries to the next, as in one terminal. A command passes when it
-exits as its comment says (``exit N``; else 0) and prints no traceback.
+exits as its comment says (``exit N``; else 0), prints every text its comment quotes in double
+quotes (``"already cached"``; rich's line wrapping aside) and no traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 MARKER = re.compile(r"^<!--\s*readme-test:\s*(run|skip)\b\s*(.*?)\s*-->$")
 FENCE = re.compile(r"^```(\S*)\s*$")
 EXPECT = re.compile(r"\bexit (\d+)\b")
+QUOTED = re.compile(r'"([^"]+)"')
 #: variables a developer's shell may hold that a fresh machine does not
 FOREIGN = ("STATION_", "PARTICLE_", "PERIDIO_", "XDG_")
 
@@ -32,6 +34,7 @@ class Command:
     line: int  # in README.md, for the failure message
     text: str
     expect: int
+    says: tuple[str, ...] = ()  # texts the output must contain
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _commands(lines: list[str], first: int, end: int) -> list[Command]:
         if not text:
             continue
         m = EXPECT.search(comment)
-        out.append(Command(at + 1, text, int(m.group(1)) if m else 0))
+        out.append(Command(at + 1, text, int(m.group(1)) if m else 0, tuple(QUOTED.findall(comment))))
     return out
 
 
@@ -143,9 +146,9 @@ def test_the_parser_refuses_an_unmarked_block_and_reads_expected_exits() -> None
     with pytest.raises(ValueError, match="must give its reason"):
         parse("<!-- readme-test: skip -->\n```sh\nls\n```\n")
     (block,) = parse("<!-- readme-test: run -->\n```sh\n# a note\nstation a \\\n  --b   # fine\n"
-                     "station c   # exit 2: no terminal\n\n```\n```toml\n[x]\n```\n")
-    assert [(c.text, c.expect, c.line) for c in block.commands] == [
-        ("station a    --b", 0, 4), ("station c", 2, 6)]
+                     'station c   # exit 2: "no terminal" here\n\n```\n```toml\n[x]\n```\n')
+    assert [(c.text, c.expect, c.line, c.says) for c in block.commands] == [
+        ("station a    --b", 0, 4, ()), ("station c", 2, 6, ("no terminal",))]
 
 
 @pytest.mark.slow
@@ -162,6 +165,9 @@ def test_the_readme_commands_run_as_written_on_a_fresh_machine(tmp_path: Path) -
             said = f"README.md:{cmd.line}: `{cmd.text}`\n--- stdout\n{res.stdout[-3000:]}\n--- stderr\n{res.stderr[-3000:]}"
             assert res.returncode == cmd.expect, f"exit {res.returncode}, the README says {cmd.expect}: {said}"
             assert "Traceback" not in res.stderr, said
+            output = " ".join((res.stdout + res.stderr).split())  # a wrapped line is still the same words
+            for text in cmd.says:
+                assert text in output, f"the README says it prints {text!r}: {said}"
     # what the walkthrough promised is there
     assert (work / "LOT-0042.txt").read_text().count("e00fce68") == 4
     assert (work / "LOT-0042.txt.sha256").is_file() and (work / "reprint.png").stat().st_size > 0
