@@ -18,10 +18,17 @@ memory (SWD here; the debug port reads the UICR like flash).
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Callable, Sequence
 
-from station.domain import FlashImage, ModuleFunction
+from station.domain import (
+    GEN3_ADDR_LEGACY_USER_PART,
+    GEN3_ADDR_USER_PART,
+    NRF_PAGE_SIZE,
+    FlashImage,
+    ModuleFunction,
+)
 from station.firmware.base_image import (
     ERASED,
     MBR_BOOTLOADER_ADDR,
@@ -31,6 +38,7 @@ from station.firmware.base_image import (
     mbr_problem,
 )
 from station.firmware.gen3 import dependencies_satisfied, read_flash_modules
+from station.firmware.module import PREFIX_SIZE
 
 ReadFn = Callable[[int, int], bytes]
 
@@ -89,3 +97,76 @@ def boot_problems(read: ReadFn, platform_id: int, *, expected_mbr: bytes | None 
     if not ok:
         problems.extend(f"unmet dependency: {u}" for u in unmet)
     return problems
+
+
+def product_problems(
+    read: ReadFn,
+    platform_id: int,
+    product: FlashImage,
+    factory_test: FlashImage | None = None,
+    *,
+    what: str = "product",
+) -> list[str]:
+    """Why the device would not run exactly ``product`` (empty: it would), from flash contents.
+
+    ``what`` names the part in the messages: the product, or the factory-test firmware when the
+    run proves, before the tests, that the test firmware is what will start.
+
+    ``product`` and ``factory_test`` are the user parts as written (a user part is written whole,
+    module info at its start). The user part is found where Device OS looks for it
+    (:func:`read_flash_modules`: the 128 KB compat slot first, then the 256 KB slot, each only if
+    its module info names that address), so this is the part that will run, not merely a part
+    somewhere in flash. It must be valid, lie where the product lies, and hash (all its bytes,
+    SHA-256) to the product file the profile pins; its dependencies must be met, or Device OS
+    would start safe mode instead. No factory-test image may be left: not in either user slot,
+    and not in a page it occupied that the product does not cover (what a shorter product leaves).
+    """
+    modules = read_flash_modules(read, platform_id)
+    users = [m for m in modules if m.function == ModuleFunction.USER_PART]
+    if not users:
+        return [f"no user part where Device OS looks for one (0xD4000, 0xB4000): the {what} is not on the device"]
+    user = users[0]
+    problems: list[str] = []
+    if not user.valid:
+        problems.append(f"the user part at 0x{user.start:05X} is not valid: {user.reason}")
+    if (user.start, user.end + 4) != (product.address, product.end):
+        problems.append(
+            f"the user part Device OS would run is 0x{user.start:05X}-0x{user.end + 4:05X}, "
+            f"the {what} is 0x{product.address:05X}-0x{product.end:05X}"
+        )
+    else:
+        digest = hashlib.sha256(read(product.address, len(product.data))).hexdigest()
+        want = hashlib.sha256(product.data).hexdigest()
+        if digest != want:
+            is_test = factory_test is not None and digest == hashlib.sha256(factory_test.data).hexdigest()
+            problems.append(
+                f"the user part is the factory-test firmware, not the {what}" if is_test
+                else f"the user part's SHA-256 is {digest[:12]}…, the {what}'s {want[:12]}…"
+            )
+    ok, unmet = dependencies_satisfied(modules)
+    if not ok:
+        problems.extend(f"unmet dependency (Device OS would start safe mode): {u}" for u in unmet)
+    if factory_test is not None:
+        problems.extend(_factory_test_left(read, product, factory_test))
+    return problems
+
+
+def _factory_test_left(read: ReadFn, product: FlashImage, test: FlashImage) -> list[str]:
+    """Where the factory-test image (or what is left of it) still is, outside the product's bytes."""
+    found: list[str] = []
+    prefix = test.data[:PREFIX_SIZE]
+    for slot in (GEN3_ADDR_LEGACY_USER_PART, GEN3_ADDR_USER_PART):
+        if slot != product.address and read(slot, PREFIX_SIZE) == prefix:
+            found.append(f"the factory-test firmware's module info is still at 0x{slot:05X}")
+    lo, hi = leftover_pages(product, test)
+    if lo < hi and read(lo, hi - lo) != b"\xff" * (hi - lo):
+        found.append(f"the factory-test firmware's pages 0x{lo:05X}-0x{hi:05X} beyond the product are not erased")
+    return found
+
+
+def leftover_pages(product: FlashImage, test: FlashImage) -> tuple[int, int]:
+    """The page range the factory-test image occupied past the product's last page (empty: lo >= hi)."""
+    page = NRF_PAGE_SIZE
+    lo = max(test.address, -(-product.end // page) * page)
+    hi = -(-test.end // page) * page
+    return lo, hi
