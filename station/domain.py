@@ -161,6 +161,12 @@ class Outcome(enum.StrEnum):
     ERROR = "error"
 
 
+#: How an attempt's reason begins when the station lost a device it could not make safe first: the
+#: device holds firmware that would go online at its next power-up (issue 10 item 1). The registry,
+#: ``device show``, the lot report and the CLI's result line all show it by this phrase.
+UNSAFE_TO_POWER = "unsafe to power: re-flash before it leaves the fixture"
+
+
 # nRF52840 memory map (particle.md §3)
 NRF_FLASH_SIZE = 0x100000
 NRF_PAGE_SIZE = 0x1000

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from station.app import attached
 from station.cli.common import activate_sim, db_option, echo_json, json_option, open_session, sim_option
+from station.domain import UNSAFE_TO_POWER
 
 
 def _print(rows: list[dict[str, Any]], title: str) -> None:
@@ -29,6 +30,9 @@ def _show_record(rec: Any) -> None:
     console = Console()
     simulated = "  [yellow]simulated (a digital twin)[/yellow]" if rec.simulated else ""
     console.print(f"[bold]{rec.device_id}[/bold]  {rec.platform or ''}  serial {rec.serial_number or '-'}{simulated}")
+    if rec.unsafe_to_power:
+        console.print(f"  [bold red]{UNSAFE_TO_POWER.upper()}[/bold red]: its last attempt lost it with the product "
+                      "firmware enabled; a power-up makes it connect to the cloud")
     state = f"registered to {rec.product} in lot {rec.lot}" if rec.product else "not registered to a product"
     console.print(f"  {state}; Device OS {rec.device_os_version or '-'}, "
                   f"product firmware {rec.product_firmware_version or '-'}")
@@ -73,6 +77,7 @@ def register(cli: click.Group) -> None:
         if as_json:
             echo_json(asdict(rec) | {
                 "label_missing": rec.label_missing,
+                "unsafe_to_power": rec.unsafe_to_power,
                 "label_serial": found.scan.serial_number if found.scan else None,
                 "label_mismatch": found.mismatch is not None,
             })

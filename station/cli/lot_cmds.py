@@ -92,8 +92,10 @@ def register(cli: click.Group) -> None:
         summary = session.registry.lot_ref(lot_name)
         rep = session.lot_report(lot_name)
         unlabelled = session.registry.unlabelled_devices(lot_name)
+        unsafe = session.registry.unsafe_devices(lot_name)
         if as_json:
-            echo_json({"lot": summary.name, "product": summary.product, **rep.to_dict(), "unlabelled": unlabelled})
+            echo_json({"lot": summary.name, "product": summary.product, **rep.to_dict(), "unlabelled": unlabelled,
+                       "unsafe_to_power": unsafe})
             return
         click.echo(f"lot {summary.name} (product {summary.product}): {rep.devices} devices, {rep.attempts} attempts")
         click.echo(f"first-pass yield {_pct(rep.first_pass_yield)} ({rep.first_pass}/{rep.devices})   "
@@ -109,6 +111,11 @@ def register(cli: click.Group) -> None:
             for m in rep.measurements:
                 click.echo(f"  {m.step + '/' + m.name:<32} {m.unit or '':<6} {m.count:>6} {m.mean:>12.4g} "
                            f"{m.min:>12.4g} {m.max:>12.4g}")
+        if unsafe:
+            click.echo(f"UNSAFE TO POWER ({len(unsafe)}): re-flash before they leave the fixture "
+                       "(the product firmware is enabled and connects at power-up):")
+            for did in unsafe:
+                click.echo(f"  {did}")
         if unlabelled:
             click.echo(f"registered without a label ({len(unlabelled)}; print with `station label ID`):")
             for did in unlabelled:

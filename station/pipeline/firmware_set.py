@@ -67,6 +67,11 @@ class FirmwareSet:
         """What a flasher writes to the MCU: the NCP firmware is not in its flash, so not here."""
         return [m.image for m in self.mcu_modules]
 
+    @property
+    def system_part_image(self) -> FlashImage | None:
+        """The system part as written: its first page is the boot gate (station.firmware.boot_gate)."""
+        return next((m.image for m in self.mcu_modules if m.info.function == ModuleFunction.SYSTEM_PART), None)
+
     def system_version(self) -> int:
         """Module version of the system part: what the device must report after flashing."""
         for m in self.device_os:

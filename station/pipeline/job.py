@@ -89,4 +89,12 @@ class SlotResult:
             "hardware_seconds": round(self.hardware_s, 3),
             "steps": [{"name": n, "outcome": o, "seconds": round(s, 3)} for n, o, s in self.steps],
             "labels": self.labels,
+            "unsafe_to_power": self.unsafe_to_power,
         }
+
+    @property
+    def unsafe_to_power(self) -> bool:
+        """The station lost the device while a power-up would make it connect (issue 10 item 1)."""
+        from station.pipeline.power import is_unsafe
+
+        return not self.passed and is_unsafe(self.reason)

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from station.domain import Outcome, Transport, platform_by_id
+from station.domain import FlashImage, Outcome, Transport, platform_by_id
 from station.errors import (
     AlreadyDone,
     Cancelled,
@@ -28,6 +28,7 @@ from station.errors import (
     TestsFailed,
     TransportError,
 )
+from station.firmware.boot_check import leftover_pages
 from station.ftest.context import Measurement, TestContext
 from station.ftest.runner import run_plan
 from station.hw.interfaces import FlashReport, SerialConsole
@@ -37,6 +38,7 @@ from station.pipeline.context import SlotContext
 from station.pipeline.events import EventKind
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
+from station.pipeline.power import PowerState, unsafe_reason
 from station.store.leases import UNAVAILABLE_REASON
 from station.store.records import DeviceIdentity, FlashRecord, MeasurementRecord
 
@@ -108,6 +110,12 @@ class DeviceRun:
         self.registered = False  # register_passed committed: the attempt is closed as passed
         self.held_in_reset = False  # the secure-state step holds nRESET (SWD ``hold-reset``)
         self.busy = False  # another live attempt holds the device: this run must not touch it
+        #: what a power-up would make the device do now (the boot gate, station.firmware.boot_gate)
+        self.power = PowerState.AS_FOUND
+        #: the run's boot gate, once the flash step has found it (a BootGate)
+        self.gate: Any = None
+        #: how the station made the device safe after a failure (closed the gate again), for the reason
+        self.made_safe: str | None = None
 
     @property
     def finish_action(self) -> str:
@@ -230,6 +238,17 @@ class DeviceRun:
                     f"the device reports platform {got.name if got else '?'} ({dev.platform_id}) over USB; "
                     f"the profile is for {want.name} ({want.id})"
                 )
+
+    def final_images(self) -> list[FlashImage]:
+        """What the final flash writes: the product, and erased pages over whatever of the
+        factory-test image it does not cover (no factory-test bytes may be left on a device that passes)."""
+        fw = self.job.firmware
+        out = [fw.product.image]
+        if fw.test is not None:
+            lo, hi = leftover_pages(fw.product.image, fw.test.image)
+            if lo < hi:
+                out.append(FlashImage(lo, b"\xff" * (hi - lo), "factory-test remnant (erased)"))
+        return out
 
     def record_flash(self, modules: list[ResolvedModule]) -> None:
         """What was just written to the device: one registry transaction (a device state change)."""
@@ -373,6 +392,13 @@ class DeviceRun:
             # Registration (and the outbox) committed; what failed afterwards cannot undo that.
             LOG.error("after registering %s: %s", self.result.device_id, reason)
             outcome, failing_step, reason = Outcome.PASSED, None, None
+        if outcome != Outcome.PASSED and not self.released:
+            if self.power.would_connect:
+                # Lost before the gate could close again: whoever takes it from the fixture must know.
+                reason = unsafe_reason(reason)
+                LOG.error("slot %s: device %s %s", self.result.slot, self.result.device_id, reason)
+            elif self.made_safe:
+                reason = f"{reason} ({self.made_safe})" if reason else self.made_safe
         if outcome != Outcome.PASSED:
             stored = Outcome.FAILED if outcome == Outcome.ERROR else outcome  # attempts never store "error"
             try:

@@ -47,6 +47,7 @@ CATALOGUE: tuple[StepInfo, ...] = (
     StepInfo("flash", "Flash", 24),
     StepInfo("verify", "Verify", 5, _S),
     StepInfo("boot-proof", "Boot proof", 0.5, _S),
+    StepInfo("enable-boot", "Enable Device OS", 0.5),
     StepInfo("start-test-firmware", "Start test firmware", 1.5),
     StepInfo("update-bootloader", "Update bootloader", 6, _U, optional=True),
     StepInfo("update-ncp", "Update NCP", 20, _U, optional=True),
@@ -56,7 +57,8 @@ CATALOGUE: tuple[StepInfo, ...] = (
     StepInfo("functional-tests", "Functional tests", 5),
     StepInfo("flash-final", "Flash product", 5),
     StepInfo("verify-final", "Verify product", 1.5, _S),
-    StepInfo("boot-proof-final", "Boot proof", 0.5, _S),
+    StepInfo("boot-proof-final", "Product proof", 0.5, _S),
+    StepInfo("enable-boot-final", "Enable Device OS", 0.5),
     StepInfo("secure-state", "Secure state", 1),
     StepInfo("lock-debug-port", "Lock debug port", 0.5, _S),
     StepInfo("register", "Register", 1),
@@ -78,7 +80,7 @@ def steps_for(profile: Profile, transport: Transport, *, labels_dir: Path | None
     roles = {m.role for m in profile.modules}
     major = profile.device_os_version.split(".", 1)[0]
     old_os = major.isdigit() and int(major) < 4
-    verify, run_product = profile.flash.verify, profile.finish == "run-product"
+    verify = profile.flash.verify
     if transport is Transport.SWD:
         runner = test_fw and tests  # SWD flashes the test firmware only when there are tests
         on = {
@@ -87,8 +89,9 @@ def steps_for(profile: Profile, transport: Transport, *, labels_dir: Path | None
             "setup-done": runner and old_os,
             "functional-tests": tests,
             "flash-final": runner,
-            "verify-final": runner and (verify or run_product),
-            "boot-proof-final": runner,  # "boot-proof" runs on every SWD device
+            "verify-final": runner,  # always: the product proof takes the product's bytes from it
+            "boot-proof-final": runner,  # "boot-proof" (and "enable-boot") run on every SWD device
+            "enable-boot-final": runner,
             "lock-debug-port": profile.lock_debug_port,
         }
     else:
@@ -103,6 +106,7 @@ def steps_for(profile: Profile, transport: Transport, *, labels_dir: Path | None
             "setup-done": runner and tests and old_os,
             "functional-tests": tests,
             "flash-final": runner,
+            "enable-boot": runner,  # without a runner the product is written first: only the final pair
         }
     on["label"] = labels_dir is not None
     return [s for s in CATALOGUE if transport in s.transports and on.get(s.name, True)]

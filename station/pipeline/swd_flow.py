@@ -29,10 +29,12 @@ from station.errors import (
     TransportError,
 )
 from station.firmware.base_image import mbr_problem
-from station.firmware.boot_check import boot_problems, overlay_reader
+from station.firmware.boot_check import boot_problems, overlay_reader, product_problems
+from station.firmware.boot_gate import BLANK_PAGE_CRC, gate_for
 from station.hw.interfaces import EraseStrategy, SwdLink
 from station.pipeline.context import SlotContext
 from station.pipeline.job import Job, SlotResult
+from station.pipeline.power import PowerState
 from station.pipeline.run import (
     FINISH_RUN_PRODUCT,
     DeviceRun,
@@ -112,8 +114,11 @@ def _swd_body(run: DeviceRun, link: SwdLink, stack: ExitStack) -> None:
         job.firmware.reverify()
         t0 = time.monotonic()
         written = _with_base_image(run, link, images, d)
+        run.gate = gate = gate_for(job.firmware.system_part_image, link.read_memory)
+        # Before anything else changes: from here until the gate opens, a power-up stays in DFU.
+        _close_gate(run, link, d)
         report = link.program(
-            written,
+            gate.without_pages(written),
             verify=False,
             smart=policy.smart,
             erase=EraseStrategy(policy.erase),
@@ -124,13 +129,15 @@ def _swd_body(run: DeviceRun, link: SwdLink, stack: ExitStack) -> None:
         d.update(report_details(report))
         d["modules"] = [m.image.label for m in (*job.firmware.mcu_modules, first_user)]
     run.record_flash([*job.firmware.mcu_modules, first_user])
-    if policy.verify or test_fw is not None:
+    verified = gate.without_pages(images) if (policy.verify or test_fw is not None) else []
+    if verified:
         # Firmware is about to run: a bad image would boot into safe mode, which connects.
-        _swd_verify(run, link, images)
+        _swd_verify(run, link, verified)
 
-    if test_fw is not None:
-        # Before the firmware first runs: a chip that cannot boot fails here, for its real reason.
-        _swd_boot_check(run, link, images, name="boot-proof")
+    # Before the firmware first runs: a chip that cannot boot fails here, for its real reason; and
+    # with no factory-test firmware, the product written is proven to be what will run.
+    _swd_boot_check(run, link, verified, name="boot-proof", product=test_fw is None)
+    _open_gate(run, link, name="enable-boot", behind_product=test_fw is None)
     if profile.tests.steps:
         serial = None
         if test_fw is not None:
@@ -154,11 +161,13 @@ def _swd_body(run: DeviceRun, link: SwdLink, stack: ExitStack) -> None:
         if serial is not None:
             serial.__exit__(None, None, None)
     if test_fw is not None:
+        final = run.final_images()
         with run.rec.step("flash-final") as d:
             link.halt()
             t0 = time.monotonic()
+            _close_gate(run, link, d)
             report = link.program(
-                [job.firmware.product.image],
+                final,
                 verify=False,
                 smart=policy.smart,
                 erase=EraseStrategy.SECTOR,
@@ -167,14 +176,12 @@ def _swd_body(run: DeviceRun, link: SwdLink, stack: ExitStack) -> None:
             run.hardware_s += time.monotonic() - t0
             d.update(report_details(report))
         run.record_flash([job.firmware.product])
-        if policy.verify or run.finish_action == FINISH_RUN_PRODUCT:
-            _swd_verify(run, link, [job.firmware.product.image], name="verify-final")
-    if test_fw is None:
-        _swd_boot_check(run, link, images if policy.verify else [], name="boot-proof")
-    elif policy.verify:
-        _swd_boot_check(run, link, [*job.firmware.device_os_images, job.firmware.product.image], name="boot-proof-final")
-    else:
-        _swd_boot_check(run, link, [], name="boot-proof-final")
+        # Always: the proof that follows takes the product's bytes from what this step proved.
+        _swd_verify(run, link, final, name="verify-final")
+        # Device OS as verified before the tests (not the factory-test image it replaced), the product now.
+        verified_os = gate.without_pages(job.firmware.device_os_images) if verified else []
+        _swd_boot_check(run, link, [*verified_os, *final], name="boot-proof-final", product=True)
+        _open_gate(run, link, name="enable-boot-final", behind_product=True)
     _swd_finish(run, link)
     if profile.lock_debug_port:
         _swd_lock(run, link)
@@ -243,26 +250,77 @@ def _swd_verify(run: DeviceRun, link: SwdLink, images: list[FlashImage], name: s
         d["bytes"] = sum(len(i.data) for i in images)
 
 
-def _swd_boot_check(run: DeviceRun, link: SwdLink, verified: list[FlashImage], *, name: str) -> None:
-    """Prove the device will boot before it may end its run: MBR, UICR.NRFFW[0], bootloader, modules.
+def _swd_boot_check(run: DeviceRun, link: SwdLink, verified: list[FlashImage], *, name: str, product: bool) -> None:
+    """Prove the device will boot before it may end its run: MBR, UICR.NRFFW[0], bootloader, modules;
+    and that the user part Device OS would run is exactly the one written: the factory-test
+    firmware before the tests, the product (with no factory-test image left) before a pass.
 
     Bytes the ``verify`` steps just proved equal to the images are taken from the images (reading
-    the whole module set back a second time over SWD would prove nothing new); the MBR page, the
-    UICR and everything else come from the device.
+    the whole module set back a second time over SWD would prove nothing new); the boot gate pages
+    are taken as the gate will be written (the next step writes and verifies them); the MBR page,
+    the UICR and everything else come from the device.
     """
     base = run.job.firmware.base
+    fw = run.job.firmware
+    runs, what = (fw.product, "product") if product or fw.test is None else (fw.test, "factory-test firmware")
     with run.rec.step(name) as d:
         t0 = time.monotonic()
-        problems = boot_problems(
-            overlay_reader(verified, link.read_memory),
-            run.job.profile.platform.id,
-            expected_mbr=base.mbr if base is not None else None,
-        )
+        read = overlay_reader([*verified, *run.gate.open_images], link.read_memory)
+        platform_id = run.job.profile.platform.id
+        problems = boot_problems(read, platform_id, expected_mbr=base.mbr if base is not None else None)
+        verdict = "would not boot: "
+        if not problems:
+            left = fw.test.image if product and fw.test is not None else None
+            problems = product_problems(read, platform_id, runs.image, left, what=what)
+            verdict = f"would not run the {what}: "
         run.hardware_s += time.monotonic() - t0
         if problems:
             d["problems"] = problems
-            raise DeviceError("would not boot: " + "; ".join(problems))
+            raise DeviceError(verdict + "; ".join(problems))
         d["boots"] = "MBR, UICR.NRFFW[0] -> bootloader, modules and dependencies checked"
+        d["runs"] = f"{runs.image.label}, SHA-256 {runs.sha256[:12]}…" + (
+            "; no factory-test image left" if what == "product" else "")
+
+
+def _close_gate(run: DeviceRun, link: SwdLink, d: dict[str, object]) -> None:
+    """Erase the system part's first page and check it: the bootloader then stays in DFU."""
+    gate = run.gate
+    link.program(gate.closed_images, verify=False, smart=True, erase=EraseStrategy.SECTOR)
+    left = [a for a in gate.addresses if link.crc32(a, NRF_PAGE_SIZE) != BLANK_PAGE_CRC]
+    if left:
+        raise DeviceError(f"the boot gate page at 0x{left[0]:05X} (system part) did not erase: Device OS could start")
+    run.power = PowerState.CLOSED
+    d["boot_gate"] = f"closed ({gate.describe()} erased): the bootloader stays in DFU until the run opens it"
+
+
+def _open_gate(run: DeviceRun, link: SwdLink, *, name: str, behind_product: bool) -> None:
+    """Write the system part's first page back, and verify it: Device OS may start from now on."""
+    gate = run.gate
+    with run.rec.step(name) as d:
+        if behind_product:
+            run.power = PowerState.OPENING
+        t0 = time.monotonic()
+        link.program(gate.open_images, verify=False, smart=True, erase=EraseStrategy.SECTOR)
+        link.verify(gate.open_images)
+        run.hardware_s += time.monotonic() - t0
+        run.power = PowerState.PRODUCT if behind_product else PowerState.TEST
+        d["boot_gate"] = f"open ({gate.describe()} written and verified): " + (
+            "the product firmware runs at the next reset" if behind_product
+            else "the MANUAL-mode factory-test firmware runs at the next reset"
+        )
+
+
+def _recover_gate(run: DeviceRun, link: SwdLink) -> None:
+    """After a failure with the product behind an open gate: close it again, if the device still answers."""
+    try:
+        if not link.is_open or link.is_locked():
+            return
+        link.program(run.gate.closed_images, verify=False, smart=True, erase=EraseStrategy.SECTOR)
+        if all(link.crc32(a, NRF_PAGE_SIZE) == BLANK_PAGE_CRC for a in run.gate.addresses):
+            run.power = PowerState.CLOSED
+            run.made_safe = "the station disabled Device OS again: the device stays in DFU until it is re-flashed"
+    except StationError:
+        pass  # gone or locked: the attempt says the device is unsafe to power
 
 
 def _swd_finish(run: DeviceRun, link: SwdLink) -> None:
@@ -304,10 +362,14 @@ def _swd_lock(run: DeviceRun, link: SwdLink) -> None:
 
 
 def _swd_secure(run: DeviceRun, link: SwdLink) -> None:
-    """On any exit path, make sure the core is not left running product firmware."""
-    if run.released or run.held_in_reset or run.busy:
-        # deliberately running (override recorded), held in reset with vector catch armed, or
-        # another live attempt owns the device (halting it would break that run)
+    """On any exit path, make sure the core is not left running product firmware, and that a run
+    which did not pass leaves no product behind an open boot gate."""
+    if run.busy:
+        return  # another live attempt owns the device (halting it would break that run)
+    if run.power.would_connect and not run.registered and not run.released:
+        _recover_gate(run, link)
+    if run.released or run.held_in_reset:
+        # deliberately running (override recorded), or held in reset with vector catch armed
         return
     try:
         if link.is_open and not link.is_locked():

@@ -24,14 +24,17 @@ import time
 from contextlib import ExitStack
 from typing import Any
 
-from station.domain import GEN3_ADDR_BOOTLOADER, ModuleFunction, Transport
-from station.errors import DeviceError, DeviceGone, FirmwareError, TransportError
+from station.domain import GEN3_ADDR_BOOTLOADER, FlashImage, ModuleFunction, Transport
+from station.errors import DeviceError, DeviceGone, FirmwareError, StationError, TransportError
 from station.firmware.appdesc import read_app_descriptor
+from station.firmware.boot_check import overlay_reader, product_problems
+from station.firmware.boot_gate import gate_for
 from station.firmware.module import PREFIX_SIZE, parse_module
 from station.hw.interfaces import DfuTarget, UsbControl
 from station.pipeline.context import SlotContext
 from station.pipeline.firmware_set import ResolvedModule
 from station.pipeline.job import Job, SlotResult
+from station.pipeline.power import PowerState
 from station.pipeline.run import FINISH_RUN_PRODUCT, DeviceRun, finish_run, report_details
 
 #: where the Gen3 bootloader's prefix sits (after its 0x200-byte vector table)
@@ -218,7 +221,77 @@ def _check_module_info(run: DeviceRun, device_id: str, modules: list[ResolvedMod
         d["modules"] = [f"{m.function}/{m.index} v{m.version}" for m in reported]
 
 
+def _close_gate(run: DeviceRun, dfu: DfuTarget, d: dict[str, Any]) -> None:
+    """Erase the system part's first page (verified by UPLOAD): the bootloader then stays in DFU."""
+    gate = run.gate
+    dfu.program(gate.closed_images, verify=True)
+    run.power = PowerState.CLOSED
+    d["boot_gate"] = f"closed ({gate.describe()} erased): the bootloader stays in DFU until the run opens it"
+
+
+def _open_gate(run: DeviceRun, device_id: str, verified: list[FlashImage], *, name: str, product: bool) -> None:
+    """Prove what will run, then write the gate pages back, verified by UPLOAD: Device OS may start."""
+    from station.hw.dfu import open_dfu
+
+    gate = run.gate
+    with run.rec.step(name) as d, open_dfu(device_id) as dfu:
+        _usb_proof(run, dfu, verified, d, product=product)
+        if product:
+            run.power = PowerState.OPENING
+        t0 = time.monotonic()
+        dfu.program(gate.open_images, verify=True)
+        run.hardware_s += time.monotonic() - t0
+        run.power = PowerState.PRODUCT if product else PowerState.TEST
+        d["boot_gate"] = f"open ({gate.describe()} written and verified): " + (
+            "the product firmware runs when the device leaves DFU" if product
+            else "the MANUAL-mode factory-test firmware runs when the device leaves DFU"
+        )
+
+
+def _usb_proof(run: DeviceRun, dfu: DfuTarget, verified: list[FlashImage], d: dict[str, Any], *, product: bool) -> None:
+    """The module table of the flash as Device OS would read it, from DFU UPLOAD: the user part that
+    will run is exactly the one written (the factory-test firmware before the tests; the product,
+    with no factory-test image left, before a pass).
+
+    Bytes a verify of this run proved are taken from the images; the gate pages as the next write
+    (verified too) puts them; everything else is read from the device.
+    """
+    fw = run.job.firmware
+    runs, what = (fw.product, "product") if product or fw.test is None else (fw.test, "factory-test firmware")
+    t0 = time.monotonic()
+    read = overlay_reader([*verified, *run.gate.open_images], lambda a, n: dfu.read(0, a, n))
+    left = fw.test.image if product and fw.test is not None else None
+    problems = product_problems(read, run.job.profile.platform.id, runs.image, left, what=what)
+    run.hardware_s += time.monotonic() - t0
+    if problems:
+        d["problems"] = problems
+        raise DeviceError(f"would not run the {what}: " + "; ".join(problems))
+    d["runs"] = f"{runs.image.label}, SHA-256 {runs.sha256[:12]}…" + (
+        "; no factory-test image left" if what == "product" else "")
+
+
+def _recover_gate(run: DeviceRun, device_id: str) -> None:
+    """After a failure with the product behind an open gate: close it again, if the device still answers."""
+    from station.hw.dfu import open_dfu
+
+    try:
+        with open_dfu(device_id) as dfu:
+            dfu.program(run.gate.closed_images, verify=True)
+        run.power = PowerState.CLOSED
+        run.made_safe = "the station disabled Device OS again: the device stays in DFU until it is re-flashed"
+    except StationError:
+        pass  # gone, or not in DFU: the attempt says the device is unsafe to power
+
+
 def _usb_body(run: DeviceRun, device_id: str) -> None:
+    try:
+        _usb_steps(run, device_id)
+    finally:
+        if run.power.would_connect and not run.registered and not run.released and not run.busy:
+            _recover_gate(run, device_id)
+
+
+def _usb_steps(run: DeviceRun, device_id: str) -> None:
     from station.hw.dfu import enter_dfu, open_dfu
     from station.hw.serial import open_console
     from station.hw.usb import list_usb_devices, open_control
@@ -243,17 +316,22 @@ def _usb_body(run: DeviceRun, device_id: str) -> None:
             runner = job.firmware.test if (profile.tests.steps or over_control) else None
             first_user = runner or job.firmware.product
             images = [m.image for m in over_dfu] + [first_user.image]
+            run.gate = gate = gate_for(job.firmware.system_part_image, lambda a, n: dfu.read(0, a, n))
+            # Before anything else changes: from here until the gate opens, a power-up stays in DFU.
+            _close_gate(run, dfu, d)
             # Leaving DFU runs what was written: a bad image would boot safe mode, which connects.
             must_verify = policy.verify or runner is not None
-            report = dfu.program(images, verify=must_verify, progress=run.rec.progress("flash"))
+            report = dfu.program(gate.without_pages(images), verify=must_verify, progress=run.rec.progress("flash"))
         run.hardware_s += time.monotonic() - t0
         d.update(report_details(report))
         d["modules"] = [m.image.label for m in (*over_dfu, first_user)]
         if over_control:
             d["over_control_protocol"] = [m.image.label for m in over_control]
     run.record_flash([*over_dfu, first_user])
+    verified = gate.without_pages(images) if must_verify else []
 
     if runner is not None:
+        _open_gate(run, device_id, verified, name="enable-boot", product=False)
         with run.rec.step("start-test-firmware"):
             with open_dfu(device_id) as dfu:
                 dfu.leave()
@@ -271,21 +349,25 @@ def _usb_body(run: DeviceRun, device_id: str) -> None:
                 if run.needs_setup_done():
                     run.mark_setup_done()
                 run.run_tests(serial=serial, usb=ctl)
+        final = run.final_images()
         with run.rec.step("flash-final") as d:
             enter_dfu(device_id, timeout=job.settle_timeout)
             t0 = time.monotonic()
             with open_dfu(device_id) as dfu:
-                verify_final = policy.verify or run.finish_action == FINISH_RUN_PRODUCT
-                report = dfu.program(
-                    [job.firmware.product.image], verify=verify_final, progress=run.rec.progress("flash-final")
-                )
+                _close_gate(run, dfu, d)
+                # Always verified: the product proof takes the product's bytes from this verify.
+                report = dfu.program(final, verify=True, progress=run.rec.progress("flash-final"))
             run.hardware_s += time.monotonic() - t0
             d.update(report_details(report))
         run.record_flash([job.firmware.product])
+        # Device OS as DFU wrote and verified it before the tests (not the factory-test image the
+        # product replaced); a bootloader that went over the control protocol is read from the device.
+        verified = (gate.without_pages([m.image for m in over_dfu]) if verified else []) + final
     elif profile.tests.steps:
         # No test firmware: profile validation allows only steps that need no running firmware
         # (memory reads); the device stays in DFU and they are recorded as not applicable.
         run.run_tests(serial=None)
+    _open_gate(run, device_id, verified, name="enable-boot-final", product=True)
 
     with run.rec.step("secure-state") as d:
         if run.finish_action == FINISH_RUN_PRODUCT:

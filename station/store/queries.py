@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Select, Text, and_, case, cast, func, literal, null, select
 from sqlalchemy.orm import Session, aliased
 
-from station.domain import Outcome
+from station.domain import UNSAFE_TO_POWER, Outcome
 from station.store.models import Attempt, Device, Label, Lot, Measurement, OutboxRow, Product, Step
 from station.store.records import (
     AttemptRecord,
@@ -270,6 +270,19 @@ def unlabelled_devices(s: Session, lot_id: int) -> list[str]:
         .where(Device.lot_id == lot_id, Device.product_id.is_not(None),
                ~select(Label.id).where(Label.device_id == Device.device_id).exists())
         .order_by(Device.device_id)))
+
+
+def unsafe_devices(s: Session, lot_id: int) -> list[str]:
+    """Devices of the lot whose latest finished attempt (by sequence, in any lot) left them unsafe
+    to power: lost with the product behind an open boot gate (issue 10 item 1)."""
+    finished = Attempt.outcome.notin_([Outcome.RUNNING.value, Outcome.SKIPPED.value])
+    last = (select(Attempt.device_id, func.max(Attempt.id).label("last")).where(finished)
+            .where(Attempt.device_id.in_(select(Attempt.device_id).where(Attempt.lot_id == lot_id)))
+            .group_by(Attempt.device_id).subquery("last"))
+    return list(s.scalars(
+        select(Attempt.device_id).join(last, Attempt.id == last.c.last)
+        .where(Attempt.outcome != Outcome.PASSED.value, Attempt.reason.startswith(UNSAFE_TO_POWER, autoescape=True))
+        .order_by(Attempt.device_id)))
 
 
 def device_record(s: Session, device_id: str) -> DeviceRecord | None:

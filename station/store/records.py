@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from station.domain import UNSAFE_TO_POWER, Outcome
+
 
 @dataclass(frozen=True)
 class CloudTargets:
@@ -272,6 +274,15 @@ class DeviceRecord:
     cloud: list[dict[str, object]]
     #: a digital twin produced it (never sent to a real cloud)
     simulated: bool = False
+
+    @property
+    def unsafe_to_power(self) -> bool:
+        """Its latest finished attempt lost it with the product behind an open boot gate: a power-up
+        would make it connect, so it must be re-flashed before it leaves the fixture (issue 10 item 1)."""
+        done = [a for a in self.attempts if a.outcome not in (Outcome.RUNNING.value, Outcome.SKIPPED.value)]
+        last = max(done, key=lambda a: a.attempt_id, default=None)
+        return (last is not None and last.outcome != Outcome.PASSED.value
+                and (last.reason or "").startswith(UNSAFE_TO_POWER))
 
     @property
     def label_missing(self) -> bool:

@@ -158,6 +158,12 @@ class Registry(AttemptLog, UserOps):
         with self.reading() as s:
             return _queries.unlabelled_devices(s, ref.id)
 
+    def unsafe_devices(self, lot: str) -> list[str]:
+        """Devices of ``lot`` left unsafe to power by their latest attempt, by ID (issue 10 item 1)."""
+        ref = self.lot_ref(lot)
+        with self.reading() as s:
+            return _queries.unsafe_devices(s, ref.id)
+
     def lot_by_name(self, name: str) -> LotSummary:
         with self.reading() as s:
             found = _queries.lot_summaries(s, name=name)

@@ -7,22 +7,25 @@ from pathlib import Path
 
 import pytest
 
+from station.domain import UNSAFE_TO_POWER
 from station.pipeline.events import Event
+from station.pipeline.job import SlotResult
 from station.sim.bench import Bench
 from station.sim.device import Twin
 
 from .conftest import Line, drop_tests, never_connected, profile_variant, ship_with_bootloader
 
 SWD_STEPS = [
-    "identify", "registry-check", "flash", "verify", "boot-proof", "start-test-firmware", "functional-tests",
-    "flash-final", "verify-final", "boot-proof-final", "secure-state", "register", "label",
+    "identify", "registry-check", "flash", "verify", "boot-proof", "enable-boot", "start-test-firmware",
+    "functional-tests", "flash-final", "verify-final", "boot-proof-final", "enable-boot-final", "secure-state",
+    "register", "label",
 ]
-USB_STEPS = ["identify", "registry-check", "flash", "start-test-firmware", "functional-tests", "flash-final",
-             "secure-state", "register"]
+USB_STEPS = ["identify", "registry-check", "flash", "enable-boot", "start-test-firmware", "functional-tests",
+             "flash-final", "enable-boot-final", "secure-state", "register"]
 #: after these steps the station no longer touches the device, so an unplug there cannot fail the run
 NO_DEVICE_IO = {"register", "label"}
 #: unplug steps the default run keeps (the flash windows); the rest run with ``-m slow`` and in CI
-FAST_STEPS = {"flash", "flash-final"}
+FAST_STEPS = {"flash", "flash-final", "enable-boot-final"}
 
 
 def _steps(steps: list[str]) -> list[object]:
@@ -35,6 +38,18 @@ def _unplug_at(line: Line, bench: Bench, step: str, slot: str, twin: Twin) -> No
             bench.unplug(twin.name)
 
     line.hooks.append(hook)
+
+
+def _power_again_after_a_failure(line: Line, bench: Bench, twin: Twin, r: SlotResult) -> None:
+    """Re-plug the device the run lost: it must not go online, or the station said it would."""
+    if r.unsafe_to_power:
+        # Lost with the product behind an open boot gate: the registry and the result say so.
+        assert (r.reason or "").startswith(UNSAFE_TO_POWER)
+        record = line.registry.device_record(twin.device_id)
+        assert record is not None and (record.attempts[-1].reason or "").startswith(UNSAFE_TO_POWER)
+        return
+    bench.plug(twin.name)
+    never_connected(twin)
 
 
 @pytest.mark.parametrize("step", _steps(SWD_STEPS))
@@ -50,6 +65,7 @@ def test_swd_unplug_at_every_step(line: Line, bench: Bench, step: str) -> None:
         # the station lost the device: ERROR (it could not finish), not FAIL (nothing says the unit is bad)
         assert r.outcome == "error", (step, r.failing_step, r.reason)
         assert r.reason
+        _power_again_after_a_failure(line, bench, victim, r)
     never_connected(victim)
     never_connected(bystander)
 
@@ -76,6 +92,8 @@ def test_usb_unplug_at_every_step(line: Line, bench: Bench, tmp_path: Path, step
     else:
         # the station lost the device: ERROR (it could not finish), not FAIL (nothing says the unit is bad)
         assert r.outcome == "error", (step, r.failing_step, r.reason)
+    if step not in NO_DEVICE_IO:
+        _power_again_after_a_failure(line, bench, victim, r)
     never_connected(victim)
     never_connected(bystander)
 
