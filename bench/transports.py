@@ -541,7 +541,7 @@ def _run(
 
     # (b) station vs pyocd's own CLI, same images and clock
     if "b" not in skip:
-        print(f"\n(b) station vs `pyocd load` (subprocess, one Intel HEX, -f {FREQUENCY}), each into a fresh twin")
+        print(f"\n(b) station vs `pyocd load` (subprocess, one Intel HEX, -f {FREQUENCY}), each into a fresh twin (probe model {twins.probe})")
         plain, cli_default, cli_chip = twins.create(3, seed=9, prefix="cli")
         b = swd_program(twins, plain, swd_set, verify=False)
         d_s, d_line = pyocd_cli_load(twins, cli_default, swd_set, tmp, [])
