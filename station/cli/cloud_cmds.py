@@ -96,7 +96,9 @@ def register(cli: click.Group) -> None:
         """The cloud outbox: devices registered offline, waiting to be imported."""
 
     @cloud.command("sync")
-    @click.option("--dry-run", is_flag=True, help="Show what would be sent; send nothing.")
+    @click.option("--dry-run", is_flag=True,
+                  help="Show what would be sent now and when each waiting entry is next tried; send nothing "
+                       "(exit 2, as the sync would, when a target with ready entries has no credential).")
     @setting_option("particle_api", "--api-url", show_default=DEFAULT_PARTICLE_API, help="Particle API base URL.")
     @setting_option("peridio_api", "--peridio-url", show_default=DEFAULT_PERIDIO_API, help="Peridio API base URL.")
     @click.option("--watch", is_flag=True, help="Keep draining whenever entries are ready (Ctrl-C stops).")
@@ -121,7 +123,8 @@ def register(cli: click.Group) -> None:
              `station cloud list --state failed`), or, without --watch, the
              cloud was unreachable and ready entries stay queued
           2  configuration: a malformed --api-url/--peridio-url, or a missing
-             or refused credential (--watch stops at once: waiting cannot fix it)
+             or refused credential (--watch stops at once: waiting cannot fix it;
+             --dry-run exits 2 for a missing one too)
         """
         import threading
 
