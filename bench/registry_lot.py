@@ -125,7 +125,7 @@ def load_lot(reg: Registry, n: int, lot: str = "BIG", fail_every: int = 33, chun
                                   "outcome": "passed", "reason": None, "details": d})
                 for step, name, value, text, unit, low, high, expected in MEASUREMENTS:
                     bad = outcome == "failed" and name == "battery"
-                    meas.append({"attempt_id": aid, "device_id": did, "step": step, "name": name,
+                    meas.append({"attempt_id": aid, "device_id": did, "lot_id": lot_id, "step": step, "name": name,
                                  "value_num": 2.9 if bad else value,
                                  "value_text": text.format(d=did) if text else None, "unit": unit, "low": low,
                                  "high": high, "expected": expected.format(d=did) if expected else None,

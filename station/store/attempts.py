@@ -153,21 +153,17 @@ class AttemptLog(UnitOfWork):
 
     def device_status(self, device_id: str) -> DeviceStatus:
         did = device_id_arg(device_id)
-        with self.reading() as s:
-            dev = s.get(Device, did)
-            count = s.scalar(select(func.count()).select_from(Attempt).where(Attempt.device_id == did)) or 0
-            # A skipped re-scan is history, not a result: the outcome that counts is the last real one.
-            last = s.scalar(select(Attempt.outcome)
-                            .where(Attempt.device_id == did, Attempt.outcome != Outcome.SKIPPED.value)
-                            .order_by(Attempt.id.desc()).limit(1))
-            return DeviceStatus(
-                device_id=did,
-                registered_product_id=dev.product_id if dev else None,
-                registered_lot_id=dev.lot_id if dev else None,
-                platform=dev.platform if dev else None,
-                last_outcome=last,
-                attempts=count,
-            )
+        count = select(func.count()).select_from(Attempt).where(Attempt.device_id == did).scalar_subquery()
+        # A skipped re-scan is history, not a result: the outcome that counts is the last real one.
+        last = (select(Attempt.outcome).where(Attempt.device_id == did, Attempt.outcome != Outcome.SKIPPED.value)
+                .order_by(Attempt.id.desc()).limit(1).scalar_subquery())
+        with self.reading() as s:  # one statement: every device's first registry call is this one
+            row = s.execute(select(Device.product_id, Device.lot_id, Device.platform, count, last)
+                            .where(Device.device_id == did)).first()
+        # an attempt always has its device row, so an unknown device has no attempts either
+        product_id, lot_id, platform, attempts, last_outcome = row if row else (None, None, None, 0, None)
+        return DeviceStatus(device_id=did, registered_product_id=product_id, registered_lot_id=lot_id,
+                            platform=platform, last_outcome=last_outcome, attempts=int(attempts or 0))
 
     def start_attempt(
         self, *, device_id: str, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
