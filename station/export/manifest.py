@@ -64,26 +64,33 @@ def row_fields(r: ManifestRow) -> dict[str, Any]:
 
 
 class _HashingWriter(io.TextIOBase):
-    """Text sink that buffers, encodes, hashes and writes in one pass (no second read of a large file)."""
+    """Text sink that buffers, encodes, hashes and writes in one pass (no second read of a large file).
+
+    ``write_bytes`` takes UTF-8 that is already encoded (orjson's output), so the json export's
+    half a gigabyte is not decoded to text and encoded back.
+    """
 
     FLUSH_AT = 1 << 16
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
-        self._parts: list[str] = []
+        self._parts: list[bytes] = []
         self._size = 0
         self.digest = hashlib.sha256()
 
     def write(self, s: str) -> int:
-        self._parts.append(s)
-        self._size += len(s)
+        self.write_bytes(s.encode("utf-8"))
+        return len(s)
+
+    def write_bytes(self, b: bytes) -> None:
+        self._parts.append(b)
+        self._size += len(b)
         if self._size >= self.FLUSH_AT:
             self.flush()
-        return len(s)
 
     def flush(self) -> None:
         if self._parts:
-            data = "".join(self._parts).encode("utf-8")
+            data = b"".join(self._parts)
             self._parts.clear()
             self._size = 0
             self.digest.update(data)
@@ -178,7 +185,9 @@ def _json(lot: str, rows: Iterable[tuple[ManifestRow, RawDetails]]) -> Callable[
                               "details": fragment(details) if details else None}
                              for name, outcome, dur, reason, details in steps]
             item["measurements"] = [dict(zip(meas_fields, m, strict=True)) for m in measurements]
-            out.write(("," if n else "") + "\n  " + orjson.dumps(item).decode())
+            for m in item["measurements"]:
+                m["passed"] = bool(m["passed"])  # 0/1 from SQLite
+            out.write_bytes((b",\n  " if n else b"\n  ") + orjson.dumps(item))
             n += 1
         out.write("\n]}\n")
         return n
