@@ -100,6 +100,9 @@ def register(cli: click.Group) -> None:
         click.echo(f"lot {summary.name} (product {summary.product}): {rep.devices} devices, {rep.attempts} attempts")
         click.echo(f"first-pass yield {_pct(rep.first_pass_yield)} ({rep.first_pass}/{rep.devices})   "
                    f"final yield {_pct(rep.final_yield)} ({rep.final_pass}/{rep.devices})")
+        if rep.devices_per_hour is not None:
+            click.echo(f"rate {rep.devices_per_hour:.1f} devices/h (first attempt start to last finish, "
+                       f"{iso_utc(rep.first_started)} .. {iso_utc(rep.last_finished)})")
         if rep.failures_by_step:
             click.echo("failures by step:")
             for row in rep.pareto():

@@ -14,7 +14,9 @@ Definitions (the ones a production engineer expects):
 * first-pass yield: devices whose first finished attempt passed / devices attempted;
 * final yield: devices whose latest finished attempt passed / devices attempted;
 * failures by step: every failed attempt counted once under its failing step, most frequent first;
-* measurement statistics: numeric values only, grouped by (step, name).
+* measurement statistics: numeric values only, grouped by (step, name);
+* devices per hour: devices attempted / hours from the lot's first attempt start to its last
+  attempt finish (the lot panel's figure; wall clock, so only as good as the station clocks).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from station.domain import Outcome
@@ -50,6 +53,15 @@ class LotReport:
     attempts: int
     failures_by_step: list[tuple[str, int]] = field(default_factory=list)
     measurements: list[MeasurementStats] = field(default_factory=list)
+    first_started: datetime | None = None
+    last_finished: datetime | None = None
+
+    @property
+    def devices_per_hour(self) -> float | None:
+        if not self.first_started or not self.last_finished or not self.devices:
+            return None
+        hours = (self.last_finished - self.first_started).total_seconds() / 3600
+        return self.devices / hours if hours > 0 else None
 
     @property
     def first_pass_yield(self) -> float | None:
@@ -76,6 +88,7 @@ class LotReport:
             "final_pass": self.final_pass,
             "first_pass_yield": self.first_pass_yield,
             "final_yield": self.final_yield,
+            "devices_per_hour": self.devices_per_hour,
             "failures_by_step": self.pareto(),
             "measurements": [asdict(m) for m in self.measurements],
         }
@@ -98,12 +111,17 @@ def report_from_aggregates(agg: LotAggregates) -> LotReport:
         failures_by_step=sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])),
         measurements=[MeasurementStats(step=m.step, name=m.name, unit=m.unit, count=m.count, mean=m.mean,
                                        min=m.min, max=m.max) for m in agg.measurements],
+        first_started=agg.first_started,
+        last_finished=agg.last_finished,
     )
 
 
 def compute_lot_report(
     attempts: Iterable[AttemptRecord], measurements: Iterable[StoredMeasurement]
 ) -> LotReport:
+    attempts = list(attempts)
+    starts = [a.started_at for a in attempts]
+    ends = [a.finished_at for a in attempts if a.finished_at is not None]
     finished = sorted(
         # skipped = a re-scan of a device already done: history, not a result
         (a for a in attempts if a.outcome not in (Outcome.RUNNING.value, Outcome.SKIPPED.value)),
@@ -125,6 +143,8 @@ def compute_lot_report(
         attempts=len(finished),
         failures_by_step=sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])),
         measurements=_measurement_stats(measurements),
+        first_started=min(starts, default=None),
+        last_finished=max(ends, default=None),
     )
 
 

@@ -245,6 +245,9 @@ def lot_aggregates(s: Session, lot_id: int) -> LotAggregates:
                func.sum(case((last.outcome == passed, 1), else_=0)))
         .select_from(ends).join(first, first.id == ends.c.first).join(last, last.id == ends.c.last)).one()
     attempts = s.scalar(select(func.count()).select_from(Attempt).where(finished)) or 0
+    # the rate's span as the lot panel has it (views.LotOverview): every attempt of the lot
+    first_started, last_finished = s.execute(
+        select(func.min(Attempt.started_at), func.max(Attempt.finished_at)).where(Attempt.lot_id == lot_id)).one()
     failures = [(step, int(n)) for step, n in s.execute(
         select(Attempt.failing_step, func.count())
         .where(Attempt.lot_id == lot_id, Attempt.outcome == Outcome.FAILED.value)
@@ -268,14 +271,16 @@ def lot_aggregates(s: Session, lot_id: int) -> LotAggregates:
                                   mean=float(g[1]) / g[0], min=float(g[2]), max=float(g[3]))
              for (step, name), g in sorted(groups.items())]
     return LotAggregates(devices=int(devices or 0), first_pass=int(first_pass or 0), final_pass=int(final_pass or 0),
-                         attempts=int(attempts), failures_by_step=failures, measurements=stats)
+                         attempts=int(attempts), failures_by_step=failures, measurements=stats,
+                         first_started=first_started, last_finished=last_finished)
 
 
 def lot_attempts(s: Session, lot_id: int) -> list[AttemptRecord]:
-    q = (select(Attempt.id, Attempt.device_id, Attempt.started_at, Attempt.outcome, Attempt.failing_step)
+    q = (select(Attempt.id, Attempt.device_id, Attempt.started_at, Attempt.outcome, Attempt.failing_step,
+                Attempt.finished_at)
          .where(Attempt.lot_id == lot_id).order_by(Attempt.id))
-    return [AttemptRecord(attempt_id=r[0], device_id=r[1], started_at=r[2], outcome=r[3], failing_step=r[4])
-            for r in s.execute(q)]
+    return [AttemptRecord(attempt_id=r[0], device_id=r[1], started_at=r[2], outcome=r[3], failing_step=r[4],
+                          finished_at=r[5]) for r in s.execute(q)]
 
 
 def lot_measurements(s: Session, lot_id: int) -> list[StoredMeasurement]:

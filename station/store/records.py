@@ -158,6 +158,7 @@ class AttemptRecord:
     started_at: datetime
     outcome: str
     failing_step: str | None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,9 @@ class LotAggregates:
     attempts: int
     failures_by_step: list[tuple[str | None, int]]
     measurements: list[MeasurementAggregate]
+    #: first start and last finish of the lot's attempts: the span of its devices per hour
+    first_started: datetime | None = None
+    last_finished: datetime | None = None
 
 
 @dataclass(frozen=True)

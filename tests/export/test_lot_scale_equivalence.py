@@ -119,6 +119,10 @@ def test_the_sql_report_is_the_record_level_report(lot_registry: Registry) -> No
     assert [(m.step, m.name, m.unit, m.count, m.min, m.max) for m in sql.measurements] == \
         [(m.step, m.name, m.unit, m.count, m.min, m.max) for m in old.measurements]
     assert [m.mean for m in sql.measurements] == pytest.approx([m.mean for m in old.measurements])
+    # devices per hour over the lot's wall-clock span (the step back makes the first try the earliest start)
+    assert sql.devices_per_hour is not None and sql.devices_per_hour == pytest.approx(old.devices_per_hour)
+    assert (sql.first_started, sql.last_finished) == (old.first_started, old.last_finished)
+    assert sql.first_started == min(r.started_at for r in records)
 
 
 def _record_level_manifest(reg: Registry, include_failed: bool) -> list[dict[str, object]]:

@@ -50,6 +50,15 @@ def test_measurement_stats_numeric_only() -> None:
     assert (v.count, v.unit, v.min, v.max) == (3, "V", 3.6, 4.0) and v.mean == pytest.approx(3.8)
 
 
+def test_devices_per_hour_spans_first_start_to_last_finish() -> None:
+    attempts = [AttemptRecord(attempt_id=i + 1, device_id=f"d{i}", started_at=T0 + timedelta(minutes=30 * i),
+                              outcome="passed", failing_step=None, finished_at=T0 + timedelta(minutes=30 * i + 20))
+                for i in range(4)]  # 4 devices from 08:00 to 09:50
+    rep = compute_lot_report(attempts, [])
+    assert rep.devices_per_hour == pytest.approx(4 / (110 / 60))
+    assert rep.to_dict()["devices_per_hour"] == rep.devices_per_hour
+
+
 def test_empty_lot_has_no_yield() -> None:
     rep = compute_lot_report([], [])
     assert rep.first_pass_yield is None and rep.to_dict()["devices"] == 0
