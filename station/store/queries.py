@@ -14,6 +14,8 @@ current versions, which are lot B's).
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from functools import partial
@@ -180,7 +182,58 @@ def _driver_rows(s: Session, stmt: Select, name: str, cursors: ExitStack) -> Ite
     cur = raw.cursor(name=f"station_{name}") if dialect.name == "postgresql" else raw.cursor()
     cursors.callback(cur.close)
     cur.execute(str(compiled), params)
-    return chain.from_iterable(iter(partial(cur.fetchmany, STREAM_CHUNK), []))
+    chunks: Iterator[list[Any]] = iter(partial(cur.fetchmany, STREAM_CHUNK), [])
+    if dialect.name == "postgresql":
+        chunks = _prefetched(chunks, cursors)
+    return chain.from_iterable(chunks)
+
+
+_END = object()
+
+
+def _prefetched(chunks: Iterator[list[Any]], cursors: ExitStack) -> Iterator[list[Any]]:
+    """``chunks`` fetched one ahead by a thread of their own.
+
+    A server-side cursor's FETCH waits for the server while this thread could be encoding the
+    rows it already has; psycopg waits for the network without the GIL, so the server's work
+    and the export's overlap (psycopg serialises the cursors' use of their one connection).
+    At most two chunks per stream are held. ``cursors`` stops and joins the thread (before the
+    cursor closes: callbacks run last in, first out).
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as exc:  # handed to the reader, raised there
+            q.put(exc)
+
+    worker = threading.Thread(target=fetch, name="registry-prefetch", daemon=True)
+    worker.start()
+
+    def finish() -> None:
+        stop.set()
+        worker.join()
+
+    cursors.callback(finish)
+
+    def read() -> Iterator[list[Any]]:
+        while (item := q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    return read()
 
 
 def _lot_detail_stream(s: Session, columns: tuple[Any, ...], lot_id: int,

@@ -151,3 +151,22 @@ def test_the_streamed_json_export_is_the_record_level_manifest(lot_registry: Reg
     # every attempt's own details, none of its failed tries'
     retried = next(d for d in devices if d["device_id"] == f"e00fce68{8:016x}")
     assert [m["value"] for m in retried["measurements"] if m["name"] == "vbat"] == [3.73]
+
+
+def test_an_export_abandoned_midway_leaves_nothing_running(lot_registry: Registry,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that stops after one device (a full disk, an interrupted command) closes its
+    cursors and stops their prefetch threads (PostgreSQL), which are then blocked mid-lot."""
+    import threading
+
+    import station.store.queries as queries
+
+    monkeypatch.setattr(queries, "STREAM_CHUNK", 1)  # one row per fetch: the streams are mid-lot
+    before = threading.active_count()
+    rows = lot_registry.iter_manifest_details("L1", include_failed=True)
+    first, (steps, _measurements) = next(rows)
+    assert first.device_id == f"e00fce68{0:016x}" and [s[0] for s in steps] == ["connect", "flash",
+                                                                                 "functional-tests"]
+    rows.close()
+    assert threading.active_count() == before
+    assert len(list(lot_registry.iter_manifest_details("L1"))) == 6  # the registry still answers
