@@ -71,6 +71,30 @@ def _table() -> QTableWidget:
     return t
 
 
+def _seconds(v: Any) -> str | None:
+    return None if v is None else f"{float(v):.2f}"
+
+
+def _duration(a: Any) -> str | None:
+    start, end = _get(a, "started_at"), _get(a, "finished_at")
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return f"{(end - start).total_seconds():.1f}"
+    return None
+
+
+def _cloud_state(c: Any) -> str:
+    state = str(_get(c, "state") or "")
+    return {"failed": "needs attention"}.get(state, state)
+
+
+def _details(d: Any) -> str | None:
+    if not d:
+        return None
+    if isinstance(d, dict):
+        return ", ".join(f"{k}={v}" for k, v in d.items())
+    return str(d)
+
+
 def measurement_verdict(m: Any) -> str:
     """``3.92 V in 3.5…4.3`` — the value against its limits, as an engineer reads it."""
     value = _get(m, "value")
@@ -106,10 +130,12 @@ class RecordDialog(QDialog):
         self.measurements = _table()
         self.modules = _table()
         self.attempts.itemSelectionChanged.connect(self._attempt_selected)
+        self.attempt_rows: list[Any] = []
         detail = QTabWidget()
         detail.addTab(self.steps, "Steps")
         detail.addTab(self.measurements, "Measurements")
         detail.addTab(self.modules, "Flashed modules")
+        self.detail = detail
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.attempts)
         split.addWidget(detail)
@@ -140,16 +166,20 @@ class RecordDialog(QDialog):
         self.status.setText(message)
         self.status.setStyleSheet("color: #A00000; font-weight: bold;")
 
-    def show_record(self, rec: Any) -> None:
+    def show_record(self, rec: Any, note: str | None = None) -> None:
+        """``rec`` is the registry's :class:`~station.store.views.DeviceDetail` (attempts carry their
+        steps, measurements, flashes and labels); ``note`` what the lookup noticed about the label."""
         self.record = rec
         did = _get(rec, "device_id")
         self.setWindowTitle(f"Device {did}")
         attempts = list(_get(rec, "attempts", []) or [])
-        last = attempts[-1] if attempts else None
+        self.attempt_rows = [_get(a, "row") or a for a in attempts]
+        last = self.attempt_rows[-1] if attempts else None
         outcome = _get(last, "outcome") if last is not None else None
         self.heading.setText(f"{did}  ·  {(_get(rec, 'product') or 'not registered')}"
                              + (f"  ·  last result: {outcome}" if outcome else ""))
-        self.status.setText("")
+        self.status.setText(note or "")
+        self.status.setStyleSheet(f"color: {theme.ERROR_TEXT}; font-weight: bold;" if note else "")
         while self.form.rowCount():
             self.form.removeRow(0)
         for caption, name in (("Device ID", "device_id"), ("Serial number", "serial_number"),
@@ -160,19 +190,28 @@ class RecordDialog(QDialog):
             value = QLabel(_s(_get(rec, name)))
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.form.addRow(caption, value)
-        fill_table(self.attempts, ["#", "Lot", "Station / slot", "Operator", "Via", "Started", "Finished",
-                                   "Result", "Failed step", "Reason"],
+        fill_table(self.attempts, ["#", "Lot", "Station / slot", "Operator", "Via", "Started", "Seconds", "Result",
+                                   "Failed step", "Reason"],
                    ([_get(a, "attempt_id"), _get(a, "lot"), f"{_get(a, 'station')}/{_get(a, 'slot')}",
-                     _get(a, "operator"), _get(a, "transport"), _get(a, "started_at"), _get(a, "finished_at"),
-                     _get(a, "outcome"), _get(a, "failing_step"), _get(a, "reason")] for a in attempts))
-        fill_table(self.cloud, ["Cloud", "Stage", "State", "Reason", "Updated"],
-                   ([_get(c, "target"), _get(c, "stage"), _get(c, "state"), _get(c, "last_error"),
-                     _get(c, "updated_at") or _get(c, "next_try_at")] for c in _get(rec, "cloud", []) or []))
-        fill_table(self.labels, ["File"], ([p if isinstance(p, str) else _get(p, "path")]
-                                           for p in _get(rec, "labels", []) or []))
-        fill_table(self.audit, ["When", "Action", "Who", "Station", "Details"],
-                   ([_get(e, "at"), _get(e, "action"), _get(e, "operator"), _get(e, "station"), _get(e, "details")]
+                     _get(a, "operator"), _get(a, "transport"), _get(a, "started_at"), _duration(a),
+                     _get(a, "outcome"), _get(a, "failing_step"), _get(a, "reason")] for a in self.attempt_rows))
+        fill_table(self.cloud, ["Cloud", "Stage", "State", "Tries", "Reason", "Queued", "Next try", "Done"],
+                   ([_get(c, "target"), _get(c, "stage"), _cloud_state(c), _get(c, "tries"), _get(c, "last_error"),
+                     _get(c, "created_at"), None if _get(c, "done_at") else _get(c, "next_try_at"),
+                     _get(c, "done_at")] for c in _get(rec, "cloud", []) or []))
+        labels = [lb for a in attempts for lb in (_get(a, "labels", []) or [])] or list(_get(rec, "labels", []) or [])
+        fill_table(self.labels, ["File", "Format", "Printed", "Attempt"],
+                   (([lb] + [None] * 3) if isinstance(lb, str) else
+                    [_get(lb, "path"), _get(lb, "format"), _get(lb, "printed_at"), _get(lb, "attempt_id")]
+                    for lb in labels))
+        fill_table(self.audit, ["When", "Action", "Who", "Role", "Granted", "Reason", "Station", "Details"],
+                   ([_get(e, "at"), _get(e, "action"), _get(e, "operator"), _get(e, "role"),
+                     {True: "yes", False: "refused", None: ""}.get(_get(e, "granted")), _get(e, "reason"),
+                     _get(e, "station"), _details(_get(e, "details"))]
                     for e in _get(rec, "audit", []) or []))
+        self.tabs.setTabText(2, f"Cloud ({self.cloud.rowCount()})")
+        self.tabs.setTabText(3, f"Labels ({self.labels.rowCount()})")
+        self.tabs.setTabText(4, f"Audit ({self.audit.rowCount()})")
         self.print_button.setEnabled(bool(did))
         if attempts:
             self.attempts.selectRow(len(attempts) - 1)
@@ -184,17 +223,23 @@ class RecordDialog(QDialog):
         if not rows or not attempts:
             return
         a = attempts[min(rows)]
-        fill_table(self.steps, ["Step", "Result", "Seconds", "Reason"],
-                   ([_get(s, "name"), _get(s, "outcome"), _get(s, "duration_s"), _get(s, "reason")]
-                    for s in _get(a, "steps", []) or []))
+        steps = list(_get(a, "steps", []) or [])
+        fill_table(self.steps, ["Step", "Result", "Started", "Seconds", "Reason"],
+                   ([_get(st, "name"), _get(st, "outcome"), _get(st, "started_at"), _seconds(_get(st, "duration_s")),
+                     _get(st, "reason")] for st in steps))
+        measurements = list(_get(a, "measurements", []) or [])
         fill_table(self.measurements, ["Step", "Measurement", "Reading against limits", "Result", "Try"],
                    ([_get(m, "step"), _get(m, "name"), measurement_verdict(m),
                      "pass" if _get(m, "passed") else "FAIL", _get(m, "try_number") or _get(m, "try")]
-                    for m in _get(a, "measurements", []) or []))
+                    for m in measurements))
+        modules = list(_get(a, "flashes", None) or _get(a, "modules", []) or [])
         fill_table(self.modules, ["Role", "Version", "Address", "SHA-256"],
                    ([_get(m, "role"), _get(m, "version"),
                      f"0x{_get(m, 'address'):08x}" if isinstance(_get(m, "address"), int) else _get(m, "address"),
-                     _get(m, "module_sha256") or _get(m, "sha256")] for m in _get(a, "modules", []) or []))
+                     _get(m, "module_sha256") or _get(m, "sha256")] for m in modules))
+        self.detail.setTabText(0, f"Steps ({len(steps)})")
+        self.detail.setTabText(1, f"Measurements ({len(measurements)})")
+        self.detail.setTabText(2, f"Flashed modules ({len(modules)})")
 
     def _print(self) -> None:
         did = _get(self.record, "device_id")

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from station.app import people
+from station.app import history, people
+from station.errors import ConfigError
 from station.labels.scan import Scan
 from station.roles import PRIVILEGED, Action, may
 from station.ui import theme
@@ -580,13 +581,11 @@ class MainWindow(QMainWindow):
             if dialog not in self.records:
                 return
             if error is not None:
-                dialog.show_error(f"Cannot read the record: {error}")
-            elif rec is None:
-                dialog.show_error(f"{key} is not in the registry")
+                dialog.show_error(str(error) if isinstance(error, ConfigError) else f"Cannot read the record: {error}")
             else:
-                dialog.show_record(rec)
+                dialog.show_record(rec.detail, note=rec.note)
 
-        self.workers.submit(lambda: session.device_record(key), done)
+        self.workers.submit(lambda: history.full_record(session, key), done)
         return dialog
 
     def _record_closed(self, _: int) -> None:
@@ -620,17 +619,11 @@ class MainWindow(QMainWindow):
         self.workers.submit(lambda: session.lot_figures(lot), done)
 
     def _history_page(self, query: HistoryQuery, cursor: Any, limit: int) -> tuple[list[Any], Any]:
-        """Runs in a worker. Interim: a device's own attempts until the paged read model lands."""
-        session = self.session
-        if session is None or not query.text:
+        """Runs in a worker: one page of the registry's attempts read model."""
+        if self.session is None:
             return [], None
-        rec = session.device_record(query.text.lower())
-        if rec is None:
-            return [], None
-        rows = [_HistoryRow(a, rec) for a in reversed(rec.attempts)]
-        if query.outcome:
-            rows = [r for r in rows if r.outcome == query.outcome]
-        return rows, None
+        return history.page(self.session, text=query.text, outcome=query.outcome, lot=query.lot,
+                            since_hours=query.since_hours, after=cursor, limit=limit)
 
     def _cloud_page(self, state: str | None, cursor: Any, limit: int) -> tuple[list[Any], Any]:
         if self.session is None:
@@ -771,23 +764,4 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.stop_watching()
         self.workers.wait(3000)  # let queries in flight finish; their results are dropped
-
-
-class _HistoryRow:
-    """An attempt of a device record, shaped like the paged read model's rows."""
-
-    def __init__(self, a: Any, rec: Any) -> None:
-        self.attempt_id = a.attempt_id
-        self.device_id = rec.device_id
-        self.serial_number = rec.serial_number
-        self.lot = a.lot
-        self.station = a.station
-        self.slot = a.slot
-        self.operator = a.operator
-        self.transport = a.transport
-        self.started_at = a.started_at
-        self.outcome = a.outcome
-        self.failing_step = a.failing_step
-        self.reason = a.reason
-        self.duration_s = (a.finished_at - a.started_at).total_seconds() if a.finished_at else None
 

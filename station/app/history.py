@@ -1,0 +1,49 @@
+"""What the window's History tab and a device's full record read: the registry's read models,
+shaped for a front end and free of Qt (the CLI's ``device show`` reads the same registry).
+
+* :func:`page` — one page of attempts, newest first, filtered by a search text (part of a device
+  ID or serial number), a result, a lot and a period; keyset-paged, so page 500 costs page 1;
+* :func:`full_record` — a device named by an ID, an 8+ hex prefix, a serial number or a scanned
+  label, with everything the registry holds about it (every attempt's steps and durations,
+  measurements with their limits, flashed modules and labels; its cloud entries and audit rows).
+
+Both run in a worker: the registry may be a PostgreSQL server across the plant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from station.errors import ConfigError
+
+
+def page(session: Any, *, text: str = "", outcome: str | None = None, lot: str | None = None,
+         since_hours: float | None = None, after: Any = None, limit: int = 200) -> tuple[list[Any], Any]:
+    """``(rows, next_cursor)`` of the attempts matching the filters; ``next_cursor`` None at the end."""
+    from station.store.views import AttemptFilter
+
+    since = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=since_hours) if since_hours else None
+    f = AttemptFilter(lot=lot or None, outcome=outcome or None, started_from=since,
+                      text=text.strip() or None)
+    p = session.attempts_page(f, after=after, limit=limit)
+    return list(p.rows), p.next
+
+
+@dataclass(frozen=True)
+class FullRecord:
+    """A device's detail (:class:`station.store.views.DeviceDetail`) and what the lookup noticed."""
+
+    detail: Any
+    #: the scanned label does not fit the record, or carries a serial the registry cannot confirm
+    note: str | None = None
+
+
+def full_record(session: Any, text: str) -> FullRecord:
+    """The device ``text`` names, in full; :class:`ConfigError` saying why when it names none."""
+    found = session.lookup(text)
+    detail = session.device_detail(found.record.device_id)
+    if detail is None:  # removed between the two reads
+        raise ConfigError(f"device {found.record.device_id} is not in the registry")
+    return FullRecord(detail, found.mismatch or found.unconfirmed)
