@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from station.ui import theme
+from station.ui.fit import fit
 
 
 def _s(v: Any) -> str:
@@ -117,7 +118,7 @@ class RecordDialog(QDialog):
         self.key = key
         self.record: Any = None
         self.setWindowTitle(f"Device {key}")
-        self.resize(int(980 * scale), int(640 * scale))
+        fit(self, int(1250 * scale), int(720 * scale))
         self.heading = QLabel(f"Looking up {key}…")
         self.heading.setFont(theme.sans(theme.px(22, scale), bold=True))
         self.heading.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -139,6 +140,8 @@ class RecordDialog(QDialog):
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.attempts)
         split.addWidget(detail)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)  # a unit has a few attempts and a dozen steps: the steps get the room
         self.cloud = _table()
         self.labels = _table()
         self.audit = _table()
@@ -190,11 +193,12 @@ class RecordDialog(QDialog):
             value = QLabel(_s(_get(rec, name)))
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.form.addRow(caption, value)
-        fill_table(self.attempts, ["#", "Lot", "Station / slot", "Operator", "Via", "Started", "Seconds", "Result",
-                                   "Failed step", "Reason"],
-                   ([_get(a, "attempt_id"), _get(a, "lot"), f"{_get(a, 'station')}/{_get(a, 'slot')}",
-                     _get(a, "operator"), _get(a, "transport"), _get(a, "started_at"), _duration(a),
-                     _get(a, "outcome"), _get(a, "failing_step"), _get(a, "reason")] for a in self.attempt_rows))
+        # what an operator looks for first (the result and why) on the left, where no scrolling hides it
+        fill_table(self.attempts, ["#", "Result", "Failed step", "Reason", "Started", "Seconds", "Operator", "Via",
+                                   "Station / slot", "Lot"],
+                   ([_get(a, "attempt_id"), _get(a, "outcome"), _get(a, "failing_step"), _get(a, "reason"),
+                     _get(a, "started_at"), _duration(a), _get(a, "operator"), _get(a, "transport"),
+                     f"{_get(a, 'station')}/{_get(a, 'slot')}", _get(a, "lot")] for a in self.attempt_rows))
         fill_table(self.cloud, ["Cloud", "Stage", "State", "Tries", "Reason", "Queued", "Next try", "Done"],
                    ([_get(c, "target"), _get(c, "stage"), _cloud_state(c), _get(c, "tries"), _get(c, "last_error"),
                      _get(c, "created_at"), None if _get(c, "done_at") else _get(c, "next_try_at"),
