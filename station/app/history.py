@@ -47,3 +47,26 @@ def full_record(session: Any, text: str) -> FullRecord:
     if detail is None:  # removed between the two reads
         raise ConfigError(f"device {found.record.device_id} is not in the registry")
     return FullRecord(detail, found.mismatch or found.unconfirmed)
+
+
+def label_for(session: Any, device_id: str, profile: Any) -> tuple[Any, Any]:
+    """``(LabelData, template)`` of a reprint: the registry's serial, lot, IMEI/ICCID and date (what
+    the original carried, so the QR is the same), the profile's template. Refused for a device the
+    registry does not hold: a label for it would name a unit nobody provisioned."""
+    from station.labels.data import LabelData
+
+    rec = session.device_record(device_id)
+    if rec is None:
+        raise ConfigError(f"device {device_id} is not in the registry: no label is printed for it")
+    info = LabelData(rec.device_id, serial_number=rec.serial_number, product=profile.product,
+                     platform=rec.platform or profile.platform.name, profile=profile.name, imei=rec.imei,
+                     iccid=rec.iccid, lot=rec.lot, date=f"{rec.registered_at:%Y-%m-%d}" if rec.registered_at else None)
+    return info, profile.label
+
+
+def record_reprint(session: Any, device_id: str, *, where: str, fmt: str, operator: str | None,
+                   profile: str | None = None) -> None:
+    """A reprint's label row and audit entry, as ``station label`` records one."""
+    session.registry.record_label(device_id, None, path=where, fmt=fmt)
+    session.registry.audit("label-reprint", operator=operator or "(nobody)", station=session.station,
+                           device_id=device_id, details={"path": where, "format": fmt, "profile": profile})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPixmap
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import (
@@ -70,6 +70,9 @@ def save_pdf(image: QImage, template: LabelTemplate, path: Path) -> Path:
 class LabelDialog(QDialog):
     """Preview, print, save as PDF. Rendering runs in a worker; the dialog opens at once."""
 
+    #: a label left the station: (where: the printer or the PDF's path, format) — a reprint to record
+    produced = Signal(str, str)
+
     def __init__(self, info: LabelData, template: LabelTemplate, workers: Workers,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +126,8 @@ class LabelDialog(QDialog):
                 paint_label(printer, self.image)
             except OSError as exc:
                 QMessageBox.warning(self, "Printing failed", str(exc))
+                return
+            self.produced.emit(f"printer {printer.printerName() or printer.outputFileName()}", "print")
 
     def ask_pdf(self) -> None:
         if self.image is None:
@@ -133,4 +138,6 @@ class LabelDialog(QDialog):
 
     def save_pdf(self, path: Path) -> Path:
         assert self.image is not None
-        return save_pdf(self.image, self.template, path)
+        out = save_pdf(self.image, self.template, path)
+        self.produced.emit(str(out), "pdf")
+        return out

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from station.app import people, profile_edit, settings_edit
+from station.app import history, people, profile_edit, settings_edit
 from station.roles import Action, required_role
 from station.ui.gate import why_locked
 from station.ui.profilesdialog import ProfileJobs, ProfilesDialog
@@ -47,6 +47,7 @@ class StationMenus(QObject):
         self.menu.addAction(self.profiles_action)
         window.addAction(self.profiles_action)
         self.profiles_dialog: ProfilesDialog | None = None
+        self.label_dialog: Any = None  # the reprint's LabelDialog (station.ui.labelprint, imported when used)
         self.refresh()
 
     def refresh(self) -> None:
@@ -196,3 +197,52 @@ class StationMenus(QObject):
 
     def _profiles_closed(self, _: int) -> None:
         self.profiles_dialog = None
+
+    # ------------------------------------------------------------------ a reprint from a record
+    def print_label(self, device_id: str) -> None:
+        """The record's Print label…: preview, print or save as PDF; each label that leaves is recorded."""
+        w = self.window
+        if w.session is None:
+            return
+        if not w.may(Action.PRINT_LABEL):
+            w.refuse(Action.PRINT_LABEL)
+            return
+        if w.job is None:
+            w.say("Choose a profile first: the label's template comes from it", error=True)
+            return
+        session, profile = w.session, w.job.profile
+        w.workers.submit(lambda: history.label_for(session, device_id, profile),
+                         lambda made, error: self._show_label(device_id, made, error))
+
+    def _show_label(self, device_id: str, made: Any, error: BaseException | None) -> None:
+        w = self.window
+        if error is not None:
+            w.say(f"No label: {error}", error=True)
+            return
+        from station.ui.labelprint import LabelDialog
+
+        info, template = made
+        dialog = LabelDialog(info, template, w.workers, parent=w)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setProperty("device_id", device_id)
+        dialog.produced.connect(self._label_produced)
+        dialog.finished.connect(self._label_closed)
+        self.label_dialog = dialog
+        dialog.show()
+
+    def _label_closed(self, _: int) -> None:
+        self.label_dialog = None
+
+    def _label_produced(self, where: str, fmt: str) -> None:
+        w = self.window
+        dialog = self.sender()
+        device_id = str(dialog.property("device_id")) if dialog is not None else ""
+        session, operator = w.session, w.operator
+        profile = w.job.profile.name if w.job is not None else None
+
+        def done(_: Any, error: BaseException | None) -> None:
+            w.say(f"Could not record the reprint: {error}" if error else f"Label of {device_id} reprinted ({fmt})",
+                  error=error is not None)
+
+        w.workers.submit(lambda: history.record_reprint(session, device_id, where=where, fmt=fmt, operator=operator,
+                                                        profile=profile), done)

@@ -570,6 +570,7 @@ class MainWindow(QMainWindow):
         dialog = RecordDialog(key, self.scale, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(self._record_closed)
+        dialog.printLabel.connect(self.menus.print_label)
         self.records.append(dialog)
         dialog.show()
         if self.session is None:

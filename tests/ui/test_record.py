@@ -115,3 +115,34 @@ def test_a_device_the_registry_does_not_hold_says_so(qtbot: QtBot, station: Stat
     qtbot.waitUntil(lambda: "not in the registry" in dialog.status.text(), timeout=10_000)
     assert dialog.record is None and not dialog.print_button.isEnabled()
     dialog.close()
+
+
+def test_a_reprint_from_the_record_is_previewed_saved_and_recorded(qtbot: QtBot, station: Station,
+                                                                   tmp_path: Any) -> None:
+    w = station.open(1)
+    w.start_all()
+    card = station.wait_prompt("1")
+    qtbot.mouseClick(card.prompt_panel.buttons[0], Qt.MouseButton.LeftButton)
+    assert station.wait_state("1", CardState.PASS, CardState.FAIL, CardState.ERROR).view.state is CardState.PASS
+    twin = station.twins[0]
+    qtbot.mouseClick(station.card("1").record_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(w.records) and w.records[-1].record is not None, timeout=10_000)
+    rec = w.records[-1]
+    before = rec.labels.rowCount()
+    qtbot.mouseClick(rec.print_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.menus.label_dialog is not None and w.menus.label_dialog.image is not None,
+                    timeout=10_000)
+    label = w.menus.label_dialog
+    assert label.pdf_button.isEnabled() and label.print_button.isEnabled()
+    assert label.info.serial_number == twin.identity.serial_number, "a reprint carries the registry's serial"
+    out = label.save_pdf(tmp_path / "reprint.pdf")
+    assert out.read_bytes().startswith(b"%PDF")
+    qtbot.waitUntil(lambda: any(r.action == "label-reprint" for r in
+                                w.session.registry.audit_page(device_id=twin.device_id).rows), timeout=10_000)
+    [row] = w.session.registry.audit_page(action="label-reprint").rows
+    assert (row.operator, row.details["format"], row.details["path"]) == ("tester", "pdf", str(out))
+    label.close()
+    rec.close()
+    again = w.open_record(twin.device_id)
+    qtbot.waitUntil(lambda: again.record is not None, timeout=10_000)
+    assert again.labels.rowCount() == before + 1 and str(out) in column(again.labels, "File")
