@@ -208,6 +208,10 @@ def save(session: Any, path: Path, text: str, *, reason: str, operator: str | No
                                         role=role, granted=False, reason=why, details={"profile": str(path),
                                                                                       "asked": "save"})
         raise PermissionError(why)
+    shipped = Path(__file__).resolve().parents[1]
+    if path.resolve().is_relative_to(shipped):
+        raise ConfigError(f"{path.name} ships with the station and is replaced by the next upgrade: copy it into "
+                          "your profiles folder and edit the copy")
     reason = reason.strip()
     if not reason:
         raise ConfigError("say why the profile changes (the reason goes to the audit log)")

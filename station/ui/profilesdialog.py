@@ -134,6 +134,11 @@ class ProfilesDialog(QDialog):
         self.save_button.setAutoDefault(False)
         self.save_button.activated.connect(self.save)
         self.save_button.refused.connect(self._refused)
+        self.save_as_button = GatedButton("Save as…")
+        self.save_as_button.setAutoDefault(False)
+        self.save_as_button.activated.connect(self.save_as)
+        self.save_as_button.refused.connect(self._refused)
+        self.save_as_dialog: QFileDialog | None = None
         self.use_button = GatedButton("Use this profile")
         self.use_button.setAutoDefault(False)
         self.use_button.activated.connect(self.use)
@@ -146,6 +151,7 @@ class ProfilesDialog(QDialog):
         buttons.addWidget(self.reason, 1)
         buttons.addWidget(self.check_button)
         buttons.addWidget(self.save_button)
+        buttons.addWidget(self.save_as_button)
         buttons.addWidget(self.use_button)
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -182,6 +188,8 @@ class ProfilesDialog(QDialog):
         self.reason.setEnabled(not why)
         self.save_button.set_allowed(not why, why)
         self.use_button.set_allowed(not why, why)
+        self.save_as_button.set_allowed(not why, why)
+        self.save_as_button.setText("Save as…" if not why else "Save as… (locked)")
         self.save_button.setText("Save" if not why else "Save (locked: press to see why)")
         self.use_button.setText("Use this profile" if not why else "Use (locked)")
         if why:
@@ -316,6 +324,33 @@ class ProfilesDialog(QDialog):
         self.editor.centerCursor()
         self.editor.setFocus()
 
+    def save_as(self) -> QFileDialog | None:
+        """A copy under a new name (a profile shipped with the station is edited as a copy)."""
+        if self.path is None:
+            return None
+        if not self.reason.text().strip():
+            self.show_message("Say why first (the reason goes to the audit log)", error=True)
+            self.reason.setFocus()
+            return None
+        d = QFileDialog(self, "Save the profile as", str(self.where / f"{self.path.stem}-copy.toml"), "Profiles (*.toml)")
+        d.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        d.setDefaultSuffix("toml")
+        d.setOption(QFileDialog.Option.DontUseNativeDialog)
+        d.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        d.fileSelected.connect(self.save_to)
+        self.save_as_dialog = d
+        d.open()
+        return d
+
+    def save_to(self, name: str) -> None:
+        """Check and write the editor's text to ``name`` (audited like a save); the list then shows it."""
+        if self.busy or not name:
+            return
+        target = Path(name)
+        self.busy = True
+        self.show_message(f"Checking and saving {target.name}…", error=False)
+        self.workers.submit(self.jobs.save(target, self.editor.toPlainText(), self.reason.text()), self._saved)
+
     def save(self) -> None:
         if self.path is None or self.busy:
             return
@@ -338,6 +373,9 @@ class ProfilesDialog(QDialog):
                 self.show_message(f"Not saved: {error}", error=True)
             return
         self.reason.clear()
+        self.path = result.path  # a Save as… goes on with the copy, listed in its own folder
+        if result.path.parent.absolute() != self.where.absolute():
+            self.where = result.path.parent
         self.loaded_text = self.editor.toPlainText()
         self.editor.document().setModified(False)
         self.show_problems([])

@@ -398,7 +398,7 @@ class MainWindow(QMainWindow):
             self.say("The station is still opening", error=True)
             return None
         if self.open_station:
-            self.say("This station has no users yet: everyone acts as admin (add users with station user add)")
+            self.say("This station has no users yet: everyone acts as admin (add users under Station ▸ Users and PINs)")
             return None
         if self.login_dialog is not None and self.login_dialog.isVisible():
             self.login_dialog.raise_()
@@ -637,6 +637,13 @@ class MainWindow(QMainWindow):
             self.cloud_panel.requery()
         elif page is self.lot_panel:
             self.refresh_lot()
+        elif page is self.history and self.session is not None:
+            session = self.session
+            self.workers.submit(session.lots, self._history_lots)  # the lot filter lists the registry's lots
+
+    def _history_lots(self, lots: Any, error: BaseException | None) -> None:
+        if error is None:
+            self.history.set_lots([lt.name for lt in lots or []])
 
     def _tab_shortcut(self, i: int) -> Callable[[], None]:
         def go() -> None:

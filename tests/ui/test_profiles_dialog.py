@@ -125,3 +125,35 @@ def test_an_operator_reads_profiles_but_cannot_edit_or_choose(qtbot: QtBot, stat
     assert Path(w.job.profile.path) == folder / "demo-boron.toml"
     w.explanation.accept()
     dialog.reject()
+
+
+def test_a_profile_shipped_with_the_station_is_edited_as_a_copy(qtbot: QtBot, station: Station, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STATION_PROFILES_DIR", raising=False)
+    add_users(station)
+    w = station.open(0, profile=DEMO_BORON)
+    scan_badge_and_tap_pin(qtbot, w, "eve", "5678")
+    qtbot.waitUntil(lambda: w.role == "engineer", timeout=10_000)
+    w.menus.profiles_action.trigger()
+    qtbot.waitUntil(lambda: w.menus.profiles_dialog is not None and not w.menus.profiles_dialog.busy
+                    and w.menus.profiles_dialog.editor.toPlainText() != "", timeout=10_000)
+    dialog = w.menus.profiles_dialog
+    assert dialog.path == DEMO_BORON
+    shipped = DEMO_BORON.read_bytes()
+    replace_line(qtbot, dialog, 'product = "Demo Boron"', 'product = "Line 2 Boron"')
+    qtbot.keyClicks(dialog.reason, "line 2 variant")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    wait_message(qtbot, dialog, "ships with the station")
+    assert DEMO_BORON.read_bytes() == shipped
+
+    qtbot.mouseClick(dialog.save_as_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.save_as_dialog is not None and dialog.save_as_dialog.isVisible())
+    copy = tmp_path / "line2-boron.toml"
+    dialog.save_as_dialog.selectFile(str(copy))
+    dialog.save_as_dialog.accept()
+    wait_message(qtbot, dialog, "line2-boron.toml saved")
+    assert 'product = "Line 2 Boron"' in copy.read_text() and DEMO_BORON.read_bytes() == shipped
+    assert dialog.path == copy
+    [row] = [r for r in audit(w, "edit-profile") if r.reason]
+    assert row.details["profile"] == str(copy) and row.details["sha256_before"] is None
+    dialog.reject()

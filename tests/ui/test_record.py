@@ -62,6 +62,8 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     w.history.requery()
     qtbot.waitUntil(lambda: w.history.model.complete and w.history.model.rowCount() == 2, timeout=10_000)
     qtmodeltester.check(w.history.model)
+    qtbot.waitUntil(lambda: w.history.lot.count() == 2, timeout=10_000)  # every lot, and this run's
+    assert w.history.lot.itemData(1) == w.lot_name
     shown = {w.history.model.index(r, 1).data(): w.history.model.index(r, 7).data() for r in range(2)}
     assert shown == {good.device_id: "passed", flat.device_id: "failed"}
     w.history.outcome.setCurrentIndex(w.history.outcome.findData("failed"))
