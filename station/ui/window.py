@@ -492,19 +492,13 @@ class MainWindow(QMainWindow):
         self.session.start_slot(self._spec(slot), recover_confirmed_by=self.operator)
         self.say(f"{self.slot_title(slot)}: recovering the chip (confirmed by {self.operator})")
 
-    def choose_profile(self) -> QFileDialog | None:
+    def choose_profile(self) -> None:
+        """The profiles dialog (station/ui/profilesdialog.py): the folder's profiles with what the
+        loader says of each, read, edit with a check, and Use this profile."""
         if not self.may(Action.EDIT_PROFILE):
             self.refuse(Action.EDIT_PROFILE)
-            return None
-        start = str(self.profile_path.parent) if self.profile_path else str(Path.cwd())
-        dialog = QFileDialog(self, "Choose the product profile", start, "Profiles (*.toml)")
-        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.fileSelected.connect(self.use_profile)
-        self.profile_dialog = dialog
-        dialog.open()
-        return dialog
+            return
+        self.menus.open_profiles()
 
     def use_profile(self, path: str) -> None:
         """Load and check a profile and its firmware in a worker; the board switches when it is ready."""

@@ -134,7 +134,7 @@ def test_a_profile_shipped_with_the_station_is_edited_as_a_copy(qtbot: QtBot, st
     w = station.open(0, profile=DEMO_BORON)
     scan_badge_and_tap_pin(qtbot, w, "eve", "5678")
     qtbot.waitUntil(lambda: w.role == "engineer", timeout=10_000)
-    w.menus.profiles_action.trigger()
+    qtbot.mouseClick(w.profile_button, Qt.MouseButton.LeftButton)  # the board's Profile… opens the same dialog
     qtbot.waitUntil(lambda: w.menus.profiles_dialog is not None and not w.menus.profiles_dialog.busy
                     and w.menus.profiles_dialog.editor.toPlainText() != "", timeout=10_000)
     dialog = w.menus.profiles_dialog
