@@ -117,6 +117,14 @@ def main() -> int:
             if current is not None:
                 if state["wait"] > 0:
                     state["wait"] -= 1
+                    edit = state.get("edit")
+                    if edit is not None and state["wait"] == 5 and not edit.busy:
+                        text = edit.editor.toPlainText().replace("dpi = 300", "dpi = 30")
+                        edit.editor.setPlainText(text)
+                        edit.check()
+                    if edit is not None and state["wait"] == 2 and edit.problems:
+                        edit.problem_list.setCurrentRow(0)
+                        state.pop("edit")
                     if state["wait"] == 0:
                         grab(state["name"])
                         current.close()
@@ -125,7 +133,9 @@ def main() -> int:
                 select = state.pop("select", None)
                 if select is not None and select[0].model.rowCount():
                     select[0].select(select[1])
-                state["wait"] = 6
+                if state["name"] == "profiles":  # an edit the check refuses, with its line
+                    state["edit"] = current
+                state["wait"] = 8
                 return
             if not dialogs:
                 app.quit()
