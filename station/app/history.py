@@ -40,13 +40,28 @@ class FullRecord:
     note: str | None = None
 
 
-def full_record(session: Any, text: str) -> FullRecord:
-    """The device ``text`` names, in full; :class:`ConfigError` saying why when it names none."""
-    found = session.lookup(text)
+def full_record(session: Any, text: Any) -> FullRecord:
+    """The device ``text`` names, in full; :class:`ConfigError` saying why when it names none.
+
+    ``text`` may be a :class:`station.labels.scan.Scan` (the window's scanner keeps only the parsed
+    scan, never the raw text, which may hold a sticker's secret): its serial is then checked against
+    the record, so a label stuck on the wrong board says so when it is scanned.
+    """
+    from station.labels.lookup import serial_mismatch
+    from station.labels.scan import Scan
+
+    scan = text if isinstance(text, Scan) else None
+    found = session.lookup(scan.key if scan is not None else text)
+    note = found.mismatch or found.unconfirmed
+    if scan is not None and note is None:
+        note = serial_mismatch(scan, found.record)
+        if note is None and scan.serial_number and found.record.serial_number is None:
+            note = (f"the label says serial {scan.serial_number}; the registry has no serial number for device "
+                    f"{found.record.device_id} to check it against")
     detail = session.device_detail(found.record.device_id)
     if detail is None:  # removed between the two reads
         raise ConfigError(f"device {found.record.device_id} is not in the registry")
-    return FullRecord(detail, found.mismatch or found.unconfirmed)
+    return FullRecord(detail, note)
 
 
 def label_for(session: Any, device_id: str, profile: Any) -> tuple[Any, Any]:

@@ -548,7 +548,7 @@ class MainWindow(QMainWindow):
         key = scan.key
         self.say(f"Scanned {scan.kind.value}: {key}")
         self.history.show_device(key)
-        self.open_record(key)
+        self.open_record(key, scan=scan)
 
     @Slot(str)
     def on_unrecognised_scan(self, why: str) -> None:
@@ -560,7 +560,7 @@ class MainWindow(QMainWindow):
             self.log_pane.show_slot(slot)
             self.open_record(card.view.device_id)
 
-    def open_record(self, key: str) -> RecordDialog:
+    def open_record(self, key: str, *, scan: Scan | None = None) -> RecordDialog:
         dialog = RecordDialog(key, self.scale, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(self._record_closed)
@@ -580,7 +580,7 @@ class MainWindow(QMainWindow):
             else:
                 dialog.show_record(rec.detail, note=rec.note)
 
-        self.workers.submit(lambda: history.full_record(session, key), done)
+        self.workers.submit(lambda: history.full_record(session, scan or key), done)  # a scan's serial is checked
         return dialog
 
     def _record_closed(self, _: int) -> None:

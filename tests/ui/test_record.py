@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QTableWidget
 from pytestqt.qtbot import QtBot
 
+from station.labels.payload import label_payload
 from station.ui.cardmodel import CardState
 
 from .conftest import DEMO_BORON, Station
@@ -108,6 +109,18 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     assert set(column(rec.cloud, "State")) == {"pending"} and len(column(rec.cloud, "Cloud")) >= 1
     assert column(rec.audit, "Action") == ["label-reprint"] and column(rec.audit, "Granted") == ["yes"]
     assert secret not in texts(rec) and secret not in w.message.text()
+    rec.close()
+
+    # the good unit's QR, but with the flat unit's serial: a label on the wrong board says so
+    w.activateWindow()
+    qtbot.waitUntil(w.isActiveWindow, timeout=5000)
+    target = QApplication.focusWidget() or w
+    opened = len(w.records)
+    qtbot.keyClicks(target, label_payload(good.device_id, flat.identity.serial_number))
+    qtbot.keyClick(target, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(w.records) > opened and w.records[-1].record is not None, timeout=10_000)
+    assert w.records[-1].status.text().startswith("LABEL MISMATCH: the label says serial "
+                                                  f"{flat.identity.serial_number}")
     assert DEMO_BORON.exists()
 
 
