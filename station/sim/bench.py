@@ -202,6 +202,11 @@ def set_default_bench(path: Path | str | None) -> None:
     with _cache_lock:
         _default_override = Path(path).resolve() if path is not None else None
         _default_set = path is not None
+    if path is not None and "pyocd.probe.aggregator" in sys.modules:
+        # pyocd asked the probe plugin before this bench was chosen, and it declined then
+        from station.sim.probe_plugin import register_with_pyocd
+
+        register_with_pyocd()
 
 
 def default_bench() -> Bench | None:

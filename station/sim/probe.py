@@ -1,6 +1,7 @@
-"""A pyocd debug-probe plugin whose probes are the twins of the default bench.
+"""A pyocd debug probe whose probes are the twins of the default bench.
 
-Registered as entry point ``pyocd.probe`` / ``sim`` (pyproject.toml), so pyocd's own code — and its
+Registered through the light entry point :mod:`station.sim.probe_plugin` (``pyocd.probe`` / ``sim``
+in pyproject.toml; it loads this module only where a simulated bench is configured), so pyocd's own code — and its
 command line (``pyocd list``, ``pyocd load -u SIM…``, ``pyocd cmd``) — sees every plugged-in twin
 with a probe attached as a CMSIS-DAP-like probe whose board is an ``nrf52840``. The probe speaks
 at DAP register level (DP/AP reads and writes, packed block transfers); everything behind that is
@@ -45,12 +46,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pyocd.core import exceptions
-from pyocd.core.plugin import Plugin
 from pyocd.probe.debug_probe import DebugProbe
 
 from station.sim import filelock
 from station.sim.clock import DEFAULT_SWD_HZ
 from station.sim.device import Twin
+from station.sim.probe_plugin import SimProbePlugin  # noqa: F401 -- the entry point older installs name
 
 #: CMSIS-DAP firmware retries a WAIT this many times before reporting it: the wait_retry pyocd
 #: configures with DAP_TransferConfigure (pyocd/probe/pydapaccess/cmsis_dap_core.py).
@@ -349,21 +350,6 @@ class SimProbe(DebugProbe):
     def write_ap_multiple(self, addr: int, values: Sequence[int]) -> None:
         vals = list(values)
         self._do(lambda c: c.dap.write_ap_multiple(addr, vals), len(vals), ap=True, register=addr)
-
-
-class SimProbePlugin(Plugin):
-    """pyocd plugin entry: ``-u <probe uid>`` or ``-u sim:<probe uid>`` selects a twin."""
-
-    def load(self) -> type[SimProbe]:
-        return SimProbe
-
-    @property
-    def name(self) -> str:
-        return "sim"
-
-    @property
-    def description(self) -> str:
-        return "Station digital twins (simulated nRF52840 boards behind a debug probe)"
 
 
 def probe_lock_path(twin: Twin) -> str:

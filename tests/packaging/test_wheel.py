@@ -84,7 +84,7 @@ def test_the_wheel_declares_its_commands_plugins_and_ranges(dist: Path) -> None:
     info = f"station-{station.__version__}.dist-info"
     entry_points = z.read(f"{info}/entry_points.txt").decode()
     assert "station = station.cli.main:main" in entry_points
-    assert "[pyocd.probe]" in entry_points and "sim = station.sim.probe:SimProbePlugin" in entry_points
+    assert "[pyocd.probe]" in entry_points and "sim = station.sim.probe_plugin:SimProbePlugin" in entry_points
     requires = [line.split(":", 1)[1].strip() for line in z.read(f"{info}/METADATA").decode().splitlines()
                 if line.startswith("Requires-Dist:")]
     pinned = [r for r in requires if "==" in r.partition(";")[0]]
