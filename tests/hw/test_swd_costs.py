@@ -72,3 +72,28 @@ def test_with_firmware_running_and_nothing_verified_crc32_reads_and_does_not_hal
         start, size = RANGES[1]
         assert link.crc32(start, size) == zlib.crc32(bytes(twin.flash[start : start + size]))
         assert not link.is_halted()  # the analyzer would have stopped the firmware
+
+
+def test_a_sector_write_elsewhere_keeps_what_was_verified_known_even_in_pieces(bench: Bench) -> None:
+    """The boot gate's way: the set is verified without the gate pages, which are written (sector
+    erase) and verified apart. The versions scan after it still reads headers only; a chip erase
+    forgets everything."""
+    from station.firmware.boot_gate import gate_for
+    from station.hw.interfaces import EraseStrategy
+
+    twin, images = _twin_with_demo_set(bench, 44)
+    system = next(i for i in images if i.address == 0x28000)
+    gate = gate_for(system, lambda a, n: bytes(twin.flash[a : a + n]))
+    with PyocdSwdLink(twin.identity.probe_uid) as link:
+        link.verify(gate.without_pages(images))
+        link.program(gate.open_images, verify=False, erase=EraseStrategy.SECTOR)
+        link.verify(gate.open_images)
+        link.reset_and_run()
+        seen, read = _counting(link)
+        mods = read_flash_modules(read, twin.platform.id, crc_of=link.crc32)  # type: ignore[arg-type]
+        assert all(m.valid for m in mods) and len(mods) == 4
+        assert seen[0] < 16 * 1024
+        link.program(gate.closed_images, verify=False, erase=EraseStrategy.SECTOR)
+        start, size = RANGES[0]  # the system part now spans an erased gate page: not known, checked
+        link.halt()
+        assert link.crc32(start, size) == zlib.crc32(bytes(twin.flash[start : start + size]))

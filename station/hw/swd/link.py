@@ -18,6 +18,7 @@ from typing import Any
 from station.domain import (
     NRF_FICR_DEVICEID0,
     NRF_FICR_DEVICEID1,
+    NRF_PAGE_SIZE,
     NRF_UICR_APPROTECT,
     UICR_APPROTECT_ENABLED,
     FlashImage,
@@ -236,10 +237,9 @@ class PyocdSwdLink:
         from station.firmware.crc import region_crc
 
         self._require_unlocked(f"checksumming {size} bytes at {address:#010x}")
-        end = address + size
-        for img in self._verified:
-            if img.address <= address and end <= img.end:
-                return zlib.crc32(img.data[address - img.address : end - img.address]) & 0xFFFFFFFF
+        known = self._known(address, address + size)
+        if known is not None:
+            return zlib.crc32(known) & 0xFFFFFFFF
         if self.is_halted():
             target = self.session.target
             return region_crc(
@@ -247,6 +247,19 @@ class PyocdSwdLink:
                 block_crcs=lambda blocks: block_crcs(target, self.target_name, blocks),
             )  # fmt: skip
         return zlib.crc32(self.read_memory(address, size)) & 0xFFFFFFFF
+
+    def _known(self, address: int, end: int) -> bytes | None:
+        """The bytes of [address, end) if verified images cover all of it (pieces may adjoin), else None."""
+        out = bytearray()
+        at = address
+        while at < end:
+            img = next((i for i in self._verified if i.address <= at < i.end), None)
+            if img is None:
+                return None
+            stop = min(end, img.end)
+            out += img.data[at - img.address : stop - img.address]
+            at = stop
+        return bytes(out)
 
     def read_device_id(self) -> str:
         self._require_unlocked("reading the device ID")
@@ -379,7 +392,13 @@ class PyocdSwdLink:
         progress: ProgressFn,
     ) -> FlashReport:
         self._require_unlocked("programming")
-        self._verified = []
+        if erase is EraseStrategy.SECTOR:
+            # Only the pages these images touch change (the rest of each is erased): what was
+            # verified elsewhere stays known (the boot gate's pages are written apart from the set).
+            touched = [(i.address & ~(NRF_PAGE_SIZE - 1), -(-i.end // NRF_PAGE_SIZE) * NRF_PAGE_SIZE) for i in images]
+            self._verified = [v for v in self._verified if not any(v.address < hi and lo < v.end for lo, hi in touched)]
+        else:
+            self._verified = []
         if not images:
             return FlashReport(verified=True)
         total = sum(len(i.data) for i in images)
