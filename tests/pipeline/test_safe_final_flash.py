@@ -192,3 +192,27 @@ def test_a_failure_after_the_product_was_enabled_disables_it_again(line: Line, b
     _power_again(bench, twin)
     never_connected(twin)
     assert twin.state.run_state == "dfu"
+
+
+#: smart flashing skips the pages it already holds: the gate (8 KB) and the factory test (24 KB) are written
+@pytest.mark.parametrize("after", [8192, 12_000, 20_000, 28_000])
+def test_swd_unplug_during_the_first_flash_of_a_programmed_unit_never_connects(
+    line: Line, bench: Bench, after: int
+) -> None:
+    """A unit that arrives with Device OS and a product (programmed elsewhere) would connect as it is;
+    once the flash step has closed the gate (its first 8 KB written: the two gate pages erased),
+    a pulled cable at any later offset leaves it in its bootloader."""
+    from station.firmware.demo import build_demo_modules
+    from station.firmware.module import module_flash_image, parse_module
+
+    twin = bench.create(1, seed=790 + after % 97)[0]
+    for role, data in build_demo_modules("boron").items():
+        if role != "user-factory-test":
+            img = module_flash_image(data, parse_module(data), role)
+            twin.flash[img.address : img.end] = img.data
+    _pull_during(line, "flash", twin, after)
+    (r,) = line.swd([twin])
+    assert r.outcome == "error" and r.failing_step == "flash", (r.failing_step, r.reason)
+    _power_again(bench, twin)
+    never_connected(twin)
+    assert twin.state.run_state == "dfu"
