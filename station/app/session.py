@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from station import settings as table
 from station.app.bench import activate_sim
@@ -30,6 +30,9 @@ from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, no_slots_text, prepare_job, swd_slots, usb_slots
 from station.pipeline.prompts import PromptBroker, Responder, ScriptedAnswers
 from station.store.records import OutboxRequeue
+
+if TYPE_CHECKING:
+    from station.store.registry import Registry
 
 LOG = logging.getLogger(__name__)
 
@@ -95,7 +98,7 @@ class StationSession:
         self._activate_sim(self.settings.sim_dir)
         self._config: StationConfig | None = None
         self.cache = FirmwareCache(self.settings.cache_dir or default_cache_dir())
-        self._registry: Any = None
+        self._registry: Registry | None = None
         self.broker = PromptBroker(self.sink, responders=list(responders))
         self.job: Job | None = None
         self.handle: RunHandle | None = None
@@ -120,7 +123,7 @@ class StationSession:
         return self.settings.station_name or self.config.name
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> Registry:
         """Opened on first use, so a command that never reads it never needs one."""
         if self._registry is None:
             from station.store.registry import open_registry

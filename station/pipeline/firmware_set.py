@@ -113,7 +113,10 @@ def resolve_firmware(profile: Profile, cache: FirmwareCache) -> FirmwareSet:
     ordered = check_module_set([m.info for m in dos] + [product.info], profile.platform.id, names=roles)
     if test is not None:
         check_module_set([m.info for m in dos] + [test.info], profile.platform.id, names=roles)
-    key = lambda i: (i.function, i.index, i.start)  # noqa: E731 - identity of a module in a set
+
+    def key(i: ModuleInfo) -> tuple[ModuleFunction, int, int]:  # the identity of a module in a set
+        return (i.function, i.index, i.start)
+
     by_key = {key(m.info): m for m in dos}
     dos_ordered = tuple(by_key[key(i)] for i in ordered if key(i) in by_key)
     return FirmwareSet(device_os=dos_ordered, product=product, test=test, cache=cache, base=_base(profile, cache))

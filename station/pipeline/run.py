@@ -330,7 +330,8 @@ class DeviceRun:
             self._label()
 
     def _label(self) -> None:
-        from station.labels.render import LabelData, write_labels
+        from station.labels.data import LabelData
+        from station.labels.render import write_labels
 
         job = self.job
         device_id = self.result.device_id
@@ -358,7 +359,8 @@ class DeviceRun:
 
     def _reprint_missing_label(self, record: Any) -> list[str]:
         """The label a registered device never got, from what the registry recorded at registration."""
-        from station.labels.render import LabelData, write_labels
+        from station.labels.data import LabelData
+        from station.labels.render import write_labels
 
         job = self.job
         assert job.labels_dir is not None

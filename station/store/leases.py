@@ -173,7 +173,7 @@ class LeaseKeeper:
                 res = s.execute(update(StationLease)
                                 .where(StationLease.id == self.id, StationLease.ended_by.is_(None))
                                 .values(heartbeat_at=now, expires_at=now + self.ttl))
-                if res.rowcount != 1:  # type: ignore[attr-defined]
+                if res.rowcount != 1:
                     LOG.error("station %s: another process ended this process's lease (it stalled past %s s)",
                               self.station, self.ttl.total_seconds())
                     self.lost.set()

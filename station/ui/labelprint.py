@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from station.labels.data import LabelData
-from station.profile.model import LabelTemplate
+from station.labels.template import LabelTemplate
 from station.ui.workers import Workers
 
 
