@@ -322,6 +322,23 @@ def test_erase_all_keeps_the_mbr_page_and_the_uicr(bench: Bench) -> None:
     assert twin.key_present() and "key_lost" not in twin.events.kinds()
 
 
+def test_a_cable_pulled_during_programming_after_an_erase_all_leaves_the_uicr(bench: Bench) -> None:
+    # The saved UICR (the bootloader address) lives only in the station's memory: it is written back
+    # straight after the erase, so a pull later in the programming does not lose it for the re-run.
+    (twin,) = bench.create(1, seed=39, blank=True)
+    mbr = bytes(range(256)) * 16
+    twin.flash[0:4096] = mbr
+    twin.uicr[0x014:0x018] = (0x000F4000).to_bytes(4, "little")  # NRFFW[0]: bootloader address
+    uicr_before = bytes(twin.uicr)
+    twin.set_faults(unplug_after_bytes=60_000)
+    with pytest.raises(StationError), PyocdSwdLink(uid(twin)) as link:
+        link.program(full_set(), erase=EraseStrategy.CHIP)
+    twin.set_faults(unplug_after_bytes=None)
+    bench.plug(twin.name)
+    assert bytes(twin.uicr) == uicr_before
+    assert bytes(twin.flash[0:4096]) == mbr
+
+
 def test_erase_choice_follows_what_is_on_the_device(bench: Bench) -> None:
     (twin,) = bench.create(1, seed=38)
     images = full_set()

@@ -441,6 +441,11 @@ class PyocdSwdLink:
         # Record the erase pyocd actually did ("auto" is a request, not an outcome).
         chip_erased = bool(getattr(builder, "last_erase_was_chip", False))
         report.erase_strategy = "chip" if chip_erased else "sector"
+        if chip_erased and uicr is not None:
+            # Straight after the erase, before the programming: the saved UICR (the bootloader
+            # address above all) lives only in this process, so a cable pulled during the long
+            # program phase must not take it with it. The MBR page is the builder's first page.
+            preserve.restore_uicr(target, self.target_name, uicr, self.read_memory, report)
         info = call(
             "programming",
             functools.partial(
@@ -464,8 +469,6 @@ class PyocdSwdLink:
             )
         else:
             report.bytes_written = total
-        if chip_erased and uicr is not None:
-            preserve.restore_uicr(target, self.target_name, uicr, self.read_memory, report)
         if verify:
             self.verify(images, progress=lambda d, t: progress(int(total * 0.8 + 0.2 * d * total / t), total))
             report.verify_s = time.monotonic() - t2
