@@ -13,6 +13,9 @@ could not run (painting, event handling, or the GIL held by slot threads). It pr
 * start-up: process start → window shown, and → *usable* (session open, slot cards on the board),
 * event-loop stalls during the run: p50 / p99 / max lateness, and the share of ticks later than
   50 ms, with the number of events the window took in (progress is coalesced by the bridge),
+* the GUI thread's own CPU time during the run (``time.thread_time``): the work the window
+  does, which the load of other processes does not change (stalls above also include waiting
+  for a CPU and for the GIL),
 * the machine's load average (``os.getloadavg()``) beside each figure: the cores are shared.
 
 Goals (issue 12): p99 < 50 ms, max < 200 ms, start-up < 2 s.
@@ -121,6 +124,7 @@ def main() -> int:
     seen_prompt: dict[str, float] = {}
     loads: list[float] = []
     t_run = time.perf_counter()
+    cpu_run = time.thread_time()  # CPU of the GUI thread alone: what it did, whatever the load
 
     def operator() -> None:
         """Press Y on each card one second after its question appeared, as a person would;
@@ -147,6 +151,7 @@ def main() -> int:
     window.start_all()
     app.exec()
     run_s = time.perf_counter() - t_run
+    gui_cpu = time.thread_time() - cpu_run
     tick.stop()
     hands.stop()
     states = [c.view.state for c in window.board.cards.values()]
@@ -159,7 +164,8 @@ def main() -> int:
           f"usable (session open, {len(window.board.cards)} cards) {t_ready - T_PROCESS:.2f} s   [{startup_load}]")
     ok = sum(s is CardState.PASS for s in states)
     print(f"run: {run_s:.1f} s, {ok}/{len(states)} PASS, {counter.n} deliveries to the window, "
-          f"{len(lateness)} ticks of {args.tick_ms} ms")
+          f"{len(lateness)} ticks of {args.tick_ms} ms; GUI thread CPU {gui_cpu:.2f} s "
+          f"({100 * gui_cpu / run_s:.1f} % of the run)")
     print(f"event-loop stall: p50 {pct(lateness, 50):.1f} ms, p99 {pct(lateness, 99):.1f} ms, "
           f"max {max(lateness):.1f} ms, >50 ms {100 * sum(x > 50 for x in lateness) / len(lateness):.2f} % "
           f"of ticks   [{load()}; mean 1-min load during the run {statistics.mean(loads):.2f}]")

@@ -8,6 +8,7 @@ tick (DONE before). Drawing them avoids depending on an emoji font a factory PC 
 
 from __future__ import annotations
 
+import functools
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -112,3 +113,25 @@ def icon_pixmap(name: str, size: int, colour: str, *, ratio: float = 1.0) -> QPi
     paint_icon(p, name, QRectF(0, 0, size, size), QColor(colour))
     p.end()
     return pm
+
+
+#: Frames of the RUNNING arc's turn (the board animates at 10 Hz; 24 frames look continuous).
+PHASES = 24
+
+
+@functools.lru_cache(maxsize=256)
+def _frame(name: str, size: int, rgba: int, phase_index: int, ratio: float) -> QPixmap:
+    pm = QPixmap(max(1, round(size * ratio)), max(1, round(size * ratio)))
+    pm.setDevicePixelRatio(ratio)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    paint_icon(p, name, QRectF(0, 0, size, size), QColor.fromRgba(rgba), phase_index / PHASES)
+    p.end()
+    return pm
+
+
+def icon_frame(name: str, size: int, colour: QColor, phase: float = 0.0, ratio: float = 1.0) -> QPixmap:
+    """Icon ``name`` as a cached pixmap: painted once per size, colour and (RUNNING) phase, then
+    shared by every card, so an animated banner costs one pixmap copy per repaint."""
+    index = round((phase % 1.0) * PHASES) % PHASES if name == "running" else 0
+    return _frame(name, max(1, size), colour.rgba(), index, ratio)

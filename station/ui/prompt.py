@@ -11,11 +11,12 @@ import math
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QKeyEvent, QPainter, QPaintEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from station.ui import theme
 from station.ui.cardmodel import PromptView
 from station.ui.icons import paint_icon
+from station.ui.stepbar import StepBar
 
 #: Keys that answer a prompt, by the first letter of the choice.
 _KEY_TEXT = {"yes": "Y", "no": "N", "ok": "Enter", "pass": "P", "fail": "F"}
@@ -47,8 +48,6 @@ class PromptPanel(QFrame):
             "#promptPanel QLabel { color: #000000; background: transparent; }"
             "#promptPanel QPushButton { background: #FFFFFF; border: 3px solid #000000; font-weight: bold; }"
             "#promptPanel QPushButton:focus { border: 5px solid #0072B2; }"
-            "#promptPanel QProgressBar { min-height: 6px; max-height: 10px; border: 2px solid #000000; }"
-            "#promptPanel QProgressBar::chunk { background: #000000; }"
         )
         self.icon = _QuestionMark()
         self.icon.setFixedSize(40, 40)
@@ -57,9 +56,7 @@ class PromptPanel(QFrame):
         self.question.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         self.buttons: list[QPushButton] = []
         self.button_row = QHBoxLayout()
-        self.countdown = QProgressBar()
-        self.countdown.setTextVisible(False)
-        self.countdown.setRange(0, 1000)
+        self.countdown = StepBar(chunk="#000000", border="#000000")  # drains; repaints with the loop
         self.countdown_label = QLabel()
         self.countdown.setFixedHeight(8)
         self.countdown_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

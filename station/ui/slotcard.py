@@ -7,6 +7,8 @@ It never calls the session itself: the window decides, so a card cannot act on a
 
 from __future__ import annotations
 
+import functools
+
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QAccessible,
@@ -18,13 +20,13 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QPen,
+    QPixmap,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QStackedWidget,
@@ -35,12 +37,17 @@ from PySide6.QtWidgets import (
 from station.ui import theme
 from station.ui.cardmodel import CardState, SlotView, elapsed_text, operator_reason
 from station.ui.gate import GatedButton
-from station.ui.icons import paint_icon
+from station.ui.icons import icon_frame, paint_icon
 from station.ui.prompt import PromptPanel
+from station.ui.stepbar import StepBar
 
 
+@functools.lru_cache(maxsize=1024)
 def _fitting_px(text: str, width: int, cap: int, floor: int, *, mono: bool = False) -> int:
-    """The largest pixel size (``floor``..``cap``) at which ``text`` fits ``width`` in one line."""
+    """The largest pixel size (``floor``..``cap``) at which ``text`` fits ``width`` in one line.
+
+    Memoised: cards ask again on every refresh with the same few texts and widths.
+    """
     if not text:
         return cap
     ref = (theme.mono if mono else theme.sans)(100)
@@ -57,6 +64,10 @@ class StateBanner(QWidget):
         self.word = self.style_.word
         self.headline = ""
         self.phase = 0.0
+        self._layout_key: tuple[object, ...] | None = None
+        self._layout_cache: tuple[QRectF, int, QRectF, QRectF, QRectF, int, bool] | None = None
+        self._static_key: tuple[object, ...] | None = None
+        self._static: QPixmap | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         # Small on purpose: the banner takes what the card's fixed lines leave and sizes its text
         # to that (clipped_text says if it ever cannot); a large minimum here would make the
@@ -89,8 +100,16 @@ class StateBanner(QWidget):
 
         The headline (operator words: "Failed at: Checking firmware") is wrapped and shrunk until
         it fits the space under the word, so it is never cut; ``fits`` says whether even the
-        smallest size did. Shared by :meth:`paintEvent` and :meth:`clipped_text`.
+        smallest size did. Shared by :meth:`paintEvent` and :meth:`clipped_text`; computed once
+        per size and text (the RUNNING banner repaints ten times a second).
         """
+        key = (self.width(), self.height(), self.word, self.headline)
+        if key != self._layout_key or self._layout_cache is None:
+            self._layout_cache = self._compute_layout()
+            self._layout_key = key
+        return self._layout_cache
+
+    def _compute_layout(self) -> tuple[QRectF, int, QRectF, QRectF, QRectF, int, bool]:
         r = QRectF(self.rect()).adjusted(1, 1, -1, -1)
         word_px = self.word_pixel_size()
         fm = QFontMetrics(theme.sans(word_px, bold=True))
@@ -130,10 +149,30 @@ class StateBanner(QWidget):
         return out
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        st = self.style_
+        # Everything but the turning icon is painted once into a pixmap per size/state/headline,
+        # and the icon's frames are shared by all cards (icons.icon_frame): a repaint is two
+        # pixmap copies, not fifty QPainter calls, each of which has to win the GIL back from
+        # eight slot threads.
+        icon, *_ = self._layout()
+        dpr = self.devicePixelRatioF()
+        key = (self.width(), self.height(), dpr, self.style_, self.word, self.headline)
+        if key != self._static_key or self._static is None:
+            self._static = self._paint_static(dpr)
+            self._static_key = key
         p = QPainter(self)
+        p.drawPixmap(0, 0, self._static)
+        frame = icon_frame(self.style_.icon, int(icon.width()), QColor(self.style_.foreground), self.phase, dpr)
+        p.drawPixmap(int(icon.x()), int(icon.y()), frame)
+        p.end()
+
+    def _paint_static(self, dpr: float) -> QPixmap:
+        st = self.style_
+        pm = QPixmap(int(self.width() * dpr), int(self.height() * dpr))
+        pm.setDevicePixelRatio(dpr)
+        pm.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pm)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        icon, word_px, word, head, r, head_px, _ = self._layout()
+        _, word_px, word, head, r, head_px, _ = self._layout()
         radius = min(12.0, r.height() * 0.08)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(st.background))
@@ -150,9 +189,7 @@ class StateBanner(QWidget):
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.setPen(QPen(QColor(st.outline), 3, Qt.PenStyle.DashLine if st.icon == "waiting" else Qt.PenStyle.SolidLine))
             p.drawRoundedRect(r.adjusted(1.5, 1.5, -1.5, -1.5), radius, radius)
-
         fg = QColor(st.foreground)
-        paint_icon(p, st.icon, icon, fg, self.phase)
         p.setFont(theme.sans(word_px, bold=True))
         p.setPen(fg)
         p.drawText(word, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), self.word)
@@ -161,6 +198,7 @@ class StateBanner(QWidget):
             p.drawText(head, int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap),
                        self.headline)
         p.end()
+        return pm
 
 
 class ChipRow(QWidget):
@@ -169,6 +207,8 @@ class ChipRow(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.chips: list[tuple[str, str, str]] = []  # (name, title, state)
+        self._key: tuple[object, ...] | None = None
+        self._pixmap: QPixmap | None = None  # painted once per size and chip states
         self.setMinimumHeight(18)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
@@ -176,6 +216,8 @@ class ChipRow(QWidget):
         return QSize(300, 22)
 
     def set_chips(self, chips: list[tuple[str, str, str]]) -> None:
+        if chips == self.chips:
+            return  # a refresh for progress: nothing to repaint here
         self.chips = chips
         self.setToolTip("\n".join(f"{t}: {s}" for _, t, s in chips))
         self.update()
@@ -183,7 +225,19 @@ class ChipRow(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         if not self.chips:
             return
+        dpr = self.devicePixelRatioF()
+        key = (self.width(), self.height(), dpr, tuple(s for _, _, s in self.chips))
+        if key != self._key or self._pixmap is None:
+            self._pixmap = QPixmap(max(1, int(self.width() * dpr)), max(1, int(self.height() * dpr)))
+            self._pixmap.setDevicePixelRatio(dpr)
+            self._pixmap.fill(Qt.GlobalColor.transparent)
+            self._paint_chips(QPainter(self._pixmap))
+            self._key = key
         p = QPainter(self)
+        p.drawPixmap(0, 0, self._pixmap)
+        p.end()
+
+    def _paint_chips(self, p: QPainter) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         n = len(self.chips)
         gap = 3.0
@@ -243,9 +297,7 @@ class SlotCard(QFrame):
         # reason once finished. Fixed, so every banner of the board has the same height.
         self.detail = QStackedWidget()
         self.step_label = QLabel()
-        self.step_bar = QProgressBar()
-        self.step_bar.setRange(0, 1000)
-        self.step_bar.setTextVisible(False)
+        self.step_bar = StepBar()  # not QProgressBar: its setValue repaints the window at once
         step_page = QWidget()
         step = QHBoxLayout(step_page)
         step.setContentsMargins(0, 0, 0, 0)
@@ -380,6 +432,17 @@ class SlotCard(QFrame):
         self.tick()
         self._announce()
 
+    def show_progress(self) -> None:
+        """A progress event: only the step bar moves (refresh() redoes every line of the card,
+        too much at the rate eight flashing slots report)."""
+        v = self.view
+        if v.state is not CardState.RUNNING or v.step_fraction is None:
+            self.refresh()
+            return
+        if self.step_bar.maximum() == 0:
+            self.step_bar.setRange(0, 1000)
+        self.step_bar.setValue(int(v.step_fraction * 1000))
+
     def _step_count(self) -> str:
         names = [c.name for c in self.view.chips]
         if self.view.step in names:
@@ -394,6 +457,7 @@ class SlotCard(QFrame):
             self.prompt_panel.tick()
 
     def animate(self, phase: float) -> None:
+        self.step_bar.animate(phase)
         if self.view.state is CardState.RUNNING and self.banner.isVisible():
             self.banner.phase = phase
             self.banner.update()

@@ -60,6 +60,9 @@ LOG = logging.getLogger(__name__)
 
 SessionFactory = Callable[[Any], Any]  # (event sink) -> session
 
+#: How often step bars may move (seconds): 20 Hz reads as smooth and leaves the loop free.
+PROGRESS_INTERVAL_S = 0.05
+
 
 class MainWindow(QMainWindow):
     def __init__(self, open_session: SessionFactory, *, profile: Path | None = None, lot: str | None = None,
@@ -97,6 +100,10 @@ class MainWindow(QMainWindow):
         self.bridge = EventBridge(self)
         self.bridge.coreEvent.connect(self.on_core_event, Qt.ConnectionType.QueuedConnection)
         self.bridge.progressReady.connect(self.on_progress, Qt.ConnectionType.QueuedConnection)
+        self._progress_at = 0.0
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.timeout.connect(self.on_progress)
         self.bridge.logReady.connect(self.on_logs, Qt.ConnectionType.QueuedConnection)
         self.log_handler = BridgeLogHandler(self.bridge)
         logging.getLogger("station").addHandler(self.log_handler)
@@ -285,11 +292,19 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def on_progress(self) -> None:
+        # Step bars move at most 20 times a second: what arrives in between is coalesced by the
+        # bridge (newest per slot) and taken at the next turn.
+        wait = PROGRESS_INTERVAL_S - (time.monotonic() - self._progress_at)
+        if wait > 0:
+            if not self._progress_timer.isActive():
+                self._progress_timer.start(max(1, int(wait * 1000)))
+            return
+        self._progress_at = time.monotonic()
         for ev in self.bridge.take_progress():
             card = self.board.card(str(ev.slot))
             if card is not None:
                 card.view.apply(ev)
-                card.refresh()
+                card.show_progress()
 
     @Slot()
     def on_logs(self) -> None:

@@ -78,3 +78,29 @@ def test_countdown_is_visible(qtbot: QtBot) -> None:
     card.tick()
     assert card.prompt_panel.countdown_label.text() == "18 s"
     assert 550 < card.prompt_panel.countdown.value() < 650
+
+
+def test_progress_and_events_repaint_with_the_loop_not_inside_the_handler(qtbot: QtBot) -> None:
+    """A synchronous repaint inside an event handler paints the whole window there and then (what
+    QProgressBar.setValue does): with eight slots flashing that stalled the loop for 0.7-1 s."""
+    card = make(qtbot)
+    painted: list[str] = []
+    for name in ("banner", "chip_row", "step_bar"):
+        widget = getattr(card, name)
+        original = widget.paintEvent
+        widget.paintEvent = lambda ev, n=name, o=original: (painted.append(n), o(ev))  # type: ignore[method-assign]
+    v = card.view
+    v.set_plan([("connect", "Connecting"), ("flash", "Writing firmware")])
+    v.begin()
+    v.step_started("flash")
+    card.refresh()
+    qtbot.wait(20)
+    painted.clear()
+    for i in range(1, 50):
+        v.step_progress("flash", i / 50)
+        card.show_progress()
+        v.step_finished("connect", "passed")
+        card.refresh()
+    assert painted == [], "a card repainted inside the handler"
+    qtbot.waitUntil(lambda: "step_bar" in painted)
+    assert painted.count("step_bar") <= 3 and card.step_bar.value() == 980
