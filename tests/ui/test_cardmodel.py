@@ -109,3 +109,11 @@ def test_words() -> None:
     assert elapsed_text(0) == "0:00" and elapsed_text(75.9) == "1:15" and elapsed_text(3723) == "1:02:03"
     assert step_title("some-new_step") == "Some new step"
     assert step_title("flash", {"flash": "Programming"}) == "Programming"
+
+
+def test_every_step_of_the_catalogue_has_operator_words() -> None:
+    # A step added to the core without a title shows its raw name on the card ("Enable boot final").
+    from station.pipeline.steps import CATALOGUE
+    from station.ui.cardmodel import STEP_TITLES
+
+    assert [s.name for s in CATALOGUE if s.name not in STEP_TITLES] == []
