@@ -58,7 +58,7 @@ class PromptPanel(QFrame):
         self.button_row = QHBoxLayout()
         self.countdown = StepBar(chunk="#000000", border="#000000")  # drains; repaints with the loop
         self.countdown_label = QLabel()
-        self.countdown.setFixedHeight(8)
+        self.countdown.setFixedHeight(10)
         self.countdown_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         top = QHBoxLayout()
         top.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)

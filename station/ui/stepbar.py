@@ -73,7 +73,8 @@ class StepBar(QWidget):
         p.setPen(QPen(self.border, 2))
         p.setBrush(QColor("#FFFFFF"))
         p.drawRoundedRect(r, radius, radius)
-        inner = r.adjusted(2, 2, -2, -2)
+        pad = 2.0 if r.height() >= 12 else 1.0  # a thin bar (the prompt's countdown) keeps its fill visible
+        inner = r.adjusted(pad, pad, -pad, -pad)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(self.chunk)
         if self.busy():
