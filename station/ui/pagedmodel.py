@@ -37,7 +37,44 @@ class Column:
     align_right: bool = False
 
 
-class PagedTableModel(QAbstractTableModel):
+class ColumnsModel(QAbstractTableModel):
+    """The cells of rows under :class:`Column` s, read one way by every table of the window (paged
+    from the registry, or a list already in memory). Subclasses hold ``rows`` and ``columns``."""
+
+    columns: list[Column]
+    rows: list[Any]
+
+    def rowCount(self, parent: Index = ROOT) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = ROOT) -> int:
+        return 0 if parent.isValid() else len(self.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
+                and 0 <= section < len(self.columns):
+            return self.columns[section].header
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not (0 <= index.row() < len(self.rows)) \
+                or not (0 <= index.column() < len(self.columns)):
+            return None
+        row = self.rows[index.row()]
+        col = self.columns[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            v = col.value(row)
+            return "" if v is None else str(v)
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.ToolTipRole and col.tooltip is not None:
+            return col.tooltip(row)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col.align_right:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class PagedTableModel(ColumnsModel):
     loading = Signal(bool)
     failed = Signal(str)  # the read model raised: the message for the status line
 
@@ -113,36 +150,6 @@ class PagedTableModel(QAbstractTableModel):
     @property
     def complete(self) -> bool:
         return self._exhausted and not self._in_flight
-
-    # ------------------------------------------------------------------ Qt model
-    def rowCount(self, parent: Index = ROOT) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = ROOT) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
-                and 0 <= section < len(self.columns):
-            return self.columns[section].header
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self.rows)) \
-                or not (0 <= index.column() < len(self.columns)):
-            return None
-        row = self.rows[index.row()]
-        col = self.columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            v = col.value(row)
-            return "" if v is None else str(v)
-        if role == ROW_ROLE:
-            return row
-        if role == Qt.ItemDataRole.ToolTipRole and col.tooltip is not None:
-            return col.tooltip(row)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col.align_right:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
 
     def row_at(self, row: int) -> Any:
         return self.rows[row]

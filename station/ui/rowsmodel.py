@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QObject, Qt
+from PySide6.QtCore import QObject, Qt
 
-from station.ui.pagedmodel import ROOT, ROW_ROLE, Column, Index
+from station.ui.pagedmodel import Column, ColumnsModel, Index
 
 
-class RowsModel(QAbstractTableModel):
+class RowsModel(ColumnsModel):
     def __init__(self, columns: Sequence[Column], *, locked: Callable[[Any], bool] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -30,40 +30,15 @@ class RowsModel(QAbstractTableModel):
         self.rows = list(rows)
         self.endResetModel()
 
-    def rowCount(self, parent: Index = ROOT) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: Index = ROOT) -> int:
-        return 0 if parent.isValid() else len(self.columns)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole \
-                and 0 <= section < len(self.columns):
-            return self.columns[section].header
-        return None
-
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not (0 <= index.row() < len(self.rows)) \
-                or not (0 <= index.column() < len(self.columns)):
-            return None
-        row = self.rows[index.row()]
-        col = self.columns[index.column()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            v = col.value(row)
-            return "" if v is None else str(v)
-        if role == ROW_ROLE:
-            return row
-        if role == Qt.ItemDataRole.ToolTipRole and col.tooltip is not None:
-            return col.tooltip(row)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col.align_right:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and self.locked is not None and self.locked(row):
+        if role == Qt.ItemDataRole.ForegroundRole and self.locked is not None and index.isValid() \
+                and 0 <= index.row() < len(self.rows) and self.locked(self.rows[index.row()]):
             from PySide6.QtGui import QColor
 
             from station.ui import theme
 
             return QColor(theme.MUTED)
-        return None
+        return super().data(index, role)
 
     def row_at(self, row: int) -> Any:
         return self.rows[row]
