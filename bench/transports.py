@@ -597,9 +597,11 @@ def main() -> None:
                     help="probe model of the twins in (b) and (d); (a) runs both the optimistic and the pessimistic one")
     ap.add_argument("--skip", default="", help="comma-separated sections to leave out: b (pyocd load), c (DFU), d (slots)")
     args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    if skip - {"b", "c", "d"}:  # a mistyped section would silently run the whole bench
+        ap.error(f"--skip takes b, c and d, not {', '.join(sorted(skip - {'b', 'c', 'd'}))}")
     t0 = time.perf_counter()
-    run(args.quick, [int(x) for x in args.sizes.split(",")], args.twins, args.twins_per_process, args.probe,
-        set(filter(None, args.skip.split(","))))
+    run(args.quick, [int(x) for x in args.sizes.split(",")], args.twins, args.twins_per_process, args.probe, skip)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f} s  [{load()}]")
 
 
