@@ -25,7 +25,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("station", "errors"),
     ("roles",),  # who may do what, a pure table the store, the settings and front ends share
     ("settings",),  # the one settings table: low enough for config, the cache, the registry and the twin
-    ("paths",),  # where package data and the user's files live (overrides come from the settings)
+    # paths: where package data and the user's files live (overrides come from the settings);
+    # procs: whether the process a lease, bench or twin host names as its owner still runs
+    ("paths", "procs"),
     ("domain", "config"),
     ("firmware", "store", "protocol"),  # protocol: wire formats both the station and the twin speak
     ("sim",),  # the twin: speaks the domain's and firmware's formats, never the station's transports

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from station.domain import PLATFORMS
 from station.errors import ConfigError
+from station.procs import pid_alive
 from station.settings import env_var
 
 if TYPE_CHECKING:
@@ -230,16 +231,6 @@ def demo_root() -> Path:
     return Path(platformdirs.user_cache_path("station")) / "demo"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _old_benches(root: Path) -> Iterator[Path]:
     return root.glob(f"{DEMO_RUN_PREFIX}*") if root.is_dir() else iter(())
 
@@ -259,7 +250,7 @@ def new_demo_bench(root: Path) -> tuple[Path, int, int]:
             pid = int((old / _OWNER).read_text().strip())
         except (OSError, ValueError):
             pid = 0
-        if pid and pid != os.getpid() and _alive(pid):
+        if pid and pid != os.getpid() and pid_alive(pid):
             continue
         freed += sum(f.stat().st_size for f in old.rglob("*") if f.is_file() and not f.is_symlink())
         shutil.rmtree(old, ignore_errors=True)

@@ -33,6 +33,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from station.procs import pid_alive
+
 #: where a served twin's remote probe address is published (beside serial.json)
 SWD_JSON = "swd.json"
 
@@ -49,19 +51,9 @@ def published_probes(bench_path: Path | str) -> dict[str, dict[str, Any]]:
         except (OSError, ValueError):
             continue
         pid = int(info.get("pid", 0))
-        if pid and _alive(pid):
+        if pid and pid_alive(pid):
             out[folder.name] = info
     return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class TwinProbeServer:

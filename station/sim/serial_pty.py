@@ -26,6 +26,7 @@ import tty
 from dataclasses import dataclass
 from pathlib import Path
 
+from station.procs import pid_alive
 from station.sim.device import Twin
 from station.sim.ftest_fw import TwinConsole
 
@@ -96,16 +97,6 @@ class PtyServer:
                 os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_published(twin_dir: Path) -> PublishedPort | None:
     """The port a live host process publishes for this twin, if any."""
     try:
@@ -116,7 +107,7 @@ def read_published(twin_dir: Path) -> PublishedPort | None:
         )  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return pub if _pid_alive(pub.owner_pid) else None
+    return pub if pid_alive(pub.owner_pid) else None
 
 
 def published_ports(bench_path: Path) -> list[PublishedPort]:

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from station.domain import Outcome
 from station.errors import StationNameInUse
+from station.procs import pid_alive
 
 __all__ = ["StationNameInUse"]
 from station.store.models import Attempt, StationLease
@@ -73,17 +74,6 @@ def this_host() -> HostIdentity:
     except OSError:
         pass
     return HostIdentity(host=socket.gethostname() or "unknown-host", boot_id=boot, pid=os.getpid())
-
-
-def pid_alive(pid: int) -> bool:
-    """POSIX only (``os.kill(pid, 0)`` would terminate the process on Windows)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def db_now(s: Session) -> datetime:
