@@ -8,17 +8,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import click
-import keyring
 import pytest
 from click.testing import CliRunner
+from cloud_cli import make_cli
 from fake_cloud import FakeParticle, FakePeridio
-from keyring.backends.null import Keyring as NullKeyring
 from outbox_helpers import device_ids, register_devices
 from sqlalchemy import select, update
 
-from station.cli import cloud_cmds
-from station.cli.main import StationGroup
 from station.store import Registry, open_registry
 from station.store.models import Base, OutboxRow
 from station.store.records import CloudTargets
@@ -27,23 +23,7 @@ BOTH = CloudTargets(particle_product="widget-1", particle_groups=["line-a"],
                     peridio_product_prn="prn:1:org:product:widget")
 
 
-def make_cli() -> click.Group:
-    @click.group(cls=StationGroup)
-    def cli() -> None:
-        pass
-
-    cloud_cmds.register(cli)
-    return cli
-
-
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(NullKeyring())
-    for var in ("PARTICLE_ACCESS_TOKEN", "PERIDIO_API_KEY", "STATION_PARTICLE_API", "STATION_PERIDIO_API"):
-        monkeypatch.delenv(var, raising=False)
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 @pytest.fixture

@@ -20,17 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote_plus
 
-import click
-import keyring
 import pytest
 from click.testing import CliRunner
+from cloud_cli import make_cli
 from fake_cloud import FakeParticle, FakePeridio
-from keyring.backends.null import Keyring as NullKeyring
 from outbox_helpers import device_ids, register_devices
 from sqlalchemy import select
 
-from station.cli import cloud_cmds
-from station.cli.main import StationGroup
 from station.cloud.redact import Redactor
 from station.store import open_registry
 from station.store.models import Base
@@ -95,23 +91,7 @@ def test_the_redactor_masks_every_shape_and_keeps_the_words(token: str) -> None:
 
 
 # ----------------------------------------------------------------------------- end to end
-def make_cli() -> click.Group:
-    @click.group(cls=StationGroup)
-    def cli() -> None:
-        pass
-
-    cloud_cmds.register(cli)
-    return cli
-
-
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(NullKeyring())
-    for var in ("PARTICLE_ACCESS_TOKEN", "PERIDIO_API_KEY", "STATION_PARTICLE_API", "STATION_PERIDIO_API"):
-        monkeypatch.delenv(var, raising=False)
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 @pytest.fixture

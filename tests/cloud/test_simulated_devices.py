@@ -6,16 +6,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
-import keyring
 import pytest
 from click.testing import CliRunner
+from cloud_cli import make_cli
 from fake_cloud import FakeParticle, FakePeridio
-from keyring.backends.null import Keyring as NullKeyring
 from outbox_helpers import device_ids
 
-from station.cli import cloud_cmds
-from station.cli.main import StationGroup
 from station.cloud.http import is_local_url
 from station.cloud.particle import ParticleClient
 from station.cloud.peridio import PeridioClient
@@ -26,14 +22,7 @@ from station.store.records import CloudTargets
 BOTH = CloudTargets(particle_product="widget-1", peridio_product_prn="prn:1:org:product:widget")
 
 
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(NullKeyring())
-    for var in ("PARTICLE_ACCESS_TOKEN", "PERIDIO_API_KEY", "STATION_PARTICLE_API", "STATION_PERIDIO_API"):
-        monkeypatch.delenv(var, raising=False)
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 @pytest.fixture
@@ -56,12 +45,7 @@ def register(reg: Registry, ids: list[str], *, simulated: bool) -> list[str]:
 
 
 def run(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    @click.group(cls=StationGroup)
-    def cli() -> None:
-        pass
-
-    cloud_cmds.register(cli)
-    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+    result = CliRunner().invoke(make_cli(), args, env=env, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 

@@ -11,17 +11,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import click
-import keyring
 import pytest
 from click.testing import CliRunner
+from cloud_cli import make_cli
 from fake_cloud import FakeParticle
-from keyring.backends.null import Keyring as NullKeyring
 from outbox_helpers import device_ids, register_devices
 from sqlalchemy import select, update
 
-from station.cli import cloud_cmds
-from station.cli.main import StationGroup
 from station.domain import rfc3339
 from station.store import Registry, open_registry
 from station.store.models import OutboxRow
@@ -30,24 +26,7 @@ from station.store.records import CloudTargets
 PARTICLE_ONLY = CloudTargets(particle_product="widget-1")
 
 
-def make_cli() -> click.Group:
-    @click.group(cls=StationGroup)
-    def cli() -> None:
-        pass
-
-    cloud_cmds.register(cli)
-    return cli
-
-
-@pytest.fixture(autouse=True)
-def no_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    previous = keyring.get_keyring()
-    keyring.set_keyring(NullKeyring())
-    for var in ("PARTICLE_ACCESS_TOKEN", "PERIDIO_API_KEY", "STATION_PARTICLE_API", "STATION_PERIDIO_API",
-                "PARTICLE_API_URL", "PERIDIO_API_URL"):
-        monkeypatch.delenv(var, raising=False)
-    yield
-    keyring.set_keyring(previous)
+pytestmark = pytest.mark.usefixtures("no_keyring")
 
 
 @pytest.fixture
