@@ -22,8 +22,11 @@ once, and every operator account on it then uses the same slots and the same reg
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -162,3 +165,19 @@ def locations() -> list[Location]:
         Location("logs", str(logs_dir()), "default"),
         Location("state", str(state_dir()), "default"),
     ]
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, and on disk before it is named: a temporary file in the
+    same folder, fsync, then rename over the old one (a crash or a full disk leaves the old file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from station import paths
 from station import settings as table
 from station.errors import ConfigError, ProfileRejected
 from station.roles import Action, may
@@ -220,16 +221,7 @@ def save(session: Any, path: Path, text: str, *, reason: str, operator: str | No
         raise ProfileRejected(problems)
     before = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
     data = text.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=".save-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    paths.write_durably(path, data)
     after = hashlib.sha256(data).hexdigest()
     session.registry.audit_decision(Action.EDIT_PROFILE.value, operator=who, station=session.station, role=role,
                                     granted=True, reason=reason,

@@ -13,12 +13,9 @@ written to a temporary name and renamed, so a crash leaves either the old state 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,20 +91,6 @@ def _info_from_json(obj: dict[str, Any] | None) -> ModuleInfo | None:
     )
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 class FirmwareCache:
     """A cache directory. Cheap to construct; the directory is created on first ``add``."""
 
@@ -150,9 +133,9 @@ class FirmwareCache:
             return self.get(sha), False
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self._blob(sha), data)
+            paths.write_durably(self._blob(sha), data)
             entry = self._entry(sha, data, name, loaded, address)
-            _atomic_write(existing, (json.dumps(entry.to_json(), indent=2, sort_keys=True) + "\n").encode())
+            paths.write_durably(existing, (json.dumps(entry.to_json(), indent=2, sort_keys=True) + "\n").encode())
         except OSError as exc:
             raise CacheError(f"cannot write to firmware cache {self.root}: {exc.strerror or exc}") from exc
         return entry, True

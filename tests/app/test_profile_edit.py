@@ -53,7 +53,7 @@ def test_a_save_needs_the_role_a_reason_and_a_valid_text(tmp_path: Path) -> None
         assert rejected.value.problems[0].field == "label.dpi"
         assert target.read_text() == DEMO.read_text()
         saved = profile_edit.save(s, target, text, reason="renamed product", operator="eve", role="engineer")
-        assert target.read_text() == text and not list(tmp_path.glob(".save-*")) and not list(tmp_path.glob(".check-*"))
+        assert target.read_text() == text and not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob(".check-*"))
         rows = s.registry.audit_page(action="edit-profile").rows
         assert [(r.operator, r.granted, r.reason) for r in rows] == [
             ("eve", True, "renamed product"), ("olga", False, rows[1].reason)]
