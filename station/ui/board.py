@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QApplication, QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 
 from station.ui.cardmodel import PromptView, SlotView
 from station.ui.slotcard import SlotCard
@@ -188,7 +188,9 @@ class SlotBoard(QWidget):
 
     def _focused_prompt_slot(self) -> str | None:
         """The slot whose open prompt the keyboard is on (its card or a widget inside it)."""
-        fw = QApplication.focusWidget()
+        # The window's focus child, not the application's: while a dialog is active the latter is
+        # in the dialog, and a second prompt would take the focus the operator left on the first.
+        fw = self.window().focusWidget()
         if fw is None:
             return None
         for slot in self._prompt_order:

@@ -2,7 +2,8 @@
 
 Answers go out with the prompt's id, so an answer can only ever reach the prompt it was given
 for: a second slot asking the same question has another id and another panel. Keys (Y, N, Enter)
-act only on the panel whose card has the keyboard focus.
+act only on the panel whose card has the keyboard focus, and answering keeps the focus on that
+card (the board moves it on once the core has closed the prompt).
 """
 
 from __future__ import annotations
@@ -109,6 +110,14 @@ class PromptPanel(QFrame):
         if self.prompt is None or choice not in self.prompt.choices:
             return
         prompt_id = self.prompt.prompt_id
+        focused = self.focusWidget()
+        if focused is not None and self.isAncestorOf(focused):
+            # Disabling a focused button hands the focus on along the tab chain, which runs into
+            # the next slot's answer buttons: a second Enter would answer that slot. The card
+            # keeps it instead, and the board moves it on when this prompt closes.
+            card = self.parentWidget()
+            if card is not None:
+                card.setFocus(Qt.FocusReason.OtherFocusReason)
         for b in self.buttons:
             b.setEnabled(False)
         self.answered.emit(prompt_id, choice)

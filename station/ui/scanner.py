@@ -7,8 +7,12 @@ printable keys for one inter-key gap and decides:
 * keys that keep coming faster than ``max_gap`` and end with Enter are a **scan**: they are
   swallowed (nothing lands in whatever field had the focus, no card key fires) and, when
   :func:`~station.labels.scan.parse_scan` recognises them, ``scanned`` carries the result;
-* anything else is **typing**: the held keys are delivered, in order, to the widget that has the
-  focus, a gap later than they were pressed (30 ms: below what a person notices).
+* anything else is **typing**: the held keys are delivered, in order, to the widget each was
+  pressed on, a gap later than they were pressed (30 ms: below what a person notices).
+
+A held key goes to the widget it was pressed on, never to whatever has the focus when it is let
+go: in those 30 ms a prompt may close and hand the focus to another slot's prompt, and a Y meant
+for slot 1 must not answer slot 2. A key whose widget is gone by then is dropped.
 
 Holding every key, rather than letting the first one through and taking it back later, matters on
 the board: a Particle serial starts with "P", and a card's prompt answers single keys.
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QWindow
 from PySide6.QtWidgets import QApplication, QWidget
+from shiboken6 import isValid
 
 from station.labels.scan import parse_scan
 
@@ -41,6 +46,7 @@ class _Held:
     key: int
     modifiers: Qt.KeyboardModifier
     text: str
+    target: QWidget  # the widget it was pressed on (the focus widget then)
 
 
 class ScanDetector(QObject):
@@ -81,7 +87,8 @@ class ScanDetector(QObject):
             return False
         if self._held and now - self._last > self.max_gap:
             self.flush()  # a pause: what came before was typed
-        self._held.append(_Held(event.key(), event.modifiers(), text))
+        assert isinstance(obj, QWidget)  # _first_receiver
+        self._held.append(_Held(event.key(), event.modifiers(), text, obj))
         self._last = now
         self._flush_timer.start()
         return True
@@ -117,19 +124,17 @@ class ScanDetector(QObject):
 
     # ------------------------------------------------------------------ delivery
     def flush(self) -> None:
-        """Deliver held keys to the focus widget, as if they had just been typed."""
+        """Deliver held keys to the widgets they were pressed on, as if they had just been typed."""
         self._flush_timer.stop()
         held, self._held = self._held, []
-        if not held:
-            return
-        target = QApplication.focusWidget() or QApplication.activeWindow()
-        if target is None:
-            return
         self._replaying = True
         try:
             for h in held:
-                QApplication.sendEvent(target, QKeyEvent(QEvent.Type.KeyPress, h.key, h.modifiers, h.text))
-                QApplication.sendEvent(target, QKeyEvent(QEvent.Type.KeyRelease, h.key, h.modifiers, h.text))
+                if not isValid(h.target):
+                    continue  # its widget was deleted meanwhile: no other widget gets the key
+                QApplication.sendEvent(h.target, QKeyEvent(QEvent.Type.KeyPress, h.key, h.modifiers, h.text))
+                if isValid(h.target):  # the press may have closed it
+                    QApplication.sendEvent(h.target, QKeyEvent(QEvent.Type.KeyRelease, h.key, h.modifiers, h.text))
         finally:
             self._replaying = False
 
