@@ -5,12 +5,20 @@ button. A locked button stays pressable (a disabled widget takes no touch, and a
 on a touch screen has no hover for a tooltip): pressing it shows why it is locked and who may do
 it, instead of doing the action. The core checks again when the action runs, so a button that
 was somehow unlocked still cannot do what the role may not.
+
+The padlock is drawn by Qt (``icons.paint_icon``), not the padlock emoji (U+1F512): a station PC without an
+emoji font shows that as an empty box.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, QSize, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QPushButton, QWidget
+
+from station.ui.icons import icon_pixmap
+
+_LOCK_GREY = "#6B6B6B"
 
 
 class GatedButton(QPushButton):
@@ -27,11 +35,23 @@ class GatedButton(QPushButton):
     def set_allowed(self, allowed: bool, why: str = "") -> None:
         self.allowed = allowed
         self.why = why
-        self.setText(self.base_text if allowed else f"🔒 {self.base_text}")
+        self.setText(self.base_text)
+        self.setIcon(QIcon() if allowed else QIcon(icon_pixmap("lock", 64, _LOCK_GREY)))
+        self._size_icon()
         self.setToolTip("" if allowed else why)
         self.setProperty("locked", not allowed)
-        self.setStyleSheet("" if allowed else "QPushButton { color: #6B6B6B; border-style: dashed; }")
+        self.setStyleSheet("" if allowed else f"QPushButton {{ color: {_LOCK_GREY}; border-style: dashed; }}")
         self.setAccessibleDescription("" if allowed else f"locked: {why}")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._size_icon()
+
+    def _size_icon(self) -> None:
+        """The padlock as tall as the text: the card and dialogs size button fonts to fit."""
+        side = self.fontMetrics().height()
+        self.setIconSize(QSize(side, side))
 
     def _pressed(self) -> None:
         if self.allowed:

@@ -3,7 +3,7 @@
 Shapes carry the meaning on their own (a grey-scale print or a colour-blind operator still tells
 them apart): a tick in a circle (PASS), a cross in an octagon (FAIL), an exclamation mark in a
 triangle (ERROR), a turning arc (RUNNING), a hollow ring (WAITING), a square (STOPPED), a double
-tick (DONE before). Drawing them avoids depending on an emoji font a factory PC may not have.
+tick (DONE before), and a padlock on a locked button. Drawing them avoids depending on an emoji font a factory PC may not have.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import math
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 
-NAMES = ("pass", "fail", "error", "running", "waiting", "stopped", "done", "question")
+NAMES = ("pass", "fail", "error", "running", "waiting", "stopped", "done", "question", "lock")
 
 
 def _pen(colour: QColor, width: float) -> QPen:
@@ -100,6 +100,18 @@ def paint_icon(p: QPainter, name: str, rect: QRectF, colour: QColor, phase: floa
         p.setBrush(colour)
         p.setPen(Qt.PenStyle.NoPen)
         p.drawEllipse(QPointF(c.x(), c.y() + side * 0.25), w * 0.6, w * 0.6)
+    elif name == "lock":
+        # a shackle (the top half of a ring) over a filled body with a keyhole
+        body = QRectF(inner.left() + side * 0.1, c.y() - side * 0.05, inner.width() - side * 0.2, side * 0.45)
+        shackle = QRectF(c.x() - side * 0.2, inner.top() + side * 0.02, side * 0.4, side * 0.5)
+        p.drawArc(shackle, 0, 180 * 16)
+        p.drawLine(QPointF(shackle.left(), shackle.center().y()), QPointF(shackle.left(), body.top()))
+        p.drawLine(QPointF(shackle.right(), shackle.center().y()), QPointF(shackle.right(), body.top()))
+        p.setBrush(colour)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.drawRoundedRect(body, side * 0.05, side * 0.05)
+        p.setBrush(QColor("#FFFFFF"))
+        p.drawEllipse(QPointF(c.x(), body.center().y()), w * 0.7, w * 0.7)
     else:
         raise KeyError(f"no icon named {name!r} (known: {', '.join(NAMES)})")
     p.restore()

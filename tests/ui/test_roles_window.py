@@ -30,7 +30,8 @@ def test_an_operator_cannot_recover_a_locked_chip_and_is_told_why(qtbot: QtBot, 
     card = station.card("1")
     assert "locked" in card.reason_label.text()
     button = card.recover_button
-    assert button.isVisible() and not button.allowed and button.text() == "🔒 Recover chip"
+    assert button.isVisible() and not button.allowed and button.text() == "Recover chip"
+    assert not button.icon().isNull()  # the drawn padlock
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.explanation is not None and w.explanation.isVisible())
     assert "recovering a locked chip" in w.explanation.text() and "engineer" in w.explanation.text()
