@@ -1,21 +1,36 @@
 """How responsive the operator window stays while eight slots provision (prints figures; not a test).
 
-    python bench/gui_latency.py                 # 8 realtime SWD twins, the real window, offscreen
+    python bench/gui_latency.py                 # 8 realtime SWD twins out of process, the real window, offscreen
+    python bench/gui_latency.py --twins inproc  # the twins inside the window's process (the old measurement)
     python bench/gui_latency.py --slots 4 --fast
     QT_QPA_PLATFORM=xcb xvfb-run -a python bench/gui_latency.py   # through a real X server
 
-It opens the real window (``station gui`` code path: theme, session, bench of twins) on N fixture
-slots, starts them all, and answers each slot's operator prompt the way an operator does (a key
-press on that slot's card, one second after the question appears). Meanwhile a ``QTimer`` on the
-GUI thread fires every 10 ms and records how late each tick is: a late tick is time the event loop
-could not run (painting, event handling, or the GIL held by slot threads). It prints:
+Where the twins run (``--twins``):
+
+* ``remote`` (default, as on a line: the devices are not in the station's process): this process
+  readies a demo bench (twins, demo firmware, ``station.toml``), serves it with ``station sim
+  serve --no-usb`` (serial ptys, and one pyocd probe server process per twin), writes the slots as
+  probes ``remote:localhost:PORT`` (as ``bench/provision.py`` does), then starts the window in a
+  **fresh process** of its own, so its start-up pays its own imports. The twins' CPU (serve
+  process + probe servers) is reported apart from the window process's.
+* ``inproc``: the window's process also runs the twins (unicorn + the DAP model), so their
+  emulation competes with the GUI thread for the GIL: the figures mix the twins' cost with the
+  station's. The demo bench is readied in the session worker, inside start-up.
+
+The window process opens the real window (``station gui`` code path: theme, session, bench of
+twins) on N fixture slots, starts them all, and answers each slot's operator prompt the way an
+operator does (a key press on that slot's card, one second after the question appears).
+Meanwhile a ``QTimer`` on the GUI thread fires every 10 ms and records how late each tick is: a
+late tick is time the event loop could not run (painting, event handling, or the GIL held by
+slot threads). It prints:
 
 * start-up: process start → window shown, and → *usable* (session open, slot cards on the board),
+  with the process's CPU to that point,
 * event-loop stalls during the run: p50 / p99 / max lateness, and the share of ticks later than
   50 ms, with the number of events the window took in (progress is coalesced by the bridge),
 * the GUI thread's own CPU time during the run (``time.thread_time``): the work the window
   does, which the load of other processes does not change (stalls above also include waiting
-  for a CPU and for the GIL),
+  for a CPU and for the GIL), and the whole window process's CPU (slot threads included),
 * the machine's load average (``os.getloadavg()``) beside each figure: the cores are shared.
 
 Goals (issue 12): p99 < 50 ms, max < 200 ms, start-up < 2 s.
@@ -30,6 +45,7 @@ T_PROCESS = time.perf_counter()  # as early as possible: start-up is measured fr
 import argparse  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -54,8 +70,50 @@ def main() -> int:
     ap.add_argument("--size", default="1366x768")
     ap.add_argument("--tick-ms", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--twins", choices=("remote", "inproc"), default="remote",
+                    help="twins in a station sim serve process and its probe servers (default) or in the window's")
+    ap.add_argument("--window-on", metavar="DEMO_DIR", type=Path, help=argparse.SUPPRESS)  # the remote mode's child
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.twins == "remote" and args.window_on is None:
+        return serve_and_measure(args)
+    return measure(args)
+
+
+def serve_and_measure(args: argparse.Namespace) -> int:
+    """Ready and serve the bench here, run the window in a process of its own, count the twins' CPU."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from provision import Served, proc_cpu  # type: ignore[import-not-found]
+
+    from station.ui.demo import DemoBench
+
+    realtime = not args.fast
+    if realtime:
+        os.environ["STATION_SIM_REALTIME"] = "1"
+    root = Path(tempfile.mkdtemp(prefix="gui-latency-"))
+    demo = DemoBench.create(root / "demo", transport="swd", realtime=realtime, count=args.slots)
+    demo.prepare()
+    served = Served(demo.bench_dir, realtime)
+    try:
+        lines = ["[station]", 'name = "demo-station"', "[slots]"]
+        lines += [f'"{i + 1}" = "{served.remote[t.identity.probe_uid]}"' for i, t in enumerate(demo.twins)]
+        demo.config_path.write_text("\n".join(lines) + "\n")
+        argv = [sys.executable, str(Path(__file__).resolve()), "--twins", "remote", "--window-on", str(demo.root),
+                "--slots", str(args.slots), "--size", args.size, "--tick-ms", str(args.tick_ms),
+                "--timeout", str(args.timeout), *(["--fast"] if args.fast else [])]
+        print(f"twins: {args.slots} served by station sim serve (pid {served.proc.pid}) and "
+              f"{len(served.pids) - 1} pyocd probe servers; window in a new process   [{load()}]", flush=True)
+        tc0 = proc_cpu(served.pids)
+        rc = subprocess.run(argv, env=dict(os.environ, TMPDIR=str(root))).returncode
+        print(f"twins' CPU during the window's life (serve + probe servers, user+sys): "
+              f"{proc_cpu(served.pids) - tc0:.1f} s   [{load()}]")
+    finally:
+        served.stop()
+    return rc
+
+
+def measure(args: argparse.Namespace) -> int:
+    """The window, in this process: start-up, then the run with the stall timer."""
 
     from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Slot
     from PySide6.QtWidgets import QApplication
@@ -69,9 +127,11 @@ def main() -> int:
     app = QApplication([sys.argv[0]])
     theme.apply_theme(app)
     w_, h_ = (int(x) for x in args.size.split("x"))
-    opts = GuiOptions(demo=True, demo_transport="swd", demo_devices=args.slots, realtime=not args.fast)
-    root = Path(tempfile.mkdtemp(prefix="gui-latency-"))
-    os.environ["TMPDIR"] = str(root)
+    opts = GuiOptions(demo=True, demo_transport="swd", demo_devices=args.slots, realtime=not args.fast,
+                      demo_root=args.window_on)
+    if args.window_on is None:
+        root = Path(tempfile.mkdtemp(prefix="gui-latency-"))
+        os.environ["TMPDIR"] = str(root)
     window, _demo = build_window(opts)
     window.resize(w_, h_)
     window.show()
@@ -84,6 +144,7 @@ def main() -> int:
             raise SystemExit(f"the window did not become usable: {window.message.text()}")
     app.processEvents()
     t_ready = time.perf_counter()
+    cpu_ready = time.process_time()
     startup_load = load()
 
     # ------------------------------------------------------------------ the run
@@ -125,6 +186,7 @@ def main() -> int:
     loads: list[float] = []
     t_run = time.perf_counter()
     cpu_run = time.thread_time()  # CPU of the GUI thread alone: what it did, whatever the load
+    proc_run = time.process_time()  # the whole window process: GUI thread, slot threads, workers
 
     def operator() -> None:
         """Press Y on each card one second after its question appeared, as a person would;
@@ -152,20 +214,23 @@ def main() -> int:
     app.exec()
     run_s = time.perf_counter() - t_run
     gui_cpu = time.thread_time() - cpu_run
+    proc_cpu = time.process_time() - proc_run
     tick.stop()
     hands.stop()
     states = [c.view.state for c in window.board.cards.values()]
     window.close()
     backend.stop_sim_hosts()
 
-    print(f"station GUI latency — {args.slots} SWD slots, {'realtime' if not args.fast else 'fast'} twins, "
+    where = "out of process" if args.window_on is not None else "in the window's process"
+    print(f"station GUI latency — {args.slots} SWD slots, {'realtime' if not args.fast else 'fast'} twins {where}, "
           f"{args.size}, QPA {app.platformName()}, PySide6 {__import__('PySide6').__version__}")
     print(f"start-up: imports {t_imported - T_PROCESS:.2f} s, window shown {t_shown - T_PROCESS:.2f} s, "
-          f"usable (session open, {len(window.board.cards)} cards) {t_ready - T_PROCESS:.2f} s   [{startup_load}]")
+          f"usable (session open, {len(window.board.cards)} cards) {t_ready - T_PROCESS:.2f} s, "
+          f"process CPU to usable {cpu_ready:.2f} s   [{startup_load}]")
     ok = sum(s is CardState.PASS for s in states)
     print(f"run: {run_s:.1f} s, {ok}/{len(states)} PASS, {counter.n} deliveries to the window, "
           f"{len(lateness)} ticks of {args.tick_ms} ms; GUI thread CPU {gui_cpu:.2f} s "
-          f"({100 * gui_cpu / run_s:.1f} % of the run)")
+          f"({100 * gui_cpu / run_s:.1f} % of the run), window process CPU {proc_cpu:.2f} s   [{load()}]")
     print(f"event-loop stall: p50 {pct(lateness, 50):.1f} ms, p99 {pct(lateness, 99):.1f} ms, "
           f"max {max(lateness):.1f} ms, >50 ms {100 * sum(x > 50 for x in lateness) / len(lateness):.2f} % "
           f"of ticks   [{load()}; mean 1-min load during the run {statistics.mean(loads):.2f}]")

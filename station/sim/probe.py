@@ -60,15 +60,25 @@ LOCK_FILE = "swd.lock"
 
 
 def _default_twins() -> list[Twin]:
+    """The bench's twins whose probe this process may plug in: attached, and not served elsewhere.
+
+    A twin whose probe a live probe server in another process publishes (``swd.json``,
+    :mod:`station.sim.probe_server`) is that process's USB device, as a real probe is plugged into
+    one host: this process reaches it as ``remote:HOST:PORT`` only, and never drives the same
+    emulated core at the same time (nor bills its emulation here). The pty host does the same
+    for serial faces (:mod:`station.sim.host`).
+    """
     from station.sim.bench import default_bench  # imported late: pyocd may load us very early
+    from station.sim.probe_server import published_probes
 
     bench = default_bench()
     if bench is None:
         return []
+    elsewhere = {name for name, info in published_probes(bench.path).items() if int(info.get("pid", 0)) != os.getpid()}
     out = []
     for twin in bench.twins():
         st = twin.state
-        if st.plugged and st.probe_attached:
+        if st.plugged and st.probe_attached and twin.name not in elsewhere:
             out.append(twin)
     return out
 

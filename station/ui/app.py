@@ -30,6 +30,7 @@ class GuiOptions:
     demo: bool = False
     demo_transport: str = "usb"
     demo_devices: int = 4
+    demo_root: Path | None = None  # a demo folder made (and maybe served) beforehand; else a new one
     realtime: bool = False
     auto_start: bool = True
     size: tuple[int, int] | None = None  # a fixed window size (screenshots, benchmarks); else maximised
@@ -66,7 +67,7 @@ def build_window(opts: GuiOptions) -> tuple[MainWindow, Any]:
     if opts.demo:
         from station.ui.demo import DemoBench
 
-        demo = DemoBench.create(transport=opts.demo_transport, realtime=opts.realtime, count=opts.demo_devices)
+        demo = DemoBench.create(opts.demo_root, transport=opts.demo_transport, realtime=opts.realtime, count=opts.demo_devices)
         profile = profile or demo.profile
     window = MainWindow(session_opener(opts, demo), profile=profile, lot=opts.lot,
                         operator=opts.operator or ("demo" if demo else None), auto_start=opts.auto_start,

@@ -59,11 +59,20 @@ class DemoBench:
         return self.root / "station.toml"
 
     def prepare(self) -> None:
-        """Bench, demo firmware, station.toml (SWD: one slot per twin's probe)."""
+        """Bench, demo firmware, station.toml (SWD: one slot per twin's probe).
+
+        A folder that already has its station.toml was prepared before, by another process
+        (``bench/gui_latency.py`` readies the bench and serves its twins from ``station sim
+        serve`` before the window starts, as a line's devices exist before its station does):
+        it is used as it is, slots and all.
+        """
         from station.firmware.cache import FirmwareCache
         from station.firmware.demo import install_demo_firmware
         from station.sim.bench import Bench
 
+        if self.config_path.exists():
+            self.twins = Bench(self.bench_dir, realtime=self.realtime).twins()
+            return
         self.bench_dir.mkdir(parents=True, exist_ok=True)
         install_demo_firmware(FirmwareCache(self.cache_dir), self.platform)
         bench = Bench(self.bench_dir, realtime=self.realtime)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from station.errors import DeviceGone
-from station.hw.swd import PyocdSwdLink
+from station.hw.swd import PyocdSwdLink, list_probes
 from station.sim.bench import Bench
 from station.sim.device import Twin
 from station.sim.probe_server import SWD_JSON, published_probes
@@ -34,7 +34,7 @@ STATION_SIDE = textwrap.dedent(
     """
     import json, sys
     from station.domain import FlashImage
-    from station.hw.swd import PyocdSwdLink
+    from station.hw.swd import PyocdSwdLink, list_probes
     image = FlashImage(0x30000, bytes(range(256)) * 32, "test image")
     with PyocdSwdLink(sys.argv[1]) as link:
         device_id = link.read_device_id()
@@ -81,6 +81,18 @@ def test_each_twin_gets_its_own_process_and_publishes_its_address_while_served(b
         assert len({p["port"] for p in published.values()}) == 2
     assert published_probes(bench.path) == {}
     assert not (twins[0].path / SWD_JSON).exists()
+
+
+def test_a_twin_served_by_another_process_is_not_also_a_probe_of_this_one(bench: Bench) -> None:
+    # A real probe is plugged into one host. Were the served twin also listed here, a station
+    # watching for boards (the window's auto-start) would start a second run on the same chip,
+    # emulated in its own process, beside the one that reaches it as remote:localhost:PORT.
+    served, local = bench.create(2, seed=5)
+    bench.get(local.name).update_state(probe_attached=False)
+    with BenchServer(bench, serial=False, usb=False, swd=True):
+        bench.get(local.name).update_state(probe_attached=True)  # fitted after the server started: not served
+        assert [p.unique_id for p in list_probes()] == [local.identity.probe_uid]
+    assert sorted(p.unique_id for p in list_probes()) == sorted(t.identity.probe_uid for t in (served, local))
 
 
 @pytest.mark.slow
