@@ -26,6 +26,7 @@ class StationConfig:
     name: str = field(default_factory=socket.gethostname)
     slots: dict[str, str] = field(default_factory=dict)  # slot name -> probe unique ID
     swd_frequency: int = 4_000_000
+    slot_workers: str = "thread"
     path: Path | None = None
 
 
@@ -59,11 +60,15 @@ def load_config(path: str | Path | None = None) -> StationConfig:
 
 
 def _config(raw: dict[str, object], path: Path | None, slots: dict[str, str] | None = None) -> StationConfig:
-    values = settings.resolve(file=raw, file_path=path, names=("station_name", "swd_frequency"))
+    values = settings.resolve(file=raw, file_path=path, names=("station_name", "swd_frequency", "slot_workers"))
+    workers = str(values["slot_workers"].value)
+    if workers not in ("thread", "process"):
+        raise ConfigError(f"slot_workers = {workers!r} ({values['slot_workers'].where}): expected thread or process")
     return StationConfig(
         name=str(values["station_name"].value or socket.gethostname()),
         slots=slots or {},
         swd_frequency=int(values["swd_frequency"].value),
+        slot_workers=workers,
         path=path,
     )
 

@@ -177,7 +177,8 @@ class StationSession:
         self.job = prepare_job(
             profile_path=profile, cache=self.cache, registry=self.registry, station=self.station,
             operator=operator or getpass.getuser(), lot=lot, sink=self.sink, labels_dir=self.settings.labels_dir,
-            recover_confirmed_by=recover_confirmed_by, swd_frequency=self.config.swd_frequency)
+            recover_confirmed_by=recover_confirmed_by, swd_frequency=self.config.swd_frequency,
+            slot_workers=self.config.slot_workers)
         return self.job
 
     def unanswerable_prompts(self) -> list[Any]:
@@ -195,6 +196,7 @@ class StationSession:
         with self._lock:
             job = self._need_job()
             if self.handle is None or self.handle.job is not job:
+                self._retire(self.handle)
                 self.handle = RunHandle(job, sink=self.sink, asker=self.broker.asker, on_result=self._slot_result)
             return self.handle
 
@@ -206,8 +208,19 @@ class StationSession:
         if not chosen:
             raise ConfigError(no_slots_text())
         with self._lock:
+            self._retire(self.handle)
             self.handle = RunHandle(job, chosen, sink=self.sink, asker=self.broker.asker, on_result=on_result)
         return self.handle.start()
+
+    @staticmethod
+    def _retire(old: RunHandle | None) -> None:
+        """Let a replaced run end its worker processes once its slots are done (off the caller's thread)."""
+        if old is not None:
+            def retire() -> None:
+                old.wait()
+                old.close()
+
+            threading.Thread(target=retire, name="retire-run", daemon=True).start()
 
     def start_slot(self, spec: SlotSpec, *, recover_confirmed_by: str | None = None) -> bool:
         """Start (or re-start) one slot in the session's run; False if it is still running.
@@ -449,6 +462,8 @@ class StationSession:
         self.stop_watching()
         self.cancel_all()
         self.wait(timeout)
+        if self.handle is not None:
+            self.handle.close()
         if self._registry is not None:
             self._registry.close()
             self._registry = None

@@ -93,6 +93,7 @@ def run_provision(
             except KeyboardInterrupt:
                 session.cancel()
                 console.print("stopping: the slots end at their next step, their devices left safe")
+        handle.close()  # the slots' worker processes, if any, release their leases and exit
         by_slot = {r.slot: r for r in handle.results()}
         return job.lot_name, [by_slot[s.name] for s in handle.slots]
 

@@ -1,5 +1,9 @@
 """A live run: :func:`start` returns a :class:`RunHandle` at once; the slots run in their own threads.
 
+With ``Job.slot_workers == "process"`` each slot's thread only relays: the hardware work runs in
+the slot's worker process (:mod:`station.pipeline.slot_worker`), started with the slot's first
+device and reused for the next; :meth:`RunHandle.close` ends them. Nothing else differs.
+
 The handle is what a front end holds while devices are being provisioned: cancel one slot or all
 (each slot has its own cancel: stopping one never stops another; a cancelled slot ends at its next
 step boundary, recorded as ``cancelled``, its device left safe), the results as each slot ends (in
@@ -23,6 +27,7 @@ from station.pipeline.context import DeviceClaims, SlotContext
 from station.pipeline.events import Event, EventKind, EventSink, guarded
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, no_slots_text, run_slot
+from station.pipeline.slot_worker import PROCESS, SlotWorker, WorkerConfig, runner_of
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ class _Slot:
     thread: threading.Thread
     result: SlotResult | None = None
     device_id: str | None = None
+    worker: SlotWorker | None = None  # process runner: the worker doing this run's device
 
 
 class RunHandle:
@@ -61,6 +67,10 @@ class RunHandle:
         self._finished: list[SlotResult] = []  # finish order
         self._order: list[str] = []  # start order of the runs (one slot may run several times in bench mode)
         self._started = False
+        self._process = runner_of(job) == PROCESS
+        self._config: WorkerConfig | None = WorkerConfig.of(job) if self._process else None
+        self._workers: dict[str, SlotWorker] = {}  # slot name -> its worker, kept for the slot's next device
+        self._closed = False
 
     # ------------------------------------------------------------------ starting
     def start(self) -> RunHandle:
@@ -117,7 +127,15 @@ class RunHandle:
         with self._cond:
             run = self._runs[slot]
         try:
-            result = run_slot(self.job, run.spec, run.ctx)
+            if self._process:
+                worker = self._worker(slot)
+                with self._cond:
+                    run.worker = worker
+                if run.ctx.cancel.is_set():
+                    worker.cancel()
+                result = worker.run(self.job, run.spec, run.ctx)
+            else:
+                result = run_slot(self.job, run.spec, run.ctx)
         except Exception as exc:  # a bug below the flows: the slot must still end, and say so once
             LOG.exception("slot %s crashed", slot)
             result = SlotResult(slot, run.spec.transport.value, run.device_id, Outcome.FAILED,
@@ -134,6 +152,32 @@ class RunHandle:
             except Exception:
                 LOG.exception("on_result handler failed for slot %s (ignored)", slot)
 
+    def _worker(self, slot: str) -> SlotWorker:
+        """The slot's worker, started on its first device (in the slot's thread, never the caller's)."""
+        assert self._config is not None
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the run was closed")
+            worker = self._workers.get(slot)
+            if worker is not None and worker.alive:
+                return worker
+        worker = SlotWorker(slot, self._config)
+        with self._cond:
+            self._workers[slot] = worker
+        return worker
+
+    def close(self, timeout: float = 10.0) -> None:
+        """End the run's worker processes (process runner; nothing to do for threads).
+
+        Call after :meth:`wait`: a worker still on a device is asked to stop and killed after
+        ``timeout``, its attempt then closed as after a crash.
+        """
+        with self._cond:
+            self._closed = True
+            workers, self._workers = list(self._workers.values()), {}
+        for w in workers:
+            w.close(timeout)
+
     # ------------------------------------------------------------------ control
     def cancel(self, slot: str | None = None, *, reason: str = "cancelled by the operator") -> list[str]:
         """Ask one slot (or every active slot) to stop at its next step boundary; the slots asked."""
@@ -146,6 +190,8 @@ class RunHandle:
             if r.ctx.cancel.is_set():
                 continue
             r.ctx.cancel.set()
+            if r.worker is not None:
+                r.worker.cancel()
             asked.append(r.spec.name)
             self._sink(Event(EventKind.CANCEL_REQUESTED, r.spec.name, device_id=r.device_id, message=reason))
         if asked:

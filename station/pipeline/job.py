@@ -40,6 +40,9 @@ class Job:
     settle_timeout: float = 15.0
     #: SWD clock for every probe of the run (station.toml ``[station] swd_frequency``)
     swd_frequency: int = 4_000_000
+    #: where each slot's hardware work runs: "thread" (a thread of this process) or "process" (a worker
+    #: process per slot, :mod:`station.pipeline.slot_worker`); station.toml ``[station] slot_workers``
+    slot_workers: str = "thread"
 
     @property
     def cloud_targets(self) -> CloudTargets:

@@ -1,10 +1,12 @@
-"""Run a whole station: prepare the shared job once, then every slot in its own thread.
+"""Run a whole station: prepare the shared job once, then every slot in its own thread (or worker process).
 
 Preparing is where input errors surface (profile, firmware, cache, registry): before any device is
 touched, so the CLI can exit 2 with nothing flashed. Slots then run in parallel threads
 (:mod:`station.pipeline.handle`); a slot's failure never stops the others. Threads rather than processes because real probes spend their time
 in USB I/O (which releases the GIL) and the twin sleeps to model device time; pyocd's process-wide
-state is handled in :mod:`station.hw.swd`.
+state is handled in :mod:`station.hw.swd`. Past a few slots the station's own Python does not fit
+one GIL (issue 16): ``slot_workers = "process"`` gives each slot a worker process
+(:mod:`station.pipeline.slot_worker`) behind the same handle.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from station import settings
 from station.domain import Transport
 from station.errors import ConfigError
 from station.firmware.cache import FirmwareCache
@@ -61,6 +64,7 @@ def prepare_job(
     labels_dir: Path | None = None,
     recover_confirmed_by: str | None = None,
     swd_frequency: int = 4_000_000,
+    slot_workers: str | None = None,
 ) -> Job:
     """Load and check everything a run needs; raises InputError before touching a device."""
     profile = load_profile(profile_path)
@@ -93,6 +97,7 @@ def prepare_job(
         recover_confirmed_by=recover_confirmed_by,
         sink=sink,
         swd_frequency=swd_frequency,
+        slot_workers=slot_workers or str(settings.get("slot_workers")),
     )
 
 
@@ -128,12 +133,15 @@ def run_slots(
     from station.pipeline.handle import start
 
     handle = start(job, slots, on_result=on_result, asker=asker)
-    while True:
-        try:
-            handle.wait()
-            break
-        except KeyboardInterrupt:
-            handle.cancel(reason="interrupted (Ctrl-C or SIGTERM)")
+    try:
+        while True:
+            try:
+                handle.wait()
+                break
+            except KeyboardInterrupt:
+                handle.cancel(reason="interrupted (Ctrl-C or SIGTERM)")
+    finally:
+        handle.close()
     by_slot = {r.slot: r for r in handle.results()}
     return [by_slot[s.name] for s in slots]
 

@@ -1,0 +1,349 @@
+"""One slot's hardware work in a worker process of its own, driven from the run's handle.
+
+Why processes: a slot in a thread holds the station's GIL for about 2 s of Python per device
+(pyocd's transfer layer, the flows, the registry), so 24 slots in threads would need ~48 s of GIL
+per 14 s device period (issue 16). A worker process per slot gives each its own interpreter.
+
+Why the handle keeps a thread per slot anyway: the thread only waits on the worker's pipe
+(``multiprocessing.connection.wait``, no GIL held while it waits) and re-emits what comes back, so
+the handle's whole API — active, results, as_completed, cancel, on_result — is the same for both
+runners and no front end can tell them apart.
+
+What crosses, and why that way:
+
+* the job as plain configuration (:class:`WorkerConfig`): the profile and the verified firmware
+  set with its images as bytes; the worker's flows call ``FirmwareSet.reverify`` on every device
+  as in a thread, so a cache file changed after the run started is still caught in the worker;
+  the registry as its URL (the worker opens its own engine: SQLite in WAL with a busy timeout and
+  ``BEGIN IMMEDIATE``, and PostgreSQL, both take writers from several processes —
+  :mod:`station.store.engine`), so the database stays the record of truth;
+* events back in order over the one pipe of the slot, re-numbered (``seq``) in the parent, whose
+  counter is the one a front end sees;
+* operator prompts as a request the parent answers with the run's own asker (the prompt broker:
+  its timeout and the slot's cancel end the prompt, as in a thread);
+* duplicate-ID claims as requests to the run's one :class:`~station.pipeline.context.DeviceClaims`
+  in the parent, so two workers can never both provision one device ID;
+* cancel as a message, sent by :meth:`RunHandle.cancel` the moment it is asked.
+
+A worker holds its own lease on the station name (:meth:`Registry.hold_station`), so its attempts
+are owned by its pid: if it dies mid-device (killed, crashed), the parent sees the pipe close, asks
+the registry to close attempts whose owner is dead (``close_abandoned_attempts``: the attempt ends
+``failed``, "station stopped during the attempt", exactly as after a station crash) and ends the
+slot ERROR "worker process died".
+
+Workers are started with the *spawn* method: the GUI process has Qt and threads, and a forked copy
+of a process with threads can inherit a lock some other thread held. A worker is reused for the
+next device of its slot (bench mode, a re-run of the slot), so a device pays no interpreter start
+nor pyocd import; it ignores SIGINT (a Ctrl-C of the station cancels the slots between steps
+through the parent, as in a thread, rather than killing a worker mid-transfer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import multiprocessing
+import signal
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from station.domain import Outcome
+from station.errors import ConfigError
+from station.pipeline.context import DeviceClaims, SlotContext
+from station.pipeline.events import Event, EventKind
+from station.pipeline.firmware_set import FirmwareSet
+from station.pipeline.job import Job, SlotResult
+from station.profile.model import Profile
+
+LOG = logging.getLogger(__name__)
+
+THREAD = "thread"
+PROCESS = "process"
+RUNNERS = (THREAD, PROCESS)
+DIED_REASON = "worker process died"
+
+
+def runner_of(job: Job) -> str:
+    """The job's slot runner, refused with the choices if misspelt (a setting or a Job field)."""
+    if job.slot_workers not in RUNNERS:
+        raise ConfigError(f"slot_workers = {job.slot_workers!r}: expected one of {', '.join(RUNNERS)}")
+    return job.slot_workers
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs to rebuild the job: configuration only, picklable."""
+
+    profile: Profile
+    firmware: FirmwareSet
+    registry_url: str  # may hold a password: never logged, never put in an event
+    product_id: int
+    profile_id: int
+    lot_id: int
+    lot_name: str
+    station: str
+    operator: str
+    labels_dir: Path | None
+    recover_confirmed_by: str | None
+    settle_timeout: float
+    swd_frequency: int
+    sim_dir: Path | None
+
+    @classmethod
+    def of(cls, job: Job) -> WorkerConfig:
+        from station.hw.backend import sim_bench_path
+        from station.store.engine import sqlite_path
+
+        url = job.registry.engine.url
+        text = url.render_as_string(hide_password=False)
+        if url.get_backend_name() == "sqlite" and sqlite_path(text) is None:
+            raise ConfigError("slot_workers = process needs a registry other processes can open (a SQLite file or "
+                              "PostgreSQL), not an in-memory database")
+        return cls(profile=job.profile, firmware=job.firmware, registry_url=text, product_id=job.product_id,
+                   profile_id=job.profile_id, lot_id=job.lot_id, lot_name=job.lot_name, station=job.station,
+                   operator=job.operator, labels_dir=job.labels_dir, recover_confirmed_by=job.recover_confirmed_by,
+                   settle_timeout=job.settle_timeout, swd_frequency=job.swd_frequency, sim_dir=sim_bench_path())
+
+
+# ---------------------------------------------------------------------------------------------- parent side
+class SlotWorker:
+    """The parent's end of one slot's worker process. One run at a time; reused across runs."""
+
+    def __init__(self, slot: str, config: WorkerConfig) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.slot = slot
+        self._conn, child = ctx.Pipe(duplex=True)
+        self._send_lock = threading.Lock()
+        self.process = ctx.Process(target=worker_main, args=(child, config), name=f"slot-{slot}", daemon=True)
+        self.process.start()
+        child.close()  # the parent keeps no copy of the worker's end: its death is an EOF here
+        self._broken = False
+
+    @property
+    def alive(self) -> bool:
+        return not self._broken and self.process.is_alive()
+
+    def _send(self, *msg: Any) -> None:
+        with self._send_lock:
+            try:
+                self._conn.send(msg)
+            except (OSError, ValueError):
+                self._broken = True  # the worker is gone: run() sees it on its next wait
+
+    def cancel(self) -> None:
+        """Stop the worker's current device at its next step boundary."""
+        self._send("cancel")
+
+    def run(self, job: Job, spec: Any, ctx: SlotContext) -> SlotResult:
+        """Provision one device of the slot in the worker; events, prompts and claims relayed meanwhile."""
+        sink = ctx.events(job)
+        device_id: str | None = None
+        attempt_id: int | None = None
+        self._send("run", spec, ctx.recover_confirmed_by)
+        if ctx.cancel.is_set():  # cancelled before the worker got the device
+            self.cancel()
+        while True:
+            ready = wait([self._conn, self.process.sentinel])
+            msg: tuple[Any, ...] | None = None
+            if self._conn in ready:
+                try:
+                    msg = self._conn.recv()
+                except (EOFError, OSError):
+                    msg = None
+            if msg is None:
+                return self._died(job, spec, sink, device_id, attempt_id)
+            kind = msg[0]
+            if kind == "event":
+                ev: Event = msg[1]
+                device_id = ev.device_id or device_id
+                if ev.kind is EventKind.ATTEMPT_RECORDED:
+                    attempt_id = ev.data.get("attempt_id", attempt_id)
+                sink(_renumbered(ev))
+            elif kind == "ask":
+                _, rid, step, question, timeout_s = msg
+                threading.Thread(target=self._answer, args=(ctx.asker(job), rid, step, question, timeout_s),
+                                 name=f"prompt-{self.slot}", daemon=True).start()
+            elif kind == "claim":
+                self._send("reply", msg[1], ctx.claims.claim(msg[2], ctx.slot))
+            elif kind == "tainted":
+                self._send("reply", msg[1], ctx.claims.is_tainted(msg[2]))
+            elif kind == "release":
+                ctx.claims.release(msg[1], ctx.slot)
+            elif kind == "result":
+                result: SlotResult = msg[1]
+                return result
+            elif kind == "crash":  # run_slot raised in the worker: the handle reports it like a thread's crash
+                raise RuntimeError(msg[1])
+
+    def _answer(self, ask: Any, rid: int, step: str, question: str, timeout_s: float) -> None:
+        try:
+            answer = ask(step, question, timeout_s)
+        except Exception:
+            LOG.exception("slot %s: the operator prompt failed", self.slot)
+            answer = None
+        self._send("reply", rid, answer)
+
+    def _died(self, job: Job, spec: Any, sink: Any, device_id: str | None, attempt_id: int | None) -> SlotResult:
+        self._broken = True
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        reason = f"{DIED_REASON} (exit code {code})"
+        LOG.error("slot %s: %s", self.slot, reason)
+        try:  # the worker's lease died with it: its running attempt is closed as after a station crash
+            job.registry.close_abandoned_attempts(job.station)
+        except Exception:
+            LOG.exception("slot %s: could not close the dead worker's attempt (the next start will)", self.slot)
+        result = SlotResult(self.slot, spec.transport.value, device_id, Outcome.ERROR, reason=reason,
+                            attempt_id=attempt_id)
+        sink(Event(EventKind.ATTEMPT_FINISHED, self.slot, device_id=device_id, outcome=result.outcome,
+                   message=reason, data={"result": result.to_dict()}))
+        return result
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the worker release its lease and exit; killed if it does not within ``timeout``."""
+        self._send("stop")
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout)
+        self._conn.close()
+
+
+def _renumbered(ev: Event) -> Event:
+    """The worker's event with a number from this process's counter (one order for the front end)."""
+    from station.pipeline import events
+
+    return dataclasses.replace(ev, seq=next(events._seq))
+
+
+# ---------------------------------------------------------------------------------------------- worker side
+class _Parent:
+    """The worker's end of the pipe: sends from any thread, replies matched to their requests."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, tuple[threading.Event, list[Any]]] = {}
+        self.gone = threading.Event()
+
+    def send(self, *msg: Any) -> None:
+        with self._lock:
+            try:
+                self.conn.send(msg)
+            except (OSError, ValueError):
+                self.gone.set()
+
+    def request(self, kind: str, *args: Any) -> Any:
+        rid = next(self._ids)
+        done, box = threading.Event(), [None]
+        with self._lock:
+            self._waiting[rid] = (done, box)
+        self.send(kind, rid, *args)
+        if self.gone.is_set():  # checked after registering: abandon() either saw this request or set gone first
+            return None
+        done.wait()
+        return box[0]
+
+    def reply(self, rid: int, value: Any) -> None:
+        with self._lock:
+            done, box = self._waiting.pop(rid, (None, [None]))
+        box[0] = value
+        if done is not None:
+            done.set()
+
+    def abandon(self) -> None:
+        """The parent is gone: every request waiting gets None (no answer, no claim)."""
+        self.gone.set()
+        with self._lock:
+            waiting, self._waiting = list(self._waiting.values()), {}
+        for done, _ in waiting:
+            done.set()
+
+
+class _ParentClaims(DeviceClaims):
+    """The run's claims, asked of the parent: the one table every slot of the run shares."""
+
+    def __init__(self, parent: _Parent) -> None:
+        super().__init__()
+        self._parent = parent
+
+    def claim(self, device_id: str, slot: str) -> str | None:
+        other = self._parent.request("claim", device_id)
+        if self._parent.gone.is_set():  # nobody can vouch that no other slot holds it
+            return "(the station's main process is gone)"
+        return other if isinstance(other, str) else None
+
+    def is_tainted(self, device_id: str) -> bool:
+        return self._parent.gone.is_set() or bool(self._parent.request("tainted", device_id))
+
+    def release(self, device_id: str, slot: str) -> None:
+        self._parent.send("release", device_id)
+
+
+def worker_main(conn: Connection, config: WorkerConfig) -> None:
+    """The worker process: rebuild the job, then provision one device per ``run`` until ``stop``."""
+    import queue
+
+    from station.hw.backend import use_sim
+    from station.pipeline.line import run_slot
+    from station.store.registry import open_registry
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns a Ctrl-C into a cancel
+    if config.sim_dir is not None:
+        use_sim(config.sim_dir)
+    parent = _Parent(conn)
+    registry = open_registry(config.registry_url)
+    registry.hold_station(config.station)  # this process's own lease: a kill -9 here is seen by its pid
+    runs: queue.Queue[tuple[Any, str | None] | None] = queue.Queue()
+    current: list[threading.Event] = [threading.Event()]
+
+    def read() -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                msg = ("stop",)
+                current[0].set()  # the parent died: end the device at its next step boundary
+                parent.abandon()
+            kind = msg[0]
+            if kind == "run":
+                runs.put((msg[1], msg[2]))
+            elif kind == "cancel":
+                current[0].set()
+            elif kind == "reply":
+                parent.reply(msg[1], msg[2])
+            elif kind == "stop":
+                runs.put(None)
+                return
+
+    def ask(step: str, question: str, timeout_s: float) -> bool | None:
+        answer = parent.request("ask", step, question, timeout_s)
+        return answer if isinstance(answer, bool) else None
+
+    job = Job(profile=config.profile, firmware=config.firmware, registry=registry, product_id=config.product_id,
+              profile_id=config.profile_id, lot_id=config.lot_id, lot_name=config.lot_name, station=config.station,
+              operator=config.operator, ask_operator=ask, labels_dir=config.labels_dir,
+              recover_confirmed_by=config.recover_confirmed_by, sink=lambda ev: parent.send("event", ev),
+              settle_timeout=config.settle_timeout, swd_frequency=config.swd_frequency)
+    claims = _ParentClaims(parent)
+    threading.Thread(target=read, name="parent-pipe", daemon=True).start()
+    try:
+        while (item := runs.get()) is not None:
+            spec, recover = item
+            cancel = threading.Event()
+            current[0] = cancel
+            ctx = SlotContext(slot=spec.name, cancel=cancel, claims=claims, recover_confirmed_by=recover)
+            try:
+                result = run_slot(job, spec, ctx)
+            except Exception as exc:
+                LOG.exception("slot %s crashed in its worker", spec.name)
+                parent.send("crash", repr(exc))
+                continue
+            parent.send("result", result)
+    finally:
+        registry.close()
