@@ -1,0 +1,191 @@
+"""Slots in worker processes (``slot_workers = "process"``) behind the same run handle, against real twins.
+
+What a front end or the registry would notice: the same run gives the same outcomes and records
+through either runner; a cancel reaches only its slot; a prompt reaches the right slot and its
+answer goes back to that slot's board; a worker killed mid-device ends its slot ERROR (not a hang)
+with its attempt closed as after a station crash, and the slot works again; two boards sharing one
+ID in two workers are never both provisioned.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from station.domain import Outcome, Transport
+from station.errors import ConfigError
+from station.pipeline.events import Event, EventKind
+from station.pipeline.handle import RunHandle
+from station.pipeline.line import SlotSpec, prepare_job
+from station.pipeline.prompts import Prompt, PromptBroker
+from station.sim.bench import Bench
+from station.sim.device import Twin
+from station.store.attempts import ABANDONED_REASON
+from station.store.registry import open_registry
+
+from .conftest import Line, never_connected
+
+pytestmark = pytest.mark.slow
+
+
+def _slots(twins: list[Twin]) -> list[SlotSpec]:
+    return [SlotSpec(str(i + 1), Transport.SWD, t.identity.probe_uid) for i, t in enumerate(twins)]
+
+
+def _records(line: Line, lot: str) -> list[dict[str, Any]]:
+    """What the registry kept of each attempt, without what differs between two boards (IDs, times)."""
+    details = line.registry.attempt_details(lot)
+    out = []
+    for a in sorted(line.registry.lot_attempts(lot), key=lambda a: a.device_id):
+        d = details.get(a.attempt_id, {"steps": [], "measurements": []})
+        out.append({"outcome": a.outcome, "failing_step": a.failing_step,
+                    "steps": [(s["name"], s["outcome"]) for s in d["steps"]],
+                    "measurements": sorted((m["name"], m["passed"]) for m in d["measurements"])})
+    return out
+
+
+def test_the_same_run_through_threads_and_processes_gives_the_same_outcomes_and_records(
+        line: Line, bench: Bench) -> None:
+    outcomes: dict[str, list[tuple[str, str, list[tuple[str, str]]]]] = {}
+    for runner, seed in (("thread", 51), ("process", 52)):
+        twins = bench.create(2, seed=seed, prefix=runner)
+        handle = RunHandle(line.job(lot=f"LOT-{runner}", slot_workers=runner), _slots(twins)).start()
+        try:
+            assert handle.wait(240)
+        finally:
+            handle.close()
+        outcomes[runner] = [(r.slot, r.outcome, [(n, o) for n, o, _ in r.steps]) for r in handle.results_by_slot()]
+        for t in twins:
+            never_connected(t)
+    assert [o for _, o, _ in outcomes["thread"]] == ["passed", "passed"]
+    assert outcomes["process"] == outcomes["thread"]
+    assert _records(line, "LOT-process") == _records(line, "LOT-thread")
+    labels = {lot.name: sorted(p.name for p in lot.iterdir()) for lot in (line.tmp / "labels").iterdir()}
+    assert len(labels["LOT-process"]) == len(labels["LOT-thread"]) >= 2, labels  # every device got its labels
+
+
+def test_a_cancel_reaches_only_its_slot_and_the_worker_serves_the_slots_next_device(line: Line, bench: Bench) -> None:
+    victim, bystander, after = bench.create(3, seed=53)
+    job = line.job(slot_workers="process")
+    handle = RunHandle(job, _slots([victim, bystander]))
+
+    def hook(ev: Event) -> None:
+        if ev.slot == "1" and ev.kind is EventKind.STEP_STARTED and ev.step == "flash":
+            handle.cancel("1")
+
+    line.hooks.append(hook)
+    handle.start()
+    try:
+        assert handle.wait(240)
+        by = {r.slot: r for r in handle.results()}
+        assert by["1"].outcome == "cancelled", (by["1"].failing_step, by["1"].reason)
+        assert "register" not in [n for n, _, _ in by["1"].steps]
+        assert by["2"].outcome == "passed", (by["2"].failing_step, by["2"].reason)
+        workers = {p.name: p.pid for p in multiprocessing.active_children() if p.name.startswith("slot-")}
+        assert set(workers) == {"slot-1", "slot-2"} and os.getpid() not in workers.values()
+        line.hooks.clear()
+        assert handle.add(SlotSpec("1", Transport.SWD, after.identity.probe_uid))
+        assert handle.wait(240)
+        assert handle.result("1") is not None and handle.result("1").outcome == "passed"  # type: ignore[union-attr]
+        again = {p.name: p.pid for p in multiprocessing.active_children() if p.name.startswith("slot-")}
+        assert again["slot-1"] == workers["slot-1"], "the slot's next device reuses its worker"
+    finally:
+        handle.close()
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("slot-")]
+    assert line.registry.device_status(victim.device_id).last_outcome == "cancelled"
+    never_connected(victim)
+
+
+def test_a_prompt_is_answered_on_its_own_slot(line: Line, bench: Bench) -> None:
+    yes_twin, no_twin = bench.create(2, seed=54)
+    events: list[Event] = []
+    asked: list[Prompt] = []
+
+    def responder(p: Prompt, broker: PromptBroker) -> None:
+        asked.append(p)
+        broker.answer(p.id, "yes" if p.slot == "1" else "no", by="tester")
+
+    broker = PromptBroker(events.append, responders=[responder])
+    job = line.job(slot_workers="process")
+    handle = RunHandle(job, _slots([yes_twin, no_twin]), asker=broker.asker).start()
+    try:
+        assert handle.wait(240)
+    finally:
+        handle.close()
+    by = {r.slot: r for r in handle.results()}
+    assert by["1"].outcome == "passed", (by["1"].failing_step, by["1"].reason)
+    assert by["2"].outcome == "failed" and by["2"].failing_step == "led", by["2"].reason
+    assert {(p.slot, p.step, p.device_id) for p in asked} == {("1", "led", yes_twin.device_id),
+                                                             ("2", "led", no_twin.device_id)}
+    recorded = {m.device_id: m for m in line.registry.lot_measurements(job.lot_name) if m.name == "led"}
+    assert recorded[yes_twin.device_id].passed and not recorded[no_twin.device_id].passed
+
+
+def test_a_killed_worker_ends_its_slot_error_and_leaves_the_registry_consistent(line: Line, bench: Bench) -> None:
+    doomed, bystander, spare = bench.create(3, seed=55)
+    job = line.job(slot_workers="process")
+    handle = RunHandle(job, _slots([doomed, bystander]))
+
+    def hook(ev: Event) -> None:
+        if ev.slot == "1" and ev.kind is EventKind.STEP_STARTED and ev.step == "flash":
+            worker = next(p for p in multiprocessing.active_children() if p.name == "slot-1")
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGKILL)
+
+    line.hooks.append(hook)
+    handle.start()
+    try:
+        assert handle.wait(240), "a dead worker must not hang its slot"
+        by = {r.slot: r for r in handle.results()}
+        assert by["1"].outcome == Outcome.ERROR and by["1"].reason is not None
+        assert by["1"].reason.startswith("worker process died"), by["1"].reason
+        assert by["1"].device_id == doomed.device_id
+        assert by["2"].outcome == "passed", (by["2"].failing_step, by["2"].reason)
+        finished = [e for e in line.events if e.slot == "1" and e.kind is EventKind.ATTEMPT_FINISHED]
+        assert len(finished) == 1 and finished[0].outcome == Outcome.ERROR
+        attempts = [a for a in line.registry.lot_attempts(job.lot_name) if a.device_id == doomed.device_id]
+        assert [a.outcome for a in attempts] == ["failed"] and attempts[0].finished_at is not None
+        assert line.registry.device_record(doomed.device_id) is not None
+        reason = line.registry.device_detail(doomed.device_id)
+        assert reason is not None and ABANDONED_REASON in repr(reason)
+        line.hooks.clear()
+        assert handle.add(SlotSpec("1", Transport.SWD, spare.identity.probe_uid))  # a new worker takes the slot
+        assert handle.wait(240)
+        assert handle.result("1") is not None and handle.result("1").passed  # type: ignore[union-attr]
+    finally:
+        handle.close()
+
+
+def test_two_boards_sharing_an_id_in_two_workers_are_never_both_provisioned(line: Line, bench: Bench) -> None:
+    twins = bench.create(2, seed=56, deviceid=(0x1234_5678, 0x9ABC_DEF0))
+    assert twins[0].device_id == twins[1].device_id
+    job = line.job(slot_workers="process")
+    handle = RunHandle(job, _slots(twins)).start()
+    try:
+        assert handle.wait(240)
+    finally:
+        handle.close()
+    results = handle.results()
+    assert not any(r.passed for r in results), [(r.slot, r.outcome, r.reason) for r in results]
+    assert any("share" in (r.reason or "") for r in results), [(r.slot, r.reason) for r in results]
+    assert line.registry.device_status(twins[0].device_id).registered_product_id is None
+
+
+def test_process_workers_refuse_a_registry_only_this_process_can_open(line: Line, bench: Bench) -> None:
+    registry = open_registry("sqlite://")
+    try:
+        job = prepare_job(profile_path=line.job().profile.path, cache=line.cache, registry=registry,
+                          station="mem", operator="tester", slot_workers="process")
+        with pytest.raises(ConfigError, match="in-memory"):
+            RunHandle(job, _slots(bench.create(1, seed=57)))
+    finally:
+        registry.close()
+
+
+def test_an_unknown_runner_is_refused_naming_the_choices(line: Line) -> None:
+    with pytest.raises(ConfigError, match="thread, process"):
+        RunHandle(line.job(slot_workers="fibre"))
