@@ -72,6 +72,9 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--twins", choices=("remote", "inproc"), default="remote",
                     help="twins in a station sim serve process and its probe servers (default) or in the window's")
+    ap.add_argument("--spy", metavar="OUT", type=Path,
+                    help="remote: sample the window process with py-spy (GIL holders, 100 Hz, raw stacks to OUT) "
+                         "and print who held the GIL and the GUI thread's own costs (pip install py-spy)")
     ap.add_argument("--window-on", metavar="DEMO_DIR", type=Path, help=argparse.SUPPRESS)  # the remote mode's child
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -103,6 +106,9 @@ def serve_and_measure(args: argparse.Namespace) -> int:
                 "--timeout", str(args.timeout), *(["--fast"] if args.fast else [])]
         print(f"twins: {args.slots} served by station sim serve (pid {served.proc.pid}) and "
               f"{len(served.pids) - 1} pyocd probe servers; window in a new process   [{load()}]", flush=True)
+        if args.spy is not None:
+            argv = ["py-spy", "record", "--gil", "--threads", "--nonblocking", "-r", "100", "-f", "raw",
+                    "-o", str(args.spy), "--", *argv]
         tc0 = proc_cpu(served.pids)
         rc = subprocess.run(argv, env=dict(os.environ, TMPDIR=str(root))).returncode
         print(f"twins' CPU during the window's life (serve + probe servers, user+sys): "

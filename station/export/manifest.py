@@ -31,11 +31,11 @@ import orjson
 
 from station.domain import rfc3339
 from station.errors import ConfigError
+from station.export.formats import FORMATS
 from station.store.queries import MEASUREMENT_FIELDS, RawDetails
 from station.store.records import ManifestRow
 from station.store.registry import Registry
 
-FORMATS = ("txt", "csv", "json", "peridio-csv")
 CSV_COLUMNS = ("device_id", "serial_number", "platform", "product", "device_os_version",
                "product_firmware_version", "test_result", "provisioned_at", "station", "operator", "iccid", "imei")
 PERIDIO_COLUMNS = ("identifier", "description", "tags", "product_prn", "cohort_prn", "certificates", "target")

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from station.export.manifest import FORMATS
+from station.export.formats import FORMATS
 from station.paths import path_component
 from station.ui.workers import Workers
 
