@@ -14,10 +14,14 @@ the last active admin is never demoted or disabled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from station.errors import ConfigError
 from station.roles import Action, Role, may
+
+#: the roles a user can have, lowest first (what front ends offer to choose from)
+ROLE_NAMES = tuple(r.value for r in Role)
 
 
 def open_station(session: Any) -> bool:
@@ -38,6 +42,19 @@ def audit(session: Any, action: str, *, operator: str, role: str | None, granted
                                     reason=reason, device_id=device_id, details=details)
 
 
+def acting(session: Any, who: str, pin: Callable[[], str]) -> tuple[str, str]:
+    """Who is acting and in which role, for a front end without a login screen (the CLI).
+
+    On an open station (no users yet) the name acts as admin and no PIN is asked for; otherwise
+    ``pin()`` is called once and the name (or badge) must log in as the GUI's login does
+    (audited, lockout after failures). The role is the user's own; :func:`refusal` decides.
+    """
+    if open_station(session):
+        return who, "admin"
+    user = login(session, who, pin())
+    return user.name, user.role.value
+
+
 # ---------------------------------------------------------------------- managing users (admin)
 def refusal(role: str | None) -> str:
     """Why ``role`` may not manage users, or ``""`` when it may (the core's role check decides)."""
@@ -48,7 +65,7 @@ def refusal(role: str | None) -> str:
     return f"You are logged in as {role}: managing users and PINs needs an admin. Ask an admin to log in."
 
 
-def _require_admin(session: Any, by: str | None, role: str | None, what: str) -> str:
+def require_admin(session: Any, by: str | None, role: str | None, what: str) -> str:
     """The name to record, or ``PermissionError`` after the refusal is audited."""
     who = by or "(nobody)"
     why = refusal(role)
@@ -73,7 +90,7 @@ def add_user(session: Any, name: str, role: str, pin: str, *, badge: str | None 
     The first user of a registry must be an admin: once one user exists the open-station rule
     ends, and a registry whose only users are operators has nobody left who may add an admin.
     """
-    who = _require_admin(session, by, by_role, "add a user")
+    who = require_admin(session, by, by_role, "add a user")
     if Role(role) is not Role.ADMIN and not session.registry.has_users():
         raise ConfigError("the first user must be an admin: once a user exists nobody else is an admin, "
                           "and only an admin can add users")
@@ -85,7 +102,7 @@ def change_user(session: Any, name: str, *, by: str | None, by_role: str | None,
     """Change a user's role, PIN (reset: hashed, failed tries and lockout cleared), badge or active
     flag; audited as ``user-changed`` (never the PIN). The last active admin cannot be demoted or
     disabled: the station would be left with nobody who may manage users."""
-    who = _require_admin(session, by, by_role, f"change user {name}")
+    who = require_admin(session, by, by_role, f"change user {name}")
     current = {u.name: u for u in session.registry.users()}
     user = current.get(name)
     if user is None:

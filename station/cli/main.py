@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "label_cmds",
     "demo_cmds",
     "gui_cmds",
+    "user_cmds",
 )
 
 #: every top-level command: the module that registers it and its one-line help. ``station --help``
@@ -55,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label": ("label_cmds", "Reprint the label of DEVICE_ID (from the registry) as PNG, PDF or ZPL."),
     "demo": ("demo_cmds", "Create --devices N simulated devices and provision them end to end, then export the lot."),
     "gui": ("gui_cmds", "Open the operator window (needs the gui extra: pip install 'station[gui]')."),
+    "user": ("user_cmds", "Users and PINs (admin): list, add, set-pin, set-role, disable, enable."),
 }
 
 

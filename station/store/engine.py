@@ -101,7 +101,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         try:
             if path is not None and not create and not (path.is_file() and path.stat().st_size > 0):
                 raise NoRegistry(f"there is no station registry at {path} (nothing has been recorded there; "
-                                 "check --db / STATION_DB: only `station provision` and `station demo` create one)")
+                                 "check --db / STATION_DB: only `station provision`, `station demo` and "
+                                 "`station user add` create one)")
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -177,8 +178,8 @@ def migrate(engine: Engine, *, create: bool = True) -> None:
             return
         if current is None and not create:
             raise NoRegistry(f"there is no station registry in {engine.url.render_as_string(hide_password=True)} "
-                             "(no station tables there; check --db / STATION_DB: only `station provision` and "
-                             "`station demo` create one)")
+                             "(no station tables there; check --db / STATION_DB: only `station provision`, "
+                             "`station demo` and `station user add` create one)")
         from alembic import command
 
         cfg = _alembic_config()
