@@ -4,6 +4,7 @@
     python bench/provision.py --sizes 1,8       # fewer slots
     python bench/provision.py --twins inproc    # twins inside this process (the old measurement)
     python bench/provision.py --fast            # twins as fast as the emulation runs
+    python bench/provision.py --workers process # each slot in a worker process (slot_workers = "process")
 
 For each N it provisions N fresh twins in parallel slots over SWD with the demo profile (flash the
 Device OS set and factory-test firmware, verify, functional tests over serial, product firmware,
@@ -20,6 +21,14 @@ load average beside every row:
   thread's CPU between its step events), and slots per core = device clock / station CPU per device
   (pyocd's imports and first session are paid once before the clock starts);
 * the twins' CPU (the serve process and its probe servers), reported apart from the station's.
+
+``--workers process`` runs each slot in its own worker process (:mod:`station.pipeline.slot_worker`):
+the workers are started and ready (``RunHandle.start_workers``) before the clock starts, as
+pyocd's first session is for threads; station CPU is this process's plus every worker's from its
+first ``attempt_started`` on, and a worker's start (interpreter, imports, pyocd, registry lease,
+paid once per slot per run) is printed apart; the per-step split is not available (the steps run in the
+workers). Comparing the batch wall of ``thread`` and ``process`` at the same N shows what the
+slots lose to one GIL.
 """
 
 from __future__ import annotations
@@ -65,7 +74,10 @@ def proc_cpu(pids: list[int]) -> float:
 class StepCpu:
     """An event sink: each slot thread's CPU seconds per step (events are sent from the slot's thread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: str = "thread") -> None:
+        self.workers = workers
+        #: process runner: each slot worker's (pid, CPU seconds) when its first attempt started
+        self.worker_start: dict[str, tuple[int, float]] = {}
         self.lock = threading.Lock()
         self.open: dict[tuple[str, str], float] = {}
         self.attempt: dict[str, float] = {}
@@ -75,6 +87,14 @@ class StepCpu:
 
     def __call__(self, event: Any) -> None:
         now = time.thread_time()
+        if self.workers == "process":
+            if event.kind == "attempt_started" and event.slot not in self.worker_start:
+                import multiprocessing
+
+                pid = next(p.pid for p in multiprocessing.active_children() if p.name == f"slot-{event.slot}")
+                if pid is not None:
+                    self.worker_start[event.slot] = (pid, proc_cpu([pid]))
+            return
         with self.lock:
             if event.kind == "attempt_started":
                 self.attempt[event.slot] = now
@@ -132,12 +152,14 @@ def swd_device_seconds(uid: str) -> float:
         probe.close()
 
 
-def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis-dap-v2-hs") -> dict[str, Any]:
+def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis-dap-v2-hs",
+              workers: str = "thread") -> dict[str, Any]:
     from station.domain import Transport
     from station.firmware.cache import FirmwareCache
     from station.firmware.demo import install_demo_firmware
     from station.hw import backend
-    from station.pipeline.line import SlotSpec, prepare_job, run_slots
+    from station.pipeline.handle import RunHandle
+    from station.pipeline.line import SlotSpec, prepare_job
     from station.sim.bench import Bench, forget_twins
     from station.store.registry import open_registry
 
@@ -149,11 +171,11 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
     cache = FirmwareCache(work / "cache")
     install_demo_firmware(cache, "boron")
     registry = open_registry(f"sqlite:///{work / 'station.db'}")
-    steps = StepCpu()
+    steps = StepCpu(workers)
     job = prepare_job(
         profile_path=REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml", cache=cache,
         registry=registry, station="bench", operator="bench", lot=f"bench-{n}", labels_dir=work / "labels",
-        ask_operator=lambda step, question, timeout: True, sink=steps,
+        ask_operator=lambda step, question, timeout: True, sink=steps, slot_workers=workers,
     )  # fmt: skip
     uids = [served.remote[t.identity.probe_uid] if served else t.identity.probe_uid for t in twins]
     slots = [SlotSpec(str(i + 1), Transport.SWD, u) for i, u in enumerate(uids)]
@@ -163,11 +185,26 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
 
     with PyocdSwdLink(uids[0]) as link:  # pyocd's imports and first session: once per process, not per device
         link.read_device_id()
+    handle = RunHandle(job, slots)
+    started = time.perf_counter()
+    if handle.start_workers():  # process runner: before the clock, as pyocd's first session above
+        raise SystemExit(f"N={n}: a slot worker died while starting")
+    worker_start = time.perf_counter() - started
     tc0, c0, t0 = proc_cpu(pids), time.process_time(), time.perf_counter()
+    worker_cpu = 0.0
     try:
-        results = run_slots(job, slots)
-        wall = time.perf_counter() - t0
-        station_cpu, twin_cpu = time.process_time() - c0, proc_cpu(pids) - tc0
+        handle.start()
+        try:
+            handle.wait()
+            wall = time.perf_counter() - t0
+            station_cpu, twin_cpu = time.process_time() - c0, proc_cpu(pids) - tc0
+            if workers == "process":  # read before close: a worker's /proc entry goes with it
+                worker_cpu = (proc_cpu([pid for pid, _ in steps.worker_start.values()])
+                              - sum(cpu for _, cpu in steps.worker_start.values()))
+        finally:
+            handle.close()
+        by_slot = {r.slot: r for r in handle.results()}
+        results = [by_slot[s.name] for s in slots]
         if served:
             device = [swd_device_seconds(u) for u in uids]
         else:
@@ -187,7 +224,9 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
     return {
         "n": n, "batch_wall": wall, "per_device_wall": per_device, "hardware": hardware,
         "device": statistics.mean(device), "overhead": per_device - hardware, "devices_per_hour": n / wall * 3600,
-        "station_cpu": station_cpu, "twin_cpu": twin_cpu, "steps": steps, "load": load(),
+        "station_cpu": station_cpu + worker_cpu, "parent_cpu": station_cpu, "worker_cpu": worker_cpu,
+        "worker_start": worker_start, "worker_start_cpu": sum(c for _, c in steps.worker_start.values()),
+        "twin_cpu": twin_cpu, "steps": steps, "load": load(),
     }  # fmt: skip
 
 
@@ -199,6 +238,8 @@ def main() -> None:
                     help="twins in a station sim serve process and its probe servers (default) or in this one")
     ap.add_argument("--probe", default="cmsis-dap-v2-hs", choices=PROBE_CHOICES,
                     help="the twins' debug-probe model (station sim create --probe); ideal = SWD wire time only")
+    ap.add_argument("--workers", choices=("thread", "process"), default="thread",
+                    help="each slot in a thread of this process (default) or in its own worker process")
     args = ap.parse_args()
     realtime = not args.fast
     if realtime:
@@ -206,14 +247,14 @@ def main() -> None:
     sizes = [int(x) for x in args.sizes.split(",")]
     where = "out of process (station sim serve + pyocd probe servers)" if args.twins == "remote" else "in this process"
     print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins {where}, "
-          f"probe model {args.probe}; load {load()}")  # fmt: skip
+          f"probe model {args.probe}, slots in {args.workers}s; load {load()}")  # fmt: skip
     device_label = "SWD dev clock" if args.twins == "remote" else "device clock"
     print(f"{'N':>3} {'batch wall':>11} {'per device':>11} {'in hardware':>12} {device_label:>13} {'overhead':>14} "
           f"{'devices/h':>10} {'station CPU/dev':>16} {'slots/core':>10} {'twins CPU':>10}  load")  # fmt: skip
     per_n = []
     with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
         for n in sizes:
-            r = run_batch(n, realtime, Path(tmp), args.twins, args.probe)
+            r = run_batch(n, realtime, Path(tmp), args.twins, args.probe, args.workers)
             per_n.append(r)
             cpu_dev = r["station_cpu"] / n
             share = r["overhead"] / r["hardware"] if r["hardware"] else 0.0
@@ -224,6 +265,13 @@ def main() -> None:
     print("overhead = per-device wall - time inside hardware calls (goal <= 5 % of device time); "
           f"slots/core = {device_label} / station CPU per device (goal >= 24)")
     for r in per_n:
+        if args.workers == "process":
+            print(f"N={r['n']}: station CPU per device {r['station_cpu'] / r['n']:.3f}s = parent "
+                  f"{r['parent_cpu'] / r['n']:.3f}s + worker {r['worker_cpu'] / r['n']:.3f}s; worker start "
+                  f"{r['worker_start_cpu'] / r['n']:.3f}s CPU per slot, {r['worker_start']:.2f}s wall for all "
+                  "(once per run, before the clock)  "
+                  f"[load {r['load']}]")  # fmt: skip
+            continue
         steps: StepCpu = r["steps"]
         parts = [(name, statistics.mean(v)) for name, v in steps.per_step.items()]
         parts.sort(key=lambda kv: -kv[1])

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from station.domain import Outcome
+from station.domain import Outcome, Transport
 from station.errors import ConfigError
 from station.ftest.context import AskOperator
 from station.pipeline.context import DeviceClaims, SlotContext
@@ -128,7 +128,7 @@ class RunHandle:
             run = self._runs[slot]
         try:
             if self._process:
-                worker = self._worker(slot)
+                worker = self._worker(slot, run.spec)
                 with self._cond:
                     run.worker = worker
                 if run.ctx.cancel.is_set():
@@ -152,7 +152,7 @@ class RunHandle:
             except Exception:
                 LOG.exception("on_result handler failed for slot %s (ignored)", slot)
 
-    def _worker(self, slot: str) -> SlotWorker:
+    def _worker(self, slot: str, spec: SlotSpec) -> SlotWorker:
         """The slot's worker, started on its first device (in the slot's thread, never the caller's)."""
         assert self._config is not None
         with self._cond:
@@ -161,10 +161,35 @@ class RunHandle:
             worker = self._workers.get(slot)
             if worker is not None and worker.alive:
                 return worker
-        worker = SlotWorker(slot, self._config)
+        worker = SlotWorker(slot, self._config, swd=spec.transport is Transport.SWD)
         with self._cond:
             self._workers[slot] = worker
         return worker
+
+    def start_workers(self) -> list[str]:
+        """Start the worker of every slot given at construction now, and wait until each is ready.
+
+        Process runner only (threads have nothing to start): a station start-up screen or a bench
+        calls it before the first device so no device pays a worker's start (interpreter, imports,
+        pyocd, registry lease). Blocks: call it off the GUI thread. Returns the slots whose worker
+        died while starting (their first device then ends ERROR and a new worker is tried).
+        """
+        if not self._process:
+            return []
+        dead: list[str] = []
+        lock = threading.Lock()
+
+        def one(spec: SlotSpec) -> None:
+            if not self._worker(spec.name, spec).wait_ready():
+                with lock:
+                    dead.append(spec.name)
+
+        threads = [threading.Thread(target=one, args=(s,), name=f"start-{s.name}") for s in self.slots]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return dead
 
     def close(self, timeout: float = 10.0) -> None:
         """End the run's worker processes (process runner; nothing to do for threads).

@@ -113,15 +113,27 @@ class WorkerConfig:
 class SlotWorker:
     """The parent's end of one slot's worker process. One run at a time; reused across runs."""
 
-    def __init__(self, slot: str, config: WorkerConfig) -> None:
+    def __init__(self, slot: str, config: WorkerConfig, *, swd: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.slot = slot
         self._conn, child = ctx.Pipe(duplex=True)
         self._send_lock = threading.Lock()
-        self.process = ctx.Process(target=worker_main, args=(child, config), name=f"slot-{slot}", daemon=True)
+        self.process = ctx.Process(target=worker_main, args=(child, config, swd), name=f"slot-{slot}", daemon=True)
         self.process.start()
         child.close()  # the parent keeps no copy of the worker's end: its death is an EOF here
         self._broken = False
+        self._ready = False
+
+    def wait_ready(self) -> bool:
+        """Block until the worker has its registry lease (and pyocd, for SWD); False if it died first."""
+        while not self._ready:
+            try:
+                msg = self._conn.recv()
+            except (EOFError, OSError):
+                self._broken = True
+                return False
+            self._ready = msg[0] == "ready"
+        return True
 
     @property
     def alive(self) -> bool:
@@ -157,7 +169,9 @@ class SlotWorker:
             if msg is None:
                 return self._died(job, spec, sink, device_id, attempt_id)
             kind = msg[0]
-            if kind == "event":
+            if kind == "ready":
+                self._ready = True
+            elif kind == "event":
                 ev: Event = msg[1]
                 device_id = ev.device_id or device_id
                 if ev.kind is EventKind.ATTEMPT_RECORDED:
@@ -285,8 +299,12 @@ class _ParentClaims(DeviceClaims):
         self._parent.send("release", device_id)
 
 
-def worker_main(conn: Connection, config: WorkerConfig) -> None:
-    """The worker process: rebuild the job, then provision one device per ``run`` until ``stop``."""
+def worker_main(conn: Connection, config: WorkerConfig, swd: bool = False) -> None:
+    """The worker process: rebuild the job, then provision one device per ``run`` until ``stop``.
+
+    ``swd``: import pyocd now (about a second of CPU), while the worker starts with the run rather
+    than in its first device's connect step.
+    """
     import queue
 
     from station.hw.backend import use_sim
@@ -299,6 +317,10 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     parent = _Parent(conn)
     registry = open_registry(config.registry_url)
     registry.hold_station(config.station)  # this process's own lease: a kill -9 here is seen by its pid
+    if swd:
+        from station.hw.swd.session import pyocd_modules
+
+        pyocd_modules()
     runs: queue.Queue[tuple[Any, str | None] | None] = queue.Queue()
     current: list[threading.Event] = [threading.Event()]
 
@@ -332,6 +354,7 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
               settle_timeout=config.settle_timeout, swd_frequency=config.swd_frequency)
     claims = _ParentClaims(parent)
     threading.Thread(target=read, name="parent-pipe", daemon=True).start()
+    parent.send("ready")
     try:
         while (item := runs.get()) is not None:
             spec, recover = item

@@ -78,15 +78,17 @@ def test_a_cancel_reaches_only_its_slot_and_the_worker_serves_the_slots_next_dev
             handle.cancel("1")
 
     line.hooks.append(hook)
-    handle.start()
     try:
+        assert handle.start_workers() == []  # both ready before the first device
+        started = {p.name: p.pid for p in multiprocessing.active_children() if p.name.startswith("slot-")}
+        handle.start()
         assert handle.wait(240)
         by = {r.slot: r for r in handle.results()}
         assert by["1"].outcome == "cancelled", (by["1"].failing_step, by["1"].reason)
         assert "register" not in [n for n, _, _ in by["1"].steps]
         assert by["2"].outcome == "passed", (by["2"].failing_step, by["2"].reason)
         workers = {p.name: p.pid for p in multiprocessing.active_children() if p.name.startswith("slot-")}
-        assert set(workers) == {"slot-1", "slot-2"} and os.getpid() not in workers.values()
+        assert workers == started and set(workers) == {"slot-1", "slot-2"} and os.getpid() not in workers.values()
         line.hooks.clear()
         assert handle.add(SlotSpec("1", Transport.SWD, after.identity.probe_uid))
         assert handle.wait(240)
