@@ -11,7 +11,11 @@ models (as a real probe's USB round trip overlaps the chip's work), so a twin in
 only slower than the hardware when the emulation itself is. If the clock finds itself behind wall
 time (the device was idle while the station thought), it re-anchors instead of owing that time.
 Sleeps happen in slices of at least 1 ms; sleeping releases the GIL, which is what lets several
-twins in one process run in parallel.
+twins in one process run in parallel. A thread never sleeps while it holds the twin's lock
+(:class:`TwinLock`): the sleep it owes is paid when it lets go, so another face of the same twin (the
+serial port, the control requests, a second reader) is not held up by device time that is not its own.
+The thread that charged the time still waits for it before it goes on, as its caller would on the
+hardware.
 
 Work the target does on its own while the host goes on is charged as *background*: the NVMC
 writing a page that a flash algorithm was started on, while pyocd carries the next page into the
@@ -58,11 +62,64 @@ class ClockSnapshot:
         return self.wall - self.device
 
 
-class DeviceClock:
-    """Accumulates modelled device time and, in realtime mode, keeps wall time behind it."""
+class TwinLock:
+    """The twin's re-entrant lock, which also holds back the realtime sleeps charged under it.
 
-    def __init__(self, *, realtime: bool = False, slow_factor: Callable[[], float] | None = None) -> None:
+    Sleeping is anchored to a wall-clock due time, so sleeping after the release instead of inside
+    it ends at the same moment for the thread that charged the time; only the lock is free sooner.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._local = threading.local()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self._local.depth = getattr(self._local, "depth", 0) + 1
+        return got
+
+    def release(self) -> None:
+        depth = self._local.depth - 1
+        self._local.depth = depth
+        due = 0.0
+        if depth == 0:
+            due, self._local.due = getattr(self._local, "due", 0.0), 0.0
+        self._lock.release()
+        if due:
+            _sleep_until(due)
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def defer_sleep(self, due: float) -> bool:
+        """If this thread holds the lock, sleep until ``due`` (perf_counter) once it lets go of it."""
+        if not getattr(self._local, "depth", 0):
+            return False
+        self._local.due = max(getattr(self._local, "due", 0.0), due)
+        return True
+
+
+def _sleep_until(due: float) -> None:
+    wait = due - time.perf_counter()
+    if wait >= _MIN_SLEEP_S:
+        time.sleep(wait)
+
+
+class DeviceClock:
+    """Accumulates modelled device time and, in realtime mode, keeps wall time behind it.
+
+    ``hold`` is the twin's lock: a sleep due while the charging thread holds it waits for the release.
+    """
+
+    def __init__(
+        self, *, realtime: bool = False, slow_factor: Callable[[], float] | None = None, hold: TwinLock | None = None
+    ) -> None:
         self.realtime = realtime
+        self._hold = hold
         self._slow_factor = slow_factor or (lambda: 1.0)
         self._lock = threading.Lock()
         self._device = 0.0
@@ -110,7 +167,7 @@ class DeviceClock:
                 self._anchor_wall, self._anchor_device = now, self._device
                 return
             wait = due - now
-        if wait >= _MIN_SLEEP_S:
+        if wait >= _MIN_SLEEP_S and not (self._hold is not None and self._hold.defer_sleep(due)):
             time.sleep(wait)
 
     # ------------------------------------------------------------------ cost helpers

@@ -29,7 +29,6 @@ import mmap
 import os
 import random
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -45,7 +44,7 @@ from station.domain import (
     platform_by_name,
 )
 from station.sim import filelock, qspi
-from station.sim.clock import DeviceClock
+from station.sim.clock import DeviceClock, TwinLock
 
 UICR_SIZE = 0x1000
 EXT_SECTOR = qspi.SECTOR
@@ -173,14 +172,15 @@ RECHECK_S = 0.5
 class Twin:
     """A persisted simulated device. Open it with :meth:`open`; close it (or use ``with``).
 
-    Thread safety: ``lock`` serialises every face of this twin inside one process. Across
+    Thread safety: ``lock`` serialises every face of this twin inside one process (realtime sleeps
+    are paid after it is released: :class:`~station.sim.clock.TwinLock`). Across
     processes, memory is shared through ``mmap`` (MAP_SHARED) and ``state.json`` is replaced
     atomically under ``state_lock()``.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.lock = threading.RLock()
+        self.lock = TwinLock()
         self._state_lock_depth = 0
         ident = json.loads((self.path / "identity.json").read_text())
         self.identity = Identity(**ident)
@@ -212,6 +212,7 @@ class Twin:
         self.clock = DeviceClock(
             realtime=bool(settings.get("sim_realtime")) or self.state.realtime,
             slow_factor=lambda: self.current_faults().slow_factor or 1.0,
+            hold=self.lock,
         )
 
     # ------------------------------------------------------------------ creation / opening

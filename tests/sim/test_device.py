@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,37 @@ def test_open_twin_from_path(bench: Bench) -> None:
     t = bench.create(1, seed=39)[0]
     with Twin.open(t.path) as other:
         assert other.device_id == t.device_id
+
+
+def test_realtime_sleep_waits_for_the_twins_lock_to_be_free(bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Device time charged under the twin's lock is slept after the release: another face of the twin
+    (serial, control, a second reader) gets the lock meanwhile, and the charging thread still waits."""
+    t = bench.create(1, seed=40)[0]
+    t.clock.realtime = True
+    free_while_sleeping: list[bool] = []
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        got: list[bool] = []
+
+        def other_face() -> None:
+            ok = t.lock.acquire(blocking=False)
+            got.append(ok)
+            if ok:
+                t.lock.release()
+
+        th = threading.Thread(target=other_face)
+        th.start()
+        th.join()
+        free_while_sleeping.append(got[0])
+        slept.append(seconds)
+
+    monkeypatch.setattr("station.sim.clock.time.sleep", sleep)
+    with t.lock, t.lock:  # re-entrant: the sleep waits for the outermost release
+        t.clock.advance(0.5)
+        t.clock.advance(0.5)
+        assert slept == []
+    assert free_while_sleeping == [True]
+    assert slept[0] == pytest.approx(1.0, abs=0.2)  # the thread that charged the time still waits for all of it
+    t.clock.advance(0.5)  # without the lock: sleeps at once
+    assert len(slept) == 2
