@@ -253,9 +253,9 @@ def _producer(registry: Registry, lot: str, fmt: str, include_all: bool) -> Call
 
 def write_lot(registry: Registry, lot: str, fmt: str, out: IO[bytes], *, include_all: bool = False) -> tuple[str, int]:
     """Stream ``lot``'s manifest to ``out`` (standard output): ``(sha256, devices)``, no checksum file."""
-    produce = _producer(registry, lot, fmt, include_all)
     writer = _HashingWriter(out)
-    count = produce(writer)
+    with registry.snapshot():  # the lot, its rows, details and targets as of one moment
+        count = _producer(registry, lot, fmt, include_all)(writer)
     writer.flush()
     out.flush()
     return writer.digest.hexdigest(), count
@@ -263,9 +263,9 @@ def write_lot(registry: Registry, lot: str, fmt: str, out: IO[bytes], *, include
 
 def export_lot(registry: Registry, lot: str, fmt: str, path: Path, *, include_all: bool = False) -> ExportResult:
     """Write ``lot``'s manifest to ``path`` (passed devices only unless ``include_all``) and its checksum."""
-    produce = _producer(registry, lot, fmt, include_all)
     try:
-        digest, count = _atomic_write(path, produce)
+        with registry.snapshot():  # the lot, its rows, details and targets as of one moment
+            digest, count = _atomic_write(path, _producer(registry, lot, fmt, include_all))
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     checksum = path.with_name(path.name + ".sha256")

@@ -144,6 +144,22 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
 
 
+def snapshot_reads(engine: Engine) -> Engine:
+    """An engine view whose transactions each read one consistent state of the registry.
+
+    PostgreSQL runs at READ COMMITTED by default, where every statement (and every cursor of an
+    export's three) sees the commits made before it started: a lot exported while a station
+    registers could list a device without its steps, or count attempts of devices it did not
+    count. REPEATABLE READ takes one snapshot at the transaction's first statement, and READ ONLY
+    lets the server skip the bookkeeping a writer needs (PostgreSQL manual, "Transaction
+    Isolation", 13.2.2; SET TRANSACTION). SQLite's deferred read transaction in WAL mode already
+    reads one snapshot from its first read to its end (sqlite.org/isolation.html).
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    return read_only(engine)
+
+
 def _alembic_config() -> Any:
     from alembic.config import Config
 

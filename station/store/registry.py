@@ -177,7 +177,7 @@ class Registry(AttemptLog, UserOps):
     def iter_manifest_rows(self, lot: str, *, include_failed: bool = False) -> Iterator[ManifestRow]:
         """Stream a lot's devices (one query, server-side cursor) so 100k rows never sit in memory twice."""
         summary = self.lot_ref(lot)
-        with self.reading() as s:
+        with self.reading(consistent=True) as s:
             yield from _queries.manifest_rows(s, summary.id, include_failed=include_failed)
 
     def lot_attempts(self, lot: str) -> list[AttemptRecord]:
@@ -206,14 +206,15 @@ class Registry(AttemptLog, UserOps):
         ``queries.MEASUREMENT_FIELDS``; a step's details stay JSON text.
         """
         summary = self.lot_ref(lot)
-        with self.reading() as s:
+        with self.reading(consistent=True) as s:
             yield from _queries.manifest_rows_with_details(s, summary.id, include_failed=include_failed)
 
     def lot_aggregates(self, lot: str) -> LotAggregates:
         """The lot report's figures, aggregated by the database (see ``station.ftest.report.lot_report``)."""
-        summary = self.lot_ref(lot)
-        with self.reading() as s:
-            return _queries.lot_aggregates(s, summary.id)
+        with self.snapshot():
+            summary = self.lot_ref(lot)
+            with self.reading() as s:
+                return _queries.lot_aggregates(s, summary.id)
 
     def peridio_targets(self, lot: str) -> dict[int, dict[str, Any]]:
         """Peridio payload (product/cohort PRN, tags) queued for each attempt of a lot."""

@@ -8,6 +8,7 @@ RegistryConflict, an unreachable or locked database as RegistryUnavailable.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from station.domain import normalize_device_id
 from station.errors import ConfigError, RegistryConflict, RegistryUnavailable, StationError
 
 __all__ = ["RegistryConflict", "RegistryReadOnly", "RegistryUnavailable", "StationError", "UnitOfWork"]
-from station.store.engine import RegistryReadOnly, read_only, translate
+from station.store.engine import RegistryReadOnly, read_only, snapshot_reads, translate
 
 
 def utcnow() -> datetime:
@@ -51,6 +52,9 @@ class UnitOfWork:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(read_only(engine), expire_on_commit=False)
+        self._snapshot_sessions = sessionmaker(snapshot_reads(engine), expire_on_commit=False)
+        #: the session of this thread's open :meth:`snapshot`, which its reads share
+        self._pinned = threading.local()
         #: why the registry is unreachable right now (None while it answers); slots check it at
         #: every step boundary so the whole station stops when its record of truth is gone
         self.outage: str | None = None
@@ -93,11 +97,44 @@ class UnitOfWork:
         self._answered()
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
-        """A read unit of work that never takes SQLite's write lock."""
+    def reading(self, *, consistent: bool = False) -> Iterator[Session]:
+        """A read unit of work that never takes SQLite's write lock.
+
+        Inside :meth:`snapshot` it is the snapshot's session. ``consistent``: the statements of
+        this one unit of work see one state (REPEATABLE READ on PostgreSQL), for several cursors
+        that stream side by side.
+        """
+        pinned: Session | None = getattr(self._pinned, "session", None)
+        if pinned is not None:
+            yield pinned
+            return
+        sessions = self._snapshot_sessions if consistent else self._read_sessions
         try:
-            with self._read_sessions() as s, s.begin():
+            with sessions() as s, s.begin():
                 yield s
+        except _OUTAGES as exc:
+            raise self._failed(exc) from exc
+        self._answered()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read this thread makes until the end sees the same committed state of the registry.
+
+        For reads that must agree with each other (an export's lot, rows, steps and measurements;
+        a report's counts): one read-only transaction, REPEATABLE READ on PostgreSQL
+        (:func:`~station.store.engine.snapshot_reads`). Nested snapshots share the outer one.
+        Not for a generator that a caller may leave unfinished: the pin would outlive its use.
+        """
+        if getattr(self._pinned, "session", None) is not None:
+            yield
+            return
+        try:
+            with self._snapshot_sessions() as s, s.begin():
+                self._pinned.session = s
+                try:
+                    yield
+                finally:
+                    self._pinned.session = None
         except _OUTAGES as exc:
             raise self._failed(exc) from exc
         self._answered()

@@ -5,13 +5,16 @@ Needs ``STATION_TEST_DATABASE_URL``; each test works in a schema of its own (see
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import event
 
 from station.cloud.http import RetryPolicy
 from station.cloud.particle import ParticleClient
@@ -113,3 +116,59 @@ def test_two_drainers_never_send_an_entry_twice(pg_url: str) -> None:
         assert sum(per_worker) == n // 20 and min(per_worker) > 0  # both drained, neither duplicated
     assert [(c.pending, c.imported) for c in reg.outbox_counts()] == [(0, n)]
     reg.close()
+
+
+def _register(reg: Registry, ids: tuple[int, int, int], i: int) -> None:
+    pid, prof, lot = ids
+    a = reg.start_attempt(device_id=f"e00fce68{i:016x}", platform="boron", lot_id=lot, profile_id=prof,
+                          station="st1", slot="1", operator="op", transport="swd", overrides=[])
+    reg.register_passed(a, product_id=pid, lot_id=lot, cloud=CLOUD)
+
+
+def _register_after_first_statement(reader: Registry, writer: Registry, ids: tuple[int, int, int], i: int,
+                                    marker: str) -> None:
+    """Another station registers a device as soon as ``reader`` has run its first statement
+    mentioning ``marker`` (so the read is under way when the commit lands)."""
+    fired: list[bool] = []
+
+    def after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not fired and marker in statement:
+            fired.append(True)
+            _register(writer, ids, i)
+
+    event.listen(reader.engine, "after_cursor_execute", after)
+
+
+def test_lot_report_counts_one_state_while_a_station_registers(pg_url: str) -> None:
+    """A report's statements share one snapshot (REPEATABLE READ): at PostgreSQL's default READ
+    COMMITTED the device registered mid-report was in the attempt count but not the device count."""
+    from station.ftest.report import lot_report
+
+    reader, writer = open_registry(pg_url), open_registry(pg_url)
+    ids = _setup(writer)
+    for i in range(3):
+        _register(writer, ids, i)
+    _register_after_first_statement(reader, writer, ids, 3, "count(")
+    rep = lot_report(reader, "PG-1")
+    assert (rep.devices, rep.attempts, rep.first_pass) == (3, 3, 3)
+    assert lot_report(reader, "PG-1").devices == 4  # the next report sees it
+    reader.close()
+    writer.close()
+
+
+def test_json_export_is_one_snapshot_while_a_station_registers(pg_url: str, tmp_path: Path) -> None:
+    """The export's lot, rows, steps and measurements come from one snapshot: a device committed
+    after the export began is in none of them, and the next export has it."""
+    from station.export.manifest import export_lot
+
+    reader, writer = open_registry(pg_url), open_registry(pg_url)
+    ids = _setup(writer)
+    for i in range(2):
+        _register(writer, ids, i)
+    _register_after_first_statement(reader, writer, ids, 2, "lots")
+    first = export_lot(reader, "PG-1", "json", tmp_path / "a.json")
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert first.devices == 2 and len(doc["devices"]) == 2
+    assert export_lot(reader, "PG-1", "json", tmp_path / "b.json").devices == 3
+    reader.close()
+    writer.close()
