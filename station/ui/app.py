@@ -39,23 +39,26 @@ class GuiOptions:
 
 
 def session_opener(opts: GuiOptions, demo: Any = None) -> Any:
-    """A callable ``(event sink) -> session`` run in a worker when the window opens."""
-    from station.app import SessionSettings, StationSession
+    """A callable ``(event sink) -> session`` run in a worker when the window opens.
 
-    # The window records runs: it may create the registry (a first start on a new station).
-    if demo is not None:
-        settings = SessionSettings(db_url=demo.db_url, cache_dir=demo.cache_dir, config_path=demo.config_path,
-                                   sim_dir=demo.bench_dir, station_name="demo-station",
-                                   labels_dir=demo.root / "labels", usb=demo.transport == "usb", demo=True,
-                                   create_registry=True)
-    else:
-        settings = SessionSettings(db_url=opts.db_url, cache_dir=opts.cache_dir, config_path=opts.config_path,
-                                   sim_dir=opts.sim_dir, station_name=opts.station_name,
-                                   labels_dir=opts.labels_dir, usb=opts.usb, create_registry=True)
+    ``station.app``'s session imports the pipeline and the registry (SQLAlchemy: about a second
+    of CPU); it is imported in the worker, so the window paints first instead of after it.
+    """
 
     def open_session(sink: Any) -> Any:
+        from station.app import SessionSettings, StationSession
+
+        # The window records runs: it may create the registry (a first start on a new station).
         if demo is not None:
             demo.prepare()
+            settings = SessionSettings(db_url=demo.db_url, cache_dir=demo.cache_dir, config_path=demo.config_path,
+                                       sim_dir=demo.bench_dir, station_name="demo-station",
+                                       labels_dir=demo.root / "labels", usb=demo.transport == "usb", demo=True,
+                                       create_registry=True)
+        else:
+            settings = SessionSettings(db_url=opts.db_url, cache_dir=opts.cache_dir, config_path=opts.config_path,
+                                       sim_dir=opts.sim_dir, station_name=opts.station_name,
+                                       labels_dir=opts.labels_dir, usb=opts.usb, create_registry=True)
         return StationSession(settings, sink)
 
     return open_session

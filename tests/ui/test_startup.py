@@ -2,7 +2,9 @@
 
 ``bench/gui_latency.py`` measures the start-up (with the load); what this holds is its cause: the
 modules on the path to the first painted window. SQLAlchemy alone took 1.1 s of a 1.7 s import of
-``station.ui.app`` when the export dialog imported the manifest writers for their format names.
+``station.ui.app`` when the export dialog imported the manifest writers for their format names,
+and as much again on the GUI thread when the session opener imported ``station.app``'s session
+before the window was built.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import json, sys, threading
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from station.ui import theme
+from station.ui.app import GuiOptions, session_opener
 from station.ui.window import MainWindow
 theme.apply_theme(app)
 gate = threading.Event()
+opener = session_opener(GuiOptions(db_url="sqlite://"))  # what `station gui` builds before the window
 def open_session(sink):
     gate.wait(60)
     raise RuntimeError("not opened in this test")
