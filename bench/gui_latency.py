@@ -58,6 +58,20 @@ def load() -> str:
     return f"load {one:.2f}/{five:.2f} (1/5 min, {os.cpu_count()} CPUs)"
 
 
+#: A process of its own doing nothing but wake every tick, measuring its own lateness (until its
+#: stdin closes): what the machine's load alone does to a 10 ms timer, beside the window's figure.
+CONTROL = """
+import json, select, sys, time
+tick = float(sys.argv[1]) / 1000
+late, t = [], time.perf_counter()
+while not select.select([sys.stdin], [], [], tick)[0]:
+    now = time.perf_counter()
+    late.append(max(0.0, (now - t - tick) * 1000))
+    t = now
+print(json.dumps(late))
+"""
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))]
@@ -75,6 +89,7 @@ def main() -> int:
     ap.add_argument("--spy", metavar="OUT", type=Path,
                     help="remote: sample the window process with py-spy (GIL holders, 100 Hz, raw stacks to OUT) "
                          "and print who held the GIL and the GUI thread's own costs (pip install py-spy)")
+    ap.add_argument("--switch-ms", type=float, help="the window process's GIL switch interval (sys.setswitchinterval)")
     ap.add_argument("--window-on", metavar="DEMO_DIR", type=Path, help=argparse.SUPPRESS)  # the remote mode's child
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -103,7 +118,8 @@ def serve_and_measure(args: argparse.Namespace) -> int:
         demo.config_path.write_text("\n".join(lines) + "\n")
         argv = [sys.executable, str(Path(__file__).resolve()), "--twins", "remote", "--window-on", str(demo.root),
                 "--slots", str(args.slots), "--size", args.size, "--tick-ms", str(args.tick_ms),
-                "--timeout", str(args.timeout), *(["--fast"] if args.fast else [])]
+                "--timeout", str(args.timeout), *(["--fast"] if args.fast else []),
+                *(["--switch-ms", str(args.switch_ms)] if args.switch_ms else [])]
         print(f"twins: {args.slots} served by station sim serve (pid {served.proc.pid}) and "
               f"{len(served.pids) - 1} pyocd probe servers; window in a new process   [{load()}]", flush=True)
         if args.spy is not None:
@@ -130,6 +146,8 @@ def measure(args: argparse.Namespace) -> int:
     from station.ui.cardmodel import CardState
 
     t_imported = time.perf_counter()
+    if args.switch_ms:
+        sys.setswitchinterval(args.switch_ms / 1000)
     app = QApplication([sys.argv[0]])
     theme.apply_theme(app)
     w_, h_ = (int(x) for x in args.size.split("x"))
@@ -214,10 +232,13 @@ def measure(args: argparse.Namespace) -> int:
     hands = QTimer()
     hands.setInterval(100)
     hands.timeout.connect(operator)
+    control = subprocess.Popen([sys.executable, "-c", CONTROL, str(args.tick_ms)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
     tick.start()
     hands.start()
     window.start_all()
     app.exec()
+    control_late: list[float] = __import__("json").loads(control.communicate("stop\n", timeout=60)[0])
     run_s = time.perf_counter() - t_run
     gui_cpu = time.thread_time() - cpu_run
     proc_cpu = time.process_time() - proc_run
@@ -240,6 +261,10 @@ def measure(args: argparse.Namespace) -> int:
     print(f"event-loop stall: p50 {pct(lateness, 50):.1f} ms, p99 {pct(lateness, 99):.1f} ms, "
           f"max {max(lateness):.1f} ms, >50 ms {100 * sum(x > 50 for x in lateness) / len(lateness):.2f} % "
           f"of ticks   [{load()}; mean 1-min load during the run {statistics.mean(loads):.2f}]")
+    print(f"control (a process that only sleeps {args.tick_ms} ms, same time): p50 {pct(control_late, 50):.1f} ms, "
+          f"p99 {pct(control_late, 99):.1f} ms, max {max(control_late):.1f} ms, "
+          f">50 ms {100 * sum(x > 50 for x in control_late) / len(control_late):.2f} % of ticks: the machine's "
+          f"share of the stalls above")
     return 0 if ok == len(states) else 1
 
 
