@@ -9,6 +9,8 @@ tells a user how to run an unmodified program against the twins:
 * ``usb`` — each twin's USB face as a device node of a umockdev testbed. libusb programs
   (dfu-util, particle-usb through node-usb, pyusb with libusb) run with
   ``LD_PRELOAD=libumockdev-preload.so.0 UMOCKDEV_DIR=<testbed>`` and see the twins as USB devices.
+  Each twin's debug probe is there too, as a CMSIS-DAP v2 USB probe (:mod:`station.sim.dap_usb`):
+  pyocd's own USB backend finds it by its unique ID, and the twin's core runs in this process.
 
 The umockdev testbed and its ioctl handler need GObject introspection (Debian ``umockdev``,
 ``gir1.2-umockdev-1.0``, ``python3-gi``), which exists for the system Python only, not in the
@@ -47,6 +49,8 @@ from usb.core import USBError
 
 from station.errors import ConfigError
 from station.sim.bench import Bench
+from station.sim.dap_usb import KEY_PREFIX as DAP_KEY_PREFIX
+from station.sim.dap_usb import DapUsbFaces
 from station.sim.host import SimHost
 from station.sim.serial_pty import published_ports
 from station.sim.usb_backend import SimDevice, SimUsbBackend
@@ -118,6 +122,8 @@ class UsbFaces:
 
     def __init__(self, bench: Bench) -> None:
         self.backend = SimUsbBackend(bench)
+        #: every twin's debug probe, a CMSIS-DAP v2 device of its own (station.sim.dap_usb)
+        self.probes = DapUsbFaces(bench)
         self._devices: dict[str, SimDevice] = {}
         self._handles: dict[str, Any] = {}
         #: (number of "faces" answers so far, the keys of the last one): how far the helper has got
@@ -134,7 +140,7 @@ class UsbFaces:
         deadline = time.monotonic() + timeout
         with self._answered:
             while True:
-                current = frozenset(self.key(d) for d in self.backend.enumerate_devices())
+                current = frozenset([*(self.key(d) for d in self.backend.enumerate_devices()), *self.probes.keys()])
                 if self._last_keys == current:
                     mark = self._answers
                     if self._answered.wait_for(lambda m=mark: self._answers >= m + 1, deadline - time.monotonic()):  # type: ignore[misc]
@@ -166,7 +172,7 @@ class UsbFaces:
             self._devices.pop(key, None)
             self._handles.pop(key, None)
         self._devices.update(devices)
-        return out
+        return out + self.probes.faces()
 
     def _handle(self, key: str) -> Any:
         handle = self._handles.get(key)
@@ -187,6 +193,8 @@ class UsbFaces:
                     self._last_keys = frozenset(f["key"] for f in faces)
                     self._answered.notify_all()
                 return {"faces": faces}
+            if str(request.get("key", "")).startswith(DAP_KEY_PREFIX):
+                return self.probes.answer(request)
             handle = self._handle(str(request["key"]))
             if op == "alive":
                 self.backend.get_configuration(handle)
@@ -289,12 +297,18 @@ class UmockdevPublisher:
             shutil.rmtree(self.root, ignore_errors=True)  # whatever a killed helper left behind
 
     def describe(self) -> dict[str, Any]:
+        faces = self.faces.faces()
         return {
             "umockdev_dir": self.root,
             "devices": [
                 {"twin": f["twin"], "serial": f["serial"], "vid": f"{f['vid']:04x}", "pid": f"{f['pid']:04x}",
                  "product": f["product"]}
-                for f in self.faces.faces()
+                for f in faces if f.get("kind") != "dap"
+            ],
+            # each twin's debug probe, a CMSIS-DAP v2 USB device (pyocd: -u <probe_uid>)
+            "probes": [
+                {"twin": f["twin"], "probe_uid": f["serial"], "vid": f"{f['vid']:04x}", "pid": f"{f['pid']:04x}"}
+                for f in faces if f.get("kind") == "dap"
             ],
         }  # fmt: skip
 
@@ -517,8 +531,14 @@ class BenchServer:
             for dev in usb["devices"]:
                 lines.append(f"  usb     {dev['twin']:<10} {dev['serial']}  {dev['vid']}:{dev['pid']}  {dev['product']}")
             env = " ".join(f"{k}={v}" for k, v in self.env().items())
+            for probe in usb.get("probes", []):
+                lines.append(f"  usb     {probe['twin']:<10} {probe['probe_uid']}  {probe['vid']}:{probe['pid']}  CMSIS-DAP v2")
             lines.append("run a libusb program (dfu-util, node with particle-usb, …) against them as:")
             lines.append(f"  env {env} dfu-util -l")
+            if usb.get("probes"):
+                uid = usb["probes"][0]["probe_uid"]
+                lines.append("pyocd reaches a probe on that USB by its ID, and a station slot maps to it:")
+                lines.append(f"  env {env} pyocd load -u {uid} -t nrf52840 app.hex     |  [slots] \"1\" = \"{uid}\"")
         swd = info.get("swd")
         if swd is not None:
             for probe in swd["probes"]:

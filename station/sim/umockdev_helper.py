@@ -15,9 +15,21 @@ socket; a face that disappears (unplug, reset, DFU ↔ normal) is removed with a
 uevent and its successor added with ``add``, at a new device number, as the kernel does.
 
 usbfs ioctls answered (linux/usbdevice_fs.h, x86-64 sizes): GET_CAPABILITIES, SUBMITURB and
-REAPURB(NDELAY) for control URBs on endpoint 0 (bulk/interrupt URBs fail: the CDC data is served
-on the twin's pty), DISCARDURB, CLAIM/RELEASEINTERFACE, DISCONNECT_CLAIM, SETINTERFACE,
-SETCONFIGURATION, GETDRIVER (no driver), CONNECTINFO, GET_SPEED, CLEAR_HALT, RESET, CONTROL.
+REAPURB(NDELAY) for control URBs on endpoint 0 (bulk/interrupt URBs on the twins' own faces fail:
+the CDC data is served on the twin's pty), DISCARDURB, CLAIM/RELEASEINTERFACE, DISCONNECT_CLAIM,
+SETINTERFACE, SETCONFIGURATION, GETDRIVER (no driver), CONNECTINFO, GET_SPEED, CLEAR_HALT, RESET,
+CONTROL.
+
+**Debug probes** (faces of kind ``dap``, :mod:`station.sim.dap_usb`) also move bulk URBs, the way a
+CMSIS-DAP v2 probe's pipe does: a bulk OUT URB carries one command packet, which is sent to the
+serve process (``{"op": "dap", "key", "data"}``) and completes once the probe firmware took it;
+its response joins the probe's IN queue. A bulk IN URB completes with the oldest queued response,
+or stays pending until one exists (pyocd's pyusb v2 backend keeps one IN URB submitted from a
+thread of its own); DISCARDURB takes a pending URB back (libusb's timeout), and REAP then returns
+it with status -ENOENT, as the kernel's usbfs does. libusb learns of completed URBs by polling the
+device node, which umockdev leaves a plain file (always ready): a thread waiting on a pending IN
+URB loops on REAPURBNDELAY until the response is there. pyocd submits its IN URB right after it
+wrote a command, so that wait is as long as the probe takes to answer.
 """
 
 from __future__ import annotations
@@ -61,6 +73,8 @@ USBDEVFS_GET_CAPABILITIES = _ioc(_IOR, 26, 4)
 USBDEVFS_DISCONNECT_CLAIM = _ioc(_IOR, 27, 264)
 USBDEVFS_GET_SPEED = _ioc(_IO, 31, 0)
 USBDEVFS_URB_TYPE_CONTROL = 2
+USBDEVFS_URB_TYPE_BULK = 3
+USB_SPEED_HIGH = 3
 USBDEVFS_CAP_ZERO_PACKET = 0x01
 USBDEVFS_CAP_BULK_CONTINUATION = 0x02
 USBDEVFS_CAP_NO_PACKET_SIZE_LIM = 0x04
@@ -101,7 +115,12 @@ class Faces:
         self.by_key: dict[str, tuple[str, str]] = {}  # face key → (sysfs path, /dev node)
         self.next_devnum = 2
         self.reaps: dict[str, list[Any]] = {}  # /dev node → completed URBs waiting for REAP
-        self.ports: dict[str, int] = {}  # twin name → hub port (stable per twin)
+        self.ports: dict[str, int] = {}  # twin name (or probe key) → hub port (stable per twin)
+        self.speeds: dict[str, int] = {}  # /dev node → usbfs speed
+        self.probes: dict[str, Pipe] = {}  # /dev node → the bulk pipe of a debug probe
+        #: one ioctl at a time (umockdev may call from more than one thread). Not held by the poller: the
+        #: testbed's attach/detach may wait for the ioctl thread
+        self.lock = threading.Lock()
         self.testbed.add_from_string(
             "P: /devices/usb1\nN: bus/usb/001/001\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\nE: DRIVER=usb\n"
             "E: BUSNUM=001\nE: DEVNUM=001\nE: DEVNAME=/dev/bus/usb/001/001\nA: busnum=1\\n\nA: devnum=1\\n\n"
@@ -135,14 +154,19 @@ class Faces:
         return devnum
 
     def _add(self, key: str, face: dict[str, Any]) -> None:
-        port = self.ports.setdefault(face["twin"], len(self.ports) + 1)
+        dap = face.get("kind") == "dap"
+        port = self.ports.setdefault(key if dap else face["twin"], len(self.ports) + 1)
         devnum = self._devnum()
         node = f"/dev/bus/usb/{BUS:03d}/{devnum:03d}"
         self.by_node[node] = key
         self.reaps[node] = []
+        speed = int(face.get("speed", 12))
+        self.speeds[node] = USB_SPEED_HIGH if speed == 480 else USB_SPEED_FULL
+        if dap:
+            self.probes[node] = Pipe(int(face["out_ep"]), int(face["in_ep"]))
         self.testbed.attach_ioctl(node, self.handler)  # before the "add" uevent: programs may open at once
         attrs = {
-            "busnum": str(BUS), "devnum": str(devnum), "speed": "12", "bConfigurationValue": "1",
+            "busnum": str(BUS), "devnum": str(devnum), "speed": str(speed), "bConfigurationValue": "1",
             "bNumConfigurations": "1", "idVendor": f"{face['vid']:04x}", "idProduct": f"{face['pid']:04x}",
             "bcdDevice": f"{face['bcd']:04x}", "manufacturer": face["manufacturer"], "product": face["product"],
             "serial": face["serial"], "devpath": str(port), "maxchild": "0",
@@ -161,6 +185,8 @@ class Faces:
         syspath, node = self.by_key.pop(key)
         self.by_node.pop(node, None)
         self.reaps.pop(node, None)
+        self.speeds.pop(node, None)
+        self.probes.pop(node, None)
         # umockdev 0.17 removes the sysfs tree without telling anyone: announce it, as the kernel does
         self.testbed.uevent(syspath, "remove")
         self.testbed.remove_device(syspath)
@@ -168,6 +194,10 @@ class Faces:
 
     # ------------------------------------------------------------------ usbfs
     def _ioctl(self, handler: Any, client: Any) -> bool:
+        with self.lock:
+            return self._ioctl_locked(client)
+
+    def _ioctl_locked(self, client: Any) -> bool:
         request = client.get_request()
         node = client.get_devnode()
         arg = client.get_arg()
@@ -191,7 +221,16 @@ class Faces:
             arg.resolve(0, 8).set_ptr(0, urb)
             client.complete(0, 0)
         elif request == USBDEVFS_DISCARDURB:
-            client.complete(-1, errno.EINVAL)  # every URB completed at once: nothing left to discard
+            pipe = self.probes.get(node)
+            urb = pipe.discard(bytes(arg.data)) if pipe is not None else None
+
+            if urb is None:
+                client.complete(-1, errno.EINVAL)  # completed already (or never ours): nothing to discard
+            else:
+                urb.update(4, struct.pack("<i", -errno.ENOENT))
+                urb.update(28, struct.pack("<i", 0))
+                self.reaps[node].append(urb)
+                client.complete(0, 0)
         elif request == USBDEVFS_SETINTERFACE:
             interface, alt = struct.unpack("<II", bytes(arg.resolve(0, 8).retrieve()))
             answer = self.bridge.ask(op="altsetting", key=key, interface=interface, alt=alt)
@@ -203,7 +242,7 @@ class Faces:
             arg.resolve(0, 8).update(0, struct.pack("<IB3x", devnum, 0))
             client.complete(0, 0)
         elif request == USBDEVFS_GET_SPEED:
-            client.complete(USB_SPEED_FULL, 0)
+            client.complete(self.speeds.get(node, USB_SPEED_FULL), 0)
         elif request == USBDEVFS_CONTROL:
             self._control(client, arg, key)
         elif request in (USBDEVFS_CLAIMINTERFACE, USBDEVFS_RELEASEINTERFACE, USBDEVFS_DISCONNECT_CLAIM,
@@ -226,6 +265,10 @@ class Faces:
         raw = bytes(urb.retrieve())
         kind, endpoint = raw[0], raw[1]
         length = struct.unpack_from("<i", raw, 24)[0]
+        pipe = self.probes.get(node)
+        if kind == USBDEVFS_URB_TYPE_BULK and pipe is not None:
+            self._bulk(client, urb, key, node, pipe, endpoint, length)
+            return
         if kind != USBDEVFS_URB_TYPE_CONTROL or endpoint & 0x7F != 0 or length < 8:
             client.complete(-1, errno.EINVAL)
             return
@@ -249,6 +292,43 @@ class Faces:
         self.reaps[node].append(urb)
         client.complete(0, 0)
 
+    def _bulk(self, client: Any, urb: Any, key: str, node: str, pipe: Pipe, endpoint: int, length: int) -> None:
+        """A bulk URB on a probe's pipe (see module doc)."""
+        if endpoint == pipe.in_ep:
+            pipe.pending.append((urb, length))
+            self._deliver(node, pipe)
+            client.complete(0, 0)
+            return
+        if endpoint != pipe.out_ep:
+            client.complete(-1, errno.EINVAL)
+            return
+        data = bytes(urb.resolve(16, length).retrieve()) if length > 0 else b""
+        status = 0
+        if data:  # a zero-length packet ends a transfer; it carries no command
+            answer = self.bridge.ask(op="dap", key=key, data=data.hex())
+            if answer.get("error") is not None:
+                status = -errno.ENODEV
+            elif answer.get("reply"):
+                pipe.responses.append(bytes.fromhex(answer["data"]))
+        urb.update(4, struct.pack("<i", status))
+        urb.update(28, struct.pack("<i", length if status == 0 else 0))
+        self.reaps[node].append(urb)
+        self._deliver(node, pipe)
+        client.complete(0, 0)
+
+    def _deliver(self, node: str, pipe: Pipe) -> None:
+        """Complete pending IN URBs with queued responses, oldest first."""
+        while pipe.pending and pipe.responses:
+            urb, room = pipe.pending.pop(0)
+            reply = pipe.responses.pop(0)
+            status = 0 if len(reply) <= room else -errno.EOVERFLOW
+            reply = reply[:room]
+            if reply:
+                urb.resolve(16, room).update(0, reply)
+            urb.update(4, struct.pack("<i", status))
+            urb.update(28, struct.pack("<i", len(reply)))
+            self.reaps[node].append(urb)
+
     def _control(self, client: Any, arg: Any, key: str) -> None:
         """USBDEVFS_CONTROL (synchronous control transfer), used by some programs instead of URBs."""
         raw = bytes(arg.resolve(0, 24).retrieve())
@@ -264,6 +344,27 @@ class Faces:
         if bm & 0x80 and payload is not None:
             payload.update(0, reply)
         client.complete(len(reply) if bm & 0x80 else length, 0)
+
+
+class Pipe:
+    """A debug probe's bulk endpoints: IN URBs waiting for a response, responses waiting for an IN URB."""
+
+    def __init__(self, out_ep: int, in_ep: int) -> None:
+        self.out_ep = out_ep
+        self.in_ep = in_ep
+        self.pending: list[tuple[Any, int]] = []  # (URB, buffer length)
+        self.responses: list[bytes] = []
+
+    def discard(self, pointer: bytes) -> Any:
+        """Take back the pending URB DISCARDURB names. Its argument is the URB's address itself, which
+        PyGObject hands over as a NUL-terminated string: the little-endian bytes up to the first zero
+        byte (none at all when the low byte is zero). Matched the same way, so 0x…7100 is found too."""
+        for i, (urb, _room) in enumerate(self.pending):
+            mine = int(urb.client_addr).to_bytes(8, "little").split(b"\0", 1)[0]
+            if mine == pointer[:8].split(b"\0", 1)[0]:
+                del self.pending[i]
+                return urb
+        return None
 
 
 _LOOP: Any = None
