@@ -168,3 +168,46 @@ def test_the_station_program_serves_probes_itself_as_a_frozen_bundle_must(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+#: the station side again, counting the remote probe's requests by name
+COUNTING_SIDE = textwrap.dedent(
+    """
+    import collections, json, sys
+    from pyocd.probe.tcp_client_probe import TCPClientProbe
+    from station.domain import FlashImage
+    from station.hw.swd import PyocdSwdLink
+    counts = collections.Counter()
+    send = TCPClientProbe._perform_request_without_raise
+    def counted(self, request, *args):
+        counts[request] += 1
+        return send(self, request, *args)
+    TCPClientProbe._perform_request_without_raise = counted
+    image = FlashImage(0x30000, bytes(range(256)) * 64, "test image")
+    with PyocdSwdLink(sys.argv[1]) as link:
+        counts.clear()  # the session's open is pyocd's own sequence
+        link.read_device_id()
+        report = link.program([image], verify=True)
+        crc = link.crc32(image.address, len(image.data))
+    print(json.dumps({"verified": report.verified, "crc_ok": crc == __import__("zlib").crc32(image.data),
+                      "counts": counts}))
+    """
+)
+
+
+def test_an_operation_holds_the_remote_probe_once_not_per_access_port_call(bench: Bench, twin: Twin) -> None:
+    """pyocd locks the probe around every AP call and its remote client sends each lock and unlock
+    as a round trip unless an outer lock is held: the station holds it per operation, so a 16 KB
+    program and verify costs a handful of lock requests, not one pair per AP call."""
+    with BenchServer(bench, serial=False, usb=False, swd=True) as server:
+        (probe,) = server.describe()["swd"]["probes"]
+        out = subprocess.run(
+            [sys.executable, "-c", COUNTING_SIDE, probe["remote"]], env=_station_env(), capture_output=True,
+            text=True, timeout=120,
+        )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["verified"] and got["crc_ok"]
+    counts = got["counts"]
+    assert counts["lock"] == counts["unlock"] <= 4, counts  # one per operation (device ID, program, crc32)
+    assert sum(counts.values()) > 20 * counts["lock"], counts  # the operations' own requests still go through

@@ -8,11 +8,12 @@ in its own module (:mod:`.session`, :mod:`.recovery`, :mod:`.erase_plan`, :mod:`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from station.domain import (
@@ -165,6 +166,28 @@ class PyocdSwdLink:
         if session is not None:
             close_quietly(session, self.probe_uid)
 
+    @contextlib.contextmanager
+    def _held(self, what: str) -> Iterator[None]:
+        """Hold the probe for a whole operation.
+
+        pyocd locks the probe around every access port call (``@locked`` on ``AccessPort``
+        methods, ``pyocd/coresight/ap.py``). Its remote probe client sends that lock and unlock to
+        the probe server as two requests each time, except inside an outer lock: it counts the
+        nesting and asks the server only at the outermost (``TCPClientProbe.lock``,
+        ``pyocd/probe/tcp_client_probe.py``). Held here, an operation's thousands of AP calls add no
+        round trips; on a local probe the lock is a re-entrant thread lock (``DebugProbe.lock``)
+        taken and released by this same thread.
+        """
+        probe = self.session.probe
+        call(f"{what}: taking the probe", probe.lock)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):  # the probe may be gone: keep the first error
+                probe.unlock()
+            raise
+        call(f"{what}: releasing the probe", probe.unlock)
+
     @property
     def is_open(self) -> bool:
         return self._session is not None
@@ -240,13 +263,14 @@ class PyocdSwdLink:
         known = self._known(address, address + size)
         if known is not None:
             return zlib.crc32(known) & 0xFFFFFFFF
-        if self.is_halted():
-            target = self.session.target
-            return region_crc(
-                address, size, read=self.read_memory,
-                block_crcs=lambda blocks: block_crcs(target, self.target_name, blocks),
-            )  # fmt: skip
-        return zlib.crc32(self.read_memory(address, size)) & 0xFFFFFFFF
+        with self._held(f"checksumming {size} bytes at {address:#010x}"):
+            if self.is_halted():
+                target = self.session.target
+                return region_crc(
+                    address, size, read=self.read_memory,
+                    block_crcs=lambda blocks: block_crcs(target, self.target_name, blocks),
+                )  # fmt: skip
+            return zlib.crc32(self.read_memory(address, size)) & 0xFFFFFFFF
 
     def _known(self, address: int, end: int) -> bytes | None:
         """The bytes of [address, end) if verified images cover all of it (pieces may adjoin), else None."""
@@ -263,8 +287,9 @@ class PyocdSwdLink:
 
     def read_device_id(self) -> str:
         self._require_unlocked("reading the device ID")
-        d0 = self.read32(NRF_FICR_DEVICEID0)
-        d1 = self.read32(NRF_FICR_DEVICEID1)
+        with self._held("reading the device ID"):
+            d0 = self.read32(NRF_FICR_DEVICEID0)
+            d1 = self.read32(NRF_FICR_DEVICEID1)
         return gen3_device_id(d0, d1)
 
     def approtect_word(self) -> int:
@@ -305,7 +330,8 @@ class PyocdSwdLink:
     def write_uicr(self, address: int, value: int) -> None:
         """Program one UICR word and read it back (:func:`.preserve.write_uicr_word`)."""
         self._require_unlocked(f"writing UICR word {address:#010x}")
-        preserve.write_uicr_word(self.session.target, self.target_name, address, value, self.read32)
+        with self._held(f"writing UICR word {address:#010x}"):
+            preserve.write_uicr_word(self.session.target, self.target_name, address, value, self.read32)
 
     def locked_now(self) -> bool:
         """Ask the CTRL-AP (APPROTECTSTATUS) now, not what it said when the session opened."""
@@ -366,19 +392,21 @@ class PyocdSwdLink:
         FAULT on a later request than the one that failed, which no retry can re-send. The end
         is a verified image or a device error, never an image assumed good.
         """
+        self._require_unlocked("programming")
         before = self._budget.retried
-        try:
-            report = self._program_once(images, verify=verify, smart=smart, erase=erase, progress=progress)
-        except VerifyError:
-            if self._budget.retried == before:
-                raise
-            LOG.info("probe %s: verify failed after %d retried SWD faults; writing once more", self.probe_uid,
-                     self._budget.retried - before)
-            report = self._program_once(images, verify=True, smart=smart, erase=erase, progress=progress)
-        else:
-            if not report.verified and self._budget.retried > before:
-                self.verify(images)
-                report.verified = True
+        with self._held("programming"):
+            try:
+                report = self._program_once(images, verify=verify, smart=smart, erase=erase, progress=progress)
+            except VerifyError:
+                if self._budget.retried == before:
+                    raise
+                LOG.info("probe %s: verify failed after %d retried SWD faults; writing once more", self.probe_uid,
+                         self._budget.retried - before)
+                report = self._program_once(images, verify=True, smart=smart, erase=erase, progress=progress)
+            else:
+                if not report.verified and self._budget.retried > before:
+                    self.verify(images)
+                    report.verified = True
         report.details["swd_faults_retried"] = self._budget.retried - before
         return report
 
@@ -478,5 +506,7 @@ class PyocdSwdLink:
 
     def verify(self, images: Sequence[FlashImage], *, progress: ProgressFn = no_progress) -> None:
         """Check every byte the images put in flash (:func:`.verify.verify_images`)."""
-        verify_images(images, self._page_crcs, self.read_memory, progress=progress)
+        self._require_unlocked("verifying")
+        with self._held("verifying"):
+            verify_images(images, self._page_crcs, self.read_memory, progress=progress)
         self._verified.extend(images)
