@@ -99,11 +99,20 @@ def results_table(results: Sequence[SlotResult], title: str = "Provisioning") ->
             f"usb {usb}" if r.transport == "usb" or _named_by_device(r.slot) else r.slot,
             r.device_id or "-",
             f"[{colour}]{r.outcome}[/{colour}]",
-            r.failing_step or "",
+            failed_step(r),
             r.reason or "",
             f"{r.duration_s:.1f}",
         )
     return table
+
+
+def failed_step(r: SlotResult) -> str:
+    """``Battery voltage (battery)``: the title the operator reads (a test's from the profile), and
+    the name ``--answer`` and ``--json`` use; the name alone when the title is only its words."""
+    name, title = r.failing_step or "", r.failing_step_title or ""
+    if not title or title.lower().replace(" ", "-") == name:
+        return name
+    return f"{title} ({name})"
 
 
 def result_json(r: SlotResult) -> dict[str, Any]:

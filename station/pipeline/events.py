@@ -10,12 +10,13 @@ What ``data`` carries, per kind:
 
 * ``attempt_started`` (before connect/identify, so a card can say "connecting"): ``transport``,
   ``target`` (probe or device ID), ``platform``, ``steps`` (the catalogue for this run: name,
-  title, weight, optional; :mod:`station.pipeline.steps`);
+  title, weight, optional; :mod:`station.pipeline.steps`), ``tests`` (the profile's functional
+  tests: name, title);
 * ``attempt_recorded``: the registry opened the attempt: ``attempt_id``, ``platform``;
 * ``step_started`` / ``step_progress`` (``fraction``) / ``step_finished`` (``outcome``,
   ``message`` = reason): finished carries ``seconds`` and ``details`` (what the step recorded);
-* ``test_step``: a functional-test step of the plan (``step`` = its name), ``status`` one of
-  started / passed / failed / cancelled;
+* ``test_step``: a functional-test step of the plan (``step`` = its name, ``title`` = what the
+  operator reads), ``status`` one of started / passed / failed / cancelled;
 * ``measurement``: one reading with its limits (name, value, text, unit, low, high, expected,
   passed, reason, try_number, duration_s);
 * ``prompt`` / ``prompt_closed``: an operator question and how it ended (:mod:`station.pipeline.prompts`);

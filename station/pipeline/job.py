@@ -67,6 +67,8 @@ class SlotResult:
     failing_step: str | None = None
     reason: str | None = None
     attempt_id: int | None = None
+    #: what an operator reads for ``failing_step``: a test's profile title, else the catalogue's
+    failing_step_title: str | None = None
     duration_s: float = 0.0
     #: seconds spent inside hardware work (flash, verify, tests): wall minus this is station overhead
     hardware_s: float = 0.0
@@ -86,6 +88,7 @@ class SlotResult:
             "device_id": self.device_id,
             "outcome": self.outcome,
             "failing_step": self.failing_step,
+            "failing_step_title": self.failing_step_title,
             "reason": self.reason,
             "attempt_id": self.attempt_id,
             "seconds": round(self.duration_s, 3),

@@ -284,9 +284,12 @@ class DeviceRun:
                 self.rec.emit(EventKind.MEASUREMENT, step=m.step, outcome="passed" if m.passed else "failed",
                               message=m.reason or "", data=asdict(m))
 
+            titles = plan.titles()
+            d["titles"] = titles  # recorded with the step: the record shows what the operator saw
+
             def on_step(name: str, status: str) -> None:
                 self.rec.emit(EventKind.TEST_STEP, step=name, outcome=None if status == "started" else status,
-                              data={"status": status})
+                              data={"status": status, "title": titles.get(name, name)})
 
             t0 = time.monotonic()
             result = run_plan(plan, ctx, on_measurement=on_measurement, on_step=on_step)
@@ -416,6 +419,7 @@ class DeviceRun:
                 LOG.error("could not record the last steps of attempt %s: %s", self.rec.attempt_id, exc)
         r = self.result
         r.outcome, r.failing_step, r.reason = outcome, failing_step, reason
+        r.failing_step_title = self.step_title(failing_step)
         r.attempt_id = self.rec.attempt_id
         r.duration_s = time.monotonic() - self.rec.started
         r.hardware_s = self.hardware_s
@@ -427,6 +431,18 @@ class DeviceRun:
                             "fault": fault if outcome == Outcome.ERROR else None})
         return r
 
+    def step_title(self, name: str | None) -> str | None:
+        """What an operator reads for step ``name``: a functional test's title from the profile,
+        else the step catalogue's."""
+        from station.pipeline.steps import BY_NAME
+
+        if not name:
+            return None
+        tests = self.job.profile.tests.titles()
+        if name in tests:
+            return tests[name]
+        return BY_NAME[name].title if name in BY_NAME else name
+
     def started(self, target: str) -> None:
         """``attempt_started``: before the first step, so a front end can show "connecting"."""
         from station.pipeline.steps import steps_for
@@ -434,7 +450,8 @@ class DeviceRun:
         steps = steps_for(self.job.profile, self.transport, labels_dir=self.job.labels_dir)
         self.rec.emit(EventKind.ATTEMPT_STARTED, data={
             "transport": self.transport.value, "target": target, "platform": self.job.profile.platform.name,
-            "lot": self.job.lot_name, "steps": [s.to_dict() for s in steps]})
+            "lot": self.job.lot_name, "steps": [s.to_dict() for s in steps],
+            "tests": [{"name": n, "title": t} for n, t in self.job.profile.tests.titles().items()]})
 
 
 def unavailable_reason(step: str | None, exc: RegistryUnavailable) -> str:

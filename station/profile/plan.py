@@ -17,7 +17,12 @@ from typing import Any
 STEP_KINDS = ("serial", "identity", "memory", "operator")
 IDENTITY_CHECKS = ("device-id", "versions", "cellular")
 
-COMMON_KEYS = ("name", "kind", "required", "stop_on_fail", "timeout", "retries", "description")
+COMMON_KEYS = ("name", "kind", "title", "required", "stop_on_fail", "timeout", "retries", "description")
+#: how long a step's ``title`` may be: it is the line "Failed at: …" on a card read from two metres
+TITLE_LIMIT = 40
+#: what an identity check is called when its step has no ``title``
+IDENTITY_TITLES = {"device-id": "Device ID matches", "versions": "Firmware versions",
+                   "cellular": "Cellular IDs (IMEI, ICCID)"}
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "serial": ("cmd", "args", "field", "min", "max", "unit", "expect", "match"),
     "identity": ("check",),
@@ -39,6 +44,7 @@ class TestStep:
     timeout_s: float = 5.0
     retries: int = 0  # extra tries after the first
     description: str = ""
+    title: str = ""  # what an operator reads ("Battery voltage"); empty: see display_title
     # serial
     cmd: str | None = None
     args: tuple[tuple[str, Any], ...] = ()
@@ -61,6 +67,29 @@ class TestStep:
     def tries(self) -> int:
         return 1 + self.retries
 
+    @property
+    def display_title(self) -> str:
+        """The profile's ``title``, else words made from the kind and name.
+
+        The name is an identifier (``cellular-ids``, typed as ``--answer NAME=yes``) and reads
+        badly as "Failed at: Cellular ids"; without a title the kind says what sort of check
+        failed: an identity check by its own name, a memory word, the operator's judgement, a
+        reading with its unit.
+        """
+        if self.title:
+            return self.title
+        words = self.name.replace("-", " ").replace("_", " ").replace(".", " ").strip()
+        words = words[:1].upper() + words[1:]
+        if self.kind == "identity" and self.check in IDENTITY_TITLES:
+            return IDENTITY_TITLES[self.check]
+        if self.kind == "memory":
+            return f"Memory check: {words}"
+        if self.kind == "operator":
+            return f"Operator check: {words}"
+        if self.kind == "serial" and self.unit:
+            return f"{words} ({self.unit})"
+        return words
+
 
 @dataclass(frozen=True)
 class TestPlan:
@@ -75,6 +104,10 @@ class TestPlan:
 
     def __len__(self) -> int:
         return len(self.steps)
+
+    def titles(self) -> dict[str, str]:
+        """Each step's name and what an operator reads for it (:attr:`TestStep.display_title`)."""
+        return {s.name: s.display_title for s in self.steps}
 
     def step(self, name: str) -> TestStep:
         for s in self.steps:

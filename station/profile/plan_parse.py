@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from station.profile.plan import COMMON_KEYS, IDENTITY_CHECKS, KIND_KEYS, STEP_KINDS, TestPlan, TestStep
+from station.profile.plan import (
+    COMMON_KEYS,
+    IDENTITY_CHECKS,
+    KIND_KEYS,
+    STEP_KINDS,
+    TITLE_LIMIT,
+    TestPlan,
+    TestStep,
+)
 from station.profile.schema import Section, number_problem, text_problem
 
 #: the longest a step may wait for a reply or an operator: a slot is never held longer per try
@@ -60,6 +68,7 @@ def _parse_step(sec: Section) -> TestStep | None:
         ),
         "retries": sec.integer("retries", 0, minimum=0, maximum=MAX_RETRIES),
         "description": sec.string("description", "", limit=1000, multiline=True),
+        "title": sec.string("title", "", limit=TITLE_LIMIT),
     }
     if kind is None or name is None:
         sec.finish(allowed=[*COMMON_KEYS, *(k for keys in KIND_KEYS.values() for k in keys)])

@@ -269,6 +269,10 @@ class SlotView:
                 self.begin()
             self.platform = data.get("platform", self.platform)
             self.attempt_id = data.get("attempt_id", self.attempt_id)
+            # the profile's functional tests by their titles: "Failed at: Battery voltage"
+            self.titles.update({str(t["name"]): str(t["title"]) for t in data.get("tests", ())})
+        elif kind == "test_step" and ev.step and data.get("status") == "started" and self.state is CardState.RUNNING:
+            self.headline = f"Testing: {step_title(ev.step, self.titles)}"
         elif kind == "step_started" and ev.step:
             self.step_started(ev.step)
         elif kind == "step_progress" and ev.step and ev.fraction is not None:

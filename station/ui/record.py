@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from station.ui import theme
+from station.ui.cardmodel import step_title
 from station.ui.fit import fit
 
 
@@ -45,6 +46,25 @@ def _s(v: Any) -> str:
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+def _titles(attempt: Any) -> dict[str, str]:
+    """The attempt's functional tests by the titles its profile gave them (recorded with the
+    ``functional-tests`` step, so a record shows what the card showed, whatever the profile is now)."""
+    for st in _get(attempt, "steps", []) or []:
+        details = _get(st, "details") or {}
+        if _get(st, "name") == "functional-tests" and isinstance(details.get("titles"), dict):
+            return {str(k): str(v) for k, v in details["titles"].items()}
+    return {}
+
+
+def titled(name: str | None, titles: dict[str, str]) -> str | None:
+    """``Battery voltage (battery)``: what the operator read, and the name the profile and
+    ``--answer`` use."""
+    if not name:
+        return name
+    title = step_title(name, titles)
+    return name if title == name else f"{title} ({name})"
 
 
 def fill_table(table: QTableWidget, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -196,9 +216,11 @@ class RecordDialog(QDialog):
         # what an operator looks for first (the result and why) on the left, where no scrolling hides it
         fill_table(self.attempts, ["#", "Result", "Failed step", "Reason", "Started", "Seconds", "Operator", "Via",
                                    "Station / slot", "Lot"],
-                   ([_get(a, "attempt_id"), _get(a, "outcome"), _get(a, "failing_step"), _get(a, "reason"),
+                   ([_get(a, "attempt_id"), _get(a, "outcome"), titled(_get(a, "failing_step"), _titles(full)),
+                     _get(a, "reason"),
                      _get(a, "started_at"), _duration(a), _get(a, "operator"), _get(a, "transport"),
-                     f"{_get(a, 'station')}/{_get(a, 'slot')}", _get(a, "lot")] for a in self.attempt_rows))
+                     f"{_get(a, 'station')}/{_get(a, 'slot')}", _get(a, "lot")]
+                    for a, full in zip(self.attempt_rows, attempts, strict=True)))
         fill_table(self.cloud, ["Cloud", "Stage", "State", "Tries", "Reason", "Queued", "Next try", "Done"],
                    ([_get(c, "target"), _get(c, "stage"), _cloud_state(c), _get(c, "tries"), _get(c, "last_error"),
                      _get(c, "created_at"), None if _get(c, "done_at") else _get(c, "next_try_at"),
@@ -232,8 +254,9 @@ class RecordDialog(QDialog):
                    ([_get(st, "name"), _get(st, "outcome"), _get(st, "started_at"), _seconds(_get(st, "duration_s")),
                      _get(st, "reason")] for st in steps))
         measurements = list(_get(a, "measurements", []) or [])
+        titles = _titles(a)
         fill_table(self.measurements, ["Step", "Measurement", "Reading against limits", "Result", "Try"],
-                   ([_get(m, "step"), _get(m, "name"), measurement_verdict(m),
+                   ([titled(_get(m, "step"), titles), _get(m, "name"), measurement_verdict(m),
                      "pass" if _get(m, "passed") else "FAIL", _get(m, "try_number") or _get(m, "try")]
                     for m in measurements))
         modules = list(_get(a, "flashes", None) or _get(a, "modules", []) or [])

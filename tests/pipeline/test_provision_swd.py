@@ -142,6 +142,7 @@ def test_out_of_range_measurement_fails_that_step(line: Line, bench: Bench) -> N
     assert results[good.device_id].outcome == "passed"
     r = results[bad.device_id]
     assert r.outcome == "failed" and r.failing_step == "battery"
+    assert r.failing_step_title == "Battery voltage"  # the demo profile's title for it
     assert "2.71" in (r.reason or "") and "3.5" in (r.reason or "")
     ms = [m for m in line.registry.lot_measurements(line.registry.lots()[0].name) if m.name == "battery"]
     assert any(m.value == 2.71 and not m.passed for m in ms)

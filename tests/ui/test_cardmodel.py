@@ -117,3 +117,16 @@ def test_every_step_of_the_catalogue_has_operator_words() -> None:
     from station.ui.cardmodel import STEP_TITLES
 
     assert [s.name for s in CATALOGUE if s.name not in STEP_TITLES] == []
+
+
+def test_a_functional_test_is_named_by_its_profile_title_while_running_and_when_it_fails() -> None:
+    v = SlotView("3")
+    v.apply(ev("attempt_started", data={"platform": "boron", "tests": [
+        {"name": "battery", "title": "Battery voltage"}, {"name": "led", "title": "Status LED is green"}]}))
+    run_to(v, "connect")
+    v.apply(ev("step_started", step="functional-tests"))
+    v.apply(ev("test_step", step="battery", data={"status": "started", "title": "Battery voltage"}))
+    assert v.headline == "Testing: Battery voltage"
+    v.apply(ev("attempt_finished", outcome="failed", step="battery", message="2.71 V is below 3.5 V"))
+    assert v.state is CardState.FAIL and v.headline == "Failed at: Battery voltage"
+    assert v.failing_step == "battery"  # the name stays what the core and --answer use

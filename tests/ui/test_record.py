@@ -54,7 +54,9 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
 
     qtbot.waitUntil(tap_yes_and_done, timeout=120_000)
     assert station.wait_state("1", CardState.PASS, CardState.FAIL, CardState.ERROR).view.state is CardState.PASS
-    assert station.wait_state("2", CardState.PASS, CardState.FAIL, CardState.ERROR).view.failing_step == "battery"
+    flat_card = station.wait_state("2", CardState.PASS, CardState.FAIL, CardState.ERROR)
+    assert flat_card.view.failing_step == "battery"
+    assert flat_card.view.headline == "Failed at: Battery voltage"  # the profile's title, not "Battery"
     w.session.registry.audit_decision("label-reprint", operator="tester", station="gui-test", role="operator",
                                       granted=True, device_id=good.device_id, details={"format": "png"})
 
@@ -78,7 +80,7 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     qtbot.waitUntil(lambda: bool(w.records) and w.records[-1].record is not None, timeout=10_000)
     rec = w.records[-1]
     assert rec.record.device_id == flat.device_id
-    assert column(rec.attempts, "Result") == ["failed"] and column(rec.attempts, "Failed step") == ["battery"]
+    assert column(rec.attempts, "Result") == ["failed"] and column(rec.attempts, "Failed step") == ["Battery voltage (battery)"]
     steps = dict(zip(column(rec.steps, "Step"), column(rec.steps, "Seconds"), strict=True))
     assert {"identify", "flash", "verify", "functional-tests"} <= set(steps)
     assert all(float(s) >= 0 for s in steps.values()) and float(steps["flash"]) > 0
@@ -89,6 +91,8 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     assert readings["battery"] == "3.1 V in 3.5…4.3"
     results = dict(zip(column(rec.measurements, "Measurement"), column(rec.measurements, "Result"), strict=True))
     assert results["battery"] == "FAIL"
+    steps_of = dict(zip(column(rec.measurements, "Measurement"), column(rec.measurements, "Step"), strict=True))
+    assert steps_of["battery"] == "Battery voltage (battery)"
     flashed = set(column(rec.modules, "SHA-256"))
     assert "ce64904cb1f0041a9df328e8fedbde8920c8bd935cfb555c8913d40d12690e72" in flashed  # the profile's bootloader
     assert rec.detail.tabText(0) == f"Steps ({rec.steps.rowCount()})"
