@@ -17,7 +17,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -25,7 +24,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +32,7 @@ from station.ui import theme
 from station.ui.fit import fit
 from station.ui.gate import GatedButton
 from station.ui.pagedmodel import Column
-from station.ui.rowsmodel import RowsModel
+from station.ui.rowsmodel import RowsModel, RowsTable
 from station.ui.workers import Workers
 
 #: called on the GUI thread; each returns the job a worker runs, so the job acts for whoever is
@@ -73,18 +71,11 @@ class SettingsDialog(QDialog):
         heading = QLabel(f"Settings of this station · {who}")
         heading.setFont(theme.sans(theme.px(18, scale), bold=True))
         heading.setWordWrap(True)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
+        self.table = RowsTable(self.model, name="settings")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)  # a long path is elided, the lock is not
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.setAccessibleName("settings")
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
         self.editor = QGroupBox("Change")
@@ -146,14 +137,10 @@ class SettingsDialog(QDialog):
 
     @property
     def current(self) -> Any:
-        i = self.table.currentIndex()
-        return self.model.row_at(i.row()) if i.isValid() and i.row() < self.model.rowCount() else None
+        return self.table.current()
 
     def select(self, name: str) -> None:
-        i = self.model.find(lambda r: r.name == name)
-        if i < 0:
-            raise KeyError(name)
-        self.table.selectRow(i)
+        self.table.select(name)
 
     def _row_changed(self, *_: Any) -> None:
         self._set_editor(self.current)

@@ -18,7 +18,6 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QRegularExpression, Signal
 from PySide6.QtGui import QRegularExpressionValidator
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -30,7 +29,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -39,7 +37,7 @@ from station.roles import Role
 from station.ui import theme
 from station.ui.fit import fit
 from station.ui.pagedmodel import Column
-from station.ui.rowsmodel import RowsModel
+from station.ui.rowsmodel import RowsModel, RowsTable
 from station.ui.workers import Workers
 
 #: each is called on the GUI thread and returns the job a worker runs (acting for whoever is logged in now)
@@ -92,16 +90,9 @@ class UsersDialog(QDialog):
         self.model = RowsModel(COLUMNS, locked=lambda u: not u.active, parent=self)
         heading = QLabel(f"Users and PINs · {who}")
         heading.setFont(theme.sans(theme.px(18, scale), bold=True))
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
+        self.table = RowsTable(self.model, name="users")
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.setAccessibleName("users")
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.new_button = QPushButton("New user")
         self.new_button.setAutoDefault(False)
@@ -185,14 +176,10 @@ class UsersDialog(QDialog):
 
     @property
     def current(self) -> Any:
-        i = self.table.currentIndex()
-        return self.model.row_at(i.row()) if i.isValid() and i.row() < self.model.rowCount() else None
+        return self.table.current()
 
     def select(self, name: str) -> None:
-        i = self.model.find(lambda u: u.name == name)
-        if i < 0:
-            raise KeyError(name)
-        self.table.selectRow(i)
+        self.table.select(name)
 
     def _row_changed(self, *_: Any) -> None:
         u = self.current
