@@ -5,6 +5,8 @@
     python bench/provision.py --twins inproc    # twins inside this process (the old measurement)
     python bench/provision.py --fast            # twins as fast as the emulation runs
     python bench/provision.py --workers process # each slot in a worker process (slot_workers = "process")
+    python bench/provision.py --seam usb        # probes as CMSIS-DAP v2 USB devices (umockdev), not remote:
+    python bench/provision.py --seam remote,usb # both seams, one after the other, in the same run
 
 For each N it provisions N fresh twins in parallel slots over SWD with the demo profile (flash the
 Device OS set and factory-test firmware, verify, functional tests over serial, product firmware,
@@ -21,6 +23,14 @@ load average beside every row:
   thread's CPU between its step events), and slots per core = device clock / station CPU per device
   (pyocd's imports and first session are paid once before the clock starts);
 * the twins' CPU (the serve process and its probe servers), reported apart from the station's.
+
+``--seam usb`` puts the probes on the production path instead: ``station sim serve`` publishes each
+twin's probe as a CMSIS-DAP v2 USB device in a umockdev testbed (:mod:`station.sim.dap_usb`) and the
+station runs pyocd's own USB CMSIS-DAP driver (slots name probes ``cmsisdap:<uid>``). LD_PRELOAD
+must be set when a process starts, so this bench then runs each batch's station in a child
+process under the testbed's environment (``--child``), and the twins' device clock and the DAP
+packets per device (each one OUT and one IN bulk URB) are read from what the serving process writes
+at the end of each pyocd session (``dap_usb.json``).
 
 ``--workers process`` runs each slot in its own worker process (:mod:`station.pipeline.slot_worker`):
 the workers are started and ready (``RunHandle.start_workers``) before the clock starts, as
@@ -110,29 +120,47 @@ class StepCpu:
                 self.outside.append(now - self.attempt.pop(event.slot) - self._in_steps.pop(event.slot, 0.0))
 
 
-class Served:
-    """``station sim serve --no-usb`` for a bench: the twins' serial faces and SWD probe servers."""
+def child_pids(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
 
-    def __init__(self, bench_path: Path, realtime: bool) -> None:
+
+class Served:
+    """``station sim serve`` for a bench: the twins' serial faces, and their probes on the chosen seam.
+
+    ``remote``: pyocd probe servers (``--no-usb``); ``usb``: the probes as CMSIS-DAP v2 USB devices in
+    the umockdev testbed (``--no-swd``). ``remote`` maps each probe UID to the ID pyocd is given.
+    """
+
+    def __init__(self, bench_path: Path, realtime: bool, seam: str = "remote") -> None:
         env = dict(os.environ, STATION_SIM_DIR=str(bench_path))
         if realtime:
             env["STATION_SIM_REALTIME"] = "1"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "station.cli.main", "sim", "serve", "--no-usb", "--json"],
+            [sys.executable, "-m", "station.cli.main", "sim", "serve", "--no-usb" if seam == "remote" else "--no-swd",
+             "--json"],
             env=env, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         got: dict[str, Any] = {}
         reader = threading.Thread(target=lambda: got.update(json.loads(self.proc.stdout.readline() or "{}")))  # type: ignore[union-attr]
         reader.start()
         reader.join(SERVE_START_S)
-        if "swd" not in got:
+        if ("swd" if seam == "remote" else "usb") not in got:
             self.stop()
             raise SystemExit("station sim serve did not start")
         self.doc = got
-        self.remote = {p["probe_uid"]: p["remote"] for p in got["swd"]["probes"]}
-        from station.sim.probe_server import published_probes
+        self.env: dict[str, str] = dict(got.get("env", {}))
+        if seam == "remote":
+            self.remote = {p["probe_uid"]: p["remote"] for p in got["swd"]["probes"]}
+            from station.sim.probe_server import published_probes
 
-        self.pids = [self.proc.pid, *{int(p["pid"]) for p in published_probes(bench_path).values()}]
+            self.pids = [self.proc.pid, *{int(p["pid"]) for p in published_probes(bench_path).values()}]
+        else:
+            self.remote = {p["probe_uid"]: f"cmsisdap:{p['probe_uid']}" for p in got["usb"]["probes"]}
+            self.pids = [self.proc.pid, *child_pids(self.proc.pid)]  # the umockdev helper
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -152,8 +180,56 @@ def swd_device_seconds(uid: str) -> float:
         probe.close()
 
 
+class Joined:
+    """In ``--child``: the serve process the parent started (its probe IDs and the twin-side PIDs)."""
+
+    def __init__(self, remote: dict[str, str], pids: list[int]) -> None:
+        self.remote = remote
+        self.pids = pids
+
+    def stop(self) -> None:
+        pass
+
+
+def run_usb_batch(n: int, realtime: bool, root: Path, probe: str, workers: str) -> dict[str, Any]:
+    """The parent side of ``--seam usb``: twins and serve process here, the station in a child under umockdev."""
+    from station.sim.bench import Bench, forget_twins
+
+    work = root / f"n{n}"
+    bench = Bench(work / "bench", realtime=realtime)
+    bench.create(n, seed=1000 + n, probe=probe)
+    forget_twins(bench.path)
+    served = Served(bench.path, realtime, "usb")
+    try:
+        spec = {"n": n, "realtime": realtime, "root": str(root), "probe": probe, "workers": workers,
+                "remote": served.remote, "pids": served.pids}  # fmt: skip
+        proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
+                              env=dict(os.environ, **served.env), stdout=subprocess.PIPE, text=True)  # fmt: skip
+        if proc.returncode != 0:
+            raise SystemExit(f"N={n}: the station child failed (exit {proc.returncode})")
+        doc: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        served.stop()
+    steps = StepCpu(workers)
+    steps.per_step.update(doc.pop("per_step"))
+    steps.outside = doc.pop("outside")
+    doc["steps"] = steps
+    return doc
+
+
+def child(spec_json: str) -> None:
+    """``--child``: one batch's station, in a process started under the umockdev testbed's environment."""
+    spec = json.loads(spec_json)
+    served = Joined(spec["remote"], spec["pids"])
+    r = run_batch(spec["n"], spec["realtime"], Path(spec["root"]), "usb", spec["probe"], spec["workers"], served=served)
+    steps: StepCpu = r.pop("steps")
+    r["per_step"] = dict(steps.per_step)
+    r["outside"] = steps.outside
+    print(json.dumps(r))
+
+
 def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis-dap-v2-hs",
-              workers: str = "thread") -> dict[str, Any]:
+              workers: str = "thread", served: Joined | None = None) -> dict[str, Any]:
     from station.domain import Transport
     from station.firmware.cache import FirmwareCache
     from station.firmware.demo import install_demo_firmware
@@ -161,12 +237,16 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
     from station.pipeline.handle import RunHandle
     from station.pipeline.line import SlotSpec, prepare_job
     from station.sim.bench import Bench, forget_twins
+    from station.sim.dap_usb import read_stats
     from station.store.registry import open_registry
 
     work = root / f"n{n}"
     bench = Bench(work / "bench", realtime=realtime)
-    twins = bench.create(n, seed=1000 + n, probe=probe)
-    served = Served(bench.path, realtime) if mode == "remote" else None
+    if served is None:  # remote or inproc: the twins are made here; usb: by the parent (run_usb_batch)
+        twins = bench.create(n, seed=1000 + n, probe=probe)
+        served = Served(bench.path, realtime) if mode == "remote" else None  # type: ignore[assignment]
+    else:
+        twins = bench.twins()
     backend.use_sim(bench.path)  # serial ports: the ptys the serve process publishes
     cache = FirmwareCache(work / "cache")
     install_demo_firmware(cache, "boron")
@@ -185,6 +265,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
 
     with PyocdSwdLink(uids[0]) as link:  # pyocd's imports and first session: once per process, not per device
         link.read_device_id()
+    usb0 = [read_stats(t.path) for t in twins] if mode == "usb" else []
     handle = RunHandle(job, slots)
     started = time.perf_counter()
     if handle.start_workers():  # process runner: before the clock, as pyocd's first session above
@@ -205,7 +286,12 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
             handle.close()
         by_slot = {r.slot: r for r in handle.results()}
         results = [by_slot[s.name] for s in slots]
-        if served:
+        packets = 0.0
+        if mode == "usb":
+            usb1 = [read_stats(t.path) for t in twins]
+            device = [a.get("device_seconds", 0.0) - b.get("device_seconds", 0.0) for a, b in zip(usb1, usb0, strict=True)]
+            packets = sum(a.get("packets", 0) - b.get("packets", 0) for a, b in zip(usb1, usb0, strict=True)) / n
+        elif served:
             device = [swd_device_seconds(u) for u in uids]
         else:
             device = [t.clock.device_seconds - d for t, d in zip(twins, device0, strict=True)]
@@ -226,7 +312,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
         "device": statistics.mean(device), "overhead": per_device - hardware, "devices_per_hour": n / wall * 3600,
         "station_cpu": station_cpu + worker_cpu, "parent_cpu": station_cpu, "worker_cpu": worker_cpu,
         "worker_start": worker_start, "worker_start_cpu": sum(c for _, c in steps.worker_start.values()),
-        "twin_cpu": twin_cpu, "steps": steps, "load": load(),
+        "twin_cpu": twin_cpu, "steps": steps, "load": load(), "packets_per_device": packets, "seam": mode,
     }  # fmt: skip
 
 
@@ -240,33 +326,56 @@ def main() -> None:
                     help="the twins' debug-probe model (station sim create --probe); ideal = SWD wire time only")
     ap.add_argument("--workers", choices=("thread", "process"), default="thread",
                     help="each slot in a thread of this process (default) or in its own worker process")
+    ap.add_argument("--seam", default="remote",
+                    help="how the station reaches out-of-process probes: remote (pyocd probe servers), usb "
+                         "(CMSIS-DAP v2 USB devices in a umockdev testbed), or both as remote,usb")
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # --seam usb: one batch's station, under umockdev
     args = ap.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    seams = [x.strip() for x in args.seam.split(",") if x.strip()]
+    if not seams or any(x not in ("remote", "usb") for x in seams):
+        ap.error(f"--seam: expected remote, usb or remote,usb, got {args.seam!r}")
+    if args.twins == "inproc":
+        seams = ["inproc"]
     realtime = not args.fast
     if realtime:
         os.environ["STATION_SIM_REALTIME"] = "1"
     sizes = [int(x) for x in args.sizes.split(",")]
-    where = "out of process (station sim serve + pyocd probe servers)" if args.twins == "remote" else "in this process"
-    print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins {where}, "
-          f"probe model {args.probe}, slots in {args.workers}s; load {load()}")  # fmt: skip
+    where = {"remote": "out of process (station sim serve + pyocd probe servers)", "inproc": "in this process",
+             "usb": "out of process (station sim serve; probes on umockdev USB)"}  # fmt: skip
+    print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins "
+          f"{' / '.join(where[x] for x in seams)}, probe model {args.probe}, slots in {args.workers}s; "
+          f"load {load()}")  # fmt: skip
     device_label = "SWD dev clock" if args.twins == "remote" else "device clock"
-    print(f"{'N':>3} {'batch wall':>11} {'per device':>11} {'in hardware':>12} {device_label:>13} {'overhead':>14} "
-          f"{'devices/h':>10} {'station CPU/dev':>16} {'slots/core':>10} {'twins CPU':>10}  load")  # fmt: skip
+    print(f"{'seam':>6} {'N':>3} {'batch wall':>11} {'per device':>11} {'in hardware':>12} {device_label:>13} "
+          f"{'overhead':>14} {'devices/h':>10} {'station CPU/dev':>16} {'slots/core':>10} {'twins CPU':>10} "
+          f"{'pkts/dev':>9}  load")  # fmt: skip
     per_n = []
     with tempfile.TemporaryDirectory(prefix="station-bench-") as tmp:
-        for n in sizes:
-            r = run_batch(n, realtime, Path(tmp), args.twins, args.probe, args.workers)
-            per_n.append(r)
-            cpu_dev = r["station_cpu"] / n
-            share = r["overhead"] / r["hardware"] if r["hardware"] else 0.0
-            twin = f"{r['twin_cpu']:>9.1f}s" if args.twins == "remote" else "  (inside)"
-            print(f"{n:>3} {r['batch_wall']:>10.2f}s {r['per_device_wall']:>10.2f}s {r['hardware']:>11.2f}s "
-                  f"{r['device']:>12.2f}s {r['overhead']:>7.2f}s {share:>5.1%} {r['devices_per_hour']:>10.0f} "
-                  f"{cpu_dev:>15.3f}s {r['device'] / cpu_dev:>10.1f} {twin}  {r['load']}")  # fmt: skip
+        for seam in seams:
+            for n in sizes:
+                if seam == "usb":
+                    r = run_usb_batch(n, realtime, Path(tmp) / "usb", args.probe, args.workers)
+                else:
+                    r = run_batch(n, realtime, Path(tmp) / seam, seam, args.probe, args.workers)
+                r["seam"] = seam
+                per_n.append(r)
+                cpu_dev = r["station_cpu"] / n
+                share = r["overhead"] / r["hardware"] if r["hardware"] else 0.0
+                twin = f"{r['twin_cpu']:>9.1f}s" if seam != "inproc" else "  (inside)"
+                pkts = f"{r['packets_per_device']:>9.0f}" if seam == "usb" else f"{'-':>9}"
+                print(f"{seam:>6} {n:>3} {r['batch_wall']:>10.2f}s {r['per_device_wall']:>10.2f}s "
+                      f"{r['hardware']:>11.2f}s {r['device']:>12.2f}s {r['overhead']:>7.2f}s {share:>5.1%} "
+                      f"{r['devices_per_hour']:>10.0f} {cpu_dev:>15.3f}s {r['device'] / cpu_dev:>10.1f} {twin} "
+                      f"{pkts}  {r['load']}")  # fmt: skip
     print("overhead = per-device wall - time inside hardware calls (goal <= 5 % of device time); "
-          f"slots/core = {device_label} / station CPU per device (goal >= 24)")
+          f"slots/core = {device_label} / station CPU per device (goal >= 24); pkts/dev = DAP command packets "
+          "per device on the usb seam (each a bulk OUT URB and its IN URB)")
     for r in per_n:
         if args.workers == "process":
-            print(f"N={r['n']}: station CPU per device {r['station_cpu'] / r['n']:.3f}s = parent "
+            print(f"{r['seam']} N={r['n']}: station CPU per device {r['station_cpu'] / r['n']:.3f}s = parent "
                   f"{r['parent_cpu'] / r['n']:.3f}s + worker {r['worker_cpu'] / r['n']:.3f}s; worker start "
                   f"{r['worker_start_cpu'] / r['n']:.3f}s CPU per slot, {r['worker_start']:.2f}s wall for all "
                   "(once per run, before the clock)  "
@@ -276,7 +385,7 @@ def main() -> None:
         parts = [(name, statistics.mean(v)) for name, v in steps.per_step.items()]
         parts.sort(key=lambda kv: -kv[1])
         outside = statistics.mean(steps.outside) if steps.outside else 0.0
-        print(f"N={r['n']}: station CPU per device by step (slot thread, mean): "
+        print(f"{r['seam']} N={r['n']}: station CPU per device by step (slot thread, mean): "
               + ", ".join(f"{k} {v:.3f}s" for k, v in parts) + f", between steps {outside:.3f}s  [load {r['load']}]")
 
 

@@ -20,12 +20,15 @@ probe on a fixture: the firmware then answers no-ACK to transfers.
 
 from __future__ import annotations
 
+import json
+import os
 import struct
 import threading
+from pathlib import Path
 from typing import Any
 
 from station.sim.bench import Bench
-from station.sim.cmsis_dap import USB_PID, USB_VID, DapProcessor
+from station.sim.cmsis_dap import DAP_DISCONNECT, USB_PID, USB_VID, DapProcessor
 from station.sim.device import Twin
 from station.sim.usb_descriptors import (
     STR_MANUFACTURER,
@@ -42,6 +45,9 @@ KEY_PREFIX = "dap:"
 STR_INTERFACE = 4
 INTERFACE_NAME = "CMSIS-DAP v2"
 EP_OUT, EP_IN = 0x01, 0x81
+#: in the twin's folder: the probe's packet counts and the twin's device clock in the serving process, rewritten
+#: at every DAP_Disconnect (the end of each pyocd session), for benchmarks in other processes to read
+STATS_FILE = "dap_usb.json"
 BULK = 0x02
 SPEED_HIGH, SPEED_FULL = 480, 12
 
@@ -122,8 +128,11 @@ class DapUsbFaces:
             return {"error": "nodev"}
         probe = self._probe(key)
         if op == "dap":
+            packet = bytes.fromhex(request["data"])
             with probe.lock:
-                reply = probe.processor.execute(bytes.fromhex(request["data"]))
+                reply = probe.processor.execute(packet)
+                if packet[:1] == bytes([DAP_DISCONNECT]):
+                    _write_stats(probe)
             return {"data": reply.hex(), "reply": bool(reply)}
         if op in ("alive", "altsetting"):
             return {}
@@ -162,3 +171,19 @@ class DapUsbFaces:
     def stats(self) -> dict[str, dict[str, Any]]:
         """Each probe's packet counts so far, by twin name."""
         return {p.twin.name: p.processor.stats.as_dict() for p in self._probes.values()}
+
+
+def _write_stats(probe: _Probe) -> None:
+    doc = {**probe.processor.stats.as_dict(), "device_seconds": probe.twin.clock.device_seconds, "pid": os.getpid()}
+    path = probe.twin.path / STATS_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+
+
+def read_stats(twin_path: Path) -> dict[str, Any]:
+    """What the serving process last wrote for this twin's probe (empty before its first session ended)."""
+    try:
+        return dict(json.loads((Path(twin_path) / STATS_FILE).read_text()))
+    except (OSError, ValueError):
+        return {}

@@ -31,6 +31,9 @@ from station.sim.device import Twin
 from station.sim.ftest_fw import TwinConsole
 
 PUBLISH_FILE = "serial.json"
+#: beside it, a symbolic link to the pty: a process under umockdev's preload (``LD_PRELOAD`` … ``UMOCKDEV_DIR``)
+#: sees the testbed's /dev instead of the machine's, so it reaches the pty through this path outside /dev
+PORT_LINK = "serial.pty"
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,15 @@ class PtyServer:
         self._publish()
 
     def _publish(self) -> None:
+        link = self.twin.path / PORT_LINK
+        tmp_link = self.twin.path / (PORT_LINK + ".tmp")
+        with contextlib.suppress(FileNotFoundError):
+            tmp_link.unlink()
+        os.symlink(self.port, tmp_link)
+        os.replace(tmp_link, link)
         doc = {
             "port": self.port,
+            "port_link": str(link),
             "vid": 0x2B04,
             "pid": self.twin.reported_platform.pid_normal,
             "serial_number": self.twin.device_id,
@@ -90,6 +100,9 @@ class PtyServer:
         with contextlib.suppress(OSError, ValueError):
             if json.loads(path.read_text()).get("port") == self.port:
                 path.unlink()
+                link = self.twin.path / PORT_LINK
+                if os.readlink(link) == self.port:
+                    link.unlink()
         self._stop.set()
         self._thread.join(timeout=2)
         for fd in (self._master, self._slave):
@@ -101,8 +114,11 @@ def read_published(twin_dir: Path) -> PublishedPort | None:
     """The port a live host process publishes for this twin, if any."""
     try:
         doc = json.loads((twin_dir / PUBLISH_FILE).read_text())
+        port = str(doc["port"])
+        if os.environ.get("UMOCKDEV_DIR") and doc.get("port_link"):
+            port = str(doc["port_link"])  # /dev is the testbed's in this process (see PORT_LINK)
         pub = PublishedPort(
-            name=twin_dir.name, port=str(doc["port"]), vid=int(doc["vid"]), pid=int(doc["pid"]),
+            name=twin_dir.name, port=port, vid=int(doc["vid"]), pid=int(doc["pid"]),
             serial_number=str(doc["serial_number"]), owner_pid=int(doc["owner_pid"]),
         )  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):

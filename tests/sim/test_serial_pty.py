@@ -53,3 +53,21 @@ def test_listening_mode_keys(bench: Bench, twin: Twin, demo: DemoFirmware) -> No
         port.write(b"m")
         assert _readline(port) == b"Your device MAC address is"
         assert len(_readline(port).split(b":")) == 6
+
+
+def test_under_umockdev_the_pty_is_reached_through_its_link_outside_dev(
+    bench: Bench, twin: Twin, demo: DemoFirmware, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process under umockdev's preload sees the testbed's /dev, where the twin's pty does not exist."""
+    demo.install(twin, "user-factory-test")
+    boot_device(twin, cause="power-on")
+    with SimHost(bench):
+        (plain,) = published_ports(bench.path)
+        monkeypatch.setenv("UMOCKDEV_DIR", str(bench.path / "testbed"))
+        (pub,) = published_ports(bench.path)
+        assert plain.port.startswith("/dev/") and not pub.port.startswith("/dev/")
+        with serial.Serial(pub.port, timeout=2) as port:
+            port.write(b'{"id":7,"cmd":"vin"}\n')
+            assert json.loads(_readline(port))["ok"]
+        monkeypatch.delenv("UMOCKDEV_DIR")
+    assert not (twin.path / "serial.pty").exists()
