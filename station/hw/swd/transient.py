@@ -90,19 +90,28 @@ def _retrying(fn: Callable[..., Any], budget: RetryBudget, what: str, clear: Cal
         return (*args[:now_at], True, *args[now_at + 1:]), kwargs
 
     def attempt(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        for tries in range(1, TRIES + 1):
+        try:
+            return fn(*args, **kwargs)
+        except transient as err:
+            return again(err, args, kwargs)
+
+    def again(err: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The retries after a first transient fault (the common case, no fault, stays one try above)."""
+        tries = 1
+        while True:
+            if tries == TRIES or not budget.spend():
+                raise err
+            LOG.debug("%s: transient SWD fault (%s), retry %d", what, err, tries)
+            clear()
+            tries += 1
             try:
                 return fn(*args, **kwargs)
-            except transient as err:
-                if tries == TRIES or not budget.spend():
-                    raise
-                LOG.debug("%s: transient SWD fault (%s), retry %d", what, err, tries)
-                clear()
-        raise AssertionError("unreachable")
+            except transient as exc:
+                err = exc
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
-        if not deferred_asked(args, kwargs):
+        if not (kwargs or now_at is not None) or not deferred_asked(args, kwargs):
             return attempt(args, kwargs)
         # A deferred read: pyocd calls the result later, where a FAULT of this read surfaces.
         now_args, now_kwargs = immediately(args, kwargs)
@@ -149,16 +158,15 @@ def guard_dp(dp: Any, budget: RetryBudget) -> None:
     clear = _clear_sticky(dp)
     mem_aps = _mem_ap_numbers(dp)
 
-    def is_data(addr: int) -> bool:
-        apsel = (addr >> 24) & 0xFF
-        return (addr & 0xFC) in _DATA_REGS and apsel in mem_aps()
-
     for name in ("read_ap", "write_ap"):
         plain = getattr(dp, name)
         retried = _retrying(plain, budget, f"DP {name}", clear, now_at=1 if name == "read_ap" else None)
 
+        # Called for every AP register access of the session (~14,000 a device): kept to two tests.
         def pick(addr: int, *args: Any, _plain: Any = plain, _retried: Any = retried, **kwargs: Any) -> Any:
-            return (_plain if is_data(addr) else _retried)(addr, *args, **kwargs)
+            if (addr & 0xFC) in _DATA_REGS and (addr >> 24) & 0xFF in mem_aps():
+                return _plain(addr, *args, **kwargs)
+            return _retried(addr, *args, **kwargs)
 
         setattr(dp, name, pick)
     for name in ("read_dp", "write_dp"):
@@ -168,14 +176,22 @@ def guard_dp(dp: Any, budget: RetryBudget) -> None:
 
 
 def _mem_ap_numbers(dp: Any) -> Callable[[], set[int]]:
-    """APSELs of the MEM-APs discovered so far (before discovery: AP 0, the nRF52's AHB-AP)."""
+    """APSELs of the MEM-APs discovered so far (before discovery: AP 0, the nRF52's AHB-AP).
+
+    Asked on every data register access; worked out again only when pyocd's AP table changed
+    (discovery adds to it, a reconnect replaces it).
+    """
+    from pyocd.coresight.ap import MEM_AP
+
+    seen: list[Any] = [None, -1, {0}]  # the table, its size, its MEM-APs
 
     def numbers() -> set[int]:
-        from pyocd.coresight.ap import MEM_AP
-
         aps = getattr(dp, "aps", None) or {}
-        found = {addr.apsel for addr, ap in aps.items() if isinstance(ap, MEM_AP)}
-        return found or {0}
+        if aps is not seen[0] or len(aps) != seen[1]:
+            found = {addr.apsel for addr, ap in aps.items() if isinstance(ap, MEM_AP)}
+            seen[:] = [aps, len(aps), found or {0}]
+        result: set[int] = seen[2]
+        return result
 
     return numbers
 
