@@ -43,11 +43,13 @@ import time
 T_PROCESS = time.perf_counter()  # as early as possible: start-up is measured from here
 
 import argparse  # noqa: E402
+import collections  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,6 +91,8 @@ def main() -> int:
     ap.add_argument("--spy", metavar="OUT", type=Path,
                     help="remote: sample the window process with py-spy (GIL holders, 100 Hz, raw stacks to OUT) "
                          "and print who held the GIL and the GUI thread's own costs (pip install py-spy)")
+    ap.add_argument("--stall-stacks", action="store_true",
+                    help="a watchdog thread samples the GUI thread's Python stack while a tick is over 50 ms late")
     ap.add_argument("--switch-ms", type=float, help="the window process's GIL switch interval (sys.setswitchinterval)")
     ap.add_argument("--window-on", metavar="DEMO_DIR", type=Path, help=argparse.SUPPRESS)  # the remote mode's child
     args = ap.parse_args()
@@ -119,7 +123,8 @@ def serve_and_measure(args: argparse.Namespace) -> int:
         argv = [sys.executable, str(Path(__file__).resolve()), "--twins", "remote", "--window-on", str(demo.root),
                 "--slots", str(args.slots), "--size", args.size, "--tick-ms", str(args.tick_ms),
                 "--timeout", str(args.timeout), *(["--fast"] if args.fast else []),
-                *(["--switch-ms", str(args.switch_ms)] if args.switch_ms else [])]
+                *(["--switch-ms", str(args.switch_ms)] if args.switch_ms else []),
+                *(["--stall-stacks"] if args.stall_stacks else [])]
         print(f"twins: {args.slots} served by station sim serve (pid {served.proc.pid}) and "
               f"{len(served.pids) - 1} pyocd probe servers; window in a new process   [{load()}]", flush=True)
         if args.spy is not None:
@@ -232,12 +237,42 @@ def measure(args: argparse.Namespace) -> int:
     hands = QTimer()
     hands.setInterval(100)
     hands.timeout.connect(operator)
+    stalled: collections.Counter[str] = collections.Counter()
+    watching = threading.Event()
+    gui_ident = threading.get_ident()
+
+    gui_clock = time.pthread_getcpuclockid(gui_ident)
+    episodes: list[tuple[float, float]] = []  # (wall s, GUI thread CPU s) of each stall over 50 ms
+
+    def watchdog() -> None:
+        """While the GUI thread is late, what is it running? (no Python frame under exec: C++ or the GIL)
+        and how much CPU does it get meanwhile (little: it waits, for the GIL or for a core)."""
+        start: tuple[float, float] | None = None
+        while not watching.wait(0.005):
+            if (clock.nsecsElapsed() - last[0]) / 1e6 < 50 + args.tick_ms:
+                if start is not None:
+                    episodes.append((time.perf_counter() - start[0], time.clock_gettime(gui_clock) - start[1]))
+                    start = None
+                continue
+            if start is None:
+                start = (time.perf_counter(), time.clock_gettime(gui_clock))
+            frame = sys._current_frames().get(gui_ident)
+            where = []
+            while frame is not None and frame.f_code.co_name not in ("measure",):
+                code = frame.f_code
+                where.append(f"{Path(code.co_filename).name}:{code.co_name}")
+                frame = frame.f_back
+            stalled[" < ".join(where[:4]) or "(in Qt: painting, or waiting for the GIL)"] += 1
+
+    if args.stall_stacks:
+        threading.Thread(target=watchdog, name="stall-watchdog", daemon=True).start()
     control = subprocess.Popen([sys.executable, "-c", CONTROL, str(args.tick_ms)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     tick.start()
     hands.start()
     window.start_all()
     app.exec()
+    watching.set()
     control_late: list[float] = __import__("json").loads(control.communicate("stop\n", timeout=60)[0])
     run_s = time.perf_counter() - t_run
     gui_cpu = time.thread_time() - cpu_run
@@ -265,6 +300,13 @@ def measure(args: argparse.Namespace) -> int:
           f"p99 {pct(control_late, 99):.1f} ms, max {max(control_late):.1f} ms, "
           f">50 ms {100 * sum(x > 50 for x in control_late) / len(control_late):.2f} % of ticks: the machine's "
           f"share of the stalls above")
+    if args.stall_stacks:
+        wall, cpu = sum(e[0] for e in episodes), sum(e[1] for e in episodes)
+        print(f"stalls over 50 ms: {len(episodes)}, {wall:.2f} s in all past the 50 ms mark, GUI thread CPU in them "
+              f"{cpu:.2f} s ({100 * cpu / wall if wall else 0:.0f} %: the rest it waited for the GIL or a core)")
+        print(f"GUI thread while over 50 ms late ({sum(stalled.values())} samples, 5 ms apart):")
+        for where, n in stalled.most_common(12):
+            print(f"  {n:5d}  {where}")
     return 0 if ok == len(states) else 1
 
 
