@@ -93,6 +93,9 @@ def main() -> int:
                          "and print who held the GIL and the GUI thread's own costs (pip install py-spy)")
     ap.add_argument("--stall-stacks", action="store_true",
                     help="a watchdog thread samples the GUI thread's Python stack while a tick is over 50 ms late")
+    ap.add_argument("--slot-workers", choices=("thread", "process"), default="thread",
+                    help="remote: [station] slot_workers: each slot's hardware work in the window's process "
+                         "(thread) or in a worker process per slot (process)")
     ap.add_argument("--switch-ms", type=float, help="the window process's GIL switch interval (sys.setswitchinterval)")
     ap.add_argument("--window-on", metavar="DEMO_DIR", type=Path, help=argparse.SUPPRESS)  # the remote mode's child
     args = ap.parse_args()
@@ -117,7 +120,7 @@ def serve_and_measure(args: argparse.Namespace) -> int:
     demo.prepare()
     served = Served(demo.bench_dir, realtime)
     try:
-        lines = ["[station]", 'name = "demo-station"', "[slots]"]
+        lines = ["[station]", 'name = "demo-station"', f'slot_workers = "{args.slot_workers}"', "[slots]"]
         lines += [f'"{i + 1}" = "{served.remote[t.identity.probe_uid]}"' for i, t in enumerate(demo.twins)]
         demo.config_path.write_text("\n".join(lines) + "\n")
         argv = [sys.executable, str(Path(__file__).resolve()), "--twins", "remote", "--window-on", str(demo.root),
@@ -126,7 +129,8 @@ def serve_and_measure(args: argparse.Namespace) -> int:
                 *(["--switch-ms", str(args.switch_ms)] if args.switch_ms else []),
                 *(["--stall-stacks"] if args.stall_stacks else [])]
         print(f"twins: {args.slots} served by station sim serve (pid {served.proc.pid}) and "
-              f"{len(served.pids) - 1} pyocd probe servers; window in a new process   [{load()}]", flush=True)
+              f"{len(served.pids) - 1} pyocd probe servers; window in a new process, slot_workers = "
+              f"{args.slot_workers}   [{load()}]", flush=True)
         if args.spy is not None:
             argv = ["py-spy", "record", "--gil", "--threads", "--nonblocking", "-r", "100", "-f", "raw",
                     "-o", str(args.spy), "--", *argv]
@@ -282,6 +286,8 @@ def measure(args: argparse.Namespace) -> int:
     states = [c.view.state for c in window.board.cards.values()]
     window.close()
     backend.stop_sim_hosts()
+    gone = os.times()
+    children_cpu = gone.children_user + gone.children_system  # slot worker processes, once waited for
 
     where = "out of process" if args.window_on is not None else "in the window's process"
     print(f"station GUI latency — {args.slots} SWD slots, {'realtime' if not args.fast else 'fast'} twins {where}, "
@@ -292,7 +298,8 @@ def measure(args: argparse.Namespace) -> int:
     ok = sum(s is CardState.PASS for s in states)
     print(f"run: {run_s:.1f} s, {ok}/{len(states)} PASS, {counter.n} deliveries to the window, "
           f"{len(lateness)} ticks of {args.tick_ms} ms; GUI thread CPU {gui_cpu:.2f} s "
-          f"({100 * gui_cpu / run_s:.1f} % of the run), window process CPU {proc_cpu:.2f} s   [{load()}]")
+          f"({100 * gui_cpu / run_s:.1f} % of the run), window process CPU {proc_cpu:.2f} s, its finished "
+          f"child processes (slot workers, control) {children_cpu:.2f} s   [{load()}]")
     print(f"event-loop stall: p50 {pct(lateness, 50):.1f} ms, p99 {pct(lateness, 99):.1f} ms, "
           f"max {max(lateness):.1f} ms, >50 ms {100 * sum(x > 50 for x in lateness) / len(lateness):.2f} % "
           f"of ticks   [{load()}; mean 1-min load during the run {statistics.mean(loads):.2f}]")
