@@ -96,6 +96,8 @@ def main() -> int:
     ap.add_argument("--slot-workers", choices=("thread", "process"), default="thread",
                     help="remote: [station] slot_workers: each slot's hardware work in the window's process "
                          "(thread) or in a worker process per slot (process)")
+    ap.add_argument("--profile-gui", metavar="OUT", type=Path,
+                    help="cProfile the GUI thread during the run (pstats file; inflates its CPU)")
     ap.add_argument("--switch-ms", type=float, help="the window process's GIL switch interval (sys.setswitchinterval)")
     ap.add_argument("--window-on", metavar="DEMO_DIR", type=Path, help=argparse.SUPPRESS)  # the remote mode's child
     args = ap.parse_args()
@@ -127,7 +129,8 @@ def serve_and_measure(args: argparse.Namespace) -> int:
                 "--slots", str(args.slots), "--size", args.size, "--tick-ms", str(args.tick_ms),
                 "--timeout", str(args.timeout), *(["--fast"] if args.fast else []),
                 *(["--switch-ms", str(args.switch_ms)] if args.switch_ms else []),
-                *(["--stall-stacks"] if args.stall_stacks else [])]
+                *(["--stall-stacks"] if args.stall_stacks else []),
+                *(["--profile-gui", str(args.profile_gui.resolve())] if args.profile_gui else [])]
         print(f"twins: {args.slots} served by station sim serve (pid {served.proc.pid}) and "
               f"{len(served.pids) - 1} pyocd probe servers; window in a new process, slot_workers = "
               f"{args.slot_workers}   [{load()}]", flush=True)
@@ -272,10 +275,20 @@ def measure(args: argparse.Namespace) -> int:
         threading.Thread(target=watchdog, name="stall-watchdog", daemon=True).start()
     control = subprocess.Popen([sys.executable, "-c", CONTROL, str(args.tick_ms)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
+    profiler = None
+    if args.profile_gui:
+        import cProfile
+
+        profiler = cProfile.Profile()  # this thread only: the GUI thread's Python work, inflated by the hooks
+        profiler.enable()
+    last[0] = clock.nsecsElapsed()  # the first tick counts from here, not from the set-up above
     tick.start()
     hands.start()
     window.start_all()
     app.exec()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(args.profile_gui))
     watching.set()
     control_late: list[float] = __import__("json").loads(control.communicate("stop\n", timeout=60)[0])
     run_s = time.perf_counter() - t_run
