@@ -43,7 +43,7 @@ from station.roles import PRIVILEGED, Action, may
 from station.ui import theme
 from station.ui.board import SlotBoard
 from station.ui.bridge import BridgeLogHandler, EventBridge
-from station.ui.cardmodel import CardState, PromptView
+from station.ui.cardmodel import CardState, PromptView, step_title
 from station.ui.cloudpanel import CloudPanel
 from station.ui.exportdialog import ExportDialog
 from station.ui.gate import GatedButton, why_locked
@@ -622,9 +622,13 @@ class MainWindow(QMainWindow):
             return
         session, lot = self.session, self.lot_name
 
+        titles = self.job.profile.tests.titles() if self.job is not None else {}
+
         def done(fig: Any, error: BaseException | None) -> None:
             if error is None:
-                self.lot_panel.show_figures(LotFigures(**fig))
+                # the chart names steps as the cards do ("Battery voltage", "Writing firmware")
+                by_step = [(step_title(n, titles), c) for n, c in dict(fig.get("failures_by_step") or {}).items()]
+                self.lot_panel.show_figures(LotFigures(**{**fig, "failures_by_step": by_step}))
 
         self.workers.submit(lambda: session.lot_figures(lot), done)
 

@@ -72,6 +72,8 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     w.history.outcome.setCurrentIndex(w.history.outcome.findData("failed"))
     qtbot.waitUntil(lambda: w.history.model.complete and w.history.model.rowCount() == 1, timeout=10_000)
     assert w.history.model.index(0, 8).data() == "battery"
+    w.refresh_lot()  # the lot's failure chart names the step as the card did
+    qtbot.waitUntil(lambda: ("Battery voltage", 1) in w.lot_panel.chart.bars, timeout=10_000)
 
     # Enter on the row opens the unit's record
     w.history.table.setFocus()
