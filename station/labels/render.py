@@ -75,13 +75,14 @@ def _draw_text(draw: ImageDraw.ImageDraw, lines: list[str], x0: int, y0: int, x1
         draw.text((x0, y0 + (i + 0.5) * row), line, fill=0, font=font, anchor="lm")
 
 
-def render_label(info: LabelData, template: LabelTemplate, fmt: str) -> bytes:
-    """One label as PNG, PDF (page = label size) or ZPL bytes."""
+def render_label(info: LabelData, template: LabelTemplate, fmt: str, *, image: Image.Image | None = None) -> bytes:
+    """One label as PNG, PDF (page = label size) or ZPL bytes; ``image``: this label's
+    :func:`render_image`, when the caller already drew it for another raster format."""
     if fmt not in LABEL_FORMATS:
         raise ProfileError("label template", "label.formats", f"unknown format {fmt!r}")
     if fmt == "zpl":
         return render_zpl(info, template).encode("utf-8")
-    img = render_image(info, template)
+    img = image if image is not None else render_image(info, template)
     buf = io.BytesIO()
     if fmt == "png":
         img.save(buf, "PNG", dpi=(template.dpi, template.dpi))
@@ -107,8 +108,11 @@ def write_labels(
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for info in infos:
+        image: Image.Image | None = None  # drawn once for the device's PNG and PDF
         for fmt in formats or template.formats:
-            written.append(write_atomic(out / f"{info.device_id}.{fmt}", render_label(info, template, fmt)))
+            if fmt in ("png", "pdf") and image is None:
+                image = render_image(info, template)
+            written.append(write_atomic(out / f"{info.device_id}.{fmt}", render_label(info, template, fmt, image=image)))
     return written
 
 
