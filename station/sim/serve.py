@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -233,6 +234,7 @@ class UmockdevPublisher:
         self.root: str | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._sock: socket.socket | None = None
+        self._dap_sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -240,14 +242,17 @@ class UmockdevPublisher:
         if why is not None:
             raise ConfigError(f"cannot publish USB faces: {why}")
         ours, theirs = socket.socketpair()
-        self._sock = ours
+        dap_ours, dap_theirs = socket.socketpair()
+        self._sock, self._dap_sock = ours, dap_ours
         self._proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(HELPER), "--fd", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], stdout=subprocess.PIPE, text=True, env=_clean_env(),
+            [SYSTEM_PYTHON, str(HELPER), "--fd", str(theirs.fileno()), "--dap-fd", str(dap_theirs.fileno())],
+            pass_fds=[theirs.fileno(), dap_theirs.fileno()], stdout=subprocess.PIPE, text=True, env=_clean_env(),
         )  # fmt: skip
         theirs.close()
+        dap_theirs.close()
         self._thread = threading.Thread(target=self._serve, name="umockdev-bridge", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._serve_dap, name="umockdev-dap", daemon=True).start()
         assert self._proc.stdout is not None
         ready: dict[str, Any] = {}
         reader = threading.Thread(target=lambda: ready.update(_first_json(self._proc)), daemon=True)
@@ -277,6 +282,37 @@ class UmockdevPublisher:
             except OSError:
                 return
 
+    def _serve_dap(self) -> None:
+        """Probe packets from the helper: each probe's in order on a thread of its own, probes concurrently."""
+        sock = self._dap_sock
+        assert sock is not None
+        send_lock = threading.Lock()
+        queues: dict[str, queue.SimpleQueue[dict[str, Any] | None]] = {}
+
+        def work(q: queue.SimpleQueue[dict[str, Any] | None]) -> None:
+            while (request := q.get()) is not None:
+                try:
+                    answer = self.faces.probes.answer({"op": "dap", **request})
+                except (ValueError, KeyError, TypeError) as exc:
+                    answer = {"error": f"bad request: {exc}"}
+                with send_lock, contextlib.suppress(OSError):
+                    sock.sendall((json.dumps({"id": request.get("id"), **answer}) + "\n").encode())
+
+        try:
+            for line in sock.makefile("rb"):
+                request = json.loads(line)
+                key = str(request.get("key"))
+                q = queues.get(key)
+                if q is None:
+                    q = queues[key] = queue.SimpleQueue()
+                    threading.Thread(target=work, args=(q,), name=f"dap-{key}", daemon=True).start()
+                q.put(request)
+        except (OSError, ValueError):
+            pass
+        finally:
+            for q in queues.values():
+                q.put(None)
+
     def stop(self) -> None:
         if self._proc is not None:
             self._proc.terminate()  # the helper removes its testbed on SIGTERM
@@ -286,10 +322,11 @@ class UmockdevPublisher:
                 self._proc.kill()
                 self._proc.wait(timeout=5)
             self._proc = None
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.close()
-            self._sock = None
+        for sock in (self._sock, self._dap_sock):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        self._sock = self._dap_sock = None
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None

@@ -22,8 +22,10 @@ CONTROL.
 
 **Debug probes** (faces of kind ``dap``, :mod:`station.sim.dap_usb`) also move bulk URBs, the way a
 CMSIS-DAP v2 probe's pipe does: a bulk OUT URB carries one command packet, which is sent to the
-serve process (``{"op": "dap", "key", "data"}``) and completes once the probe firmware took it;
-its response joins the probe's IN queue. A bulk IN URB completes with the oldest queued response,
+serve process on a socket of its own (``--dap-fd``; ``{"id", "key", "data"}`` lines, answered by
+``{"id", "data", "reply"}`` in each probe's order, different probes concurrently, so one twin's
+device time does not hold up another's) and completes when that answer arrives; the response
+joins the probe's IN queue. A bulk IN URB completes with the oldest queued response,
 or stays pending until one exists (pyocd's pyusb v2 backend keeps one IN URB submitted from a
 thread of its own); DISCARDURB takes a pending URB back (libusb's timeout), and REAP then returns
 it with status -ENOENT, as the kernel's usbfs does. libusb learns of completed URBs by polling the
@@ -103,11 +105,34 @@ class Bridge:
         return dict(json.loads(line))
 
 
+class DapLink:
+    """The socket for probe packets: requests go out without waiting, answers come back on a thread."""
+
+    def __init__(self, fd: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.reader = self.sock.makefile("rb")
+        self.lock = threading.Lock()
+        self.next_id = 0
+
+    def send(self, key: str, data: bytes) -> int:
+        with self.lock:
+            self.next_id += 1
+            ident = self.next_id
+            self.sock.sendall((json.dumps({"id": ident, "key": key, "data": data.hex()}) + "\n").encode())
+        return ident
+
+    def answers(self) -> Any:
+        for line in self.reader:
+            yield json.loads(line)
+
+
 class Faces:
     """The twins' USB faces as testbed devices, kept in line with what the serve process reports."""
 
-    def __init__(self, bridge: Bridge) -> None:
+    def __init__(self, bridge: Bridge, dap: DapLink | None = None) -> None:
         self.bridge = bridge
+        self.dap = dap
+        self.outs: dict[int, tuple[str, Any, int]] = {}  # packet id → (/dev node, OUT URB, its length)
         self.testbed = UMockdev.Testbed.new()
         self.handler = UMockdev.IoctlBase()
         self.handler.connect("handle-ioctl", self._ioctl)
@@ -213,11 +238,16 @@ class Faces:
         elif request == USBDEVFS_SUBMITURB:
             self._submit(client, arg, key, node)
         elif request in (USBDEVFS_REAPURB, USBDEVFS_REAPURBNDELAY):
+            pipe = self.probes.get(node)
+            if pipe is not None:
+                self._deliver(node, pipe)
             queue = self.reaps.get(node) or []
             if not queue:
                 client.complete(-1, errno.EAGAIN)
                 return True
             urb = queue.pop(0)
+            if isinstance(urb, Done):
+                urb = urb.apply()
             arg.resolve(0, 8).set_ptr(0, urb)
             client.complete(0, 0)
         elif request == USBDEVFS_DISCARDURB:
@@ -303,18 +333,38 @@ class Faces:
             client.complete(-1, errno.EINVAL)
             return
         data = bytes(urb.resolve(16, length).retrieve()) if length > 0 else b""
-        status = 0
-        if data:  # a zero-length packet ends a transfer; it carries no command
-            answer = self.bridge.ask(op="dap", key=key, data=data.hex())
-            if answer.get("error") is not None:
-                status = -errno.ENODEV
-            elif answer.get("reply"):
-                pipe.responses.append(bytes.fromhex(answer["data"]))
-        urb.update(4, struct.pack("<i", status))
-        urb.update(28, struct.pack("<i", length if status == 0 else 0))
+        if data and self.dap is not None:  # completed when the probe's answer arrives (_answered)
+            self.outs[self.dap.send(key, data)] = (node, urb, length)
+            client.complete(0, 0)
+            return
+        # a zero-length packet ends a transfer and carries no command
+        urb.update(4, struct.pack("<i", 0))
+        urb.update(28, struct.pack("<i", length))
         self.reaps[node].append(urb)
-        self._deliver(node, pipe)
         client.complete(0, 0)
+
+    def serve_answers(self) -> None:
+        """The DAP socket's reader thread: complete each OUT URB with its answer and queue the response."""
+        assert self.dap is not None
+        try:
+            for answer in self.dap.answers():
+                with self.lock:
+                    self._answered(answer)
+        except (OSError, ValueError):
+            pass
+        GLib.idle_add(_quit)
+
+    def _answered(self, answer: dict[str, Any]) -> None:
+        """Record an answer. The URBs are written when the program next reaps (inside its ioctl): umockdev
+        moves a URB's bytes over that client's stream, which only an ioctl in progress may use."""
+        out = self.outs.pop(int(answer["id"]), None)
+        if out is None or out[0] not in self.reaps:
+            return  # the device went away meanwhile
+        node, urb, length = out
+        status = -errno.ENODEV if answer.get("error") is not None else 0
+        if status == 0 and answer.get("reply"):
+            self.probes[node].responses.append(bytes.fromhex(answer["data"]))
+        self.reaps[node].append(Done(urb, status, length if status == 0 else 0))
 
     def _deliver(self, node: str, pipe: Pipe) -> None:
         """Complete pending IN URBs with queued responses, oldest first."""
@@ -344,6 +394,18 @@ class Faces:
         if bm & 0x80 and payload is not None:
             payload.update(0, reply)
         client.complete(len(reply) if bm & 0x80 else length, 0)
+
+
+class Done:
+    """A URB completed by a probe's answer, written into the program's memory when it is reaped."""
+
+    def __init__(self, urb: Any, status: int, actual: int) -> None:
+        self.urb, self.status, self.actual = urb, status, actual
+
+    def apply(self) -> Any:
+        self.urb.update(4, struct.pack("<i", self.status))
+        self.urb.update(28, struct.pack("<i", self.actual))
+        return self.urb
 
 
 class Pipe:
@@ -380,9 +442,12 @@ def main(argv: list[str] | None = None) -> int:
     global _LOOP
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True, help="socket to the serve process")
+    parser.add_argument("--dap-fd", type=int, help="socket for the debug probes' packets")
     parser.add_argument("--poll-ms", type=int, default=100)
     args = parser.parse_args(argv)
-    faces = Faces(Bridge(args.fd))
+    faces = Faces(Bridge(args.fd), DapLink(args.dap_fd) if args.dap_fd is not None else None)
+    if faces.dap is not None:
+        threading.Thread(target=faces.serve_answers, name="dap-answers", daemon=True).start()
     faces.sync()
     sys.stdout.write(json.dumps({"umockdev_dir": faces.root}) + "\n")
     sys.stdout.flush()
