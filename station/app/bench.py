@@ -94,6 +94,7 @@ def twin_row(twin: Twin) -> dict[str, Any]:
         "serial_number": twin.serial_number(),
         "plugged": st.plugged,
         "probe_attached": st.probe_attached,
+        "lifted": st.lifted,
         "run_state": st.run_state,
         "running_app": st.running_app,
     }

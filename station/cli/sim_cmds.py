@@ -165,11 +165,43 @@ def register(cli: click.Group) -> None:
     @click.argument("name")
     @dir_option
     def unplug(name: str, bench_dir: Path | None) -> None:
-        """Pull the twin's cable: its probe and USB device vanish."""
+        """Pull the twin's cable: its probe and USB device vanish (the whole slot; ``lift`` takes
+        only the unit out of its fixture)."""
         bench = open_bench(bench_dir)
         find_twin(bench, name)
         bench.unplug(name)
         click.echo(f"{name}: unplugged")
+
+    @sim.command("lift")
+    @click.argument("name")
+    @dir_option
+    def lift(name: str, bench_dir: Path | None) -> None:
+        """Take the unit out of its fixture: its probe stays on USB, the target stops answering
+        (no ACK). ``station sim plug`` seats it again."""
+        bench = open_bench(bench_dir)
+        find_twin(bench, name)
+        bench.lift(name)
+        click.echo(f"{name}: taken out of the fixture, its probe still attached")
+
+    @sim.command("pull-probe")
+    @click.argument("name")
+    @dir_option
+    def pull_probe(name: str, bench_dir: Path | None) -> None:
+        """Pull the slot's debug probe off the station's USB: the unit stays in its fixture."""
+        bench = open_bench(bench_dir)
+        find_twin(bench, name)
+        bench.pull_probe(name)
+        click.echo(f"{name}: probe pulled")
+
+    @sim.command("attach-probe")
+    @click.argument("name")
+    @dir_option
+    def attach_probe(name: str, bench_dir: Path | None) -> None:
+        """Put the slot's debug probe back on the station's USB."""
+        bench = open_bench(bench_dir)
+        find_twin(bench, name)
+        bench.attach_probe(name)
+        click.echo(f"{name}: probe attached")
 
     @sim.command("reset")
     @click.argument("name")

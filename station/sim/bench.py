@@ -178,8 +178,28 @@ class Bench:
         return twin
 
     def unplug(self, name: str) -> Twin:
+        """The unit and its probe leave (see :meth:`Twin.unplug`)."""
         twin = self.get(name)
         twin.unplug()
+        return twin
+
+    def lift(self, name: str) -> Twin:
+        """The unit is taken out of its fixture; its probe stays (see :meth:`Twin.lift`)."""
+        twin = self.get(name)
+        twin.lift()
+        return twin
+
+    def pull_probe(self, name: str) -> Twin:
+        """The slot's probe leaves; the unit stays (see :meth:`Twin.pull_probe`)."""
+        twin = self.get(name)
+        twin.pull_probe()
+        return twin
+
+    def attach_probe(self, name: str) -> Twin:
+        """The slot's probe is back on the station's USB."""
+        twin = self.get(name)
+        twin.update_state(probe_attached=True)
+        twin.events.record("probe_attached")
         return twin
 
 

@@ -116,8 +116,14 @@ class Faults:
 
 @dataclass
 class State:
-    plugged: bool = True  # USB cable/power connected
-    probe_attached: bool = True  # SWD probe connected to the board
+    plugged: bool = True  # USB cable/power connected (on a line: seated in its powered fixture)
+    #: the slot's SWD probe is there: on the station's USB, wired to the fixture. False: its cable
+    #: was pulled or its probe server died, and pyocd gets ``ProbeDisconnected`` (see station.sim.probe)
+    probe_attached: bool = True
+    #: the unit was taken out of its fixture while the fixture's probe stayed on the station's USB
+    #: (``Twin.lift``): the probe still enumerates and opens, but nothing answers on SWD (no ACK),
+    #: and the unit, unpowered, has no USB face either. Only meaningful while ``plugged`` is False.
+    lifted: bool = False
     run_state: str = "dfu"
     running_app: str | None = None  # "product" | "factory-test" | "unknown" when run_state == "running"
     setup_done: bool = False
@@ -130,6 +136,11 @@ class State:
     #: the debug probe on the fixture, as far as its USB link costs time: ``ideal`` (SWD wire time
     #: only) or a CMSIS-DAP model from station.sim.probe_usb (``station sim create --probe``)
     probe_model: str = "ideal"
+
+    def probe_listed(self) -> bool:
+        """Whether the slot's probe enumerates on the station's USB: attached, with its unit in the
+        fixture or lifted out of it (the probe stays); an unplugged twin takes its probe along."""
+        return self.probe_attached and (self.plugged or self.lifted)
 
 
 def _atomic_write_json(path: Path, data: dict[str, Any]) -> None:
@@ -588,12 +599,32 @@ class Twin:
     # ------------------------------------------------------------------ hotplug
     def plug(self) -> None:
         self.flash_bytes_written = 0
-        st = self.update_state(plugged=True, generation=self.state.generation + 1)
+        st = self.update_state(plugged=True, lifted=False, generation=self.state.generation + 1)
         self.events.record("plug", run_state=st.run_state)
 
     def unplug(self) -> None:
-        self.update_state(plugged=False, run_state="off", running_app=None, generation=self.state.generation + 1)
+        """The unit and its slot's probe leave together (a bench device's USB cable, or a whole
+        fixture slot taken off the station): nothing of it enumerates any more."""
+        self.update_state(plugged=False, lifted=False, run_state="off", running_app=None,
+                          generation=self.state.generation + 1)
         self.events.record("unplug")
+
+    def lift(self) -> None:
+        """The unit is taken out of its fixture; the fixture's probe stays on the station's USB.
+
+        What a real line sees: the probe keeps enumerating and answering its own commands, but the
+        target gives no ACK (see :mod:`station.sim.probe`), and the unit, which the fixture powered,
+        is off. :meth:`plug` seats a unit again.
+        """
+        self.update_state(plugged=False, lifted=True, run_state="off", running_app=None,
+                          generation=self.state.generation + 1)
+        self.events.record("lift")
+
+    def pull_probe(self) -> None:
+        """The slot's probe leaves (its USB cable pulled, or its probe server died); the unit stays
+        in the fixture, powered. pyocd then gets ``ProbeDisconnected`` and no longer lists it."""
+        self.update_state(probe_attached=False)
+        self.events.record("probe_pulled")
 
 
 

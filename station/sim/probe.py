@@ -17,7 +17,16 @@ Like a real probe, it:
   debugger clears the flag through ABORT (:meth:`~station.sim.dap.DebugPort.refuses`), as pyocd's
   ``clear_sticky_err`` does; ``swd_wait_rate`` → retried like CMSIS-DAP firmware does, and only a
   WAIT that outlasts the retry budget surfaces as ``TransferTimeoutError``;
-* vanishes when its twin is unplugged (``ProbeDisconnected`` on every further call);
+* vanishes when its twin is unplugged or its probe pulled (``ProbeDisconnected`` on every further
+  call, and no longer listed), as pyocd's probe server reports a probe that went away
+  (``tcp_probe_server.py`` status ``PROBE_DISCONNECTED``);
+* stays when only the unit is lifted out of its fixture (:meth:`Twin.lift`): it still lists, opens
+  and answers its own commands (connect, clock, the reset pin), but every DP/AP transfer gets no
+  ACK (no target drives the ACK phase): a CMSIS-DAP probe reports transfer response 7, which
+  pyocd 0.46 turns into a plain ``TransferError`` with the words in :data:`NO_ACK`
+  (``pydapaccess/cmsis_dap_core.py`` ``ACK_NO_ACK = 7``; ``dap_access_cmsis_dap.py``
+  ``_check_response``; ``cmsis_dap_probe.py`` ``_convert_exception``), and its probe server passes
+  it on as ``TRANSFER_ERROR`` (``tcp_probe_server.py``), never as ``PROBE_DISCONNECTED``;
 * costs time: every transfer charges ~46 SWD bits at the set clock to the twin's device clock, and
   with a probe model (``station sim create --probe``, :mod:`station.sim.probe_usb`) the USB packets
   and round trips a CMSIS-DAP v1 or v2 probe would need for the same traffic.
@@ -77,10 +86,13 @@ def _default_twins() -> list[Twin]:
     elsewhere = {name for name, info in published_probes(bench.path).items() if int(info.get("pid", 0)) != os.getpid()}
     out = []
     for twin in bench.twins():
-        st = twin.state
-        if st.plugged and st.probe_attached and twin.name not in elsewhere:
+        if twin.state.probe_listed() and twin.name not in elsewhere:
             out.append(twin)
     return out
+
+
+#: pyocd 0.46's words for a transfer that got no ACK (``dap_access_cmsis_dap.py`` ``_check_response``)
+NO_ACK = "SWD/JTAG communication failure (No ACK); check USB cable, reduce debugger clock"
 
 
 class SimProbe(DebugProbe):
@@ -226,14 +238,17 @@ class SimProbe(DebugProbe):
     # ------------------------------------------------------------------ reset pin
     def reset(self) -> None:
         with self.twin.lock:
-            chip = self._enter()
-            chip.hold_reset(True)
-            chip.hold_reset(False)
+            chip = self._enter(target=False)
+            if chip is not None:
+                chip.hold_reset(True)
+                chip.hold_reset(False)
         self._command()
 
     def assert_reset(self, asserted: bool) -> None:
         with self.twin.lock:
-            self._enter().hold_reset(asserted)
+            chip = self._enter(target=False)
+            if chip is not None:
+                chip.hold_reset(asserted)
             self._reset_asserted = asserted
         self._command()
 
@@ -242,20 +257,26 @@ class SimProbe(DebugProbe):
 
     # ------------------------------------------------------------------ DAP transfers
     def _require_present(self) -> None:
-        st = self.twin.state
-        if not (st.plugged and st.probe_attached):
+        if not self.twin.current_state().probe_listed():
             raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: target {self.twin.name} is not connected")
 
-    def _enter(self) -> Any:
+    def _enter(self, *, target: bool = True) -> Any:
+        """The chip behind the probe; ``target`` False for the probe's own commands (the reset pin),
+        which a probe with nothing on its pins still carries out."""
         chip = self._chip
         if chip is None:
             raise exceptions.ProbeError(f"probe {self.unique_id} is not open")
+        st = self.twin.current_state()
+        if not st.probe_listed():
+            # The probe itself went (its cable, its server), or the whole slot with it.
+            raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: target {self.twin.name} is not connected")
+        if st.lifted:
+            # The unit left the fixture; the probe is still here and hears no ACK.
+            if target:
+                raise exceptions.TransferError(NO_ACK)
+            return None
         if chip.gone:
             raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: device unplugged")
-        st = self.twin.current_state()
-        if not (st.plugged and st.probe_attached):
-            # Pulled from the fixture by someone else (another process, the operator, a test).
-            raise exceptions.ProbeDisconnected(f"probe {self.unique_id}: target {self.twin.name} is not connected")
         faults = self.twin.current_faults()
         self._fault_rate = faults.swd_fault_rate or 0.0
         self._wait_rate = faults.swd_wait_rate or 0.0

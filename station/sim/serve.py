@@ -417,7 +417,7 @@ class SwdPublisher:
     def _served(self) -> list[str]:
         if self.names is not None:
             return self.names
-        return [t.name for t in self.bench.twins() if t.state.plugged and t.state.probe_attached]
+        return [t.name for t in self.bench.twins() if t.state.probe_listed()]
 
     def start(self) -> None:
 

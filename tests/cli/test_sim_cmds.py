@@ -52,6 +52,30 @@ def test_unplug_plug_reset_and_events(tmp_path: Path) -> None:
     forget_twins(d)
 
 
+def test_lift_and_pull_probe_keep_what_a_fixture_keeps(tmp_path: Path) -> None:
+    """``lift``: the unit out, its probe stays listed; ``pull-probe``: the probe goes, the unit stays."""
+    d = str(tmp_path / "bench")
+    run("sim", "create", "2", "--dir", d, "--seed", "6")
+
+    def row(name: str) -> dict[str, object]:
+        rows = {r["name"]: r for r in json.loads(run("sim", "list", "--json", "--dir", d)[1])}
+        return rows[name]
+
+    assert run("sim", "lift", "twin01", "--dir", d)[0] == 0
+    assert (row("twin01")["plugged"], row("twin01")["lifted"], row("twin01")["probe_attached"]) == (False, True, True)
+    assert run("sim", "pull-probe", "twin02", "--dir", d)[0] == 0
+    assert (row("twin02")["plugged"], row("twin02")["probe_attached"]) == (True, False)
+    from station.sim.bench import Bench
+
+    bench = Bench(d)
+    assert bench.get("twin01").state.probe_listed() and not bench.get("twin02").state.probe_listed()
+    assert run("sim", "attach-probe", "twin02", "--dir", d)[0] == 0
+    assert run("sim", "plug", "twin01", "--dir", d)[0] == 0
+    assert (row("twin01")["plugged"], row("twin01")["lifted"]) == (True, False) and row("twin02")["probe_attached"]
+    assert run("sim", "lift", "nosuch", "--dir", d)[0] == 2
+    forget_twins(d)
+
+
 def test_fault_sets_typed_values_and_rejects_bad_ones(tmp_path: Path) -> None:
     d = str(tmp_path / "bench")
     run("sim", "create", "1", "--dir", d)

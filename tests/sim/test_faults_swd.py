@@ -181,3 +181,38 @@ def test_a_fault_holds_the_sticky_flag_and_the_dp_refuses_all_but_dpidr_ctrlstat
         assert probe.stats["refused"] == 4 and probe.stats["faults"] == 1
     finally:
         probe.close()
+
+
+def test_a_unit_lifted_from_its_fixture_leaves_the_probe_and_gives_no_ack(bench: Bench, twin: Twin,
+                                                                         tmp_path: Path) -> None:
+    """What a CMSIS-DAP probe with nothing on its pins gives pyocd: the probe still lists and
+    opens, each transfer is a plain TransferError (no ACK), and a fresh connect finds no DP."""
+    with session(twin, tmp_path) as s:
+        assert s.target.read32(0x10000100) == 0x52840
+        bench.lift(twin.name)
+        with pytest.raises(exceptions.TransferError) as info:
+            s.target.read32(0x10000100)
+        assert type(info.value) is exceptions.TransferError and "No ACK" in str(info.value)
+    uids = [p.unique_id for p in ConnectHelper.get_all_connected_probes(blocking=False)]
+    assert twin.identity.probe_uid in uids  # the fixture's probe is still on USB
+    with pytest.raises(exceptions.Error, match="Target not detected") as info2:
+        with session(twin, tmp_path):
+            pass
+    assert type(info2.value.__cause__) is exceptions.TransferError  # DP IDR read got no ACK
+    assert twin.events.kinds()[-1] == "lift" and twin.state.run_state == "off"
+    bench.plug(twin.name)  # a unit seated again answers
+    with session(twin, tmp_path) as s:
+        assert s.target.read32(0x10000100) == 0x52840
+
+
+def test_a_pulled_probe_disconnects_and_is_no_longer_listed(bench: Bench, twin: Twin, tmp_path: Path) -> None:
+    with session(twin, tmp_path) as s:
+        bench.pull_probe(twin.name)
+        with pytest.raises(exceptions.ProbeDisconnected):
+            s.target.read32(0x10000100)
+    uids = [p.unique_id for p in ConnectHelper.get_all_connected_probes(blocking=False)]
+    assert twin.identity.probe_uid not in uids
+    assert twin.state.plugged  # the unit is still in its fixture
+    bench.attach_probe(twin.name)
+    with session(twin, tmp_path) as s:
+        assert s.target.read32(0x10000100) == 0x52840
