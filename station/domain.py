@@ -156,8 +156,9 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
     #: the station could not finish, which says nothing about the device: the registry became
-    #: unavailable, the probe or the unit's connection was lost mid-run, or a station bug. A slot's
-    #: result only; its attempt is stored as failed with the reason (e.g. "registry unavailable …")
+    #: unavailable, the slot's debug probe was lost mid-run, or a station bug (a unit that left
+    #: mid-run is FAILED). A slot's result only; its attempt is stored as failed with the reason
+    #: (e.g. "registry unavailable …")
     ERROR = "error"
 
 

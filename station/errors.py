@@ -114,7 +114,14 @@ class DeviceError(StationError):
 
 
 class DeviceGone(DeviceError):
-    """The device (or its probe) disappeared: unplugged mid-operation."""
+    """The device disappeared mid-operation: unplugged from USB, or taken out of its fixture (its
+    probe still there, the target no longer answering). The unit left: its attempt fails."""
+
+
+class ProbeGone(DeviceGone):
+    """The slot's debug probe went (its cable pulled, its probe server dead, its USB link broken):
+    the station lost its tool, which says nothing about the unit, so the attempt ends in ERROR.
+    A ``DeviceGone`` still, for code that only needs to know the link is gone."""
 
 
 class DeviceTimeout(DeviceError):

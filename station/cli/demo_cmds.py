@@ -24,7 +24,7 @@ from station.app.bench import DEMO_RUN_PREFIX, demo_root, demo_station_name, new
 from station.app.profiles import demo_profile
 from station.app.settings import path_component
 from station.cli.common import echo_json, json_option
-from station.cli.progress import result_json, results_table
+from station.cli.progress import exit_code, result_json, results_table
 
 __all__ = ["DEMO_RUN_PREFIX", "demo_root", "demo_station_name", "new_demo_bench", "register"]
 
@@ -114,5 +114,6 @@ def register(cli: click.Group) -> None:
             out.print(f"registry: {db}")
             out.print(f"labels:   {bench_dir / 'labels' / path_component(lot)}")
             out.print(f"{passed}/{len(results)} devices passed")
-        if passed != len(results):
-            sys.exit(1)
+        code = exit_code(results)
+        if code:
+            sys.exit(code)

@@ -92,7 +92,8 @@ def results_table(results: Sequence[SlotResult], title: str = "Provisioning") ->
         table.add_column(col, overflow="fold", no_wrap=col in ("device", "outcome"))
     usb = 0
     for r in results:
-        colour = {"passed": "green", "skipped": "yellow"}.get(r.outcome, "red")
+        # an error (the station's) must not look like a failed unit, here as on the window's cards
+        colour = {"passed": "green", "skipped": "yellow", "error": "magenta"}.get(r.outcome, "red")
         if r.transport == "usb" or _named_by_device(r.slot):
             usb += 1
         table.add_row(
@@ -113,6 +114,23 @@ def failed_step(r: SlotResult) -> str:
     if not title or title.lower().replace(" ", "-") == name:
         return name
     return f"{title} ({name})"
+
+
+#: exit status when the station itself could not finish a device (an ``error`` result: its probe
+#: went, the registry went down, a bug). 1 stays "a device failed"; a script can tell "bin the
+#: unit" from "call an engineer" without parsing the output.
+EXIT_STATION_ERROR = 3
+
+
+def exit_code(results: Sequence[SlotResult]) -> int:
+    """0 every device passed (or was done already); 3 the station hit an error on any of them (it
+    says nothing about those units, and calls for an engineer before the next lot); else 1, a
+    device failed or was stopped."""
+    if any(r.outcome == "error" for r in results):
+        return EXIT_STATION_ERROR
+    if any(r.outcome not in ("passed", "skipped") for r in results):
+        return 1
+    return 0
 
 
 def result_json(r: SlotResult) -> dict[str, Any]:

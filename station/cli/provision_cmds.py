@@ -17,7 +17,7 @@ from station.cli.common import (
     profile_option,
     sim_option,
 )
-from station.cli.progress import SlotProgress, result_json, results_table
+from station.cli.progress import SlotProgress, exit_code, result_json, results_table
 from station.errors import ConfigError
 
 
@@ -149,5 +149,6 @@ def register(cli: click.Group) -> None:
             echo_json({"lot": lot, "results": [result_json(r) for r in results]})
         else:
             Console().print(results_table(results, title=f"Lot {lot}"))
-        if any(r.outcome not in ("passed", "skipped") for r in results):
-            sys.exit(1)
+        code = exit_code(results)
+        if code:
+            sys.exit(code)

@@ -69,7 +69,7 @@ class PlanResult:
     failing_step: str | None
     reason: str | None
     cancelled: bool = False
-    #: the device (or its link) disappeared mid-test: nothing says the unit is bad
+    #: the device (or its link) disappeared mid-test: the run ends there, as the unit leaving
     device_gone: bool = False
 
 

@@ -3,8 +3,8 @@
 Lifecycle of every link: obtain it from a discovery function, use it as a context manager
 (``__enter__`` opens the probe/port/USB handle, ``__exit__`` releases it whatever happened), call
 operations in between. Every operation raises only :mod:`station.errors` exceptions:
-``DeviceGone`` (unplugged), ``DeviceTimeout``, ``DeviceLocked``, ``VerifyError``,
-``TransportError``. Progress is reported through an injected callable; links never print.
+``DeviceGone`` (the unit unplugged or out of its fixture; its subclass ``ProbeGone``: the probe
+went), ``DeviceTimeout``, ``DeviceLocked``, ``VerifyError``, ``TransportError``. Progress is reported through an injected callable; links never print.
 
 Implementations: ``station.hw.swd`` (pyocd; the flows are typed against these protocols, and
 mypy holds each class to its protocol where a flow assigns it), ``station.hw.usb`` + ``station.hw.dfu`` (pyusb),

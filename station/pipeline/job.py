@@ -75,6 +75,9 @@ class SlotResult:
     steps: list[tuple[str, str, float]] = field(default_factory=list)  # (name, outcome, seconds)
     labels: list[str] = field(default_factory=list)
     serial_number: str | None = None
+    #: what went mid-run, when something did: ``device-gone`` (a ``failed`` unit that left),
+    #: ``probe-gone`` / ``registry-unavailable`` / ``internal`` (an ``error``: the station's)
+    fault: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -96,6 +99,7 @@ class SlotResult:
             "steps": [{"name": n, "outcome": o, "seconds": round(s, 3)} for n, o, s in self.steps],
             "labels": self.labels,
             "unsafe_to_power": self.unsafe_to_power,
+            "fault": self.fault,
         }
 
     @property

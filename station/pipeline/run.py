@@ -21,6 +21,7 @@ from station.errors import (
     DeviceError,
     DeviceGone,
     IdentityMismatch,
+    ProbeGone,
     RegistryConflict,
     RegistryUnavailable,
     StationError,
@@ -46,11 +47,17 @@ LOG = logging.getLogger(__name__)
 
 FINISH_RUN_PRODUCT = "run-product"
 
-#: Why an attempt ended in ``error`` (the station could not finish; nothing says the unit is bad).
-FAULT_DEVICE_GONE = "device-gone"  # the probe, its cable or the unit's connection went mid-run
+#: Why an attempt ended as it did when something left mid-run (the ``fault`` of ``attempt_finished``
+#: and of a slot result). ``device-gone`` ends it ``failed``: the unit was unplugged or taken out
+#: of its fixture while its probe stayed, so this unit did not make it. The others end it ``error``:
+#: the station could not finish, which says nothing about the unit.
+FAULT_DEVICE_GONE = "device-gone"
+FAULT_PROBE_GONE = "probe-gone"  # the slot's debug probe went (its cable, its probe server)
 FAULT_REGISTRY = "registry-unavailable"
 FAULT_INTERNAL = "internal"  # a bug in the station
 OVERRIDE_FIRST_CONNECT = "allow-first-connect"
+#: how a failed attempt's reason starts when the unit left mid-run (``device-gone``)
+UNIT_GONE_REASON = "the unit was unplugged or taken out"
 
 
 def measurement_record(m: Measurement) -> MeasurementRecord:
@@ -387,9 +394,10 @@ class DeviceRun:
               fault: str | None = None) -> SlotResult:
         """Record how the attempt ended. Never raises: a slot always gets its result back.
 
-        ``fault`` says, for an ``error`` outcome, which part of the station could not go on
-        (:data:`FAULT_DEVICE_GONE`, :data:`FAULT_REGISTRY`, :data:`FAULT_INTERNAL`), so a front end
-        can tell the operator what to do in words without parsing ``reason``.
+        ``fault`` says what went mid-run: for an ``error`` outcome which part of the station could
+        not go on (:data:`FAULT_PROBE_GONE`, :data:`FAULT_REGISTRY`, :data:`FAULT_INTERNAL`), for a
+        ``failed`` one that the unit left (:data:`FAULT_DEVICE_GONE`), so a front end can tell the
+        operator what to do in words without parsing ``reason``.
         """
         if self.claimed and self.result.device_id:
             self.ctx.claims.release(self.result.device_id, self.result.slot)
@@ -420,6 +428,7 @@ class DeviceRun:
         r = self.result
         r.outcome, r.failing_step, r.reason = outcome, failing_step, reason
         r.failing_step_title = self.step_title(failing_step)
+        r.fault = fault if outcome in (Outcome.ERROR, Outcome.FAILED) else None
         r.attempt_id = self.rec.attempt_id
         r.duration_s = time.monotonic() - self.rec.started
         r.hardware_s = self.hardware_s
@@ -428,7 +437,7 @@ class DeviceRun:
         self.rec.emit(EventKind.ATTEMPT_FINISHED, outcome=outcome, step=failing_step, message=reason or "",
                       data={"result": r.to_dict(), "serial_number": r.serial_number, "attempt_id": r.attempt_id,
                             "station_fault": outcome == Outcome.ERROR,
-                            "fault": fault if outcome == Outcome.ERROR else None})
+                            "fault": r.fault})
         return r
 
     def step_title(self, name: str | None) -> str | None:
@@ -460,6 +469,13 @@ def unavailable_reason(step: str | None, exc: RegistryUnavailable) -> str:
     return f"{UNAVAILABLE_REASON}: the station stopped{where}, the device was left safe ({exc})"
 
 
+def unit_gone_reason(step: str | None, exc: DeviceGone) -> str:
+    """An attempt the unit left: operator words first, the link's own words in brackets (which a
+    front end may leave off, see ``station.ui.cardmodel.operator_reason``)."""
+    where = f" during {step}" if step else ""
+    return f"{UNIT_GONE_REASON}{where} ({exc})"
+
+
 def finish_run(run: DeviceRun, body: Any, target: str = "") -> SlotResult:
     """Run ``body`` and turn how it ended into the attempt's outcome."""
     run.started(target)
@@ -469,10 +485,14 @@ def finish_run(run: DeviceRun, body: Any, target: str = "") -> SlotResult:
         cause = f.cause
         if isinstance(cause, RegistryUnavailable):
             return run.close(Outcome.ERROR, f.step, unavailable_reason(f.step, cause), FAULT_REGISTRY)
+        if isinstance(cause, ProbeGone):
+            # The station lost its probe: it could not finish, which says nothing about the unit
+            # (OpenHTF's ERROR, not FAIL). Stored as failed with the reason.
+            return run.close(Outcome.ERROR, f.step, str(cause), FAULT_PROBE_GONE)
         if isinstance(cause, DeviceGone):
-            # A pulled probe or a lost unit: the station could not finish, which says nothing
-            # about the unit (OpenHTF's ERROR, not FAIL). Stored as failed with the reason.
-            return run.close(Outcome.ERROR, f.step, str(cause), FAULT_DEVICE_GONE)
+            # The unit left (USB unplugged, lifted from the fixture while its probe stayed): this
+            # unit did not make it, and the operator knows why from the step and the words.
+            return run.close(Outcome.FAILED, f.step, unit_gone_reason(f.step, cause), FAULT_DEVICE_GONE)
         if isinstance(cause, AlreadyDone):
             return run.close(Outcome.SKIPPED, None, str(cause))
         if isinstance(cause, Cancelled):
@@ -483,8 +503,10 @@ def finish_run(run: DeviceRun, body: Any, target: str = "") -> SlotResult:
         return run.close(Outcome.CANCELLED, None, str(exc))
     except RegistryUnavailable as exc:  # outside a step: opening the attempt, the status check
         return run.close(Outcome.ERROR, None, unavailable_reason(None, exc), FAULT_REGISTRY)
+    except ProbeGone as exc:  # outside a step
+        return run.close(Outcome.ERROR, None, str(exc), FAULT_PROBE_GONE)
     except DeviceGone as exc:  # outside a step
-        return run.close(Outcome.ERROR, None, str(exc), FAULT_DEVICE_GONE)
+        return run.close(Outcome.FAILED, None, unit_gone_reason(None, exc), FAULT_DEVICE_GONE)
     except Exception as exc:
         LOG.exception("bug while provisioning on slot %s", run.result.slot)
         return run.close(Outcome.ERROR, None, f"internal error: {exc!r}", FAULT_INTERNAL)

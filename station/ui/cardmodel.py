@@ -69,8 +69,11 @@ def error_headline(fault: str | None, where: str) -> str:
     """What an ERROR card tells the operator to do, by the part of the station that could not go on
     (``fault`` from the core's ``attempt_finished``). Short: it is read across the room."""
     during = f" while {where}" if where else ""
+    if fault == "probe-gone":
+        # the slot's probe cable off or its probe dead: the station's, not the unit's
+        return f"Probe lost{during}: check the probe, call an engineer"
     if fault == "device-gone":
-        # a probe cable off or a unit lifted from the fixture: the operator can put it right
+        # an older core that called a lost unit an error: the operator can put it right
         return f"Lost contact{during}: check the unit and probe"
     if fault == "registry-unavailable":
         return f"Registry down{during}: call an engineer"
@@ -243,6 +246,12 @@ class SlotView:
         elif station_fault or outcome == "error":
             self.state = CardState.ERROR
             self.headline = error_headline(fault, where)
+        elif fault == "device-gone":
+            # the unit left mid-run (unplugged, taken out of the fixture): this unit failed, and
+            # the operator sees that nothing else is wrong with it
+            self.state = CardState.FAIL
+            self.headline = f"Unplugged during: {step_title(failing_step, self.titles)}" if failing_step \
+                else "Unplugged"
         else:
             self.state = CardState.FAIL
             self.headline = f"Failed at: {step_title(failing_step, self.titles)}" if failing_step else "Failed"

@@ -98,15 +98,20 @@ class DemoBench:
         return twin
 
     def unplug(self, name: str) -> None:
+        """The unit leaves: unplugged from the hub (USB), or taken out of its fixture (SWD), where
+        the fixture's probe stays. Either way this unit fails; nothing is wrong with the station."""
         from station.sim.bench import Bench
 
-        Bench(self.bench_dir).unplug(name)
+        if self.transport == "swd":
+            Bench(self.bench_dir).lift(name)
+        else:
+            Bench(self.bench_dir).unplug(name)
 
     def pull_probe(self, name: str) -> None:
         """The probe's cable comes off: the station loses its tool, not the unit its worth."""
         from station.sim.bench import Bench
 
-        Bench(self.bench_dir).get(name).update_state(probe_attached=False)
+        Bench(self.bench_dir).pull_probe(name)
 
     def names(self) -> list[str]:
         from station.sim.bench import Bench
@@ -137,7 +142,7 @@ class DemoControls(QWidget):
         self.which.setMinimumContentsLength(8)
         self.plug_button = QPushButton("Plug in a device")
         self.bad_button = QPushButton("Plug in one with a bad battery")
-        self.unplug_button = QPushButton("Unplug")
+        self.unplug_button = QPushButton("Take the unit out" if demo.transport == "swd" else "Unplug")
         self.probe_button = QPushButton("Pull its probe")
         self.plug_button.clicked.connect(self.plug)
         self.bad_button.clicked.connect(self.plug_bad)

@@ -220,3 +220,17 @@ def test_devices_and_identify_list_everything_attached(tmp_path: Path) -> None:
     # Identifying over SWD must not change what the device runs.
     assert running.state.run_state == "running" and "first_connect" not in running.events.kinds()
     forget_twins(bench.path)
+
+
+def test_a_probe_lost_mid_run_exits_three_and_says_error_not_failed(setup) -> None:  # type: ignore[no-untyped-def]
+    """Exit 3: the station could not finish a device (call an engineer), told apart from 1 (a unit failed)."""
+    _bench, twins, _cache, env = setup
+    # 20 KB into the first flash, slot 1 goes from the station, probe and all
+    assert station("sim", "fault", twins[0].name, "unplug_after_bytes=20000", env=env).returncode == 0
+    slots = ",".join(f"{i + 1}={t.identity.probe_uid}" for i, t in enumerate(twins))
+    out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L3", "--slots", slots, "--answer", "led=yes",
+                  "--json", env=env)
+    assert out.returncode == 3, out.stderr
+    by_slot = {r["slot"]: r for r in json.loads(out.stdout)["results"]}
+    assert (by_slot["1"]["outcome"], by_slot["1"]["fault"]) == ("error", "probe-gone"), by_slot["1"]
+    assert by_slot["2"]["outcome"] == "passed" and by_slot["2"]["fault"] is None

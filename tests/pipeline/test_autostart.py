@@ -107,7 +107,7 @@ def test_unplugging_mid_run_ends_that_run_cleanly(line: Line, bench: Bench, tmp_
         ship_with_bootloader(twin)
         _wait(lambda: len(auto.results) == 1)
     r = auto.results[0]
-    assert r.outcome == "error" and r.reason  # the station lost the unit: ERROR, not FAIL
+    assert (r.outcome, r.fault) == ("failed", "device-gone") and r.reason  # over USB the unit left: FAIL
     assert not auto.active
     never_connected(twin)
 

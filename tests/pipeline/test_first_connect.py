@@ -32,10 +32,12 @@ def _steps(steps: list[str]) -> list[object]:
     return [s if s in FAST_STEPS else pytest.param(s, marks=pytest.mark.slow) for s in steps]
 
 
-def _unplug_at(line: Line, bench: Bench, step: str, slot: str, twin: Twin) -> None:
+def _unplug_at(line: Line, bench: Bench, step: str, slot: str, twin: Twin, how: str = "unplug") -> None:
+    """At ``step``, ``how`` = ``unplug`` (USB cable out), ``lift`` (the unit out of its fixture,
+    the probe stays) or ``pull_probe`` (the slot's probe goes, the unit stays)."""
     def hook(ev: Event) -> None:
         if ev.kind == "step_started" and ev.step == step and ev.slot == slot:
-            bench.unplug(twin.name)
+            getattr(bench, how)(twin.name)
 
     line.hooks.append(hook)
 
@@ -53,19 +55,34 @@ def _power_again_after_a_failure(line: Line, bench: Bench, twin: Twin, r: SlotRe
 
 
 @pytest.mark.parametrize("step", _steps(SWD_STEPS))
-def test_swd_unplug_at_every_step(line: Line, bench: Bench, step: str) -> None:
+def test_swd_unit_taken_out_at_every_step(line: Line, bench: Bench, step: str) -> None:
     victim, bystander = bench.create(2, seed=100 + SWD_STEPS.index(step))
-    _unplug_at(line, bench, step, "1", victim)
+    _unplug_at(line, bench, step, "1", victim, "lift")
     results = {r.slot: r for r in line.swd([victim, bystander])}
     assert results["2"].outcome == "passed", "the other slot carries on"
     r = results["1"]
     if step in NO_DEVICE_IO:
         assert r.outcome == "passed"
     else:
-        # the station lost the device: ERROR (it could not finish), not FAIL (nothing says the unit is bad)
-        assert r.outcome == "error", (step, r.failing_step, r.reason)
-        assert r.reason
+        # the unit left while its probe stayed: this unit failed, at that step, and the words say why
+        assert (r.outcome, r.fault) == ("failed", "device-gone"), (r.failing_step, r.reason)
+        assert r.failing_step in SWD_STEPS[SWD_STEPS.index(step):], r.reason  # that step, or the next touching it
+        assert f"the unit was unplugged or taken out during {r.failing_step} (" in (r.reason or ""), r.reason
         _power_again_after_a_failure(line, bench, victim, r)
+    never_connected(victim)
+    never_connected(bystander)
+
+
+@pytest.mark.parametrize("step", ["identify", "flash", "flash-final"])
+def test_swd_probe_pulled_is_a_station_error(line: Line, bench: Bench, step: str) -> None:
+    victim, bystander = bench.create(2, seed=150 + SWD_STEPS.index(step))
+    _unplug_at(line, bench, step, "1", victim, "pull_probe")
+    results = {r.slot: r for r in line.swd([victim, bystander])}
+    assert results["2"].outcome == "passed", "the other slot carries on"
+    r = results["1"]
+    # the station lost its probe: ERROR, which says nothing about the unit (still in its fixture)
+    assert (r.outcome, r.fault, r.failing_step) == ("error", "probe-gone", step), r.reason
+    assert "probe" in (r.reason or "") and victim.state.plugged
     never_connected(victim)
     never_connected(bystander)
 
@@ -85,13 +102,10 @@ def test_usb_unplug_at_every_step(line: Line, bench: Bench, tmp_path: Path, step
     r = results[victim.device_id]
     if step in NO_DEVICE_IO:
         assert r.outcome == "passed"
-    elif step == "secure-state":
-        # the last check finds the device out of DFU mode: from USB, the station cannot tell a
-        # unit gone from one that left DFU by itself, so it fails the unit (it is not safe)
-        assert r.outcome == "failed", (step, r.failing_step, r.reason)
     else:
-        # the station lost the device: ERROR (it could not finish), not FAIL (nothing says the unit is bad)
-        assert r.outcome == "error", (step, r.failing_step, r.reason)
+        # over USB the unit is the device: it left, so it failed (never the station's ERROR)
+        assert r.outcome == "failed", (step, r.failing_step, r.reason)
+        assert r.failing_step in USB_STEPS[USB_STEPS.index(step):], r.reason  # that step, or the next touching it
     if step not in NO_DEVICE_IO:
         _power_again_after_a_failure(line, bench, victim, r)
     never_connected(victim)

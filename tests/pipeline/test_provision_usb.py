@@ -59,9 +59,10 @@ def test_unplug_during_dfu_download_fails_that_device_only(line: Line, bench: Be
     results = {r.device_id: r for r in line.usb([good, flaky], usb_profile)}
     assert results[good.device_id].outcome == "passed"
     bad = results[flaky.device_id]
-    assert bad.outcome == "error" and bad.failing_step == "flash"  # lost, not shown bad
+    # over USB the unit is the device: unplugged mid-download, it failed (the station is fine)
+    assert (bad.outcome, bad.failing_step, bad.fault) == ("failed", "flash", "device-gone")
     (stored,) = line.registry.attempts_page(AttemptFilter(device_id=flaky.device_id)).rows
-    assert stored.outcome == "failed" and stored.reason == bad.reason  # the registry stores no "error"
+    assert stored.outcome == "failed" and stored.reason == bad.reason
     assert "disappeared" in (bad.reason or "") or "unplug" in (bad.reason or "")
     never_connected(flaky)
     # Replug and retry: the same device now passes.
@@ -75,8 +76,8 @@ def test_blank_chip_is_not_on_usb_at_all(line: Line, bench: Bench, usb_profile) 
     """A chip fresh from Nordic runs nothing (no MBR, no bootloader): USB cannot even see it."""
     twin = bench.create(1, seed=24, blank=True)[0]
     result = line.usb([twin], usb_profile)[0]
-    # ERROR, not FAIL: the station cannot reach it, which says nothing bad about the unit (SWD would program it)
-    assert result.outcome == "error" and result.failing_step == "identify"
+    # from USB a unit that shows no USB face is not there: it fails (SWD would program it)
+    assert result.outcome == "failed" and result.failing_step == "identify"
     assert "not connected over USB" in (result.reason or "")
     assert bytes(twin.flash[:0x1000]) == b"\xff" * 0x1000  # nothing was written
     never_connected(twin)

@@ -58,22 +58,29 @@ def test_a_station_fault_is_error_not_fail() -> None:
     assert v.chips[-1].state == "failed"
 
 
-def test_a_lost_device_is_error_and_says_so_in_words() -> None:
+def test_a_unit_that_left_is_fail_and_a_lost_probe_is_error_in_words() -> None:
     v = SlotView("4")
     v.apply(ev("step_started", step="flash"))
+    v.apply(ev("attempt_finished", outcome="failed", step="flash",
+               message="the unit was unplugged or taken out during flash (programming: the unit stopped answering "
+                       "over SWD; its probe is still there (SWD/JTAG communication failure (No ACK)))",
+               data={"station_fault": False, "fault": "device-gone"}))
+    assert v.state is CardState.FAIL
+    assert v.headline == "Unplugged during: Writing firmware"
+    assert operator_reason(v.reason) == "the unit was unplugged or taken out during flash"
     v.apply(ev("attempt_finished", outcome="error", step="flash",
-               message="programming: the probe or device disconnected (probe SIM9C0C: target slot07 is not connected)",
-               data={"station_fault": True, "fault": "device-gone"}))
+               message="programming: the debug probe disconnected (probe SIM9C0C: target slot07 is not connected)",
+               data={"station_fault": True, "fault": "probe-gone"}))
     assert v.state is CardState.ERROR
-    assert v.headline == "Lost contact while writing firmware: check the unit and probe"
+    assert v.headline == "Probe lost while writing firmware: check the probe, call an engineer"
     v.apply(ev("attempt_finished", outcome="error", step="register", message="registry unavailable: …",
                data={"station_fault": True, "fault": "registry-unavailable"}))
     assert v.headline == "Registry down while registering: call an engineer"
 
 
 def test_the_card_shows_the_reason_without_its_technical_tail() -> None:
-    full = "erasing: the probe or device disconnected (probe SIMD917: target slot04 is not connected)"
-    assert operator_reason(full) == "erasing: the probe or device disconnected"
+    full = "erasing: the debug probe disconnected (probe SIMD917: target slot04 is not connected)"
+    assert operator_reason(full) == "erasing: the debug probe disconnected"
     assert operator_reason("battery: 3.10 V is below the minimum 3.50 V") == "battery: 3.10 V is below the minimum 3.50 V"
     assert operator_reason("led: answered no (expected yes) on the status LED") == \
         "led: answered no (expected yes) on the status LED"  # a bracket mid-sentence stays

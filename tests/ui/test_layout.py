@@ -21,8 +21,8 @@ from .conftest import Station
 #: reasons as the core words them (from runs against twins)
 REASONS = {
     "battery": "battery: 3.10 V is below the minimum 3.50 V",
-    "gone": "computing flash CRCs: the probe or device disconnected (probe SIM17969FA68AB0: target slot04 is "
-            "not connected)",
+    "probe": "computing flash CRCs: the debug probe disconnected (probe SIM17969FA68AB0: target slot04 is "
+             "not connected)",
     "registry": "registry unavailable: the station stopped at register, the device was left safe "
                 "(connection refused)",
     "locked": "the chip is locked (APPROTECT); an engineer must confirm the recovery",
@@ -38,8 +38,8 @@ def stage(station: Station) -> None:
         v.platform, v.serial_number = "boron", "PB0VXNN5RG42QTMX"
     b.card("1").view.finish("passed", failing_step=None, reason=None)
     b.card("2").view.finish("failed", failing_step="battery", reason=REASONS["battery"])
-    b.card("3").view.finish("error", failing_step="verify", reason=REASONS["gone"], station_fault=True,
-                            fault="device-gone")
+    b.card("3").view.finish("error", failing_step="verify", reason=REASONS["probe"], station_fault=True,
+                            fault="probe-gone")  # the longest headline a card shows
     b.card("4").view.finish("error", failing_step="register", reason=REASONS["registry"], station_fault=True,
                             fault="registry-unavailable")
     b.card("5").view.step_started("flash-final")
@@ -66,7 +66,7 @@ def test_every_card_state_reads_in_full(qtbot: QtBot, station: Station, size: tu
     # The device ID has its own line at a size read across the room.
     card = w.board.card("3")
     assert card.id_label.text() == card.view.device_id and card.id_label.font().pixelSize() >= 16
-    assert card.reason_label.text() == "computing flash CRCs: the probe or device disconnected"
+    assert card.reason_label.text() == "computing flash CRCs: the debug probe disconnected"
 
 
 def test_the_check_finds_cut_text(qtbot: QtBot) -> None:

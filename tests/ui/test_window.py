@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,29 +42,49 @@ def test_start_provisions_and_shows_pass(qtbot: QtBot, station: Station) -> None
     assert card.view.state is CardState.PASS
 
 
-def test_unplug_mid_run_is_error_with_the_reason_in_words(qtbot: QtBot, station: Station) -> None:
+def test_unit_taken_out_mid_run_fails_with_the_reason(qtbot: QtBot, station: Station) -> None:
     station.open(1)
     station.window.start_all()
     station.wait_step("1", "flash")
-    station.bench.unplug(station.twins[0].name)
+    station.bench.lift(station.twins[0].name)  # out of the fixture; the fixture's probe stays
     card = station.wait_state("1", CardState.FAIL, CardState.ERROR, CardState.PASS)
-    # The station lost the unit: nothing says it is bad, so not FAIL (OpenHTF's ERROR).
-    assert card.view.state is CardState.ERROR, card.view.reason
-    assert card.banner.word == "ERROR" and card.accessibleName().startswith("Slot 1. ERROR")
+    # The unit left: it did not make it, so FAIL, and the words say why (nothing else is wrong with it).
+    assert card.view.state is CardState.FAIL, card.view.reason
+    assert card.banner.word == "FAIL" and card.accessibleName().startswith("Slot 1. FAIL")
     assert card.view.failing_step == "flash"
-    assert card.view.headline == "Lost contact while writing firmware: check the unit and probe"
-    assert "disconnected" in card.reason_label.text() and card.reason_label.toolTip() == card.view.reason
+    assert card.view.headline == "Unplugged during: Writing firmware"
+    assert card.reason_label.text() == "the unit was unplugged or taken out during flash"
+    assert card.reason_label.toolTip() == card.view.reason and "No ACK" in card.view.reason
+    qtbot.waitUntil(lambda: station.window.shift["failed"] == 1)
+    assert station.window.shift["errors"] == 0
     assert card.retry_button.isEnabled()
+
+
+def test_unplug_mid_run_on_the_usb_bench_fails_with_the_reason(qtbot: QtBot, station: Station,
+                                                                tmp_path: Path) -> None:
+    usb = profile_variant(tmp_path, lambda t: t.replace('transport = "swd"', 'transport = "usb"')
+                          .replace('action = "halt"', 'action = "dfu"'))
+    twin = station.bench.create(1, seed=4321)[0]
+    station.open(usb=True, twins=[twin], profile=usb)
+    station.window.start_all()
+    station.wait_step(twin.device_id, "flash")
+    station.bench.unplug(twin.name)
+    card = station.wait_state(twin.device_id, CardState.FAIL, CardState.ERROR, CardState.PASS)
+    assert card.view.state is CardState.FAIL, card.view.reason
+    assert card.view.headline == "Unplugged during: Writing firmware"
+    assert card.reason_label.text() == "the unit was unplugged or taken out during flash"
 
 
 def test_a_pulled_probe_is_error_not_fail(qtbot: QtBot, station: Station) -> None:
     station.open(1)
     station.window.start_all()
     station.wait_step("1", "flash")
-    station.twins[0].update_state(probe_attached=False)  # the probe's cable comes off
+    station.bench.pull_probe(station.twins[0].name)  # the probe's USB cable comes off
     card = station.wait_state("1", CardState.FAIL, CardState.ERROR, CardState.PASS)
     assert card.view.state is CardState.ERROR, card.view.reason
-    assert card.view.headline.startswith("Lost contact while")
+    assert card.banner.word == "ERROR" and card.accessibleName().startswith("Slot 1. ERROR")
+    assert card.view.headline == "Probe lost while writing firmware: check the probe, call an engineer"
+    assert "probe" in card.reason_label.text() and card.reason_label.toolTip() == card.view.reason
     qtbot.waitUntil(lambda: station.window.shift["errors"] == 1)
     assert station.window.shift["failed"] == 0  # a station error is not counted as a failed unit
 
@@ -173,3 +194,50 @@ def test_closing_during_a_run_asks_cancels_at_a_step_boundary_and_waits(
     # nothing half-recorded: every attempt the run opened is closed, as cancelled
     outcomes = [a.outcome for a in w.session.registry.lot_attempts(w.lot_name)]
     assert outcomes == ["cancelled", "cancelled"]
+
+
+@pytest.fixture
+def pg_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A fresh PostgreSQL database and a way to take it down (refuse connections, end the open ones)."""
+    import os
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base_url = os.environ.get("STATION_TEST_DATABASE_URL")
+    if not base_url:
+        pytest.skip("STATION_TEST_DATABASE_URL is not set")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # this PC's owed-closes file
+    base = make_url(base_url)
+    name = f"guidown_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(base.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True)
+    admin.execute(f'CREATE DATABASE "{name}"')
+
+    def down() -> None:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name])
+
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False), down
+    finally:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def test_registry_down_mid_run_is_error_not_fail(qtbot: QtBot, station: Station,
+                                                 pg_database: tuple[str, Callable[[], None]]) -> None:
+    url, down = pg_database
+    station.db_url = url
+    station.open(1)
+    station.window.start_all()
+    station.wait_step("1", "flash")
+    down()
+    card = station.wait_state("1", CardState.FAIL, CardState.ERROR, CardState.PASS)
+    assert card.view.state is CardState.ERROR, card.view.reason
+    assert card.banner.word == "ERROR"
+    assert card.view.headline.startswith("Registry down") and card.view.headline.endswith(": call an engineer")
+    assert card.view.reason.startswith("registry unavailable")
+    qtbot.waitUntil(lambda: station.window.shift["errors"] == 1)
+    assert station.window.shift["failed"] == 0

@@ -25,7 +25,7 @@ from station.domain import (
     FlashImage,
     gen3_device_id,
 )
-from station.errors import DeviceGone, DeviceLocked, TransportError, VerifyError
+from station.errors import DeviceGone, DeviceLocked, ProbeGone, TransportError, VerifyError
 from station.hw.interfaces import EraseStrategy, FlashReport, ProgressFn, no_progress
 from station.hw.swd import erase_plan, preserve, recovery
 from station.hw.swd.session import (
@@ -34,6 +34,7 @@ from station.hw.swd.session import (
     SkipSvd,
     call,
     close_quietly,
+    innermost_pyocd_error,
     pyocd_modules,
     session_options,
     translate,
@@ -94,6 +95,8 @@ class PyocdSwdLink:
         self._session: Any = None
         self._locked = False
         self._budget = RetryBudget()
+        #: the last failed open got no ACK from the target (the probe answered, nothing behind it)
+        self._no_ack = False
         #: images this session verified and has not written over since (see :meth:`crc32`)
         self._verified: list[FlashImage] = []
 
@@ -110,6 +113,7 @@ class PyocdSwdLink:
         discovery leaves a core without registers, or no core) is closed and opened again, up to
         :data:`OPEN_TRIES` times, and then reported as a device error naming what was missing."""
         missing = ""
+        self._no_ack = False
         for attempt in range(1, OPEN_TRIES + 1):
             missing = self._open_once()
             if not missing:
@@ -117,6 +121,13 @@ class PyocdSwdLink:
             LOG.info("probe %s: session incomplete (%s), open %d of %d", self.probe_uid, missing, attempt,
                      OPEN_TRIES)
             self.close()
+        if self._no_ack:
+            # The probe is there and answers; nothing answers behind it (pyocd's "Target not
+            # detected" over a no-ACK TransferError): no unit in the fixture, or none touching its pins.
+            raise DeviceGone(
+                f"connecting through probe {self.probe_uid}: no unit answers over SWD; its probe is there "
+                f"(no unit in the fixture, or no contact with its pins) ({missing})"
+            )
         raise TransportError(
             f"connecting through probe {self.probe_uid}: the target did not answer reliably over SWD "
             f"(SWD transfer faults, no power, or a bad contact); after {OPEN_TRIES} tries {missing}"
@@ -136,7 +147,7 @@ class PyocdSwdLink:
             except exc.Error as err:
                 raise translate(f"probe {self.probe_uid}", err) from err
             if session is None:
-                raise DeviceGone(f"probe {self.probe_uid} is not connected")
+                raise ProbeGone(f"probe {self.probe_uid} is not connected")
             self._budget = RetryBudget()
             session.delegate = RetryTransientFaults(self._budget, inner=SkipSvd())
             self._session = session
@@ -145,16 +156,20 @@ class PyocdSwdLink:
             except Exception as err:
                 if isinstance(err, OSError):  # pyocd's remote probe: its probe server did not answer
                     self.close()
-                    raise DeviceGone(f"probe {self.probe_uid}: its probe server does not answer ({err})") from err
+                    raise ProbeGone(f"probe {self.probe_uid}: its probe server does not answer ({err})") from err
                 # A locked nRF52 lets pyocd read the CTRL-AP but faults every AHB-AP access, and
                 # pyocd's open then fails part-way (as a TransferFaultError, or a KeyError when no
                 # core could be created). Only the CTRL-AP can say which it was.
                 if recovery.ctrl_ap_says_locked(session.target):
                     self._locked = True
                     return ""
-                if isinstance(err, exc.ProbeDisconnected | exc.TransferTimeoutError):
+                cause = innermost_pyocd_error(err)
+                if isinstance(err, exc.ProbeDisconnected | exc.TransferTimeoutError) or isinstance(cause, exc.ProbeError):
+                    # pyocd's DebugPort._connect re-raises what the probe said as a plain Error
+                    # ("Target not detected"): the probe's own disconnection is the cause then.
                     self.close()
-                    raise translate(f"connecting through probe {self.probe_uid}", err) from err
+                    raise translate(f"connecting through probe {self.probe_uid}", cause) from err
+                self._no_ack = type(cause) is exc.TransferError
                 # A fault the retries could not absorb, or pyocd carrying on past logged faults
                 # until something it needed was not there: open again.
                 return f"the session could not be opened ({err.__class__.__name__}: {err})"

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from station.errors import DeviceError, DeviceGone, DeviceTimeout, TransferFault, TransportError
+from station.errors import DeviceError, DeviceGone, DeviceTimeout, ProbeGone, TransferFault, TransportError
 from station.hw.interfaces import ProbeInfo
 
 LOG = logging.getLogger(__name__)
@@ -94,8 +94,18 @@ def list_probes() -> list[ProbeInfo]:
 def translate(what: str, err: BaseException) -> DeviceError:
     """Turn a pyocd exception into the station's vocabulary, keeping pyocd's words."""
     _, exc = pyocd_modules()
-    if isinstance(err, exc.ProbeDisconnected):
-        return DeviceGone(f"{what}: the probe or device disconnected ({err})")
+    cause = innermost_pyocd_error(err)  # what the probe said, under pyocd's "Target not detected"
+    words = str(err) if cause is err else f"{err}: {cause}"
+    if isinstance(cause, exc.ProbeError):
+        # The probe itself: pyocd's probe server reports a vanished probe as ProbeDisconnected
+        # (tcp_probe_server.py), a local CMSIS-DAP probe whose USB link broke raises ProbeError
+        # ("read thread exited unexpectedly", cmsis_dap_probe.py _convert_exception of DeviceError).
+        return ProbeGone(f"{what}: the debug probe disconnected ({words})")
+    if type(cause) is exc.TransferError:
+        # The probe answered but the target did not: a CMSIS-DAP transfer with no ACK (pyocd 0.46
+        # dap_access_cmsis_dap.py _check_response raises exactly TransferError; WAIT and FAULT
+        # have their own subclasses). The unit left the fixture or lost contact with the pins.
+        return DeviceGone(f"{what}: the unit stopped answering over SWD; its probe is still there ({words})")
     if isinstance(err, exc.TransferTimeoutError):
         return DeviceTimeout(f"{what}: the target kept answering WAIT ({err})")
     if isinstance(err, exc.TransferFaultError):
@@ -105,6 +115,20 @@ def translate(what: str, err: BaseException) -> DeviceError:
     if isinstance(err, exc.TimeoutError):
         return DeviceTimeout(f"{what}: timed out ({err})")
     return TransportError(f"{what}: {err}")
+
+
+def innermost_pyocd_error(err: BaseException) -> BaseException:
+    """The first pyocd error in ``err``'s ``__cause__`` chain that has no pyocd cause of its own.
+
+    pyocd re-raises what the probe said under its own words: ``DebugPort._connect`` turns any
+    error while reading DP IDR into ``Error("Target not detected…")`` from it. Telling a probe
+    that went from a target that did not answer needs the original.
+    """
+    _, exc = pyocd_modules()
+    seen = err
+    while isinstance(seen.__cause__, exc.Error):
+        seen = seen.__cause__
+    return seen
 
 
 def call(what: str, fn: Callable[[], T]) -> T:
