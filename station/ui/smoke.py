@@ -7,12 +7,18 @@ way a click on the card would (through the window's own ``answer_prompt``), and 
 has a result prints one line per slot and leaves: exit 0 when all show PASS, 1 otherwise, 1 when
 ``--quit-after`` seconds pass first (the slots are then stopped at a step boundary). Nothing here
 fakes a result: the verdicts are the cards' own, as the operator would read them.
+
+Leaving is ``QApplication.exit`` by default, which is right only under ``app.exec()``: called
+outside it (a test driving the window in a shared QApplication) Qt keeps the exit pending, and
+every later ``QEventLoop.exec()`` of the process returns at once without delivering an event,
+so each later wait spins until it times out. A caller that owns no event loop passes ``leave``.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from PySide6.QtCore import QObject, QTimer
@@ -30,9 +36,10 @@ STOP_GRACE_S = 30.0
 
 class SmokeDriver(QObject):
     def __init__(self, window: Any, *, answer: str | None, quit_after: float | None,
-                 out: TextIO = sys.stdout) -> None:
+                 out: TextIO = sys.stdout, leave: Callable[[int], None] | None = None) -> None:
         super().__init__(window)
         self.window, self.answer, self.out = window, answer, out
+        self.leave = leave or _exit_app
         self.quit_after = quit_after
         self.t0 = time.monotonic()
         self.ready_at: float | None = None
@@ -102,6 +109,11 @@ class SmokeDriver(QObject):
 
     def _leave(self) -> None:
         self.timer.stop()
-        app = QApplication.instance()
-        if app is not None:
-            app.exit(self.exit_code if self.exit_code is not None else 1)
+        self.leave(self.exit_code if self.exit_code is not None else 1)
+
+
+def _exit_app(code: int) -> None:
+    """End ``app.exec()`` of ``station gui`` with the smoke test's verdict as its exit status."""
+    app = QApplication.instance()
+    if app is not None:
+        app.exit(code)

@@ -104,6 +104,35 @@ class Station:
             w.session.registry.close()
 
 
+@pytest.fixture(autouse=True)
+def _event_loop_still_runs(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that left the shared QApplication exiting, not the ones after it.
+
+    ``QApplication.exit()``/``quit()`` called outside ``app.exec()`` (pytest-qt never runs it) stays
+    pending: every later ``QEventLoop.exec()`` returns at once without delivering an event, so
+    ``qtbot.waitUntil`` spins and each later test times out (a smoke driver did this: the last 13
+    tests of the package failed in ``Station.open``). ``app.exec()`` clears the pending exit.
+    """
+    yield
+    if "qapp" not in request.fixturenames and "qtbot" not in request.fixturenames:
+        return
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    delivered: list[bool] = []
+    loop = QEventLoop()
+    QTimer.singleShot(0, lambda: delivered.append(True))
+    QTimer.singleShot(0, loop.quit)
+    if loop.exec() == -1 and not delivered:
+        QTimer.singleShot(0, app.quit)
+        app.exec()  # clears the pending exit for the tests that follow
+        pytest.fail("this test left QApplication exiting (exit() or quit() outside app.exec()): "
+                    "every later event loop of the process would return at once")
+
+
 @pytest.fixture
 def station(qtbot: Any, station_bench: Bench, gui_cache: Path, tmp_path: Path) -> Iterator[Station]:
     s = Station(qtbot, station_bench, gui_cache, tmp_path)

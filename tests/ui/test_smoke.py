@@ -19,9 +19,10 @@ pytestmark = pytest.mark.slow
 def test_a_no_answer_fails_the_unit_and_the_smoke(qtbot: QtBot, station: Station) -> None:
     w = station.open(1)
     out = io.StringIO()
-    driver = SmokeDriver(w, answer="no", quit_after=180, out=out)
-    qtbot.waitUntil(lambda: driver.exit_code is not None, timeout=180_000)
-    assert driver.exit_code == 1
+    left: list[int] = []  # not QApplication.exit: this process's event loop is shared by every test
+    driver = SmokeDriver(w, answer="no", quit_after=180, out=out, leave=left.append)
+    qtbot.waitUntil(lambda: bool(left), timeout=180_000)
+    assert left == [1] and driver.exit_code == 1 and not w.isVisible()
     assert station.card("1").view.state is CardState.FAIL and station.card("1").view.failing_step == "led"
     text = out.getvalue()
     assert "Slot 1 asks 'Is the status LED green?': answering no" in text
@@ -31,9 +32,10 @@ def test_a_no_answer_fails_the_unit_and_the_smoke(qtbot: QtBot, station: Station
 def test_running_out_of_time_is_a_failure_that_says_so(qtbot: QtBot, station: Station) -> None:
     w = station.open(1)
     out = io.StringIO()
-    driver = SmokeDriver(w, answer=None, quit_after=8, out=out)  # nobody answers the LED question
-    qtbot.waitUntil(lambda: driver.exit_code is not None, timeout=60_000)
-    assert driver.exit_code == 1
+    left: list[int] = []
+    driver = SmokeDriver(w, answer=None, quit_after=8, out=out, leave=left.append)  # nobody answers the LED question
+    qtbot.waitUntil(lambda: bool(left), timeout=90_000)  # 8 s, then at most STOP_GRACE_S to stop
+    assert left == [1] and driver.exit_code == 1
     assert "8 s passed before every slot had a result" in out.getvalue()
     # the unfinished slot is reported as it stands (running, or still waiting on a loaded machine)
     assert any(f"Slot 1: {state}" in out.getvalue() for state in ("RUNNING", "WAITING")), out.getvalue()
