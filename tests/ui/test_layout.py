@@ -58,9 +58,15 @@ def test_every_card_state_reads_in_full(qtbot: QtBot, station: Station, size: tu
     w.resize(*size)
     qtbot.waitUntil(lambda: w.size().width() == size[0] and w.size().height() == size[1])
     stage(station)
-    qtbot.wait(50)  # let the layouts settle
+    # A card sets its fonts in resizeEvent and its layout follows on a posted LayoutRequest, a few
+    # event-loop rounds later: a fixed wait (it was 50 ms) read half-laid cards on a loaded machine
+    # ('Slot 5' in a 36 px font in the 24 px box of the old one). The check waits for the layouts
+    # to settle and fails with the last clipping found if they never read in full.
+    def reads_in_full() -> None:
+        assert clipped(w, check_screen=False) == []
+
+    qtbot.waitUntil(reads_in_full, timeout=10_000)
     assert (w.width(), w.height()) == size, "the cards asked for more room than the screen has"
-    assert clipped(w, check_screen=False) == []
     states = {s: c.view.state for s, c in w.board.cards.items()}
     assert states["3"] is CardState.ERROR and states["2"] is CardState.FAIL
     # The device ID has its own line at a size read across the room.
