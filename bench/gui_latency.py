@@ -297,6 +297,8 @@ def measure(args: argparse.Namespace) -> int:
     tick.stop()
     hands.stop()
     states = [c.view.state for c in window.board.cards.values()]
+    not_passed = [(name, c.view.state.name, c.view.failing_step, c.view.reason)
+                  for name, c in window.board.cards.items() if c.view.state is not CardState.PASS]
     window.close()
     backend.stop_sim_hosts()
     gone = os.times()
@@ -313,6 +315,8 @@ def measure(args: argparse.Namespace) -> int:
           f"{len(lateness)} ticks of {args.tick_ms} ms; GUI thread CPU {gui_cpu:.2f} s "
           f"({100 * gui_cpu / run_s:.1f} % of the run), window process CPU {proc_cpu:.2f} s, its finished "
           f"child processes (slot workers, control) {children_cpu:.2f} s   [{load()}]")
+    for name, state, step, reason in not_passed:
+        print(f"  slot {name}: {state} at {step}: {reason}")
     print(f"event-loop stall: p50 {pct(lateness, 50):.1f} ms, p99 {pct(lateness, 99):.1f} ms, "
           f"max {max(lateness):.1f} ms, >50 ms {100 * sum(x > 50 for x in lateness) / len(lateness):.2f} % "
           f"of ticks   [{load()}; mean 1-min load during the run {statistics.mean(loads):.2f}]")
