@@ -140,6 +140,33 @@ def station(qtbot: Any, station_bench: Bench, gui_cache: Path, tmp_path: Path) -
     s.close()
 
 
+def wedge(target: Any, text: str, *, gap_ms: int = 4, enter: bool = True,
+          between: Callable[[int], None] | None = None) -> None:
+    """Type ``text`` into ``target`` as a keyboard-wedge scanner does: key events ``gap_ms`` apart
+    by the window system's timestamps (``QInputEvent.timestamp()``), then Enter.
+
+    ``qtbot.keyClicks`` sends unstamped events, so the scan detector times them by when the test
+    process delivers them, and a loaded machine that takes this process off the CPU mid-burst
+    turns a scan into typing. ``between(i)`` runs before key ``i`` (a delay, to show that).
+    """
+    import time
+
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    stamp = int(time.monotonic() * 1000)
+    keys = [(ord(c.upper()), c) for c in text] + ([(int(Qt.Key.Key_Return), "\r")] if enter else [])
+    for i, (key, char) in enumerate(keys):
+        if between is not None:
+            between(i)
+        stamp += gap_ms
+        for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            ev = QKeyEvent(kind, key, Qt.KeyboardModifier.NoModifier, char)
+            ev.setTimestamp(stamp)
+            QApplication.sendEvent(target, ev)
+
+
 def profile_variant(tmp: Path, edit: Callable[[str], str], name: str = "variant.toml") -> Path:
     p = tmp / name
     p.write_text(edit(DEMO_BORON.read_text()))

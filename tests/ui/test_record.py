@@ -19,7 +19,7 @@ from pytestqt.qtbot import QtBot
 from station.labels.payload import label_payload
 from station.ui.cardmodel import CardState
 
-from .conftest import DEMO_BORON, Station
+from .conftest import DEMO_BORON, Station, wedge
 
 pytestmark = pytest.mark.slow
 
@@ -105,8 +105,7 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     w.activateWindow()
     qtbot.waitUntil(w.isActiveWindow, timeout=5000)
     target = QApplication.focusWidget() or w
-    qtbot.keyClicks(target, f"{good.identity.serial_number} {secret}")
-    qtbot.keyClick(target, Qt.Key.Key_Return)
+    wedge(target, f"{good.identity.serial_number} {secret}")
     qtbot.waitUntil(lambda: len(w.records) and w.records[-1].record is not None
                     and w.records[-1].record.device_id == good.device_id, timeout=10_000)
     rec = w.records[-1]
@@ -122,8 +121,7 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     qtbot.waitUntil(w.isActiveWindow, timeout=5000)
     target = QApplication.focusWidget() or w
     opened = len(w.records)
-    qtbot.keyClicks(target, label_payload(good.device_id, flat.identity.serial_number))
-    qtbot.keyClick(target, Qt.Key.Key_Return)
+    wedge(target, label_payload(good.device_id, flat.identity.serial_number))
     qtbot.waitUntil(lambda: len(w.records) > opened and w.records[-1].record is not None, timeout=10_000)
     assert w.records[-1].status.text().startswith("LABEL MISMATCH: the label says serial "
                                                   f"{flat.identity.serial_number}")

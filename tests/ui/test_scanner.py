@@ -12,6 +12,8 @@ from pytestqt.qtbot import QtBot
 from station.labels.scan import Scan, ScanKind
 from station.ui.scanner import ScanDetector
 
+from .conftest import wedge
+
 DID = "e00fce68a1b2c3d4e5f60718"
 
 
@@ -52,8 +54,7 @@ def pane(qtbot: QtBot) -> Iterator[tuple[Pane, ScanDetector, list[Scan], list[st
 
 
 def scan(qtbot: QtBot, target: QWidget, text: str) -> None:
-    qtbot.keyClicks(target, text)  # no delay between keys: a scanner
-    qtbot.keyClick(target, Qt.Key.Key_Return)
+    wedge(target, text)  # keys stamped 4 ms apart, then Enter: a scanner
 
 
 def test_a_scan_into_a_focused_text_field_is_taken_and_leaves_no_text(qtbot: QtBot, pane) -> None:  # type: ignore[no-untyped-def]
@@ -108,3 +109,28 @@ def test_a_raw_field_gets_the_scan_as_text(qtbot: QtBot, pane) -> None:  # type:
     qtbot.waitUntil(w.field2.hasFocus)
     scan(qtbot, w.field2, "BADGE00042")
     assert scans == [] and w.field2.text() == "BADGE00042"
+
+
+def test_a_scan_read_late_is_still_a_scan(qtbot: QtBot, pane) -> None:  # type: ignore[no-untyped-def]
+    """A loaded PC takes the window off the CPU mid-burst: the keys arrive 60 ms apart although
+    the scanner sent them 4 ms apart. Their timestamps say when they were typed, and no Y or N
+    inside the burst reaches the widget (on a card it would answer the question)."""
+    import time
+
+    w, _, scans, _ = pane
+    w.setFocus()
+    qtbot.waitUntil(w.hasFocus)
+    wedge(w, "PNYABCDEFGH2345 SECRETSECRET123", between=lambda i: time.sleep(0.06) if i == 3 else None)
+    assert [(s.kind, s.serial_number) for s in scans] == [(ScanKind.PARTICLE_SERIAL, "PNYABCDEFGH2345")]
+    qtbot.wait(80)
+    assert w.keys == []
+
+
+def test_keys_typed_apart_are_typing_however_fast_they_are_read(qtbot: QtBot, pane) -> None:  # type: ignore[no-untyped-def]
+    """Keys a person typed 80 ms apart, read in one go after a stall, are still typing."""
+    w, _, scans, _ = pane
+    w.field.setFocus()
+    qtbot.waitUntil(w.field.hasFocus)
+    wedge(w.field, "alice42", gap_ms=80)
+    qtbot.waitUntil(lambda: w.field.text() == "alice42")
+    assert scans == []

@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 from station.labels.payload import label_payload
 from station.ui.cardmodel import CardState
 
-from .conftest import Station, profile_variant
+from .conftest import Station, profile_variant, wedge
 
 pytestmark = pytest.mark.slow
 
@@ -136,8 +136,7 @@ def test_scanning_a_label_opens_the_record(qtbot: QtBot, station: Station) -> No
     w.history.search.setFocus()  # a text field has the focus: the scan must still be heard, not typed
     qtbot.waitUntil(w.history.search.hasFocus)
     target = QApplication.focusWidget()
-    qtbot.keyClicks(target, label_payload(twin.device_id, twin.identity.serial_number))
-    qtbot.keyClick(target, Qt.Key.Key_Return)
+    wedge(target, label_payload(twin.device_id, twin.identity.serial_number))
     qtbot.waitUntil(lambda: bool(w.records) and w.records[-1].record is not None, timeout=10_000)
     dialog = w.records[-1]
     assert dialog.record.device_id == twin.device_id
