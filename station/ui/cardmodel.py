@@ -65,19 +65,31 @@ def step_title(name: str | None, titles: dict[str, str] | None = None) -> str:
     return name.replace("-", " ").replace("_", " ").capitalize()
 
 
-def error_headline(fault: str | None, where: str) -> str:
+def error_headline(fault: str | None) -> str:
     """What an ERROR card tells the operator to do, by the part of the station that could not go on
-    (``fault`` from the core's ``attempt_finished``). Short: it is read across the room."""
-    during = f" while {where}" if where else ""
+    (``fault`` from the core's ``attempt_finished``).
+
+    As short as a FAIL's "Failed at: Battery voltage", so it is drawn as large and read from as far:
+    the step it stopped in goes on the reason line under the banner (:meth:`SlotView.card_reason`).
+    """
     if fault == "probe-gone":
         # the slot's probe cable off or its probe dead: the station's, not the unit's
-        return f"Probe lost{during}: check the probe, call an engineer"
+        return "Probe lost: call engineer"
     if fault == "device-gone":
         # an older core that called a lost unit an error: the operator can put it right
-        return f"Lost contact{during}: check the unit and probe"
+        return "Check unit and probe"
     if fault == "registry-unavailable":
-        return f"Registry down{during}: call an engineer"
-    return f"Station problem{during}: call an engineer"
+        return "No registry: call engineer"
+    return "Fault: call an engineer"
+
+
+def strip_step_prefix(reason: str, step: str | None) -> str:
+    """The reason without the technical step name it starts with ("battery: 3.10 V …" → "3.10 V …"):
+    the card already says "Failed at: Battery voltage". The record and the log keep the full text."""
+    if step and reason.startswith(f"{step}: "):
+        rest = reason[len(step) + 2:].lstrip()
+        return rest[:1].upper() + rest[1:] if rest else reason
+    return reason
 
 
 def operator_reason(reason: str) -> str:
@@ -162,6 +174,19 @@ class SlotView:
         return (self.state is CardState.FAIL and self.failing_step == "identify"
                 and "locked" in self.reason.lower())
 
+    def card_reason(self) -> str:
+        """The line under the banner of a finished card, in operator words: the core's sentence
+        without its technical tail or step-name prefix; for an ERROR, the step it stopped in first
+        (the headline says only what to do). Empty while running and after a PASS."""
+        if not self.finished or self.state is CardState.PASS:
+            return ""
+        text = strip_step_prefix(operator_reason(self.reason), self.failing_step)
+        if self.state is CardState.ERROR and self.failing_step:
+            title = step_title(self.failing_step, self.titles)
+            where = f"While {title[:1].lower()}{title[1:]}"
+            return f"{where} — {text}" if text else where
+        return text
+
     def elapsed(self, now: float | None = None) -> float:
         if self.started_at is None:
             return 0.0
@@ -172,6 +197,8 @@ class SlotView:
         parts = [self.title or f"Slot {self.slot}", self.state.name.replace("_", " ")]
         if self.headline:
             parts.append(self.headline)
+        if self.card_reason():
+            parts.append(self.card_reason())
         if self.prompt is not None:
             parts.append(f"question: {self.prompt.question}")
         return ". ".join(parts)
@@ -245,7 +272,7 @@ class SlotView:
             self.state, self.headline = CardState.STOPPED, "Stopped" + (f" while {where}" if where else "")
         elif station_fault or outcome == "error":
             self.state = CardState.ERROR
-            self.headline = error_headline(fault, where)
+            self.headline = error_headline(fault)
         elif fault == "device-gone":
             # the unit left mid-run (unplugged, taken out of the fixture): this unit failed, and
             # the operator sees that nothing else is wrong with it

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from station.ui import theme
-from station.ui.cardmodel import CardState, SlotView, elapsed_text, operator_reason
+from station.ui.cardmodel import CardState, SlotView, elapsed_text
 from station.ui.gate import GatedButton
 from station.ui.icons import icon_frame, paint_icon
 from station.ui.prompt import PromptPanel
@@ -118,7 +118,9 @@ class StateBanner(QWidget):
         total = icon_side + gap + fm.horizontalAdvance(self.word)
         head_px, head_h, fits = 0, 0.0, True
         flags = int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap)
-        head_w = int(r.width() - 16)
+        band = self._band(r)
+        margin = max(8.0, band + 3)
+        head_w = int(r.width() - 2 * margin)
         if self.headline:
             room = r.height() - fm.height() - 6
             head_px = max(12, min(int(word_px * 0.55), int(self.width() / 13)))
@@ -135,8 +137,18 @@ class StateBanner(QWidget):
         left = r.left() + max(8.0, (r.width() - total) / 2)
         icon = QRectF(left, top + (fm.height() - icon_side) / 2, icon_side, icon_side)
         word = QRectF(left + icon_side + gap, top, r.right() - left - icon_side - gap, fm.height())
-        head = QRectF(r.left() + 8, top + fm.height(), head_w, head_h)
+        head = QRectF(r.left() + margin, top + fm.height(), head_w, head_h)
         return icon, word_px, word, head, r, head_px, fits
+
+    def _band(self, r: QRectF) -> float:
+        """The width of ERROR's striped side bands (0 for the plain states): text stays between them.
+
+        At the sides, not round the edge: the banner's height is what sizes its word and headline,
+        so the stripes take none of it. At least the corner radius, so the plain middle is square.
+        """
+        if not self.style_.hatch:
+            return 0.0
+        return max(8.0, min(12.0, r.height() * 0.08), r.width() * 0.035)
 
     def clipped_text(self) -> list[str]:
         """What of the word or the headline would be cut at this size (see station.ui.layoutcheck)."""
@@ -178,13 +190,18 @@ class StateBanner(QWidget):
         p.setBrush(QColor(st.background))
         p.drawRoundedRect(r, radius, radius)
         if st.hatch:
-            # Stripes make ERROR a different *texture* from FAIL, not only another orange.
-            brush = QBrush(QColor(0, 0, 0, 70), Qt.BrushStyle.BDiagPattern)
+            # ERROR's texture, unlike FAIL's plain vermillion (the two oranges look alike to a
+            # deuteranope): striped hazard bands at the sides, not stripes under the text, so
+            # its word and headline are as legible as on any other banner.
+            band = self._band(r)
+            brush = QBrush(QColor(0, 0, 0, 200), Qt.BrushStyle.BDiagPattern)
             t = p.transform()
             p.scale(4, 4)  # widen the built-in 8-px pattern to read at a distance
             p.setBrush(brush)
             p.drawRoundedRect(QRectF(r.x() / 4, r.y() / 4, r.width() / 4, r.height() / 4), radius / 4, radius / 4)
             p.setTransform(t)
+            p.setBrush(QColor(st.background))
+            p.drawRect(r.adjusted(band, 0, -band, 0))
         if st.outline:
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.setPen(QPen(QColor(st.outline), 3, Qt.PenStyle.DashLine if st.icon == "waiting" else Qt.PenStyle.SolidLine))
@@ -416,7 +433,7 @@ class SlotCard(QFrame):
         else:
             self.step_bar.setRange(0, 1000)
             self.step_bar.setValue(int((v.step_fraction or 0.0) * 1000))
-        self.reason_label.setText(operator_reason(v.reason) if v.finished and v.state is not CardState.PASS else "")
+        self.reason_label.setText(v.card_reason())
         self.reason_label.setToolTip(v.reason)
         self._fit_reason()
         self.chip_row.set_chips([(c.name, c.title, c.state) for c in v.chips])

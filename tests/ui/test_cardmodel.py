@@ -54,7 +54,8 @@ def test_a_station_fault_is_error_not_fail() -> None:
     v.apply(ev("attempt_finished", outcome="failed", step="flash", message="registry unreachable",
                data={"station_fault": True}))
     assert v.state is CardState.ERROR
-    assert "engineer" in v.headline and "writing firmware" in v.headline
+    assert v.headline == "Fault: call an engineer"
+    assert v.card_reason() == "While writing firmware — registry unreachable"  # where it stopped
     assert v.chips[-1].state == "failed"
 
 
@@ -72,10 +73,14 @@ def test_a_unit_that_left_is_fail_and_a_lost_probe_is_error_in_words() -> None:
                message="programming: the debug probe disconnected (probe SIM9C0C: target slot07 is not connected)",
                data={"station_fault": True, "fault": "probe-gone"}))
     assert v.state is CardState.ERROR
-    assert v.headline == "Probe lost while writing firmware: check the probe, call an engineer"
+    # as short as a FAIL's headline, so it is drawn as large; the step goes on the line under it
+    assert v.headline == "Probe lost: call engineer"
+    assert v.card_reason() == "While writing firmware — programming: the debug probe disconnected"
+    assert "Probe lost: call engineer. While writing firmware" in v.accessible_name()
     v.apply(ev("attempt_finished", outcome="error", step="register", message="registry unavailable: …",
                data={"station_fault": True, "fault": "registry-unavailable"}))
-    assert v.headline == "Registry down while registering: call an engineer"
+    assert v.headline == "No registry: call engineer"
+    assert v.card_reason().startswith("While registering — ")
 
 
 def test_the_card_shows_the_reason_without_its_technical_tail() -> None:
@@ -84,6 +89,23 @@ def test_the_card_shows_the_reason_without_its_technical_tail() -> None:
     assert operator_reason("battery: 3.10 V is below the minimum 3.50 V") == "battery: 3.10 V is below the minimum 3.50 V"
     assert operator_reason("led: answered no (expected yes) on the status LED") == \
         "led: answered no (expected yes) on the status LED"  # a bracket mid-sentence stays
+
+
+def test_the_card_reason_does_not_repeat_the_tests_technical_name() -> None:
+    """"Failed at: Battery voltage" is the headline; the line under it is not "battery: 3.10 V …"."""
+    v = SlotView("3")
+    v.apply(ev("attempt_started", data={"tests": [{"name": "battery", "title": "Battery voltage"}]}))
+    v.apply(ev("step_started", step="functional-tests"))
+    v.apply(ev("attempt_finished", outcome="failed", step="battery",
+               message="battery: 3.10 V is below the minimum 3.50 V"))
+    assert v.headline == "Failed at: Battery voltage"
+    assert v.card_reason() == "3.10 V is below the minimum 3.50 V"
+    assert v.reason == "battery: 3.10 V is below the minimum 3.50 V"  # the full text is kept
+    # a prefix that is not the failing step's name is the sentence's own and stays
+    v.apply(ev("attempt_finished", outcome="failed", step="verify", message="battery: odd"))
+    assert v.card_reason() == "battery: odd"
+    v.apply(ev("attempt_finished", outcome="passed"))
+    assert v.card_reason() == ""
 
 
 def test_progress_never_goes_backwards_within_a_step_and_ignores_other_steps() -> None:
@@ -109,7 +131,7 @@ def test_cancel_and_skip_are_their_own_states() -> None:
 def test_accessible_name_says_slot_state_and_why() -> None:
     v = SlotView("4", title="Slot 4")
     v.apply(ev("attempt_finished", outcome="failed", step="flash", message="x"))
-    assert v.accessible_name() == "Slot 4. FAIL. Failed at: Writing firmware"
+    assert v.accessible_name() == "Slot 4. FAIL. Failed at: Writing firmware. x"
 
 
 def test_words() -> None:

@@ -72,7 +72,7 @@ def test_every_card_state_reads_in_full(qtbot: QtBot, station: Station, size: tu
     # The device ID has its own line at a size read across the room.
     card = w.board.card("3")
     assert card.id_label.text() == card.view.device_id and card.id_label.font().pixelSize() >= 16
-    assert card.reason_label.text() == "computing flash CRCs: the debug probe disconnected"
+    assert card.reason_label.text() == "While checking firmware — computing flash CRCs: the debug probe disconnected"
 
 
 def test_the_check_finds_cut_text(qtbot: QtBot) -> None:

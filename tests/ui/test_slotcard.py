@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -104,3 +106,27 @@ def test_progress_and_events_repaint_with_the_loop_not_inside_the_handler(qtbot:
     assert painted == [], "a card repainted inside the handler"
     qtbot.waitUntil(lambda: "step_bar" in painted)
     assert painted.count("step_bar") <= 3 and card.step_bar.value() == 980
+
+
+def test_an_error_headline_reads_as_large_as_a_fail_one(qtbot: QtBot) -> None:
+    """ERROR is read from two metres like FAIL: its headline is drawn no smaller, and inside the
+    striped edge (the stripes are ERROR's texture, not a background under its words)."""
+    fail, error = make(qtbot, "1"), make(qtbot, "2")
+    fail.view.titles["battery"] = "Battery voltage"
+    fail.view.finish("failed", failing_step="battery", reason="battery: 3.10 V is below the minimum 3.50 V")
+    for (w, h), fault in itertools.product(((360, 340), (330, 270)), ("device-gone", "registry-unavailable", "internal")):
+        fail.resize(w, h)
+        error.resize(w, h)
+        error.view.finish("error", failing_step="flash", reason="erasing: the probe or device disconnected",
+                          station_fault=True, fault=fault)
+        for card in (fail, error):
+            card.refresh()
+        _, fail_word, _, _, _, fail_px, fail_fits = fail.banner._layout()
+        _, err_word, _, head, r, err_px, err_fits = error.banner._layout()
+        assert error.banner.word == "ERROR" and err_word == fail_word
+        assert fail_fits and err_fits and err_px >= fail_px, (w, h, error.view.headline, err_px, fail_px)
+        band = error.banner._band(r)
+        assert band > 0 and head.left() >= r.left() + band and head.right() <= r.right() - band
+        assert error.banner.clipped_text() == []
+    assert fail.reason_label.text() == "3.10 V is below the minimum 3.50 V"
+    assert error.reason_label.text() == "While writing firmware — erasing: the probe or device disconnected"

@@ -83,7 +83,8 @@ def test_a_pulled_probe_is_error_not_fail(qtbot: QtBot, station: Station) -> Non
     card = station.wait_state("1", CardState.FAIL, CardState.ERROR, CardState.PASS)
     assert card.view.state is CardState.ERROR, card.view.reason
     assert card.banner.word == "ERROR" and card.accessibleName().startswith("Slot 1. ERROR")
-    assert card.view.headline == "Probe lost while writing firmware: check the probe, call an engineer"
+    assert card.view.headline == "Probe lost: call engineer"
+    assert card.reason_label.text().startswith("While writing firmware — ")
     assert "probe" in card.reason_label.text() and card.reason_label.toolTip() == card.view.reason
     qtbot.waitUntil(lambda: station.window.shift["errors"] == 1)
     assert station.window.shift["failed"] == 0  # a station error is not counted as a failed unit
