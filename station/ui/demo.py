@@ -158,19 +158,40 @@ class DemoControls(QWidget):
         lay.addWidget(self.unplug_button)
         if demo.transport == "swd":
             lay.addWidget(self.probe_button)
+        self._choose: str | None = None  # a device just plugged: selected once the list has it
+        self._asked = 0  # reads in flight finish in any order: only the last one asked is shown
         self.refresh()
 
     def refresh(self) -> None:
-        current = self.which.currentText()
+        """Re-read the bench's twins in a worker (the GUI thread does no I/O) and fill the selector.
+
+        Also called by the window once its session has opened: an SWD demo's bench is made by the
+        session opener, after these controls exist, so the first read finds nothing."""
+        self._asked += 1
+        asked = self._asked
+        self.workers.submit(lambda: (asked, self.demo.names()), self._names_read)
+
+    def _names_read(self, result: Any, error: BaseException | None) -> None:
+        if error is not None:
+            return  # the bench folder is not there (yet): the next refresh fills it
+        asked, names = result
+        if asked != self._asked:
+            return  # an older read, overtaken by a later one
+        current = self._choose or self.which.currentText()
+        self._choose = None
+        if list(names) == [self.which.itemText(i) for i in range(self.which.count())]:
+            if current:
+                self.which.setCurrentText(current)
+            return
         self.which.clear()
-        self.which.addItems(self.demo.names())
+        self.which.addItems(list(names))
         if current:
             self.which.setCurrentText(current)
 
     def _after(self, result: Any, error: BaseException | None) -> None:
-        self.refresh()
         if result is not None and hasattr(result, "name"):
-            self.which.setCurrentText(result.name)
+            self._choose = str(result.name)
+        self.refresh()
         self.changed.emit()
 
     def plug(self) -> None:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QThreadPool, QTimer, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -55,6 +55,9 @@ from station.ui.lotpanel import LotFigures, LotPanel
 from station.ui.record import RecordDialog
 from station.ui.scanner import ScanDetector
 from station.ui.workers import Workers
+
+if TYPE_CHECKING:
+    from station.ui.demo import DemoControls
 
 LOG = logging.getLogger(__name__)
 
@@ -139,7 +142,7 @@ class MainWindow(QMainWindow):
         actions.addWidget(self.auto_start)
         actions.addWidget(self.profile_button)
         actions.addStretch(1)
-        self.demo_controls: QWidget | None = None
+        self.demo_controls: DemoControls | None = None
         if demo is not None:
             from station.ui.demo import DemoControls
 
@@ -249,6 +252,8 @@ class MainWindow(QMainWindow):
             self.open_login()
         self.refresh_status()
         self.history.requery()
+        if self.demo_controls is not None:
+            self.demo_controls.refresh()  # the session opener has just made an SWD demo's twins
 
     def slot_title(self, name: str) -> str:
         """Fixture slots by their name; a bench device by the end of its ID (its card shows all of it)."""
