@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from station.ui.cardmodel import step_title
 from station.ui.pagedmodel import ROW_ROLE, Column, Fetch, PagedTableModel
 from station.ui.workers import Workers
 
@@ -53,6 +54,25 @@ def _get(name: str) -> Any:
     return lambda row: getattr(row, name, None)
 
 
+def columns(titles: dict[str, str]) -> list[Column]:
+    """The table's columns. The failing step reads as on the card ("Battery voltage", "Writing
+    firmware"), by ``titles`` (the loaded profile's functional tests, kept up to date by the
+    window; a catalogue step by its operator words); its technical name and the full reason are
+    in the cell's tooltip."""
+
+    def failed_step(row: Any) -> str | None:
+        name = getattr(row, "failing_step", None)
+        return step_title(name, titles) if name else None
+
+    def why(row: Any) -> str | None:
+        name, reason = getattr(row, "failing_step", None), getattr(row, "reason", None)
+        return f"{name}: {reason}" if name and reason and not str(reason).startswith(f"{name}:") else (reason or name)
+
+    out = list(COLUMNS)
+    out[FAILED_STEP_COLUMN] = Column("Failed step", failed_step, tooltip=why)
+    return out
+
+
 COLUMNS = [
     Column("Started", _when),
     Column("Device ID", _get("device_id")),
@@ -65,6 +85,7 @@ COLUMNS = [
     Column("Failed step", _get("failing_step"), tooltip=_get("reason")),
     Column("Seconds", _secs, align_right=True),
 ]
+FAILED_STEP_COLUMN = 8
 
 OUTCOMES: list[tuple[str, str | None]] = [("Any result", None), ("Passed", "passed"), ("Failed", "failed"), ("Error", "error"),
             ("Stopped", "cancelled"), ("Skipped", "skipped")]
@@ -77,7 +98,8 @@ class HistoryPanel(QWidget):
 
     def __init__(self, fetch: Fetch, workers: Workers, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model = PagedTableModel(COLUMNS, fetch, workers, page_size=200)
+        self.titles: dict[str, str] = {}  # the loaded profile's test titles (set_titles)
+        self.model = PagedTableModel(columns(self.titles), fetch, workers, page_size=200)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search device ID or serial number")
         self.search.setClearButtonEnabled(True)
@@ -132,6 +154,16 @@ class HistoryPanel(QWidget):
     def requery(self) -> None:
         self._debounce.stop()
         self.model.set_query(self.query())
+
+    def set_titles(self, titles: dict[str, str]) -> None:
+        """The loaded profile's functional tests by their titles, for the failing-step column."""
+        if titles != self.titles:
+            self.titles.clear()
+            self.titles.update(titles)
+            rows = self.model.rowCount()
+            if rows:
+                col = FAILED_STEP_COLUMN
+                self.model.dataChanged.emit(self.model.index(0, col), self.model.index(rows - 1, col))
 
     def set_lots(self, names: list[str]) -> None:
         current = self.lot.currentData()

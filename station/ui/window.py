@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         if self.job is not None:
             self.topbar.profile.set(self.job.profile.name, str(self.job.profile.path))
             self.topbar.lot.set(self.job.lot_name)
+            self.history.set_titles(self.job.profile.tests.titles())
             self.lot_name = self.job.lot_name
         else:
             self.topbar.profile.set("none chosen")
@@ -537,6 +538,7 @@ class MainWindow(QMainWindow):
                 self.say(f"Profile not loaded: {error}", error=True)
                 return
             self.job, self.profile_path = job, chosen
+            self.history.set_titles(job.profile.tests.titles())
             self.topbar.profile.set(job.profile.name, str(job.profile.path))
             self.topbar.lot.set(job.lot_name)
             self.lot_name = job.lot_name

@@ -71,7 +71,10 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     assert shown == {good.device_id: "passed", flat.device_id: "failed"}
     w.history.outcome.setCurrentIndex(w.history.outcome.findData("failed"))
     qtbot.waitUntil(lambda: w.history.model.complete and w.history.model.rowCount() == 1, timeout=10_000)
-    assert w.history.model.index(0, 8).data() == "battery"
+    # the failing step as the card says it; its technical name and the reason on hover
+    assert w.history.model.index(0, 8).data() == "Battery voltage"
+    assert w.history.model.index(0, 8).data(Qt.ItemDataRole.ToolTipRole).startswith("battery: 3.1")
+    qtmodeltester.check(w.history.model)
     w.refresh_lot()  # the lot's failure chart names the step as the card did
     qtbot.waitUntil(lambda: ("Battery voltage", 1) in w.lot_panel.chart.bars, timeout=10_000)
 
