@@ -37,6 +37,7 @@ wrote a command, so that wait is as long as the probe takes to answer.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import errno
 import json
 import shutil
@@ -132,17 +133,23 @@ class Faces:
     def __init__(self, bridge: Bridge, dap: DapLink | None = None) -> None:
         self.bridge = bridge
         self.dap = dap
-        self.outs: dict[int, tuple[str, Any, int]] = {}  # packet id → (/dev node, OUT URB, its length)
+        #: packet id → ((/dev node, opener), OUT URB, its length, the pipe's epoch when sent)
+        self.outs: dict[int, tuple[tuple[str, int], Any, int, int]] = {}
         self.testbed = UMockdev.Testbed.new()
         self.handler = UMockdev.IoctlBase()
         self.handler.connect("handle-ioctl", self._ioctl)
+        self.handler.connect("client-vanished", self._vanished)
         self.by_node: dict[str, str] = {}  # /dev node → face key
         self.by_key: dict[str, tuple[str, str]] = {}  # face key → (sysfs path, /dev node)
         self.next_devnum = 2
-        self.reaps: dict[str, list[Any]] = {}  # /dev node → completed URBs waiting for REAP
+        #: (/dev node, opener) → completed URBs waiting for REAP. Per opener (one umockdev client per open
+        #: file): a URB may only go back to the file it was submitted on (several threads of a program,
+        #: or several programs, open the same device at once to read its strings)
+        self.reaps: dict[tuple[str, int], list[Any]] = {}
         self.ports: dict[str, int] = {}  # twin name (or probe key) → hub port (stable per twin)
         self.speeds: dict[str, int] = {}  # /dev node → usbfs speed
-        self.probes: dict[str, Pipe] = {}  # /dev node → the bulk pipe of a debug probe
+        self.probes: dict[str, tuple[int, int]] = {}  # /dev node → a debug probe's (OUT, IN) endpoints
+        self.pipes: dict[tuple[str, int], Pipe] = {}  # (/dev node, opener) → that opener's bulk pipe
         #: one ioctl at a time (umockdev may call from more than one thread). Not held by the poller: the
         #: testbed's attach/detach may wait for the ioctl thread
         self.lock = threading.Lock()
@@ -184,11 +191,10 @@ class Faces:
         devnum = self._devnum()
         node = f"/dev/bus/usb/{BUS:03d}/{devnum:03d}"
         self.by_node[node] = key
-        self.reaps[node] = []
         speed = int(face.get("speed", 12))
         self.speeds[node] = USB_SPEED_HIGH if speed == 480 else USB_SPEED_FULL
         if dap:
-            self.probes[node] = Pipe(int(face["out_ep"]), int(face["in_ep"]))
+            self.probes[node] = (int(face["out_ep"]), int(face["in_ep"]))
         self.testbed.attach_ioctl(node, self.handler)  # before the "add" uevent: programs may open at once
         attrs = {
             "busnum": str(BUS), "devnum": str(devnum), "speed": str(speed), "bConfigurationValue": "1",
@@ -209,7 +215,10 @@ class Faces:
     def _remove(self, key: str) -> None:
         syspath, node = self.by_key.pop(key)
         self.by_node.pop(node, None)
-        self.reaps.pop(node, None)
+        for chan in [c for c in self.reaps if c[0] == node]:
+            del self.reaps[chan]
+        for chan in [c for c in self.pipes if c[0] == node]:
+            del self.pipes[chan]
         self.speeds.pop(node, None)
         self.probes.pop(node, None)
         # umockdev 0.17 removes the sysfs tree without telling anyone: announce it, as the kernel does
@@ -222,14 +231,34 @@ class Faces:
         with self.lock:
             return self._ioctl_locked(client)
 
+    def _vanished(self, handler: Any, client: Any) -> None:
+        """An opener closed its file: its channel goes (a later client may get the same id)."""
+        with self.lock:
+            ident = _opener(client)
+            for chan in [c for c in self.reaps if c[1] == ident]:
+                del self.reaps[chan]
+            for chan in [c for c in self.pipes if c[1] == ident]:
+                del self.pipes[chan]
+
+    def _pipe(self, chan: tuple[str, int]) -> Pipe | None:
+        ends = self.probes.get(chan[0])
+        if ends is None:
+            return None
+        pipe = self.pipes.get(chan)
+        if pipe is None:
+            pipe = self.pipes[chan] = Pipe(*ends)
+        return pipe
+
     def _ioctl_locked(self, client: Any) -> bool:
         request = client.get_request()
-        node = client.get_devnode()
+        devnode = client.get_devnode()
         arg = client.get_arg()
-        key = self.by_node.get(node)
+        key = self.by_node.get(devnode)
         if key is None:
             client.complete(-1, errno.ENODEV)
             return True
+        node = (devnode, _opener(client))  # the opener's channel (see reaps)
+        self.reaps.setdefault(node, [])
         if request == USBDEVFS_GET_CAPABILITIES:
             data = arg.resolve(0, 4)
             caps = USBDEVFS_CAP_ZERO_PACKET | USBDEVFS_CAP_BULK_CONTINUATION | USBDEVFS_CAP_NO_PACKET_SIZE_LIM
@@ -238,7 +267,7 @@ class Faces:
         elif request == USBDEVFS_SUBMITURB:
             self._submit(client, arg, key, node)
         elif request in (USBDEVFS_REAPURB, USBDEVFS_REAPURBNDELAY):
-            pipe = self.probes.get(node)
+            pipe = self._pipe(node)
             if pipe is not None:
                 self._deliver(node, pipe)
             queue = self.reaps.get(node) or []
@@ -251,7 +280,7 @@ class Faces:
             arg.resolve(0, 8).set_ptr(0, urb)
             client.complete(0, 0)
         elif request == USBDEVFS_DISCARDURB:
-            pipe = self.probes.get(node)
+            pipe = self._pipe(node)
             urb = pipe.discard(bytes(arg.data)) if pipe is not None else None
 
             if urb is None:
@@ -268,15 +297,18 @@ class Faces:
         elif request == USBDEVFS_GETDRIVER:
             client.complete(-1, errno.ENODATA)  # no kernel driver is bound
         elif request == USBDEVFS_CONNECTINFO:
-            devnum = int(node.rsplit("/", 1)[1])
+            devnum = int(devnode.rsplit("/", 1)[1])
             arg.resolve(0, 8).update(0, struct.pack("<IB3x", devnum, 0))
             client.complete(0, 0)
         elif request == USBDEVFS_GET_SPEED:
-            client.complete(self.speeds.get(node, USB_SPEED_FULL), 0)
+            client.complete(self.speeds.get(devnode, USB_SPEED_FULL), 0)
         elif request == USBDEVFS_CONTROL:
             self._control(client, arg, key)
         elif request in (USBDEVFS_CLAIMINTERFACE, USBDEVFS_RELEASEINTERFACE, USBDEVFS_DISCONNECT_CLAIM,
                          USBDEVFS_SETCONFIGURATION, USBDEVFS_CLEAR_HALT, USBDEVFS_RESET):  # fmt: skip
+            pipe = self._pipe(node)
+            if pipe is not None and request in (USBDEVFS_CLAIMINTERFACE, USBDEVFS_RELEASEINTERFACE):
+                self._reset_pipe(node, pipe)
             alive = self.bridge.ask(op="alive", key=key)
             self._finish(client, alive)
         else:
@@ -290,12 +322,12 @@ class Faces:
         else:
             client.complete(-1, errno.EPIPE if error == "pipe" else errno.ENODEV)
 
-    def _submit(self, client: Any, arg: Any, key: str, node: str) -> None:
+    def _submit(self, client: Any, arg: Any, key: str, node: tuple[str, int]) -> None:
         urb = arg.resolve(0, URB_SIZE)
         raw = bytes(urb.retrieve())
         kind, endpoint = raw[0], raw[1]
         length = struct.unpack_from("<i", raw, 24)[0]
-        pipe = self.probes.get(node)
+        pipe = self._pipe(node)
         if kind == USBDEVFS_URB_TYPE_BULK and pipe is not None:
             self._bulk(client, urb, key, node, pipe, endpoint, length)
             return
@@ -322,7 +354,7 @@ class Faces:
         self.reaps[node].append(urb)
         client.complete(0, 0)
 
-    def _bulk(self, client: Any, urb: Any, key: str, node: str, pipe: Pipe, endpoint: int, length: int) -> None:
+    def _bulk(self, client: Any, urb: Any, key: str, node: tuple[str, int], pipe: Pipe, endpoint: int, length: int) -> None:
         """A bulk URB on a probe's pipe (see module doc)."""
         if endpoint == pipe.in_ep:
             pipe.pending.append((urb, length))
@@ -334,7 +366,7 @@ class Faces:
             return
         data = bytes(urb.resolve(16, length).retrieve()) if length > 0 else b""
         if data and self.dap is not None:  # completed when the probe's answer arrives (_answered)
-            self.outs[self.dap.send(key, data)] = (node, urb, length)
+            self.outs[self.dap.send(key, data)] = (node, urb, length, pipe.epoch)
             client.complete(0, 0)
             return
         # a zero-length packet ends a transfer and carries no command
@@ -342,6 +374,17 @@ class Faces:
         urb.update(28, struct.pack("<i", length))
         self.reaps[node].append(urb)
         client.complete(0, 0)
+
+    def _reset_pipe(self, node: tuple[str, int], pipe: Pipe) -> None:
+        """A program claims or releases the probe's interface: forget URBs and answers of an earlier opener.
+
+        Their addresses belong to a closed file (or a process gone): writing into them at a later
+        reap would scribble over whatever the new opener keeps there.
+        """
+        pipe.pending.clear()
+        pipe.responses.clear()
+        pipe.epoch += 1
+        self.reaps[node] = [u for u in self.reaps.get(node, []) if not isinstance(u, Done)]
 
     def serve_answers(self) -> None:
         """The DAP socket's reader thread: complete each OUT URB with its answer and queue the response."""
@@ -358,15 +401,15 @@ class Faces:
         """Record an answer. The URBs are written when the program next reaps (inside its ioctl): umockdev
         moves a URB's bytes over that client's stream, which only an ioctl in progress may use."""
         out = self.outs.pop(int(answer["id"]), None)
-        if out is None or out[0] not in self.reaps:
-            return  # the device went away meanwhile
-        node, urb, length = out
+        if out is None or out[0] not in self.reaps or out[0] not in self.pipes or self.pipes[out[0]].epoch != out[3]:
+            return  # the device went away, or its opener let go, meanwhile
+        node, urb, length, _epoch = out
         status = -errno.ENODEV if answer.get("error") is not None else 0
         if status == 0 and answer.get("reply"):
-            self.probes[node].responses.append(bytes.fromhex(answer["data"]))
+            self.pipes[node].responses.append(bytes.fromhex(answer["data"]))
         self.reaps[node].append(Done(urb, status, length if status == 0 else 0))
 
-    def _deliver(self, node: str, pipe: Pipe) -> None:
+    def _deliver(self, node: tuple[str, int], pipe: Pipe) -> None:
         """Complete pending IN URBs with queued responses, oldest first."""
         while pipe.pending and pipe.responses:
             urb, room = pipe.pending.pop(0)
@@ -396,6 +439,13 @@ class Faces:
         client.complete(len(reply) if bm & 0x80 else length, 0)
 
 
+def _opener(client: Any) -> int:
+    """The address of the IoctlClient GObject: one per opened file, whatever Python wrapper carries it."""
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return int(get(client.__gpointer__, None) or 0)
+
+
 class Done:
     """A URB completed by a probe's answer, written into the program's memory when it is reaped."""
 
@@ -416,6 +466,7 @@ class Pipe:
         self.in_ep = in_ep
         self.pending: list[tuple[Any, int]] = []  # (URB, buffer length)
         self.responses: list[bytes] = []
+        self.epoch = 0  # counts claims and releases of the interface (see Faces._reset_pipe)
 
     def discard(self, pointer: bytes) -> Any:
         """Take back the pending URB DISCARDURB names. Its argument is the URB's address itself, which
