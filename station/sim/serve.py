@@ -41,6 +41,7 @@ import socket
 import subprocess
 import threading
 import time
+import traceback
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -295,6 +296,9 @@ class UmockdevPublisher:
                     answer = self.faces.probes.answer({"op": "dap", **request})
                 except (ValueError, KeyError, TypeError) as exc:
                     answer = {"error": f"bad request: {exc}"}
+                except Exception as exc:  # a twin bug must fail this packet, not silence the probe
+                    traceback.print_exc()
+                    answer = {"error": f"probe firmware failed: {exc}"}
                 with send_lock, contextlib.suppress(OSError):
                     sock.sendall((json.dumps({"id": request.get("id"), **answer}) + "\n").encode())
 
