@@ -31,7 +31,7 @@ import orjson
 
 from station.domain import rfc3339
 from station.errors import ConfigError
-from station.export.formats import FORMATS
+from station.export.formats import FORMATS as FORMATS  # re-exported: manifest.FORMATS is public
 from station.store.queries import MEASUREMENT_FIELDS, RawDetails
 from station.store.records import ManifestRow
 from station.store.registry import Registry
