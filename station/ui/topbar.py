@@ -126,5 +126,5 @@ class TopBar(QFrame):
     def set_shift(self, passed: int, failed: int, errors: int = 0) -> None:
         text = f"{passed} passed / {failed} failed"
         if errors:
-            text += f" / {errors} errors"
+            text += f" / {errors} error" + ("" if errors == 1 else "s")
         self.shift.set(text, "this shift (since the window opened)")

@@ -88,6 +88,7 @@ def test_a_pulled_probe_is_error_not_fail(qtbot: QtBot, station: Station) -> Non
     assert "probe" in card.reason_label.text() and card.reason_label.toolTip() == card.view.reason
     qtbot.waitUntil(lambda: station.window.shift["errors"] == 1)
     assert station.window.shift["failed"] == 0  # a station error is not counted as a failed unit
+    assert station.window.topbar.shift.value.text() == "0 passed / 0 failed / 1 error"  # not "1 errors"
 
 
 def test_cancel_one_slot_while_another_passes(qtbot: QtBot, station: Station) -> None:
