@@ -94,6 +94,13 @@ def list_probes() -> list[ProbeInfo]:
 def translate(what: str, err: BaseException) -> DeviceError:
     """Turn a pyocd exception into the station's vocabulary, keeping pyocd's words."""
     _, exc = pyocd_modules()
+    if isinstance(err, OSError):
+        # pyocd's remote probe (``TCPClientProbe``, pyocd/probe/tcp_client_probe.py) talks to its
+        # probe server through a plain socket (pyocd/utility/sockets.py ``ClientSocket``): a server
+        # that died or a network that broke mid-run surfaces as the socket's own OSError
+        # (ConnectionResetError, BrokenPipeError, a timeout), never as a pyocd error. The probe is
+        # lost to the station exactly as a pulled USB probe is.
+        return ProbeGone(f"{what}: the debug probe's server stopped answering ({err.__class__.__name__}: {err})")
     cause = innermost_pyocd_error(err)  # what the probe said, under pyocd's "Target not detected"
     words = str(err) if cause is err else f"{err}: {cause}"
     if isinstance(cause, exc.ProbeError):
@@ -132,12 +139,33 @@ def innermost_pyocd_error(err: BaseException) -> BaseException:
 
 
 def call(what: str, fn: Callable[[], T]) -> T:
-    """Run one pyocd operation; a pyocd error leaves as a station error saying ``what`` failed."""
+    """Run one pyocd operation; a pyocd error, or a remote probe's socket error, leaves as a station
+    error saying ``what`` failed."""
     _, exc = pyocd_modules()
     try:
         return fn()
-    except exc.Error as err:
+    except (exc.Error, OSError) as err:
         raise translate(what, err) from err
+    except AssertionError as err:
+        lost = socket_error(err)
+        if lost is None:
+            raise
+        # pyocd's ``@locked`` (pyocd/utility/concurrency.py) unlocks in a ``finally``: when the
+        # remote ``lock`` request itself died on the socket, ``TCPClientProbe.unlock`` asserts a
+        # lock count of zero and that AssertionError hides the socket's error in its context.
+        raise translate(what, lost) from err
+
+
+def socket_error(err: BaseException) -> OSError | None:
+    """The OSError an exception was raised while handling (``__context__``/``__cause__``), if any."""
+    seen: BaseException | None = err
+    for _ in range(8):  # a short chain; never loop on a cycle
+        if seen is None:
+            return None
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def close_quietly(session: Any, probe_uid: str) -> None:
