@@ -105,6 +105,11 @@ class StationSession:
         self._watcher: Any = None
         self._seen: set[str] = set()
         self._lock = threading.Lock()
+        #: held while a slot is handed to a run and while a line slot's target is checked, so the
+        #: seat poll never opens a probe a run is about to open (:mod:`station.pipeline.seats`)
+        self._probe_guard = threading.Lock()
+        self._seats: Any = None
+        self._slot_probe: dict[str, str] = {}  # line slot name -> probe uid, while watching
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -229,12 +234,16 @@ class StationSession:
         the run's own ``attempt_started`` … ``attempt_finished``.
         """
         handle = self._handle()
-        if spec.name in handle.active():
-            return False
-        self.sink(Event("slot_starting", spec.name, data={"transport": spec.transport.value, "target": spec.target}))
-        return handle.add(spec, recover_confirmed_by=recover_confirmed_by)
+        with self._probe_guard:
+            if spec.name in handle.active():
+                return False
+            self.sink(Event("slot_starting", spec.name, data={"transport": spec.transport.value, "target": spec.target}))
+            return handle.add(spec, recover_confirmed_by=recover_confirmed_by)
 
     def _slot_result(self, r: SlotResult) -> None:
+        seats, probe = self._seats, self._slot_probe.get(r.slot)
+        if seats is not None and probe is not None:
+            seats.finished(probe)  # the unit that just finished must be taken out before a restart
         self.sink(Event("slot_result", r.slot, device_id=r.device_id, outcome=r.outcome, step=r.failing_step,
                         message=r.reason or "", data={"serial_number": r.serial_number, "attempt_id": r.attempt_id,
                                                       "duration_s": r.duration_s, "result": r.to_dict()}))
@@ -280,9 +289,13 @@ class StationSession:
     # ------------------------------------------------------------------ watching (bench auto-start)
     def watch(self, on_change: Callable[[], None] | None = None, *, auto_start: bool = True,
               interval: float = 0.3) -> None:
-        """A probe (line) or USB device (bench) appearing starts its slot's run (once per plug-in);
-        one leaving aborts its open prompts. Emits ``device_arrived`` / ``device_left`` events."""
+        """A USB device (bench) appearing starts its slot's run (once per plug-in); in line mode a
+        probe arriving with a unit seated starts at once, and a unit seated behind a probe that
+        stays (absent, then answering over SWD) starts its slot (:mod:`station.pipeline.seats`).
+        A device or probe leaving aborts its open prompts. Emits ``device_arrived`` /
+        ``device_left`` (and ``unit_seated``) events."""
         from station.hw.hotplug import HotplugWatcher, probe_lister, usb_lister
+        from station.pipeline.seats import SeatWatch
 
         if self._watcher is not None:
             return
@@ -294,6 +307,16 @@ class StationSession:
             h = self.handle
             return h is not None and any(s == names.get(key, key) for s in h.active())
 
+        seats: SeatWatch | None = None
+
+        def seated(key: str) -> None:
+            slot = names.get(key, key)
+            self.sink(Event("unit_seated", slot, data={"transport": Transport.SWD.value, "target": key}))
+            if auto_start and self.job is not None:
+                self.start_slot(SlotSpec(slot, Transport.SWD, key))
+            if on_change is not None:
+                on_change()
+
         def on_event(ev: Any) -> None:
             slot = names.get(ev.key, ev.key)
             if ev.kind == "arrived":
@@ -302,21 +325,40 @@ class StationSession:
                 self._seen.add(ev.key)
                 spec = SlotSpec(slot, Transport.USB if usb else Transport.SWD, ev.key)
                 self.sink(Event("device_arrived", slot, data={"transport": spec.transport.value, "target": ev.key}))
-                if auto_start and self.job is not None:
+                unit = True
+                if seats is not None:
+                    self._slot_probe[slot] = ev.key
+                    with self._probe_guard:
+                        answer = seats.check(ev.key)
+                    unit = answer is not False  # cannot tell: start, as a probe arrival always did
+                    seats.seen(ev.key, unit)
+                if auto_start and self.job is not None and unit:
                     self.start_slot(spec)
             else:
                 if running(ev.key):
                     return  # re-enumerating inside its run; a real unplug fails the run's next transfer
                 self._seen.discard(ev.key)
+                if seats is not None:
+                    seats.forget(ev.key)
                 self.broker.abort(slot=slot, why="the device was unplugged")
                 self.sink(Event("device_left", slot, data={"target": ev.key}))
             if on_change is not None:
                 on_change()
 
+        if not usb:
+            from station.hw.swd.presence import target_answers
+
+            seats = SeatWatch(target_answers, lambda: list(self._seen), running, seated, guard=self._probe_guard)
+            self._seats = seats
         self._watcher = HotplugWatcher(on_event, listers=(lister,), interval=interval)
         self._watcher.start()
+        if seats is not None:
+            seats.start()
 
     def stop_watching(self) -> None:
+        if self._seats is not None:
+            self._seats.stop()
+            self._seats = None
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None

@@ -5,6 +5,7 @@ read the lot and the cloud outbox."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,64 @@ def test_bench_watch_starts_a_plugged_device_and_cancel_ends_only_it(world) -> N
     assert by[first.device_id] == "cancelled" and by[second.device_id] == "passed", by
     arrived = {e.slot for e in events if e.kind == "device_arrived"}
     assert {first.device_id, second.device_id} <= arrived
+
+
+
+def _until(what: str, cond: Callable[[], bool], timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _polls_pass(session: StationSession, n: int = 4) -> None:
+    """Let the seat poll look ``n`` more times (counted, not timed)."""
+    seats = session._seats
+    start = seats.checks
+    _until("the seat poll stopped", lambda: seats.checks >= start + n, 30)
+
+
+@pytest.mark.timeout(600)
+def test_a_unit_seated_behind_a_probe_that_stays_starts_and_a_finished_one_does_not(world) -> None:  # type: ignore[no-untyped-def]
+    bench, settings, _ = world
+    first, second = bench.create(2, seed=71)
+    bench.lift(second.name)  # slot 2's fixture is empty when the line starts
+    events: list[Event] = []
+    session = StationSession(settings, events.append)
+    session.prepare(DEMO_BORON, lot="LOT-S", operator="alice", answers=["led=yes"])
+
+    def started(uid: str) -> int:
+        return sum(1 for e in events if e.kind is EventKind.ATTEMPT_STARTED and e.slot == uid)
+
+    def outcomes(uid: str) -> list[str]:
+        return [r.outcome for r in (session.handle.results() if session.handle else []) if r.slot == uid]
+
+    a, b = first.identity.probe_uid, second.identity.probe_uid
+    session.watch(interval=0.1)
+    try:
+        # The probe arriving with a unit seated starts at once; the empty fixture does not.
+        _until("slot 1 did not start on its seated unit", lambda: started(a) == 1)
+        # While slot 1 runs, the poll keeps asking slot 2's empty fixture and never slot 1's probe
+        # (the twin's probe is exclusive: a poll opening it mid-run would end the run ERROR).
+        _polls_pass(session)
+        assert started(b) == 0
+        _until("slot 1 did not finish", lambda: len(outcomes(a)) == 1)
+        assert outcomes(a) == ["passed"], session.handle.results() if session.handle else None
+        # The unit that finished stays seated: it is not provisioned again.
+        _polls_pass(session, 6)
+        assert started(a) == 1
+        # The operator seats a unit in slot 2: it starts.
+        bench.plug(second.name)
+        _until("slot 2 did not start when a unit was seated", lambda: started(b) == 1)
+        # Slot 1: the unit taken out, the next seated: it starts again.
+        bench.lift(first.name)
+        _polls_pass(session)
+        assert started(a) == 1
+        bench.plug(first.name)
+        _until("slot 1 did not start on the next unit", lambda: started(a) == 2)
+        _until("the runs did not finish", lambda: len(outcomes(a)) == 2 and len(outcomes(b)) == 1)
+        assert outcomes(b) == ["passed"] and outcomes(a)[-1] in ("passed", "skipped"), session.handle.results()
+        assert any(e.kind == "unit_seated" and e.slot == b for e in events)
+    finally:
+        session.close()
+    assert session._seats is None  # the poll stopped with the watcher
