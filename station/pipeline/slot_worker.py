@@ -167,6 +167,8 @@ class SlotWorker:
                 except (EOFError, OSError):
                     msg = None
             if msg is None:
+                if device_id is not None:  # the dead worker can no longer release its claim
+                    ctx.claims.release(device_id, ctx.slot)
                 return self._died(job, spec, sink, device_id, attempt_id)
             kind = msg[0]
             if kind == "ready":

@@ -149,6 +149,8 @@ def test_a_killed_worker_ends_its_slot_error_and_leaves_the_registry_consistent(
         assert by["2"].outcome == "passed", (by["2"].failing_step, by["2"].reason)
         finished = [e for e in line.events if e.slot == "1" and e.kind is EventKind.ATTEMPT_FINISHED]
         assert len(finished) == 1 and finished[0].outcome == Outcome.ERROR
+        assert handle.claims.claim(doomed.device_id, "3") is None, "the dead worker's device may be plugged in again"
+        handle.claims.release(doomed.device_id, "3")
         attempts = [a for a in line.registry.lot_attempts(job.lot_name) if a.device_id == doomed.device_id]
         assert [a.outcome for a in attempts] == ["failed"] and attempts[0].finished_at is not None
         assert line.registry.device_record(doomed.device_id) is not None
