@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -71,6 +72,8 @@ class RunHandle:
         self._config: WorkerConfig | None = WorkerConfig.of(job) if self._process else None
         self._workers: dict[str, SlotWorker] = {}  # slot name -> its worker, kept for the slot's next device
         self._closed = False
+        # A handle dropped without close() still ends its workers (a leak would hold their leases until exit).
+        weakref.finalize(self, _close_all, self._workers)
 
     # ------------------------------------------------------------------ starting
     def start(self) -> RunHandle:
@@ -199,9 +202,7 @@ class RunHandle:
         """
         with self._cond:
             self._closed = True
-            workers, self._workers = list(self._workers.values()), {}
-        for w in workers:
-            w.close(timeout)
+        _close_all(self._workers, timeout)
 
     # ------------------------------------------------------------------ control
     def cancel(self, slot: str | None = None, *, reason: str = "cancelled by the operator") -> list[str]:
@@ -280,6 +281,17 @@ class RunHandle:
                 if r is not None:
                     seen[name] = r
             return list(seen.values())
+
+
+def _close_all(workers: dict[str, SlotWorker], timeout: float = 10.0) -> None:
+    """Stop every worker at once, then wait for each within one shared ``timeout``."""
+    chosen = list(workers.values())
+    workers.clear()
+    for w in chosen:
+        w.stop()
+    deadline = time.monotonic() + timeout
+    for w in chosen:
+        w.join(max(0.1, deadline - time.monotonic()))
 
 
 def start(job: Job, slots: list[SlotSpec], *, sink: EventSink | None = None, asker: AskerFactory | None = None,

@@ -219,14 +219,21 @@ class SlotWorker:
                    message=reason, data={"result": result.to_dict()}))
         return result
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Let the worker release its lease and exit; killed if it does not within ``timeout``."""
+    def stop(self) -> None:
+        """Ask the worker to finish its current device, release its lease and exit."""
         self._send("stop")
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait for the exit :meth:`stop` asked for; kill the worker if it has not exited by then."""
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
             self.process.join(timeout)
         self._conn.close()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.stop()
+        self.join(timeout)
 
 
 def _renumbered(ev: Event) -> Event:

@@ -32,6 +32,16 @@ from .conftest import Line, never_connected
 pytestmark = pytest.mark.slow
 
 
+def _workers(before: set[int | None]) -> dict[str, int | None]:
+    """The slot workers started since ``before`` (other tests' runs may still have theirs)."""
+    return {p.name: p.pid for p in multiprocessing.active_children()
+            if p.name.startswith("slot-") and p.pid not in before}
+
+
+def _pids() -> set[int | None]:
+    return {p.pid for p in multiprocessing.active_children()}
+
+
 def _slots(twins: list[Twin]) -> list[SlotSpec]:
     return [SlotSpec(str(i + 1), Transport.SWD, t.identity.probe_uid) for i, t in enumerate(twins)]
 
@@ -78,26 +88,27 @@ def test_a_cancel_reaches_only_its_slot_and_the_worker_serves_the_slots_next_dev
             handle.cancel("1")
 
     line.hooks.append(hook)
+    before = _pids()
     try:
         assert handle.start_workers() == []  # both ready before the first device
-        started = {p.name: p.pid for p in multiprocessing.active_children() if p.name.startswith("slot-")}
+        started = _workers(before)
         handle.start()
         assert handle.wait(240)
         by = {r.slot: r for r in handle.results()}
         assert by["1"].outcome == "cancelled", (by["1"].failing_step, by["1"].reason)
         assert "register" not in [n for n, _, _ in by["1"].steps]
         assert by["2"].outcome == "passed", (by["2"].failing_step, by["2"].reason)
-        workers = {p.name: p.pid for p in multiprocessing.active_children() if p.name.startswith("slot-")}
+        workers = _workers(before)
         assert workers == started and set(workers) == {"slot-1", "slot-2"} and os.getpid() not in workers.values()
         line.hooks.clear()
         assert handle.add(SlotSpec("1", Transport.SWD, after.identity.probe_uid))
         assert handle.wait(240)
         assert handle.result("1") is not None and handle.result("1").outcome == "passed"  # type: ignore[union-attr]
-        again = {p.name: p.pid for p in multiprocessing.active_children() if p.name.startswith("slot-")}
+        again = _workers(before)
         assert again["slot-1"] == workers["slot-1"], "the slot's next device reuses its worker"
     finally:
         handle.close()
-    assert not [p for p in multiprocessing.active_children() if p.name.startswith("slot-")]
+    assert _workers(before) == {}, "close ends the run's workers"
     assert line.registry.device_status(victim.device_id).last_outcome == "cancelled"
     never_connected(victim)
 
@@ -131,12 +142,13 @@ def test_a_killed_worker_ends_its_slot_error_and_leaves_the_registry_consistent(
     doomed, bystander, spare = bench.create(3, seed=55)
     job = line.job(slot_workers="process")
     handle = RunHandle(job, _slots([doomed, bystander]))
+    before = _pids()
 
     def hook(ev: Event) -> None:
         if ev.slot == "1" and ev.kind is EventKind.STEP_STARTED and ev.step == "flash":
-            worker = next(p for p in multiprocessing.active_children() if p.name == "slot-1")
-            assert worker.pid is not None
-            os.kill(worker.pid, signal.SIGKILL)
+            pid = _workers(before)["slot-1"]
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
 
     line.hooks.append(hook)
     handle.start()
