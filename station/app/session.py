@@ -60,6 +60,22 @@ def find_slots(config_slots: dict[str, str], *, usb: bool, slots: str | None = N
     return swd_slots(mapping, probe_ids)
 
 
+class _Watching:
+    """A hotplug watcher and a line's seat poll, started and stopped together (``with``)."""
+
+    def __init__(self, watcher: Any, seats: Any) -> None:
+        self.watcher, self.seats = watcher, seats
+
+    def __enter__(self) -> _Watching:
+        self.watcher.start()
+        self.seats.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seats.stop()
+        self.watcher.stop()
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """What a session is opened from; ``None`` fields come from the settings table (env, station.toml)."""
@@ -275,7 +291,10 @@ class StationSession:
 
         transport = Transport.USB if self.use_usb(usb=usb) else Transport.SWD
         names = {uid: name for name, uid in self.config.slots.items()}
-        return AutoProvisioner(self._need_job(), transport, slot_names=names, asker=self.broker.asker)
+        from station.hw.swd.presence import target_answers
+
+        return AutoProvisioner(self._need_job(), transport, slot_names=names, asker=self.broker.asker,
+                               target_check=target_answers if transport is Transport.SWD else None)
 
     @staticmethod
     def plug_watcher(auto: Callable[[Any], None]) -> Any:
@@ -284,7 +303,8 @@ class StationSession:
         that keeps its own loop (``provision --watch`` waits for Ctrl-C or its time)."""
         from station.hw.hotplug import HotplugWatcher
 
-        return HotplugWatcher(auto)
+        seats = getattr(auto, "seats", None)
+        return _Watching(HotplugWatcher(auto), seats) if seats is not None else HotplugWatcher(auto)
 
     # ------------------------------------------------------------------ watching (bench auto-start)
     def watch(self, on_change: Callable[[], None] | None = None, *, auto_start: bool = True,

@@ -6,6 +6,10 @@ once per plug-in: the mode switches its own run causes (DFU ↔ normal) are igno
 device is active, and it only becomes eligible again after it has left completely. Unplugging
 mid-run needs no special path: the run's next transfer fails with ``DeviceGone`` and the attempt is
 recorded as failed at that step.
+
+On SWD the probe of a line fixture stays while units come and go: :attr:`AutoProvisioner.seats`
+(:mod:`station.pipeline.seats`) polls the idle slots' targets and starts a slot when a unit is
+seated; a probe arriving with no unit behind it waits for one instead of starting a run that fails.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from station.pipeline.context import DeviceClaims, SlotContext
 from station.pipeline.handle import AskerFactory
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, run_slot
+from station.pipeline.seats import Check, SeatWatch
 
 LOG = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ class AutoProvisioner:
         slot_names: dict[str, str] | None = None,
         present: Callable[[str], bool] | None = None,
         asker: AskerFactory | None = None,
+        target_check: Check | None = None,
     ) -> None:
         self.job = job
         self.transport = transport
@@ -47,6 +53,24 @@ class AutoProvisioner:
         self._done: set[str] = set()
         self.claims = DeviceClaims()  # one table for the whole session: two boards with one ID are caught
         self.results: list[SlotResult] = []
+        self._probes: set[str] = set()
+        #: SWD: the seat poll over this runner's idle probes (None on USB, or without ``target_check``)
+        self.seats: SeatWatch | None = None
+        if transport is Transport.SWD and target_check is not None:
+            self.seats = SeatWatch(target_check, self._idle_probes, self._busy, self._seated)
+
+    def _idle_probes(self) -> list[str]:
+        with self._lock:
+            return [k for k in self._probes if k not in self._active]
+
+    def _busy(self, key: str) -> bool:
+        with self._lock:
+            return key in self._active
+
+    def _seated(self, key: str) -> None:
+        with self._lock:
+            if key not in self._active and key in self._probes:
+                self._start(key)  # a new unit: whatever the last one did
 
     def __call__(self, ev: HotplugEvent) -> None:
         wanted = "probe" if self.transport is Transport.SWD else "usb"
@@ -56,10 +80,23 @@ class AutoProvisioner:
             if ev.key in self._active:
                 return  # its own run is switching modes (DFU <-> normal) or it was pulled: the run sees it
             if ev.kind == "arrived":
-                if ev.key not in self._done:
+                self._probes.add(ev.key)
+                if ev.key not in self._done and self._unit_behind(ev.key):
                     self._start(ev.key)
             elif not self.present(ev.key):
                 self._done.discard(ev.key)  # gone completely: a re-plug starts a new run
+                self._probes.discard(ev.key)
+                if self.seats is not None:
+                    self.seats.forget(ev.key)
+
+    def _unit_behind(self, key: str) -> bool:
+        """SWD with a seat poll: whether a unit answers behind an arriving probe (unknown: yes)."""
+        if self.seats is None:
+            return True
+        with self.seats.guard:
+            unit = self.seats.check(key) is not False
+        self.seats.seen(key, unit)
+        return unit
 
     def _start(self, key: str) -> None:
         slot = SlotSpec(self.slot_names.get(key, key), self.transport, key)
@@ -84,6 +121,8 @@ class AutoProvisioner:
                     self._done.add(slot.target)
                 else:
                     self._done.discard(slot.target)
+            if self.seats is not None:
+                self.seats.finished(slot.target)  # this unit is not provisioned again until it leaves
         self.results.append(result)
         if self.on_result:
             self.on_result(result)

@@ -121,3 +121,32 @@ def test_swd_bench_mode_starts_a_run_when_a_probe_appears(line: Line, bench: Ben
     assert auto.results[0].outcome == "passed", auto.results[0].reason
     assert auto.results[0].device_id == twin.device_id
     never_connected(twin)
+
+
+def test_swd_line_a_unit_seated_behind_a_probe_that_stays_starts_once(line: Line, bench: Bench) -> None:
+    from station.hw.swd.presence import target_answers
+
+    job = line.job()
+    auto = AutoProvisioner(job, Transport.SWD, slot_names={}, target_check=target_answers)
+    assert auto.seats is not None
+    twin = bench.create(1, seed=44)[0]
+    bench.lift(twin.name)  # the fixture is empty when the line starts: nothing runs
+    with HotplugWatcher(auto, listers=(probe_lister,), interval=0.1):
+        auto.seats.start()
+        try:
+            _wait(lambda: auto.seats is not None and auto.seats.checks >= 3)
+            assert auto.results == [] and not auto.active
+            bench.plug(twin.name)  # a unit seated
+            _wait(lambda: len(auto.results) == 1)
+            checks = auto.seats.checks
+            _wait(lambda: auto.seats is not None and auto.seats.checks >= checks + 5)
+            assert len(auto.results) == 1 and not auto.active  # the finished unit is not run again
+            bench.lift(twin.name)  # taken out, the next seated
+            checks = auto.seats.checks
+            _wait(lambda: auto.seats is not None and auto.seats.checks >= checks + 2)
+            bench.plug(twin.name)
+            _wait(lambda: len(auto.results) == 2)
+        finally:
+            auto.seats.stop()
+    assert auto.results[0].outcome == "passed", auto.results[0].reason
+    assert auto.results[1].outcome in ("passed", "skipped"), auto.results[1].reason
