@@ -243,3 +243,26 @@ def test_registry_down_mid_run_is_error_not_fail(qtbot: QtBot, station: Station,
     assert card.view.reason.startswith("registry unavailable")
     qtbot.waitUntil(lambda: station.window.shift["errors"] == 1)
     assert station.window.shift["failed"] == 0
+
+
+def test_auto_start_runs_the_next_unit_seated_in_a_fixture_whose_probe_stays(qtbot: QtBot, station: Station) -> None:
+    w = station.open(1, auto_start=True)
+    assert w.auto_start.isChecked()
+    station.wait_state("1", CardState.RUNNING, timeout=30)  # a unit was seated when the line opened
+    answer(qtbot, station, "1", Qt.Key.Key_Y)
+    card = station.wait_state("1", CardState.PASS, CardState.FAIL, CardState.ERROR)
+    assert card.view.state is CardState.PASS, card.view.reason
+    seats = w.session._seats
+    checks = seats.checks
+    qtbot.waitUntil(lambda: seats.checks >= checks + 4, timeout=10_000)
+    assert card.view.state is CardState.PASS  # the finished unit still seated: not run again
+    station.bench.lift(station.twins[0].name)  # the operator takes it out (the probe stays)
+    checks = seats.checks
+    qtbot.waitUntil(lambda: seats.checks >= checks + 2, timeout=10_000)
+    assert card.view.state is CardState.PASS  # the result stays until the next unit
+    # ... and seats one. The twin seats the same unit again (it cannot yet put a different unit
+    # behind the same probe), so the run that starts finds it provisioned: the card shows that.
+    station.bench.plug(station.twins[0].name)
+    card = station.wait_state("1", CardState.DONE_BEFORE, CardState.FAIL, CardState.ERROR, timeout=60)
+    assert card.view.state is CardState.DONE_BEFORE, card.view.reason
+    assert card.view.device_id == station.twins[0].device_id
