@@ -80,7 +80,7 @@ class WorkerConfig:
 
     profile: Profile
     firmware: FirmwareSet
-    registry_url: str  # may hold a password: never logged, never put in an event
+    registry_url: str = dataclasses.field(repr=False)  # may hold a password: never logged, never in an event
     product_id: int
     profile_id: int
     lot_id: int
@@ -92,6 +92,8 @@ class WorkerConfig:
     settle_timeout: float
     swd_frequency: int
     sim_dir: Path | None
+    #: the parent's level for the station's loggers: the worker sends only what the parent would keep
+    log_level: int = logging.INFO
 
     @classmethod
     def of(cls, job: Job) -> WorkerConfig:
@@ -106,7 +108,8 @@ class WorkerConfig:
         return cls(profile=job.profile, firmware=job.firmware, registry_url=text, product_id=job.product_id,
                    profile_id=job.profile_id, lot_id=job.lot_id, lot_name=job.lot_name, station=job.station,
                    operator=job.operator, labels_dir=job.labels_dir, recover_confirmed_by=job.recover_confirmed_by,
-                   settle_timeout=job.settle_timeout, swd_frequency=job.swd_frequency, sim_dir=sim_bench_path())
+                   settle_timeout=job.settle_timeout, swd_frequency=job.swd_frequency, sim_dir=sim_bench_path(),
+                   log_level=logging.getLogger("station").getEffectiveLevel())
 
 
 # ---------------------------------------------------------------------------------------------- parent side
@@ -132,6 +135,8 @@ class SlotWorker:
             except (EOFError, OSError):
                 self._broken = True
                 return False
+            if msg[0] == "log":
+                _relog(msg[1])
             self._ready = msg[0] == "ready"
         return True
 
@@ -173,6 +178,8 @@ class SlotWorker:
             kind = msg[0]
             if kind == "ready":
                 self._ready = True
+            elif kind == "log":
+                _relog(msg[1])
             elif kind == "event":
                 ev: Event = msg[1]
                 device_id = ev.device_id or device_id
@@ -308,6 +315,46 @@ class _ParentClaims(DeviceClaims):
         self._parent.send("release", device_id)
 
 
+class _ToParent(logging.Handler):
+    """A worker's log records go to the parent, whose handlers (station.log, the window's log pane) decide.
+
+    Without it a spawned worker has no handler, and Python's last-resort handler printed pyocd's
+    warnings on the operator's terminal, which the station never does (README: records go to
+    station.log). The record is made picklable the way ``logging.handlers.QueueHandler.prepare``
+    does: the message merged with its arguments, the traceback as text.
+    """
+
+    def __init__(self, parent: _Parent) -> None:
+        super().__init__()
+        self._parent = parent
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record = logging.makeLogRecord({**record.__dict__, "msg": msg, "args": None, "exc_info": None})
+            self._parent.send("log", record)
+        except Exception:
+            self.handleError(record)
+
+
+def _log_to_parent(parent: _Parent, level: int) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(_ToParent(parent))
+    root.setLevel(logging.WARNING)
+    logging.getLogger("station").setLevel(level)  # as the parent's: records it would drop are not sent
+
+
+def _relog(record: logging.LogRecord) -> None:
+    """A worker's record, handled by the parent's logger of the same name (its level and handlers)."""
+    logger = logging.getLogger(record.name)
+    if logger.isEnabledFor(record.levelno):
+        logger.handle(record)
+
+
 def worker_main(conn: Connection, config: WorkerConfig, swd: bool = False) -> None:
     """The worker process: rebuild the job, then provision one device per ``run`` until ``stop``.
 
@@ -324,6 +371,7 @@ def worker_main(conn: Connection, config: WorkerConfig, swd: bool = False) -> No
     if config.sim_dir is not None:
         use_sim(config.sim_dir)
     parent = _Parent(conn)
+    _log_to_parent(parent, config.log_level)
     registry = open_registry(config.registry_url)
     registry.hold_station(config.station)  # this process's own lease: a kill -9 here is seen by its pid
     if swd:

@@ -9,6 +9,7 @@ ID in two workers are never both provisioned.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -205,3 +206,21 @@ def test_process_workers_refuse_a_registry_only_this_process_can_open(line: Line
 def test_an_unknown_runner_is_refused_naming_the_choices(line: Line) -> None:
     with pytest.raises(ConfigError, match="thread, process"):
         RunHandle(line.job(slot_workers="fibre"))
+
+
+def test_a_workers_log_records_reach_the_parents_handlers_not_the_terminal(
+        line: Line, bench: Bench, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    """README: log records go to station.log, never the operator's terminal; a worker's too."""
+    (twin,) = bench.create(1, seed=61, prefix="logs")
+    twin.lift()  # an empty fixture: pyocd warns about the missing ACKs while the slot fails
+    caplog.set_level(logging.WARNING)
+    handle = RunHandle(line.job(lot="LOT-logs", slot_workers="process"), _slots([twin])).start()
+    try:
+        assert handle.wait(240)
+    finally:
+        handle.close()
+    assert [r.outcome for r in handle.results()] == [Outcome.FAILED]
+    worker_records = [r for r in caplog.records if r.processName.startswith("slot-")]
+    assert worker_records, "no record of the worker reached the parent's logging"
+    assert any(r.name.startswith(("pyocd", "station")) for r in worker_records)
+    assert "No ACK" not in capfd.readouterr().err
