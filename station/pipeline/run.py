@@ -58,6 +58,8 @@ FAULT_INTERNAL = "internal"  # a bug in the station
 OVERRIDE_FIRST_CONNECT = "allow-first-connect"
 #: how a failed attempt's reason starts when the unit left mid-run (``device-gone``)
 UNIT_GONE_REASON = "the unit was unplugged or taken out"
+#: ... and when no unit answered at connect (the fixture is empty, or the unit has no contact)
+NO_UNIT_REASON = "no unit answered in the fixture: none seated, or no contact"
 
 
 def measurement_record(m: Measurement) -> MeasurementRecord:
@@ -472,7 +474,11 @@ def unavailable_reason(step: str | None, exc: RegistryUnavailable) -> str:
 def unit_gone_reason(step: str | None, exc: DeviceGone) -> str:
     """An attempt the unit left: operator words first, the link's own words in brackets (which a
     front end may leave off, see ``station.ui.cardmodel.operator_reason``)."""
-    where = f" during {step}" if step else ""
+    from station.pipeline.steps import BY_NAME
+
+    if step == "connect":  # the target never answered: an empty fixture or a unit without contact
+        return f"{NO_UNIT_REASON} ({exc})"
+    where = f" during {BY_NAME[step].title.lower() if step in BY_NAME else step}" if step else ""
     return f"{UNIT_GONE_REASON}{where} ({exc})"
 
 

@@ -277,8 +277,11 @@ class SlotView:
             # the unit left mid-run (unplugged, taken out of the fixture): this unit failed, and
             # the operator sees that nothing else is wrong with it
             self.state = CardState.FAIL
-            self.headline = f"Unplugged during: {step_title(failing_step, self.titles)}" if failing_step \
-                else "Unplugged"
+            if failing_step == "connect":  # no answer before anything was done: nothing was taken out
+                self.headline = "No unit in fixture"
+            else:  # as short as "Failed at: …", so it is drawn as large (one line on a 1366x768 card)
+                self.headline = f"Removed at: {step_title(failing_step, self.titles)}" if failing_step \
+                    else "Unit removed"
         else:
             self.state = CardState.FAIL
             self.headline = f"Failed at: {step_title(failing_step, self.titles)}" if failing_step else "Failed"

@@ -67,7 +67,7 @@ def test_a_unit_that_left_is_fail_and_a_lost_probe_is_error_in_words() -> None:
                        "over SWD; its probe is still there (SWD/JTAG communication failure (No ACK)))",
                data={"station_fault": False, "fault": "device-gone"}))
     assert v.state is CardState.FAIL
-    assert v.headline == "Unplugged during: Writing firmware"
+    assert v.headline == "Removed at: Writing firmware"
     assert operator_reason(v.reason) == "the unit was unplugged or taken out during flash"
     v.apply(ev("attempt_finished", outcome="error", step="flash",
                message="programming: the debug probe disconnected (probe SIM9C0C: target slot07 is not connected)",

@@ -52,7 +52,7 @@ def test_unit_taken_out_mid_run_fails_with_the_reason(qtbot: QtBot, station: Sta
     assert card.view.state is CardState.FAIL, card.view.reason
     assert card.banner.word == "FAIL" and card.accessibleName().startswith("Slot 1. FAIL")
     assert card.view.failing_step == "flash"
-    assert card.view.headline == "Unplugged during: Writing firmware"
+    assert card.view.headline == "Removed at: Writing firmware"
     assert card.reason_label.text() == "the unit was unplugged or taken out during flash"
     assert card.reason_label.toolTip() == card.view.reason and "No ACK" in card.view.reason
     qtbot.waitUntil(lambda: station.window.shift["failed"] == 1)
@@ -71,7 +71,7 @@ def test_unplug_mid_run_on_the_usb_bench_fails_with_the_reason(qtbot: QtBot, sta
     station.bench.unplug(twin.name)
     card = station.wait_state(twin.device_id, CardState.FAIL, CardState.ERROR, CardState.PASS)
     assert card.view.state is CardState.FAIL, card.view.reason
-    assert card.view.headline == "Unplugged during: Writing firmware"
+    assert card.view.headline == "Removed at: Writing firmware"
     assert card.reason_label.text() == "the unit was unplugged or taken out during flash"
 
 
