@@ -243,6 +243,22 @@ class StationSession:
 
             threading.Thread(target=retire, name="retire-run", daemon=True).start()
 
+    def prestart(self, slots: Sequence[SlotSpec] | None = None) -> list[str]:
+        """Start the worker process of every slot now, before the operator presses Start (issue 12/16).
+
+        Only when the prepared job runs slots in worker processes (``slot_workers = "process"``);
+        otherwise nothing. Slots default to :meth:`slots` (line mode: station.toml's; bench mode: the
+        devices attached now). The workers belong to the session's run handle, so start_slot (Start,
+        Start all, auto-start) reuses them instead of spawning 8 interpreters at the press, and
+        :meth:`close` ends them. Blocks until each is ready: call it off the GUI thread. Returns the
+        slots whose worker died while starting (their first device then tries a new one).
+        """
+        job = self._need_job()
+        if job.slot_workers != "process":
+            return []
+        chosen = list(slots) if slots is not None else self.slots()
+        return self._handle().start_workers(chosen)
+
     def start_slot(self, spec: SlotSpec, *, recover_confirmed_by: str | None = None) -> bool:
         """Start (or re-start) one slot in the session's run; False if it is still running.
 

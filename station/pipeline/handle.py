@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from station.domain import Outcome, Transport
@@ -72,6 +72,8 @@ class RunHandle:
         self._config: WorkerConfig | None = WorkerConfig.of(job) if self._process else None
         self._workers: dict[str, SlotWorker] = {}  # slot name -> its worker, kept for the slot's next device
         self._closed = False
+        #: held while a slot's worker is made, so a pre-start and the slot's first device never both spawn one
+        self._spawning = threading.Lock()
         # A handle dropped without close() still ends its workers (a leak would hold their leases until exit).
         weakref.finalize(self, _close_all, self._workers)
 
@@ -158,19 +160,20 @@ class RunHandle:
     def _worker(self, slot: str, spec: SlotSpec) -> SlotWorker:
         """The slot's worker, started on its first device (in the slot's thread, never the caller's)."""
         assert self._config is not None
-        with self._cond:
-            if self._closed:
-                raise RuntimeError("the run was closed")
-            worker = self._workers.get(slot)
-            if worker is not None and worker.alive:
-                return worker
-        worker = SlotWorker(slot, self._config, swd=spec.transport is Transport.SWD)
-        with self._cond:
-            self._workers[slot] = worker
-        return worker
+        with self._spawning:
+            with self._cond:
+                if self._closed:
+                    raise RuntimeError("the run was closed")
+                worker = self._workers.get(slot)
+                if worker is not None and worker.alive:
+                    return worker
+            worker = SlotWorker(slot, self._config, swd=spec.transport is Transport.SWD)
+            with self._cond:
+                self._workers[slot] = worker
+            return worker
 
-    def start_workers(self) -> list[str]:
-        """Start the worker of every slot given at construction now, and wait until each is ready.
+    def start_workers(self, slots: Sequence[SlotSpec] | None = None) -> list[str]:
+        """Start the worker of every slot given at construction (or of ``slots``) now, and wait until each is ready.
 
         Process runner only (threads have nothing to start): a station start-up screen or a bench
         calls it before the first device so no device pays a worker's start (interpreter, imports,
@@ -187,7 +190,8 @@ class RunHandle:
                 with lock:
                     dead.append(spec.name)
 
-        threads = [threading.Thread(target=one, args=(s,), name=f"start-{s.name}") for s in self.slots]
+        chosen = list(slots) if slots is not None else self.slots
+        threads = [threading.Thread(target=one, args=(s,), name=f"start-{s.name}") for s in chosen]
         for t in threads:
             t.start()
         for t in threads:

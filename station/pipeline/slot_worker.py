@@ -126,18 +126,24 @@ class SlotWorker:
         child.close()  # the parent keeps no copy of the worker's end: its death is an EOF here
         self._broken = False
         self._ready = False
+        #: one reader of the pipe until "ready": a pre-start waiting while the slot's first device
+        #: starts must not take (and drop) that device's events
+        self._ready_lock = threading.Lock()
 
     def wait_ready(self) -> bool:
         """Block until the worker has its registry lease (and pyocd, for SWD); False if it died first."""
-        while not self._ready:
-            try:
-                msg = self._conn.recv()
-            except (EOFError, OSError):
-                self._broken = True
-                return False
-            if msg[0] == "log":
-                _relog(msg[1])
-            self._ready = msg[0] == "ready"
+        with self._ready_lock:
+            while not self._ready:
+                if self._broken:
+                    return False
+                try:
+                    msg = self._conn.recv()
+                except (EOFError, OSError):
+                    self._broken = True
+                    return False
+                if msg[0] == "log":
+                    _relog(msg[1])
+                self._ready = msg[0] == "ready"
         return True
 
     @property
@@ -163,6 +169,8 @@ class SlotWorker:
         self._send("run", spec, ctx.recover_confirmed_by)
         if ctx.cancel.is_set():  # cancelled before the worker got the device
             self.cancel()
+        if not self.wait_ready():  # died while starting (its pre-start may be waiting too)
+            return self._died(job, spec, sink, None, None)
         while True:
             ready = wait([self._conn, self.process.sentinel])
             msg: tuple[Any, ...] | None = None

@@ -253,8 +253,24 @@ class MainWindow(QMainWindow):
             self.open_login()
         self.refresh_status()
         self.history.requery()
+        self._prestart()
         if self.demo_controls is not None:
             self.demo_controls.refresh()  # the session opener has just made an SWD demo's twins
+
+    def _prestart(self) -> None:
+        """Start the slots' worker processes now, in a session worker (they take seconds and the GIL
+        of nobody here): with slot_workers = "process", Start then spawns nothing (issue 12/16)."""
+        if self.session is None or self.job is None:
+            return
+        session = self.session
+
+        def done(dead: Any, error: BaseException | None) -> None:
+            if error is not None:
+                LOG.error("cannot pre-start the slot workers: %s", error)
+            elif dead:
+                LOG.error("slot workers died while starting: %s (their first device tries again)", ", ".join(dead))
+
+        self.workers.submit(session.prestart, done)
 
     def slot_title(self, name: str) -> str:
         """Fixture slots by their name; a bench device by the end of its ID (its card shows all of it)."""
@@ -543,6 +559,7 @@ class MainWindow(QMainWindow):
             self.topbar.lot.set(job.lot_name)
             self.lot_name = job.lot_name
             self.say(f"Profile {job.profile.name} loaded: lot {job.lot_name}")
+            self._prestart()
             self._update_watching()
             self.refresh_lot()
 

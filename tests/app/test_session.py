@@ -181,3 +181,51 @@ def test_a_unit_seated_behind_a_probe_that_stays_starts_and_a_finished_one_does_
     finally:
         session.close()
     assert session._seats is None  # the poll stopped with the watcher
+
+
+@pytest.mark.slow
+def test_prestarted_workers_serve_the_line_slots_without_a_new_process(world) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12/16: with slot_workers = "process" the window pre-starts one worker per line slot, so
+    pressing Start spawns nothing (8 interpreters at the press stalled the window for seconds)."""
+    import dataclasses
+    import multiprocessing
+
+    bench, settings, tmp = world
+    twins = bench.create(2, seed=73)
+    config = tmp / "station.toml"
+    config.write_text('[station]\nname = "st-app"\nslot_workers = "process"\n[slots]\n'
+                      + "".join(f'"{i + 1}" = "{t.identity.probe_uid}"\n' for i, t in enumerate(twins)))
+    before = {p.pid for p in multiprocessing.active_children()}
+
+    def workers() -> dict[str, int | None]:
+        return {p.name: p.pid for p in multiprocessing.active_children()
+                if p.name.startswith("slot-") and p.pid not in before}
+
+    session = StationSession(dataclasses.replace(settings, config_path=config))
+    try:
+        session.prepare(DEMO_BORON, lot="LOT-P", operator="alice", answers=["led=yes"])
+        assert workers() == {}, "nothing starts before the pre-start"
+        assert session.prestart() == []
+        started = workers()
+        assert set(started) == {"slot-1", "slot-2"}
+        for spec in session.slots():
+            assert session.start_slot(spec)
+        assert session.wait(240)
+        assert session.handle is not None
+        assert [r.outcome for r in session.handle.results_by_slot()] == ["passed", "passed"]
+        assert workers() == started, "the run used the pre-started workers, not new ones"
+    finally:
+        session.close()
+    assert workers() == {}, "closing the session ends its workers"
+
+
+def test_prestart_starts_nothing_for_thread_slots(world) -> None:  # type: ignore[no-untyped-def]
+    import multiprocessing
+
+    bench, settings, _ = world
+    bench.create(1, seed=74)
+    before = {p.pid for p in multiprocessing.active_children()}
+    with StationSession(settings) as session:
+        session.prepare(DEMO_BORON, lot="LOT-T", operator="alice")
+        assert session.prestart() == []
+        assert {p.pid for p in multiprocessing.active_children()} - before == set()
