@@ -143,9 +143,12 @@ def register(cli: click.Group) -> None:
             click.echo(f"no twins in {bench.path}")
             return
         # every column as wide as its widest cell: long twin names and states stay aligned
+        # IN FIXTURE / PROBE ON USB: a lifted unit (probe stays) and a pulled probe (unit stays) are the
+        # two halves of a slot the operator can lose, and end a run FAIL and ERROR respectively
         cells = [[r["name"], r["device_id"], r["probe_uid"], r["platform"], "yes" if r["plugged"] else "no",
+                  "no" if r["lifted"] else "yes", "yes" if r["probe_attached"] else "no",
                   r["run_state"], r["running_app"] or "-"] for r in rows]
-        head = ["NAME", "DEVICE ID", "PROBE", "PLATFORM", "PLUGGED", "STATE", "APP"]
+        head = ["NAME", "DEVICE ID", "PROBE", "PLATFORM", "PLUGGED", "IN FIXTURE", "PROBE ON USB", "STATE", "APP"]
         widths = [max(len(str(c[i])) for c in [head, *cells]) for i in range(len(head))]
         for line in [head, *cells]:
             click.echo("  ".join(f"{c!s:<{w}}" for c, w in zip(line, widths, strict=True)).rstrip())

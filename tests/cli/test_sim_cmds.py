@@ -65,6 +65,10 @@ def test_lift_and_pull_probe_keep_what_a_fixture_keeps(tmp_path: Path) -> None:
     assert (row("twin01")["plugged"], row("twin01")["lifted"], row("twin01")["probe_attached"]) == (False, True, True)
     assert run("sim", "pull-probe", "twin02", "--dir", d)[0] == 0
     assert (row("twin02")["plugged"], row("twin02")["probe_attached"]) == (True, False)
+    table = run("sim", "list", "--dir", d)[1].splitlines()  # what a person reads: both halves of each slot
+    cells = {line.split()[0]: line.split() for line in table[1:]}
+    assert "PLUGGED  IN FIXTURE  PROBE ON USB  STATE" in table[0], table[0]
+    assert cells["twin01"][5:7] == ["no", "yes"] and cells["twin02"][5:7] == ["yes", "no"], table
     from station.sim.bench import Bench
 
     bench = Bench(d)
