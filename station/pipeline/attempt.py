@@ -147,10 +147,15 @@ class AttemptRecorder:
 
         return cb
 
-    def finish(self, outcome: str, failing_step: str | None, reason: str | None) -> None:
-        """Close the attempt in the registry (or the audit log); the caller emits ``attempt_finished``."""
+    def finish(self, outcome: str, failing_step: str | None, reason: str | None, fault: str | None = None) -> None:
+        """Close the attempt in the registry (or the audit log); the caller emits ``attempt_finished``.
+
+        ``fault`` goes to the registry because attempts store a station error as ``failed``: it is
+        the only record that tells a pulled probe from a unit that failed (issue 12).
+        """
         if self.attempt_id is not None:
-            self.registry.finish_attempt(self.attempt_id, outcome=outcome, failing_step=failing_step, reason=reason)
+            self.registry.finish_attempt(self.attempt_id, outcome=outcome, failing_step=failing_step, reason=reason,
+                                         fault=fault)
         elif self.steps:
             # No device ID was ever read: keep what happened in the audit log.
             self.registry.audit(
@@ -163,6 +168,7 @@ class AttemptRecorder:
                     "outcome": outcome,
                     "failing_step": failing_step,
                     "reason": reason,
+                    "fault": fault,
                     "steps": [{"name": s.name, "outcome": s.outcome, "reason": s.reason} for s in self.steps],
                 },
             )

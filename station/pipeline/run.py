@@ -417,7 +417,8 @@ class DeviceRun:
         if outcome != Outcome.PASSED:
             stored = Outcome.FAILED if outcome == Outcome.ERROR else outcome  # attempts never store "error"
             try:
-                self.rec.finish(stored, failing_step, reason)
+                self.rec.finish(stored, failing_step, reason,
+                                fault if outcome in (Outcome.ERROR, Outcome.FAILED) else None)
             except StationError as exc:
                 # The registry is unreachable: the attempt stays open and is closed as abandoned
                 # by the next start of this station; the operator still sees the result now.

@@ -64,7 +64,7 @@ class AttemptLog(UnitOfWork):
         self._lease_lock = threading.Lock()
         self.journal = AttemptJournal()
         #: attempts whose close could not be written (registry away): attempt id -> (outcome, step, reason)
-        self._owed: dict[int, tuple[str, str | None, str | None]] = {}
+        self._owed: dict[int, tuple[str, str | None, str | None, str | None]] = {}
         self._owed_lock = threading.Lock()
 
     # ------------------------------------------------------------------ station liveness (leases.py)
@@ -109,7 +109,7 @@ class AttemptLog(UnitOfWork):
         self.settle_owed()
         self.flush_journals()
         with self._owed_lock:
-            owed = {aid: reason or UNAVAILABLE_REASON for aid, (_, _, reason) in self._owed.items()}
+            owed = {aid: reason or UNAVAILABLE_REASON for aid, (_, _, reason, _) in self._owed.items()}
         if owed:  # the registry is still away: keep them on this PC for the next start (spool.py)
             _spool.save(self._url(), owed)
         self.release_stations()
@@ -129,9 +129,9 @@ class AttemptLog(UnitOfWork):
             return 0  # another thread is settling
         try:
             done = 0
-            for aid, (outcome, step, reason) in list(self._owed.items()):
+            for aid, (outcome, step, reason, fault) in list(self._owed.items()):
                 try:
-                    self._finish(aid, outcome=outcome, failing_step=step, reason=reason)
+                    self._finish(aid, outcome=outcome, failing_step=step, reason=reason, fault=fault)
                 except RegistryConflict:
                     pass  # closed meanwhile (its lease was reaped): nothing left to write
                 except StationError:
@@ -323,25 +323,27 @@ class AttemptLog(UnitOfWork):
             if res.rowcount == 0:  # type: ignore[attr-defined]
                 raise ConfigError(f"device {did} is not in the registry (start an attempt first)")
 
-    def finish_attempt(self, attempt_id: int, *, outcome: str, failing_step: str | None, reason: str | None) -> None:
+    def finish_attempt(self, attempt_id: int, *, outcome: str, failing_step: str | None, reason: str | None,
+                       fault: str | None = None) -> None:
         """Close a running attempt. Closing one twice is a bug in the caller and raises.
 
         With the registry away (RegistryUnavailable) the close is kept and written as soon as the
         registry answers again, or by this PC's next station start (see spool.py).
         """
         try:
-            self._finish(attempt_id, outcome=outcome, failing_step=failing_step, reason=reason)
+            self._finish(attempt_id, outcome=outcome, failing_step=failing_step, reason=reason, fault=fault)
         except RegistryUnavailable:
             with self._owed_lock:
-                self._owed[attempt_id] = (str(outcome), failing_step, reason)
+                self._owed[attempt_id] = (str(outcome), failing_step, reason, fault)
             raise
 
-    def _finish(self, attempt_id: int, *, outcome: str, failing_step: str | None, reason: str | None) -> None:
+    def _finish(self, attempt_id: int, *, outcome: str, failing_step: str | None, reason: str | None,
+                fault: str | None = None) -> None:
         with self.session() as s:
             res = s.execute(update(Attempt).where(Attempt.id == attempt_id,
                                                   Attempt.outcome == Outcome.RUNNING.value)
                             .values(outcome=outcome, failing_step=failing_step, reason=reason,
-                                    finished_at=utcnow()))
+                                    fault=fault, finished_at=utcnow()))
             if res.rowcount != 1:  # type: ignore[attr-defined]
                 raise RegistryConflict(f"attempt {attempt_id} is not running (already finished or unknown)")
             written = self.journal.write(s, attempt_id)

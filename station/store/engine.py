@@ -32,7 +32,7 @@ MIGRATIONS_DIR = paths.package_file("station.store", "migrations")
 #: the newest migration's revision. Opening a registry already there costs one SELECT and no
 #: Alembic import (about a third of a CLI command's start-up); tests/store/test_migrations.py
 #: holds it equal to the migrations' real head.
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 _PG_MIGRATION_LOCK = 0x57A7_0001  # advisory lock id: one station migrates a shared database at a time
 _BEGIN_OPTION = "station_sqlite_begin"
 

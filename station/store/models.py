@@ -133,6 +133,9 @@ class Attempt(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     failing_step: Mapped[str | None] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(Text)
+    #: what went mid-run (``device-gone``; a station fault: ``probe-gone``, ``registry-unavailable``,
+    #: ``internal``); NULL when nothing did or the row predates the column (0004)
+    fault: Mapped[str | None] = mapped_column(String(40))
     #: the station process (``station_leases.id``) that owns the attempt while it runs
     lease_id: Mapped[str | None] = mapped_column(String(32))
 

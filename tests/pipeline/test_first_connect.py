@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from station.domain import UNSAFE_TO_POWER
 from station.pipeline.events import Event
@@ -14,6 +15,7 @@ from station.pipeline.run import NO_UNIT_REASON
 from station.pipeline.steps import BY_NAME
 from station.sim.bench import Bench
 from station.sim.device import Twin
+from station.store.models import Attempt
 
 from .conftest import Line, drop_tests, never_connected, profile_variant, ship_with_bootloader
 
@@ -68,6 +70,9 @@ def test_swd_unit_taken_out_at_every_step(line: Line, bench: Bench, step: str) -
     else:
         # the unit left while its probe stayed: this unit failed, at that step, and the words say why
         assert (r.outcome, r.fault) == ("failed", "device-gone"), (r.failing_step, r.reason)
+        if r.attempt_id is not None:  # the registry's record holds why (issue 12)
+            with line.registry.reading() as s:
+                assert s.scalar(select(Attempt.fault).where(Attempt.id == r.attempt_id)) == "device-gone"
         assert r.failing_step in SWD_STEPS[SWD_STEPS.index(step):], r.reason  # that step, or the next touching it
         if r.failing_step == "connect":  # nothing answered: the reason says the fixture looked empty
             assert (r.reason or "").startswith(f"{NO_UNIT_REASON} ("), r.reason
@@ -89,6 +94,10 @@ def test_swd_probe_pulled_is_a_station_error(line: Line, bench: Bench, step: str
     # the station lost its probe: ERROR, which says nothing about the unit (still in its fixture)
     assert (r.outcome, r.fault, r.failing_step) == ("error", "probe-gone", step), r.reason
     assert "probe" in (r.reason or "") and victim.state.plugged
+    if r.attempt_id is not None:  # the registry's record tells it from a failed unit (issue 12)
+        with line.registry.reading() as s:
+            stored = s.execute(select(Attempt.outcome, Attempt.fault).where(Attempt.id == r.attempt_id)).one()
+        assert tuple(stored) == ("failed", "probe-gone")
     never_connected(victim)
     never_connected(bystander)
 

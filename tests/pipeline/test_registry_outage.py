@@ -97,10 +97,12 @@ def test_the_registry_going_away_mid_run_stops_the_station_with_an_error(
     registry.lots()  # any answer from the registry: the owed closes are written at once
     with registry.reading() as s:
         attempts = s.execute(select(Attempt.outcome, Attempt.reason)).all()
+        faults = s.scalars(select(Attempt.fault)).all()
         outbox = s.scalar(select(func.count()).select_from(OutboxRow))
         labels = s.scalar(select(func.count()).select_from(Label))
     assert len(attempts) == 2
     assert all(o == "failed" and (reason or "").startswith("registry unavailable") for o, reason in attempts)
+    assert faults == ["registry-unavailable"] * 2  # the replayed close keeps its fault (issue 12)
     assert (outbox, labels) == (0, 0)  # nothing registered half
     assert registry.outage is None
     registry.close()

@@ -96,11 +96,13 @@ def test_a_registry_of_schema_0001_opens_and_upgrades_keeping_its_data(backend: 
     assert current_revision(reg.engine) == head_revision()
     with reg.engine.connect() as conn:
         outcomes = dict(conn.execute(text("SELECT id, outcome FROM attempts ORDER BY id")).all())
+        faults = conn.execute(text("SELECT fault FROM attempts ORDER BY id")).scalars().all()
         lot_ids = conn.execute(text("SELECT lot_id FROM measurements")).scalars().all()
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
     # the older of two running attempts of one device was a crash leftover: closed; the latest stays live
     assert outcomes == {1: "failed", 2: "running"}
+    assert faults == [None, None]  # rows older than 0004: fault unknown
     assert lot_ids == [1]  # measurements know their lot (the report aggregates by it)
     report = reg.lot_aggregates("L1")
     assert [(m.name, m.count, m.unit) for m in report.measurements] == [("vbat", 1, "V")]
