@@ -165,6 +165,12 @@ class Outcome(enum.StrEnum):
 #: How an attempt's reason begins when the station lost a device it could not make safe first: the
 #: device holds firmware that would go online at its next power-up (issue 10 item 1). The registry,
 #: ``device show``, the lot report and the CLI's result line all show it by this phrase.
+#: ``attempts.fault`` values that mean the station, not the unit, could not go on (a pulled probe,
+#: a registry outage, a station bug): such an attempt is stored ``failed`` but judged nothing, so
+#: lot figures count it as a station error, not a failed unit (issue 12). The pipeline's names are
+#: in ``station.pipeline.run`` (FAULT_*).
+STATION_FAULTS = ("probe-gone", "registry-unavailable", "internal")
+
 UNSAFE_TO_POWER = "unsafe to power: re-flash before it leaves the fixture"
 
 

@@ -433,7 +433,7 @@ class StationSession:
         """A lot panel's figures: counts, first-pass yield, devices/hour, failures by step."""
         o = self.lot_overview(lot)
         return {"name": o.name, "product": o.product, "devices": o.devices, "passed": o.passed, "failed": o.failed,
-                "first_pass_yield": o.first_pass_yield, "devices_per_hour": o.devices_per_hour,
+                "errors": o.errors, "first_pass_yield": o.first_pass_yield, "devices_per_hour": o.devices_per_hour,
                 "failures_by_step": {step or "?": n for step, n in o.failures_by_step}}
 
     def lot_report(self, lot: str) -> Any:

@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from station.domain import Outcome
+from station.domain import STATION_FAULTS, Outcome
 from station.store.models import (
     Attempt,
     AuditEntry,
@@ -124,10 +124,14 @@ class LotOverview:
     first_started: datetime | None
     last_finished: datetime | None
     failures_by_step: list[tuple[str | None, int]] = field(default_factory=list)
+    #: devices whose latest attempt ended in a station error (``STATION_FAULTS``): not in ``failed``
+    errors: int = 0
 
     @property
     def first_pass_yield(self) -> float | None:
-        return self.first_pass / self.devices if self.devices else None
+        """First passes over the judged devices: a unit whose run hit a station error was never judged."""
+        judged = self.devices - self.errors
+        return self.first_pass / judged if judged > 0 else None
 
     @property
     def final_yield(self) -> float | None:
@@ -319,7 +323,7 @@ def lot_overviews(s: Session, *, names: list[str] | None = None, after: int | No
     return Page(out, out[-1].id if more and out else None)
 
 
-_EMPTY_STATS: dict[str, Any] = {"devices": 0, "passed": 0, "failed": 0, "attempts": 0, "first_pass": 0,
+_EMPTY_STATS: dict[str, Any] = {"devices": 0, "passed": 0, "failed": 0, "errors": 0, "attempts": 0, "first_pass": 0,
                                 "running": 0, "first_started": None, "last_finished": None, "failures_by_step": []}
 
 
@@ -333,15 +337,19 @@ def _lot_stats(s: Session, lot_ids: list[int]) -> dict[int, dict[str, Any]]:
             .group_by(Attempt.lot_id, Attempt.device_id).subquery("ends"))
     first, last = Attempt.__table__.alias("first_a"), Attempt.__table__.alias("last_a")
     passed = Outcome.PASSED.value
+    # NULL fault (nothing went, or a row older than 0004) is a judged end, as before the column
+    last_error = last.c.fault.in_(STATION_FAULTS) & (last.c.outcome == Outcome.FAILED.value)
     out: dict[int, dict[str, Any]] = {}
-    for lot_id, devices, first_pass, final_pass, failed in s.execute(
+    for lot_id, devices, first_pass, final_pass, failed, errors in s.execute(
             select(ends.c.lot_id, func.count(), func.sum(case((first.c.outcome == passed, 1), else_=0)),
                    func.sum(case((last.c.outcome == passed, 1), else_=0)),
-                   func.sum(case((last.c.outcome != passed, 1), else_=0)))
+                   func.sum(case((last_error, 0), (last.c.outcome != passed, 1), else_=0)),
+                   func.sum(case((last_error, 1), else_=0)))
             .select_from(ends).join(first, first.c.id == ends.c.first).join(last, last.c.id == ends.c.last)
             .group_by(ends.c.lot_id)):
         out[lot_id] = dict(_EMPTY_STATS, devices=int(devices), first_pass=int(first_pass or 0),
-                           passed=int(final_pass or 0), failed=int(failed or 0), failures_by_step=[])
+                           passed=int(final_pass or 0), failed=int(failed or 0), errors=int(errors or 0),
+                           failures_by_step=[])
     for lot_id, attempts, running, t0, t1 in s.execute(
             select(Attempt.lot_id, func.sum(case((finished, 1), else_=0)),
                    func.sum(case((Attempt.outcome == Outcome.RUNNING.value, 1), else_=0)),
@@ -351,7 +359,8 @@ def _lot_stats(s: Session, lot_ids: list[int]) -> dict[int, dict[str, Any]]:
         d.update(attempts=int(attempts or 0), running=int(running or 0), first_started=t0, last_finished=t1)
     for lot_id, step, count in s.execute(
             select(Attempt.lot_id, Attempt.failing_step, func.count())
-            .where(Attempt.lot_id.in_(lot_ids), Attempt.outcome == Outcome.FAILED.value)
+            .where(Attempt.lot_id.in_(lot_ids), Attempt.outcome == Outcome.FAILED.value,
+                   or_(Attempt.fault.is_(None), Attempt.fault.notin_(STATION_FAULTS)))
             .group_by(Attempt.lot_id, Attempt.failing_step)):
         out[lot_id]["failures_by_step"].append((step, int(count)))
     for d in out.values():

@@ -120,3 +120,32 @@ def test_device_detail_has_every_attempt_with_its_records(filled: Registry) -> N
     assert d.attempts[0].measurements[0]["passed"] is False and d.attempts[0].steps[0]["name"] == "flash"
     assert [c.state for c in d.cloud] == ["pending"]
     assert filled.device_detail("e00fce68ffffffffffffffff") is None
+
+
+def test_a_station_error_counts_as_an_error_not_a_failed_unit(registry: Registry) -> None:
+    """Issue 12: a pulled probe is stored ``failed`` with fault ``probe-gone``; the lot figures must
+    not count it as a failed unit, and the first-pass yield is over the units that were judged."""
+    pid = registry.ensure_product(name="widget", platform="boron", particle_product=None, peridio_product_prn=None)
+    prof = registry.ensure_profile(product_id=pid, path="w.toml", sha256="aa" * 32, content="x")
+    lot = registry.ensure_lot("E", product_id=pid)
+    ends = [("passed", None, None), ("failed", "battery", None), ("failed", "battery", "device-gone"),
+            ("failed", "flash", "probe-gone"), ("failed", "register", "registry-unavailable"),
+            ("failed", "battery", None)]  # NULL: a row older than 0004
+    for i, (outcome, step, fault) in enumerate(ends):
+        did = f"e00fce68{i:016x}"
+        a = registry.start_attempt(device_id=did, platform="boron", lot_id=lot, profile_id=prof, station="st",
+                                   slot="1", operator="ana", transport="swd", overrides=[])
+        if outcome == "passed":
+            registry.register_passed(a, product_id=pid, lot_id=lot, cloud=CLOUD)
+        else:
+            registry.finish_attempt(a, outcome=outcome, failing_step=step, reason="r", fault=fault or None)
+    o = registry.lot_overview("E")
+    assert (o.devices, o.passed, o.failed, o.errors, o.first_pass) == (6, 1, 3, 2, 1)
+    assert o.failures_by_step == [("battery", 3)]  # the probe and the outage are not the unit's failures
+    assert o.first_pass_yield == pytest.approx(1 / 4)
+    # the unit behind the pulled probe is run again and passes: it is a passed unit, no error left
+    a = registry.start_attempt(device_id=f"e00fce68{3:016x}", platform="boron", lot_id=lot, profile_id=prof,
+                               station="st", slot="1", operator="ana", transport="swd", overrides=[])
+    registry.register_passed(a, product_id=pid, lot_id=lot, cloud=CLOUD)
+    o = registry.lot_overview("E")
+    assert (o.passed, o.failed, o.errors) == (2, 3, 1)
