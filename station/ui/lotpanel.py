@@ -19,6 +19,8 @@ class LotFigures:
     devices: int = 0
     passed: int = 0
     failed: int = 0
+    #: units whose latest run hit a station error (probe, registry, bug): never judged, not failed
+    errors: int = 0
     first_pass_yield: float | None = None
     devices_per_hour: float | None = None
     failures_by_step: list[tuple[str, int]] = field(default_factory=list)
@@ -36,7 +38,7 @@ class LotPanel(QWidget):
         self.values: dict[str, QLabel] = {}
         grid = QGridLayout()
         for i, (key, caption) in enumerate((("devices", "Devices"), ("passed", "Passed"), ("failed", "Failed"),
-                                            ("fpy", "First-pass yield"), ("pace", "Devices / hour"))):
+                                            ("errors", "Station errors"), ("fpy", "First-pass yield"), ("pace", "Devices / hour"))):
             cap = QLabel(caption)
             cap.setFont(theme.sans(theme.px(13, scale), bold=True))
             cap.setStyleSheet(f"color: {theme.MUTED};")
@@ -71,6 +73,7 @@ class LotPanel(QWidget):
         self.values["devices"].setText(str(f.devices))
         self.values["passed"].setText(str(f.passed))
         self.values["failed"].setText(str(f.failed))
+        self.values["errors"].setText(str(f.errors))
         self.values["fpy"].setText(pct(f.first_pass_yield))
         self.values["pace"].setText("—" if f.devices_per_hour is None else f"{f.devices_per_hour:.0f}")
         self.chart.set_data(f.failures_by_step)

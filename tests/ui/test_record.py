@@ -77,6 +77,8 @@ def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodelte
     qtmodeltester.check(w.history.model)
     w.refresh_lot()  # the lot's failure chart names the step as the card did
     qtbot.waitUntil(lambda: ("Battery voltage", 1) in w.lot_panel.chart.bars, timeout=10_000)
+    # a unit that failed its test is a failed unit, not a station error (issue 12)
+    assert (w.lot_panel.values["failed"].text(), w.lot_panel.values["errors"].text()) == ("1", "0")
 
     # Enter on the row opens the unit's record
     w.history.table.setFocus()
