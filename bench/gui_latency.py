@@ -182,6 +182,15 @@ def measure(args: argparse.Namespace) -> int:
     t_ready = time.perf_counter()
     cpu_ready = time.process_time()
     startup_load = load()
+    # An operator presses Start after seating boards, not in the window's first millisecond: wait
+    # for the session's pre-start of the slot workers (slot_workers = "process"; at once for threads).
+    while window.prestarted is None:
+        app.processEvents()
+        time.sleep(0.002)
+        if time.perf_counter() - t_ready > 120:
+            raise SystemExit("the slot workers did not pre-start within 120 s")
+    print(f"slot workers pre-started {time.perf_counter() - t_ready:.2f} s after usable "
+          f"(died: {window.prestarted or 'none'})   [{load()}]", flush=True)
 
     # ------------------------------------------------------------------ the run
     lateness: list[float] = []

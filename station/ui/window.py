@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self.session: Any = None
         self.job: Any = None
         self.ready = False  # the session is open and the slots are on the board
+        #: the slots whose worker died while pre-starting, once the pre-start is over (None before)
+        self.prestarted: list[str] | None = None
         self.shift = {"passed": 0, "failed": 0, "errors": 0}
         self.records: list[RecordDialog] = []
         self._closing = False
@@ -265,6 +267,7 @@ class MainWindow(QMainWindow):
         session = self.session
 
         def done(dead: Any, error: BaseException | None) -> None:
+            self.prestarted = list(dead or [])
             if error is not None:
                 LOG.error("cannot pre-start the slot workers: %s", error)
             elif dead:
