@@ -47,8 +47,48 @@ def usb_lister() -> dict[tuple[str, str, str | None], Any]:
     return {("usb", d.device_id, d.mode): d for d in list_usb_devices() if d.device_id and not d.error}
 
 
-class HotplugWatcher:
+class Poller:
+    """A ``poll()`` repeated every ``interval`` seconds on one daemon thread until :meth:`stop`.
+
+    What the hotplug watcher and the line's seat watch (:mod:`station.pipeline.seats`) share: start
+    is idempotent, stop joins the thread (5 s at most) so a front end closing does not wait on a
+    stuck probe. ``poll_first``: poll at once on start (a listing) or only after the first interval.
+    """
+
+    thread_name = "poller"
+    poll_first = True
+    interval: float
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> object:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        if self.poll_first:
+            self.poll()
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+class HotplugWatcher(Poller):
     """Diff successive listings and emit arrive/leave events. ``with`` starts and stops it."""
+
+    thread_name = "hotplug"
 
     def __init__(
         self,
@@ -61,8 +101,7 @@ class HotplugWatcher:
         self.listers = listers
         self.interval = interval
         self._known: dict[tuple[str, str, str | None], Any] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     def poll(self) -> list[HotplugEvent]:
         """One listing and diff; returns (and emits) what changed. A failing lister is skipped."""
@@ -87,23 +126,6 @@ class HotplugWatcher:
             except Exception:
                 LOG.exception("hotplug event handler failed for %s", ev)
         return events
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.poll()
-            self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="hotplug", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> HotplugWatcher:
         self.start()

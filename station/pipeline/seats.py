@@ -18,13 +18,18 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
+from station.hw.hotplug import Poller
+
 LOG = logging.getLogger(__name__)
 
 Check = Callable[[str], "bool | None"]
 
 
-class SeatWatch:
+class SeatWatch(Poller):
     """Per probe: the target's last answer, and whether it went from absent to present."""
+
+    thread_name = "seat-watch"
+    poll_first = False  # the first check one interval after start, as before
 
     def __init__(self, check: Check, keys: Callable[[], Iterable[str]], busy: Callable[[str], bool],
                  on_seated: Callable[[str], None], *, guard: threading.Lock | None = None,
@@ -37,8 +42,7 @@ class SeatWatch:
         self.interval = interval
         self._present: dict[str, bool] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.checks = 0  # target checks made (for the CPU figure per check)
 
     def finished(self, key: str) -> None:
@@ -77,19 +81,3 @@ class SeatWatch:
             except Exception:
                 LOG.exception("starting the slot of probe %s failed", key)
         return seated
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.poll()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="seat-watch", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
