@@ -162,15 +162,21 @@ class Outcome(enum.StrEnum):
     ERROR = "error"
 
 
+#: Why an attempt ended as it did when something left mid-run (``attempts.fault``, the ``fault`` of
+#: ``attempt_finished`` and of a slot result). ``device-gone`` ends it ``failed``: the unit was
+#: unplugged or taken out of its fixture while its probe stayed, so this unit did not make it.
+FAULT_DEVICE_GONE = "device-gone"
+FAULT_PROBE_GONE = "probe-gone"  # the slot's debug probe went (its cable, its probe server)
+FAULT_REGISTRY = "registry-unavailable"
+FAULT_INTERNAL = "internal"  # a bug in the station
+#: the faults that mean the station, not the unit, could not go on: such an attempt is stored
+#: ``failed`` but judged nothing, so lot figures count it as a station error, not a failed unit
+#: (issue 12); the slot's result says ``error``
+STATION_FAULTS = (FAULT_PROBE_GONE, FAULT_REGISTRY, FAULT_INTERNAL)
+
 #: How an attempt's reason begins when the station lost a device it could not make safe first: the
 #: device holds firmware that would go online at its next power-up (issue 10 item 1). The registry,
 #: ``device show``, the lot report and the CLI's result line all show it by this phrase.
-#: ``attempts.fault`` values that mean the station, not the unit, could not go on (a pulled probe,
-#: a registry outage, a station bug): such an attempt is stored ``failed`` but judged nothing, so
-#: lot figures count it as a station error, not a failed unit (issue 12). The pipeline's names are
-#: in ``station.pipeline.run`` (FAULT_*).
-STATION_FAULTS = ("probe-gone", "registry-unavailable", "internal")
-
 UNSAFE_TO_POWER = "unsafe to power: re-flash before it leaves the fixture"
 
 

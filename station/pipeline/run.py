@@ -13,7 +13,16 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from station.domain import FlashImage, Outcome, Transport, platform_by_id
+from station.domain import (
+    FAULT_DEVICE_GONE,
+    FAULT_INTERNAL,
+    FAULT_PROBE_GONE,
+    FAULT_REGISTRY,
+    FlashImage,
+    Outcome,
+    Transport,
+    platform_by_id,
+)
 from station.errors import (
     AlreadyDone,
     Cancelled,
@@ -47,14 +56,6 @@ LOG = logging.getLogger(__name__)
 
 FINISH_RUN_PRODUCT = "run-product"
 
-#: Why an attempt ended as it did when something left mid-run (the ``fault`` of ``attempt_finished``
-#: and of a slot result). ``device-gone`` ends it ``failed``: the unit was unplugged or taken out
-#: of its fixture while its probe stayed, so this unit did not make it. The others end it ``error``:
-#: the station could not finish, which says nothing about the unit.
-FAULT_DEVICE_GONE = "device-gone"
-FAULT_PROBE_GONE = "probe-gone"  # the slot's debug probe went (its cable, its probe server)
-FAULT_REGISTRY = "registry-unavailable"
-FAULT_INTERNAL = "internal"  # a bug in the station
 OVERRIDE_FIRST_CONNECT = "allow-first-connect"
 #: how a failed attempt's reason starts when the unit left mid-run (``device-gone``)
 UNIT_GONE_REASON = "the unit was unplugged or taken out"
