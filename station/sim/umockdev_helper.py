@@ -28,10 +28,20 @@ device time does not hold up another's) and completes when that answer arrives; 
 joins the probe's IN queue. A bulk IN URB completes with the oldest queued response,
 or stays pending until one exists (pyocd's pyusb v2 backend keeps one IN URB submitted from a
 thread of its own); DISCARDURB takes a pending URB back (libusb's timeout), and REAP then returns
-it with status -ENOENT, as the kernel's usbfs does. libusb learns of completed URBs by polling the
-device node, which umockdev leaves a plain file (always ready): a thread waiting on a pending IN
-URB loops on REAPURBNDELAY until the response is there. pyocd submits its IN URB right after it
-wrote a command, so that wait is as long as the probe takes to answer.
+it with status -ENOENT, as the kernel's usbfs does.
+
+**Poll.** libusb learns of completed URBs by poll()ing the device node for POLLOUT (``linux_usbfs.c``:
+``usbi_add_event_source(…, fd, POLLOUT)``; then it reaps with REAPURBNDELAY until EAGAIN), and the
+kernel's usbfs reports POLLOUT only while a completed URB waits to be reaped. umockdev makes every
+USB node a plain file, always ready, and its preload wraps no poll/select/epoll: a program waiting
+for a probe's answer would spin on REAPURBNDELAY, each one a round trip over umockdev's socket, for
+as long as the probe takes to answer (that spin was most of the station's CPU on this seam). So a
+probe's node is replaced by a FIFO of one page that this helper keeps full while no URB of that node
+is complete (:class:`Readiness`): poll() on the program's side then blocks until one is, as on a real
+kernel. The preload only redirects the node's path and connects the ioctl socket, so a FIFO opens
+like the file did. Not modelled: a disconnect's POLLERR (a pulled probe's node turns ready, and its
+reaps answer ENODEV, as before); a program that opened the node in the instant between umockdev's
+``add`` uevent and the FIFO replacing the file still spins.
 """
 
 from __future__ import annotations
@@ -39,7 +49,9 @@ from __future__ import annotations
 import argparse
 import ctypes
 import errno
+import fcntl
 import json
+import os
 import shutil
 import signal
 import socket
@@ -83,6 +95,9 @@ USBDEVFS_CAP_BULK_CONTINUATION = 0x02
 USBDEVFS_CAP_NO_PACKET_SIZE_LIM = 0x04
 USB_SPEED_FULL = 2
 URB_SIZE = 56
+DAP_DISCONNECT = 0x03  # CMSIS-DAP command ID: the end of a pyocd session
+#: in the testbed's root: each probe's REAPURB(NDELAY) counts (answered, EAGAIN), rewritten at every DAP_Disconnect
+REAP_STATS = "usbfs_reaps.json"
 BUS = 1
 #: the root hub every face hangs off (bus 1, device 1): device descriptor (hub class, VID 1d6b
 #: PID 0002) + a configuration with one hub interface and its interrupt endpoint
@@ -150,6 +165,9 @@ class Faces:
         self.speeds: dict[str, int] = {}  # /dev node → usbfs speed
         self.probes: dict[str, tuple[int, int]] = {}  # /dev node → a debug probe's (OUT, IN) endpoints
         self.pipes: dict[tuple[str, int], Pipe] = {}  # (/dev node, opener) → that opener's bulk pipe
+        self.ready: dict[str, Readiness] = {}  # a debug probe's /dev node → its poll state (see module doc)
+        #: face key → [REAPs that returned a URB, REAPs that found none (EAGAIN)]
+        self.reap_counts: dict[str, list[int]] = {}
         #: one ioctl at a time (umockdev may call from more than one thread). Not held by the poller: the
         #: testbed's attach/detach may wait for the ioctl thread
         self.lock = threading.Lock()
@@ -210,6 +228,8 @@ class Faces:
             + f"H: descriptors={face['descriptors']}\n"
         )
         self.testbed.add_from_string(text)
+        if dap:
+            self.ready[node] = Readiness(self.root + node)
         self.by_key[key] = (f"/sys/devices/usb1/1-{port}", node)
 
     def _remove(self, key: str) -> None:
@@ -221,6 +241,9 @@ class Faces:
             del self.pipes[chan]
         self.speeds.pop(node, None)
         self.probes.pop(node, None)
+        ready = self.ready.pop(node, None)
+        if ready is not None:
+            ready.close()  # ready for good: an opener's next REAP answers ENODEV
         # umockdev 0.17 removes the sysfs tree without telling anyone: announce it, as the kernel does
         self.testbed.uevent(syspath, "remove")
         self.testbed.remove_device(syspath)
@@ -229,7 +252,10 @@ class Faces:
     # ------------------------------------------------------------------ usbfs
     def _ioctl(self, handler: Any, client: Any) -> bool:
         with self.lock:
-            return self._ioctl_locked(client)
+            try:
+                return self._ioctl_locked(client)
+            finally:
+                self._settle(client.get_devnode())
 
     def _vanished(self, handler: Any, client: Any) -> None:
         """An opener closed its file: its channel goes (a later client may get the same id)."""
@@ -239,6 +265,18 @@ class Faces:
                 del self.reaps[chan]
             for chan in [c for c in self.pipes if c[1] == ident]:
                 del self.pipes[chan]
+            self._settle(client.get_devnode())
+
+    def _settle(self, devnode: str) -> None:
+        """A probe node polls ready while one of its openers has a URB to reap (or one _deliver will make)."""
+        ready = self.ready.get(devnode)
+        if ready is None:
+            return
+        # copies: the poller's _remove drops channels without Faces.lock
+        done = any(q for c, q in list(self.reaps.items()) if c[0] == devnode) or any(
+            p.pending and p.responses for c, p in list(self.pipes.items()) if c[0] == devnode
+        )
+        ready.set(done)
 
     def _pipe(self, chan: tuple[str, int]) -> Pipe | None:
         ends = self.probes.get(chan[0])
@@ -271,9 +309,14 @@ class Faces:
             if pipe is not None:
                 self._deliver(node, pipe)
             queue = self.reaps.get(node) or []
+            counts = self.reap_counts.setdefault(key, [0, 0]) if devnode in self.ready else None
             if not queue:
+                if counts is not None:
+                    counts[1] += 1
                 client.complete(-1, errno.EAGAIN)
                 return True
+            if counts is not None:
+                counts[0] += 1
             urb = queue.pop(0)
             if isinstance(urb, Done):
                 urb = urb.apply()
@@ -365,6 +408,8 @@ class Faces:
             client.complete(-1, errno.EINVAL)
             return
         data = bytes(urb.resolve(16, length).retrieve()) if length > 0 else b""
+        if data[:1] == bytes([DAP_DISCONNECT]):
+            self._write_reap_stats()
         if data and self.dap is not None:  # completed when the probe's answer arrives (_answered)
             self.outs[self.dap.send(key, data)] = (node, urb, length, pipe.epoch)
             client.complete(0, 0)
@@ -374,6 +419,14 @@ class Faces:
         urb.update(28, struct.pack("<i", length))
         self.reaps[node].append(urb)
         client.complete(0, 0)
+
+    def _write_reap_stats(self) -> None:
+        """For benchmarks: each probe's reap counts so far (a file in the testbed's root, replaced whole)."""
+        doc = {key: {"reaps": ok, "empty_reaps": empty} for key, (ok, empty) in self.reap_counts.items()}
+        path = os.path.join(self.root, REAP_STATS)
+        with open(path + ".tmp", "w") as f:
+            json.dump(doc, f)
+        os.replace(path + ".tmp", path)
 
     def _reset_pipe(self, node: tuple[str, int], pipe: Pipe) -> None:
         """A program claims or releases the probe's interface: forget URBs and answers of an earlier opener.
@@ -408,6 +461,7 @@ class Faces:
         if status == 0 and answer.get("reply"):
             self.pipes[node].responses.append(bytes.fromhex(answer["data"]))
         self.reaps[node].append(Done(urb, status, length if status == 0 else 0))
+        self._settle(node[0])
 
     def _deliver(self, node: tuple[str, int], pipe: Pipe) -> None:
         """Complete pending IN URBs with queued responses, oldest first."""
@@ -456,6 +510,53 @@ class Done:
         self.urb.update(4, struct.pack("<i", self.status))
         self.urb.update(28, struct.pack("<i", self.actual))
         return self.urb
+
+
+class Readiness:
+    """A debug probe's /dev node as a FIFO whose poll() says whether a URB waits to be reaped (module doc).
+
+    The FIFO holds one page: full, it polls not writable (no POLLOUT), as usbfs with nothing completed;
+    this helper empties it when a URB completes and fills it again when the last one is reaped. The
+    program's own end (opened O_RDWR by libusb) never reads or writes it: umockdev routes the node's
+    read() and write() to the ioctl handler, and libusb reads descriptors from sysfs.
+    """
+
+    PAGE = os.sysconf("SC_PAGE_SIZE")
+
+    def __init__(self, path: str) -> None:
+        tmp = path + ".fifo"
+        os.mkfifo(tmp, 0o666)
+        self.fd = os.open(tmp, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        fcntl.fcntl(self.fd, fcntl.F_SETPIPE_SZ, self.PAGE)  # the least a pipe holds: one page
+        self.lock = threading.Lock()  # set() runs under Faces.lock, close() from the poller
+        self.is_ready = True
+        self.set(False)
+        os.replace(tmp, path)  # atomically instead of umockdev's plain file
+
+    def set(self, ready: bool) -> None:
+        with self.lock:
+            if ready == self.is_ready or self.fd < 0:
+                return
+            if ready:
+                os.read(self.fd, self.PAGE)
+            else:
+                try:
+                    while True:
+                        os.write(self.fd, bytes(self.PAGE))
+                except BlockingIOError:
+                    pass
+            self.is_ready = ready
+
+    def close(self) -> None:
+        self.set(True)
+        with self.lock:
+            try:
+                while os.read(self.fd, self.PAGE):
+                    pass
+            except BlockingIOError:
+                pass
+            os.close(self.fd)
+            self.fd = -1
 
 
 class Pipe:
