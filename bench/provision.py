@@ -32,6 +32,18 @@ process under the testbed's environment (``--child``), and the twins' device clo
 packets per device (each one OUT and one IN bulk URB) are read from what the serving process writes
 at the end of each pyocd session (``dap_usb.json``).
 
+What the USB station CPU means: libusb waits for URBs by poll()ing the device node, and umockdev
+leaves USB nodes plain files that always poll ready (its preload wraps no poll), so pyocd's threads
+used to spin on REAPURBNDELAY, each a round trip over umockdev's socket, for as long as the twin took
+to answer: 5.5–6.9 s of station CPU a device that a real kernel would not spend. The umockdev helper
+now makes each probe's node a FIFO that polls ready only while a URB of it is complete
+(``umockdev_helper.Readiness``), so poll() blocks as on usbfs; the bench prints the reaps per device
+that answered a URB and those that found none (EAGAIN: about one per wakeup, libusb's reap loop ends
+on one, where the spin made them outnumber the packets). With one slot it also splits the whole
+process's CPU by step (every thread, pyocd's USB receive thread included), which the slot thread's
+split misses. What remains is still the testbed's price per ioctl (each one a socket round trip to
+the helper, plus one per URB buffer it reads or writes), not a kernel's.
+
 ``--workers process`` runs each slot in its own worker process (:mod:`station.pipeline.slot_worker`):
 the workers are started and ready (``RunHandle.start_workers``) before the clock starts, as
 pyocd's first session is for threads; station CPU is this process's plus every worker's from its
@@ -86,6 +98,10 @@ class StepCpu:
 
     def __init__(self, workers: str = "thread") -> None:
         self.workers = workers
+        #: the same split in the whole process's CPU (every thread: pyocd's USB receive thread too), which is
+        #: the device's own only when one slot runs
+        self.proc_open: dict[tuple[str, str], float] = {}
+        self.proc_per_step: dict[str, list[float]] = defaultdict(list)
         #: process runner: each slot worker's (pid, CPU seconds) when its first attempt started
         self.worker_start: dict[str, tuple[int, float]] = {}
         self.lock = threading.Lock()
@@ -96,7 +112,7 @@ class StepCpu:
         self._in_steps: dict[str, float] = defaultdict(float)
 
     def __call__(self, event: Any) -> None:
-        now = time.thread_time()
+        now, proc = time.thread_time(), time.process_time()
         if self.workers == "process":
             if event.kind == "attempt_started" and event.slot not in self.worker_start:
                 import multiprocessing
@@ -111,11 +127,13 @@ class StepCpu:
                 self._in_steps[event.slot] = 0.0
             elif event.kind == "step_started" and event.step:
                 self.open[(event.slot, event.step)] = now
+                self.proc_open[(event.slot, event.step)] = proc
             elif event.kind == "step_finished" and event.step:
                 t0 = self.open.pop((event.slot, event.step), None)
                 if t0 is not None:
                     self.per_step[event.step].append(now - t0)
                     self._in_steps[event.slot] += now - t0
+                    self.proc_per_step[event.step].append(proc - self.proc_open.pop((event.slot, event.step)))
             elif event.kind == "attempt_finished" and event.slot in self.attempt:
                 self.outside.append(now - self.attempt.pop(event.slot) - self._in_steps.pop(event.slot, 0.0))
 
@@ -180,6 +198,19 @@ def swd_device_seconds(uid: str) -> float:
         probe.close()
 
 
+def reap_stats() -> tuple[int, int]:
+    """In ``--child``: all probes' REAPURB(NDELAY) counts so far, (answered, EAGAIN), from the umockdev helper.
+
+    The helper rewrites ``usbfs_reaps.json`` (``umockdev_helper.REAP_STATS``; that module needs ``gi``,
+    so it is not imported here) in the testbed's root at every DAP_Disconnect.
+    """
+    try:
+        doc = json.loads((Path(os.environ["UMOCKDEV_DIR"]) / "usbfs_reaps.json").read_text())
+    except (KeyError, OSError, ValueError):
+        return (0, 0)
+    return (sum(int(v["reaps"]) for v in doc.values()), sum(int(v["empty_reaps"]) for v in doc.values()))
+
+
 class Joined:
     """In ``--child``: the serve process the parent started (its probe IDs and the twin-side PIDs)."""
 
@@ -213,6 +244,7 @@ def run_usb_batch(n: int, realtime: bool, root: Path, probe: str, workers: str) 
     steps = StepCpu(workers)
     steps.per_step.update(doc.pop("per_step"))
     steps.outside = doc.pop("outside")
+    steps.proc_per_step.update(doc.pop("proc_per_step"))
     doc["steps"] = steps
     return doc
 
@@ -225,6 +257,7 @@ def child(spec_json: str) -> None:
     steps: StepCpu = r.pop("steps")
     r["per_step"] = dict(steps.per_step)
     r["outside"] = steps.outside
+    r["proc_per_step"] = dict(steps.proc_per_step)
     print(json.dumps(r))
 
 
@@ -266,6 +299,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
     with PyocdSwdLink(uids[0]) as link:  # pyocd's imports and first session: once per process, not per device
         link.read_device_id()
     usb0 = [read_stats(t.path) for t in twins] if mode == "usb" else []
+    reaps0 = reap_stats() if mode == "usb" else (0, 0)
     handle = RunHandle(job, slots)
     started = time.perf_counter()
     if handle.start_workers():  # process runner: before the clock, as pyocd's first session above
@@ -286,11 +320,12 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
             handle.close()
         by_slot = {r.slot: r for r in handle.results()}
         results = [by_slot[s.name] for s in slots]
-        packets = 0.0
+        packets, reaps = 0.0, (0.0, 0.0)
         if mode == "usb":
             usb1 = [read_stats(t.path) for t in twins]
             device = [a.get("device_seconds", 0.0) - b.get("device_seconds", 0.0) for a, b in zip(usb1, usb0, strict=True)]
             packets = sum(a.get("packets", 0) - b.get("packets", 0) for a, b in zip(usb1, usb0, strict=True)) / n
+            reaps = tuple((a - b) / n for a, b in zip(reap_stats(), reaps0, strict=True))  # type: ignore[assignment]
         elif served:
             device = [swd_device_seconds(u) for u in uids]
         else:
@@ -313,6 +348,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
         "station_cpu": station_cpu + worker_cpu, "parent_cpu": station_cpu, "worker_cpu": worker_cpu,
         "worker_start": worker_start, "worker_start_cpu": sum(c for _, c in steps.worker_start.values()),
         "twin_cpu": twin_cpu, "steps": steps, "load": load(), "packets_per_device": packets, "seam": mode,
+        "reaps_per_device": reaps[0], "empty_reaps_per_device": reaps[1],
     }  # fmt: skip
 
 
@@ -387,6 +423,17 @@ def main() -> None:
         outside = statistics.mean(steps.outside) if steps.outside else 0.0
         print(f"{r['seam']} N={r['n']}: station CPU per device by step (slot thread, mean): "
               + ", ".join(f"{k} {v:.3f}s" for k, v in parts) + f", between steps {outside:.3f}s  [load {r['load']}]")
+        if r["n"] == 1:  # one slot: the whole process's CPU in a step is that device's (pyocd's receive thread too)
+            whole = [(name, sum(v)) for name, v in steps.proc_per_step.items()]
+            whole.sort(key=lambda kv: -kv[1])
+            rest = r["station_cpu"] - sum(v for _, v in whole)
+            print(f"{r['seam']} N=1: station CPU by step (whole process, every thread): "
+                  + ", ".join(f"{k} {v:.3f}s" for k, v in whole) + f", outside steps {rest:.3f}s  [load {r['load']}]")
+        if r["seam"] == "usb":
+            print(f"usb N={r['n']}: per device {r['packets_per_device']:.0f} DAP packets, "
+                  f"{r['reaps_per_device']:.0f} URBs reaped, {r['empty_reaps_per_device']:.0f} reaps that found "
+                  f"none (EAGAIN), station CPU {r['station_cpu'] / r['n'] / max(r['packets_per_device'], 1) * 1e3:.2f} "
+                  f"ms per DAP packet  [load {r['load']}]")
 
 
 if __name__ == "__main__":
