@@ -21,6 +21,7 @@ from station.domain import Outcome
 from station.errors import AlreadyDone, Cancelled, StationError, StepFailed
 from station.hw.backend import sim_bench_path
 from station.pipeline.events import Event, EventKind, EventSink, guarded
+from station.store.records import DeviceStatus
 from station.store.registry import Registry
 
 LOG = logging.getLogger(__name__)
@@ -64,9 +65,12 @@ class AttemptRecorder:
     def emit(self, kind: EventKind, **kw: Any) -> None:
         self.sink(Event(kind=kind, slot=self.slot, device_id=self.device_id, **kw))
 
-    def start(self, *, device_id: str, platform: str, lot_id: int, profile_id: int, overrides: list[str]) -> int:
+    def start(self, *, device_id: str, platform: str, lot_id: int, profile_id: int,
+              overrides: list[str]) -> DeviceStatus:
+        """Open the attempt; returns what the registry knew of the device just before it (the
+        registry check's input, read in the start's own transaction)."""
         self.device_id = device_id
-        self.attempt_id = self.registry.start_attempt(
+        started = self.registry.open_attempt(
             device_id=device_id,
             platform=platform,
             lot_id=lot_id,
@@ -78,11 +82,12 @@ class AttemptRecorder:
             overrides=overrides,
             simulated=sim_bench_path() is not None,
         )
+        self.attempt_id = started.attempt_id
         for rec in self._pending:
             self._write(rec)
         self._pending.clear()
         self.emit(EventKind.ATTEMPT_RECORDED, data={"attempt_id": self.attempt_id, "platform": platform})
-        return self.attempt_id
+        return started.before
 
     def _write(self, rec: StepRecord) -> None:
         assert self.attempt_id is not None

@@ -157,9 +157,8 @@ class DeviceRun:
         self.claimed = True
         if self.finish_action == FINISH_RUN_PRODUCT:
             self.overrides_used.append(OVERRIDE_FIRST_CONNECT)
-        status = job.registry.device_status(device_id)
         try:
-            self.rec.start(
+            status = self.rec.start(
                 device_id=device_id,
                 platform=job.profile.platform.name,
                 lot_id=job.lot_id,

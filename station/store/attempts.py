@@ -47,7 +47,14 @@ from station.store.models import (
     StationLease,
     Step,
 )
-from station.store.records import CloudTargets, DeviceIdentity, DeviceStatus, FlashRecord, MeasurementRecord
+from station.store.records import (
+    CloudTargets,
+    DeviceIdentity,
+    DeviceStatus,
+    FlashRecord,
+    MeasurementRecord,
+    StartedAttempt,
+)
 from station.store.uow import UnitOfWork, as_utc_naive, device_id_arg, utcnow
 
 LOG = logging.getLogger(__name__)
@@ -153,17 +160,11 @@ class AttemptLog(UnitOfWork):
 
     def device_status(self, device_id: str) -> DeviceStatus:
         did = device_id_arg(device_id)
-        count = select(func.count()).select_from(Attempt).where(Attempt.device_id == did).scalar_subquery()
-        # A skipped re-scan is history, not a result: the outcome that counts is the last real one.
-        last = (select(Attempt.outcome).where(Attempt.device_id == did, Attempt.outcome != Outcome.SKIPPED.value)
-                .order_by(Attempt.id.desc()).limit(1).scalar_subquery())
-        with self.reading() as s:  # one statement: every device's first registry call is this one
-            row = s.execute(select(Device.product_id, Device.lot_id, Device.platform, count, last)
+        with self.reading() as s:  # one statement
+            row = s.execute(select(Device.product_id, Device.lot_id, Device.platform, *_history(did))
                             .where(Device.device_id == did)).first()
         # an attempt always has its device row, so an unknown device has no attempts either
-        product_id, lot_id, platform, attempts, last_outcome = row if row else (None, None, None, 0, None)
-        return DeviceStatus(device_id=did, registered_product_id=product_id, registered_lot_id=lot_id,
-                            platform=platform, last_outcome=last_outcome, attempts=int(attempts or 0))
+        return _status(did, *row) if row else _status(did, None, None, None, 0, None)
 
     def start_attempt(
         self, *, device_id: str, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
@@ -178,16 +179,27 @@ class AttemptLog(UnitOfWork):
         live one — any slot, process, transport or PC — raises :class:`DeviceBusy` before the
         caller touches the device; one whose owner's lease is dead is closed as abandoned first.
         """
+        return self.open_attempt(device_id=device_id, platform=platform, lot_id=lot_id, profile_id=profile_id,
+                                 station=station, slot=slot, operator=operator, transport=transport,
+                                 overrides=overrides, simulated=simulated).attempt_id
+
+    def open_attempt(
+        self, *, device_id: str, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
+        operator: str, transport: str, overrides: list[str], simulated: bool = False,
+    ) -> StartedAttempt:
+        """:meth:`start_attempt`, also returning the device's status as it was before this attempt
+        (what :meth:`device_status` would have said), read in the same transaction: the pipeline's
+        registry check costs no transaction of its own."""
         did = device_id_arg(device_id)
         lease = self._leases.get(station)
         for _ in range(3):
             try:
-                attempt_id = self._start(did, platform=platform, lot_id=lot_id, profile_id=profile_id,
-                                         station=station, slot=slot, operator=operator, transport=transport,
-                                         overrides=overrides, lease_id=lease.id if lease else None,
-                                         simulated=simulated)
-                self.journal.open(attempt_id, device_id=did, lot_id=lot_id)
-                return attempt_id
+                started = self._start(did, platform=platform, lot_id=lot_id, profile_id=profile_id,
+                                      station=station, slot=slot, operator=operator, transport=transport,
+                                      overrides=overrides, lease_id=lease.id if lease else None,
+                                      simulated=simulated)
+                self.journal.open(started.attempt_id, device_id=did, lot_id=lot_id)
+                return started
             except IntegrityError as exc:
                 # Another process opened one between our check and our insert: the unique index
                 # decided. Look again: it is live (busy), or it already ended and we may start.
@@ -213,7 +225,7 @@ class AttemptLog(UnitOfWork):
 
     def _start(self, did: str, *, platform: str, lot_id: int, profile_id: int, station: str, slot: str,
                operator: str, transport: str, overrides: list[str], lease_id: str | None,
-               simulated: bool = False) -> int:
+               simulated: bool = False) -> StartedAttempt:
         now = utcnow()
         with self.session() as s:
             busy = self._live_attempt(s, did)
@@ -228,9 +240,12 @@ class AttemptLog(UnitOfWork):
             dialect = s.get_bind().dialect.name
             stmt = _insert_ignore(dialect, Device).values(
                 device_id=did, platform=platform, registrations=0, first_seen=now)
-            s.execute(stmt)
-            dev = s.get(Device, did)
-            assert dev is not None
+            new = s.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+            # the device row and its history so far in one statement (was device_status's own read)
+            dev, attempts, last_outcome = s.execute(select(Device, *_history(did))
+                                                    .where(Device.device_id == did)).one()
+            before = (_status(did, None, None, None, 0, None) if new else
+                      _status(did, dev.product_id, dev.lot_id, dev.platform, attempts, last_outcome))
             if dev.platform is None:
                 dev.platform = platform
             if simulated and not dev.simulated:
@@ -241,7 +256,7 @@ class AttemptLog(UnitOfWork):
                           outcome=Outcome.RUNNING.value, lease_id=lease_id)
             s.add(att)
             s.flush()
-            return att.id
+            return StartedAttempt(att.id, before)
 
     # Steps, measurements, flash records and labels of an attempt this object opened are journaled
     # and written with the attempt's next state change (see journal.py); others write through.
@@ -443,6 +458,21 @@ class AttemptLog(UnitOfWork):
         with self.session() as s:
             s.add(AuditEntry(at=utcnow(), action=action, operator=operator, station=station,
                              device_id=device_id_arg(device_id) if device_id else None, details=details))
+
+
+def _history(did: str) -> tuple[Any, Any]:
+    """A device's attempt count and its last real outcome, as scalar subqueries beside its row."""
+    count = select(func.count()).select_from(Attempt).where(Attempt.device_id == did).scalar_subquery()
+    # A skipped re-scan is history, not a result: the outcome that counts is the last real one.
+    last = (select(Attempt.outcome).where(Attempt.device_id == did, Attempt.outcome != Outcome.SKIPPED.value)
+            .order_by(Attempt.id.desc()).limit(1).scalar_subquery())
+    return count, last
+
+
+def _status(did: str, product_id: int | None, lot_id: int | None, platform: str | None, attempts: int | None,
+            last_outcome: str | None) -> DeviceStatus:
+    return DeviceStatus(device_id=did, registered_product_id=product_id, registered_lot_id=lot_id,
+                        platform=platform, last_outcome=last_outcome, attempts=int(attempts or 0))
 
 
 def _insert_ignore(dialect: str, model: type[Device]) -> Any:

@@ -101,6 +101,18 @@ class DeviceStatus:
 
 
 @dataclass(frozen=True)
+class StartedAttempt:
+    """A running attempt just opened, with what the registry knew of its device the moment before.
+
+    Both come from the attempt's one start transaction: the registry check needs the device's
+    history, and reading it in a transaction of its own cost every device a round trip (issue 16).
+    """
+
+    attempt_id: int
+    before: DeviceStatus
+
+
+@dataclass(frozen=True)
 class LotRef:
     """A lot by name, without counting anything (what an export or a report needs to start)."""
 

@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select
 from station.errors import RegistryConflict
 from station.store import Registry
 from station.store.models import Flash, Label, Measurement, Step
-from station.store.records import CloudTargets, FlashRecord, MeasurementRecord
+from station.store.records import CloudTargets, DeviceStatus, FlashRecord, MeasurementRecord
 
 DID = "e00fce68aabbccddeeff0011"
 
@@ -97,3 +97,38 @@ def test_closing_the_registry_writes_what_is_still_journaled(registry: Registry,
     again = open_registry(sqlite_url)
     assert counts(again) == (1, 0, 0, 0)
     again.close()
+
+
+def test_the_registry_check_reads_in_the_start_transaction(registry: Registry) -> None:
+    """What the pipeline's registry check reads (``device_status``) comes back from the attempt's
+    own start, as it was before that attempt, in one transaction and no read of its own."""
+    pid = registry.ensure_product(name="w", platform="boron", particle_product=None, peridio_product_prn=None)
+    prof = registry.ensure_profile(product_id=pid, path="w.toml", sha256="ab" * 32, content="x")
+    lot = registry.ensure_lot("L1", product_id=pid)
+    begins: list[str | None] = []
+
+    @event.listens_for(registry.engine, "begin")
+    def _begin(conn: object) -> None:
+        begins.append(conn.get_execution_options().get("station_sqlite_begin"))  # type: ignore[attr-defined]
+
+    def start() -> tuple[int, DeviceStatus]:
+        expected = registry.device_status(DID)
+        begins.clear()
+        started = registry.open_attempt(device_id=DID, platform="boron", lot_id=lot, profile_id=prof,
+                                        station="s", slot="1", operator="o", transport="swd", overrides=[])
+        assert len(begins) == 1 and begins[0] != "DEFERRED"  # one write transaction, no read
+        assert started.before == expected
+        return started.attempt_id, started.before
+
+    a, before = start()  # a device never seen: no row, no history
+    assert before == DeviceStatus(device_id=DID, registered_product_id=None, registered_lot_id=None, platform=None,
+                                  last_outcome=None, attempts=0)
+    registry.finish_attempt(a, outcome="failed", failing_step="flash", reason="x")
+    a, before = start()
+    assert (before.attempts, before.last_outcome, before.registered_product_id) == (1, "failed", None)
+    registry.register_passed(a, product_id=pid, lot_id=lot, cloud=CloudTargets())
+    a, before = start()
+    registry.finish_attempt(a, outcome="skipped", failing_step=None, reason="already provisioned")
+    _, before = start()  # the skipped re-scan is history, not the last result
+    assert (before.attempts, before.last_outcome, before.registered_product_id) == (3, "passed", pid)
+    assert before.registered_lot_id == lot and before.platform == "boron"
