@@ -87,7 +87,12 @@ def register(cli: click.Group) -> None:
     @db_option
     @json_option
     def report(lot_name: str, db_url: str | None, as_json: bool) -> None:
-        """Yield (first-pass and final), failures by step, and measurement statistics of LOT."""
+        """Yield (first-pass and final), failures by step, and measurement statistics of LOT.
+
+        A unit whose latest run ended in a station error (its probe went, the registry was away,
+        a station bug) counts under station errors (errors in --json), not failed: it was never
+        judged, so it is out of the first-pass yield's denominator and of failures by step.
+        """
         session = open_session(db_url)
         summary = session.registry.lot_ref(lot_name)
         rep = session.lot_report(lot_name)
@@ -98,7 +103,9 @@ def register(cli: click.Group) -> None:
                        "unsafe_to_power": unsafe})
             return
         click.echo(f"lot {summary.name} (product {summary.product}): {rep.devices} devices, {rep.attempts} attempts")
-        click.echo(f"first-pass yield {_pct(rep.first_pass_yield)} ({rep.first_pass}/{rep.devices})   "
+        click.echo(f"passed {rep.final_pass}, failed {rep.failed}, station errors {rep.errors} "
+                   "(the station's fault, not the unit's: not judged, not in failures by step)")
+        click.echo(f"first-pass yield {_pct(rep.first_pass_yield)} ({rep.first_pass}/{rep.judged})   "
                    f"final yield {_pct(rep.final_yield)} ({rep.final_pass}/{rep.devices})")
         if rep.devices_per_hour is not None:
             click.echo(f"rate {rep.devices_per_hour:.1f} devices/h (first attempt start to last finish, "

@@ -11,9 +11,15 @@ Definitions (the ones a production engineer expects):
   running are in flight, not a result yet);
 * attempts are ordered by their sequence (the registry's attempt id), never by wall-clock time:
   a station clock stepped back must not make a reworked board's passing attempt its first;
-* first-pass yield: devices whose first finished attempt passed / devices attempted;
+* failed and station errors: devices whose latest finished attempt did not pass, split by its
+  ``fault``: one of ``STATION_FAULTS`` (the probe went, the registry was away, a station bug) is a
+  station error, the station's fault and not the unit's; anything else is a failed unit (the lot
+  view's "Failed" and "Station errors");
+* first-pass yield: devices whose first finished attempt passed / devices judged (attempted less
+  station errors: such a unit was never judged);
 * final yield: devices whose latest finished attempt passed / devices attempted;
-* failures by step: every failed attempt counted once under its failing step, most frequent first;
+* failures by step: every failed attempt counted once under its failing step, most frequent first,
+  leaving out the station errors;
 * measurement statistics: numeric values only, grouped by (step, name);
 * devices per hour: devices attempted / hours from the lot's first attempt start to its last
   attempt finish (the lot panel's figure; wall clock, so only as good as the station clocks).
@@ -27,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from station.domain import Outcome
+from station.domain import STATION_FAULTS, Outcome
 from station.store.records import AttemptRecord, LotAggregates, StoredMeasurement
 from station.store.registry import Registry
 
@@ -55,6 +61,13 @@ class LotReport:
     measurements: list[MeasurementStats] = field(default_factory=list)
     first_started: datetime | None = None
     last_finished: datetime | None = None
+    #: devices whose latest finished attempt failed: units (``failed``) and station errors (``errors``)
+    failed: int = 0
+    errors: int = 0
+
+    @property
+    def judged(self) -> int:
+        return self.devices - self.errors
 
     @property
     def devices_per_hour(self) -> float | None:
@@ -65,7 +78,7 @@ class LotReport:
 
     @property
     def first_pass_yield(self) -> float | None:
-        return self.first_pass / self.devices if self.devices else None
+        return self.first_pass / self.judged if self.judged > 0 else None
 
     @property
     def final_yield(self) -> float | None:
@@ -86,6 +99,8 @@ class LotReport:
             "attempts": self.attempts,
             "first_pass": self.first_pass,
             "final_pass": self.final_pass,
+            "failed": self.failed,
+            "errors": self.errors,
             "first_pass_yield": self.first_pass_yield,
             "final_yield": self.final_yield,
             "devices_per_hour": self.devices_per_hour,
@@ -113,6 +128,8 @@ def report_from_aggregates(agg: LotAggregates) -> LotReport:
                                        min=m.min, max=m.max) for m in agg.measurements],
         first_started=agg.first_started,
         last_finished=agg.last_finished,
+        failed=agg.failed,
+        errors=agg.errors,
     )
 
 
@@ -128,24 +145,31 @@ def compute_lot_report(
         key=lambda a: a.attempt_id,  # the sequence, never the wall clock
     )
     first: dict[str, str] = {}
-    last: dict[str, str] = {}
+    last: dict[str, AttemptRecord] = {}
     failures: Counter[str] = Counter()
     for a in finished:
         first.setdefault(a.device_id, a.outcome)
-        last[a.device_id] = a.outcome
-        if a.outcome == Outcome.FAILED.value:
+        last[a.device_id] = a
+        if a.outcome == Outcome.FAILED.value and not _station_error(a):
             failures[a.failing_step or UNKNOWN_STEP] += 1
     passed = Outcome.PASSED.value
+    errors = sum(1 for a in last.values() if _station_error(a))
     return LotReport(
         devices=len(first),
         first_pass=sum(1 for o in first.values() if o == passed),
-        final_pass=sum(1 for o in last.values() if o == passed),
+        final_pass=sum(1 for a in last.values() if a.outcome == passed),
+        failed=sum(1 for a in last.values() if a.outcome != passed) - errors,
+        errors=errors,
         attempts=len(finished),
         failures_by_step=sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])),
         measurements=_measurement_stats(measurements),
         first_started=min(starts, default=None),
         last_finished=max(ends, default=None),
     )
+
+
+def _station_error(a: AttemptRecord) -> bool:
+    return a.outcome == Outcome.FAILED.value and a.fault in STATION_FAULTS
 
 
 def _measurement_stats(measurements: Iterable[StoredMeasurement]) -> list[MeasurementStats]:

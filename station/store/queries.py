@@ -23,10 +23,10 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, Text, and_, case, cast, func, literal, null, select
+from sqlalchemy import Select, Text, and_, case, cast, func, literal, null, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from station.domain import UNSAFE_TO_POWER, Outcome
+from station.domain import STATION_FAULTS, UNSAFE_TO_POWER, Outcome
 from station.store.models import Attempt, Device, Label, Lot, Measurement, OutboxRow, Product, Step
 from station.store.records import (
     AttemptRecord,
@@ -293,9 +293,13 @@ def lot_aggregates(s: Session, lot_id: int) -> LotAggregates:
             .where(finished).group_by(Attempt.device_id).subquery("ends"))
     first, last = aliased(Attempt), aliased(Attempt)
     passed = Outcome.PASSED.value
-    devices, first_pass, final_pass = s.execute(
+    # the lot view's definitions (views._lot_stats): a NULL fault is a judged end
+    last_error = last.fault.in_(STATION_FAULTS) & (last.outcome == Outcome.FAILED.value)
+    devices, first_pass, final_pass, failed, errors = s.execute(
         select(func.count(), func.sum(case((first.outcome == passed, 1), else_=0)),
-               func.sum(case((last.outcome == passed, 1), else_=0)))
+               func.sum(case((last.outcome == passed, 1), else_=0)),
+               func.sum(case((last_error, 0), (last.outcome != passed, 1), else_=0)),
+               func.sum(case((last_error, 1), else_=0)))
         .select_from(ends).join(first, first.id == ends.c.first).join(last, last.id == ends.c.last)).one()
     attempts = s.scalar(select(func.count()).select_from(Attempt).where(finished)) or 0
     # the rate's span as the lot panel has it (views.LotOverview): every attempt of the lot
@@ -303,7 +307,8 @@ def lot_aggregates(s: Session, lot_id: int) -> LotAggregates:
         select(func.min(Attempt.started_at), func.max(Attempt.finished_at)).where(Attempt.lot_id == lot_id)).one()
     failures = [(step, int(n)) for step, n in s.execute(
         select(Attempt.failing_step, func.count())
-        .where(Attempt.lot_id == lot_id, Attempt.outcome == Outcome.FAILED.value)
+        .where(Attempt.lot_id == lot_id, Attempt.outcome == Outcome.FAILED.value,
+               or_(Attempt.fault.is_(None), Attempt.fault.notin_(STATION_FAULTS)))
         .group_by(Attempt.failing_step))]
     in_lot = Measurement.lot_id == lot_id  # covered by ix_measurements_lot_stats, already in group order
     # One pass grouped by unit as well; the few groups are merged here (the most common unit
@@ -325,15 +330,16 @@ def lot_aggregates(s: Session, lot_id: int) -> LotAggregates:
              for (step, name), g in sorted(groups.items())]
     return LotAggregates(devices=int(devices or 0), first_pass=int(first_pass or 0), final_pass=int(final_pass or 0),
                          attempts=int(attempts), failures_by_step=failures, measurements=stats,
-                         first_started=first_started, last_finished=last_finished)
+                         first_started=first_started, last_finished=last_finished, failed=int(failed or 0),
+                         errors=int(errors or 0))
 
 
 def lot_attempts(s: Session, lot_id: int) -> list[AttemptRecord]:
     q = (select(Attempt.id, Attempt.device_id, Attempt.started_at, Attempt.outcome, Attempt.failing_step,
-                Attempt.finished_at)
+                Attempt.finished_at, Attempt.fault)
          .where(Attempt.lot_id == lot_id).order_by(Attempt.id))
     return [AttemptRecord(attempt_id=r[0], device_id=r[1], started_at=r[2], outcome=r[3], failing_step=r[4],
-                          finished_at=r[5]) for r in s.execute(q)]
+                          finished_at=r[5], fault=r[6]) for r in s.execute(q)]
 
 
 def lot_measurements(s: Session, lot_id: int) -> list[StoredMeasurement]:

@@ -171,6 +171,8 @@ class AttemptRecord:
     outcome: str
     failing_step: str | None
     finished_at: datetime | None = None
+    #: what went mid-run (``attempts.fault``); one of ``STATION_FAULTS`` makes a failure a station error
+    fault: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,10 @@ class LotAggregates:
     #: first start and last finish of the lot's attempts: the span of its devices per hour
     first_started: datetime | None = None
     last_finished: datetime | None = None
+    #: devices by their latest finished attempt: failed units, and station errors (a failed attempt
+    #: whose fault is one of ``STATION_FAULTS``: never judged, so neither failed nor in failures)
+    failed: int = 0
+    errors: int = 0
 
 
 @dataclass(frozen=True)

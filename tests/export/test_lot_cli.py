@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from station.cli import lot_cmds
 from station.cli.main import StationGroup
-from station.store import Registry
+from station.ftest.report import compute_lot_report
+from station.store import Registry, open_registry
+from station.store.records import CloudTargets
 
 
 def run(args: list[str]) -> tuple[int, str]:
@@ -61,3 +64,43 @@ def test_report_json_and_text(registry: Registry, small_lot: dict[str, str]) -> 
     assert vbat["count"] == 5 and vbat["min"] == 2.9 and vbat["max"] == 3.7
     code, text = run(["lot", "report", "L1", "--db", db_url(registry)])
     assert "first-pass yield 50.0% (2/4)" in text and "final yield 75.0% (3/4)" in text
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_report_counts_station_errors_apart_as_the_lot_view_does(db: str, tmp_path: Path,
+                                                                request: pytest.FixtureRequest) -> None:
+    """Issue 12: a pulled probe or a registry outage is the station's fault: ``lot report`` says
+    ``errors`` beside ``failed``, leaves them out of failures by step and of the first-pass yield's
+    judged units, with the same figures as the GUI's lot view (``Registry.lot_overview``)."""
+    url = f"sqlite:///{tmp_path / 'r.db'}" if db == "sqlite" else request.getfixturevalue("pg_url")
+    reg = open_registry(url)
+    pid = reg.ensure_product(name="widget", platform="boron", particle_product=None, peridio_product_prn=None)
+    prof = reg.ensure_profile(product_id=pid, path="w.toml", sha256="aa" * 32, content="x")
+    lot = reg.ensure_lot("E", product_id=pid)
+    ends = [("passed", None, None), ("failed", "battery", None), ("failed", "battery", "device-gone"),
+            ("failed", "flash", "probe-gone"), ("failed", "register", "registry-unavailable"),
+            ("failed", "battery", None), ("failed", "connect", "internal")]
+    for i, (outcome, step, fault) in enumerate(ends):
+        a = reg.start_attempt(device_id=f"e00fce68{i:016x}", platform="boron", lot_id=lot, profile_id=prof,
+                              station="st", slot="1", operator="ana", transport="swd", overrides=[])
+        if outcome == "passed":
+            reg.register_passed(a, product_id=pid, lot_id=lot, cloud=CloudTargets())
+        else:
+            reg.finish_attempt(a, outcome=outcome, failing_step=step, reason="r", fault=fault)
+    view = reg.lot_overview("E")
+    pure = compute_lot_report(reg.lot_attempts("E"), [])
+    code, out = run(["lot", "report", "E", "--db", url, "--json"])
+    assert code == 0
+    rep = json.loads(out)
+    assert (rep["devices"], rep["final_pass"], rep["failed"], rep["errors"]) == (7, 1, 3, 3)
+    assert (view.devices, view.passed, view.failed, view.errors) == (7, 1, 3, 3)
+    assert (pure.devices, pure.final_pass, pure.failed, pure.errors) == (7, 1, 3, 3)
+    assert rep["first_pass_yield"] == view.first_pass_yield == pure.first_pass_yield == pytest.approx(1 / 4)
+    assert rep["final_yield"] == view.final_yield == pytest.approx(1 / 7)
+    assert [(r["step"], r["count"]) for r in rep["failures_by_step"]] == view.failures_by_step == \
+        pure.failures_by_step == [("battery", 3)]
+    assert {"first_pass", "attempts", "devices_per_hour", "measurements", "unlabelled"} <= set(rep)
+    code, text = run(["lot", "report", "E", "--db", url])
+    assert "passed 1, failed 3, station errors 3" in text and "first-pass yield 25.0% (1/4)" in text
+    assert "flash" not in text.split("failures by step:")[1]
+    reg.close()
