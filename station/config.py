@@ -20,13 +20,16 @@ from typing import Any
 from station import paths, settings
 from station.errors import ConfigError
 
+#: the ``[station] slot_workers`` choices (:mod:`station.pipeline.runner` resolves ``auto`` for a run)
+SLOT_WORKER_CHOICES = ("auto", "thread", "process")
+
 
 @dataclass(frozen=True)
 class StationConfig:
     name: str = field(default_factory=socket.gethostname)
     slots: dict[str, str] = field(default_factory=dict)  # slot name -> probe unique ID
     swd_frequency: int = 4_000_000
-    slot_workers: str = "thread"
+    slot_workers: str = "auto"
     path: Path | None = None
 
 
@@ -62,8 +65,9 @@ def load_config(path: str | Path | None = None) -> StationConfig:
 def _config(raw: dict[str, object], path: Path | None, slots: dict[str, str] | None = None) -> StationConfig:
     values = settings.resolve(file=raw, file_path=path, names=("station_name", "swd_frequency", "slot_workers"))
     workers = str(values["slot_workers"].value)
-    if workers not in ("thread", "process"):
-        raise ConfigError(f"slot_workers = {workers!r} ({values['slot_workers'].where}): expected thread or process")
+    if workers not in SLOT_WORKER_CHOICES:
+        raise ConfigError(f"slot_workers = {workers!r} ({values['slot_workers'].where}): expected "
+                          f"{', '.join(SLOT_WORKER_CHOICES)}")
     return StationConfig(
         name=str(values["station_name"].value or socket.gethostname()),
         slots=slots or {},

@@ -122,8 +122,9 @@ SETTINGS: tuple[Setting, ...] = (
             env=("STATION_NAME",), toml="station.name"),
     Setting("swd_frequency", int, "SWD clock in Hz.", default=4_000_000, env=("STATION_SWD_FREQUENCY",),
             toml="station.swd_frequency", changed_by=Role.ENGINEER),
-    Setting("slot_workers", str, "Where each slot's hardware work runs: thread (one process) or process "
-            "(a worker process per slot, for many slots).", default="thread", env=("STATION_SLOT_WORKERS",),
+    Setting("slot_workers", str, "Where each slot's hardware work runs: auto (a worker process per slot when a "
+            "run has 2 or more slots and a registry other processes can open, else threads), thread (one "
+            "process) or process (a worker process per slot).", default="auto", env=("STATION_SLOT_WORKERS",),
             toml="station.slot_workers", changed_by=Role.ENGINEER),
     Setting("sim_dir", Path, "Simulated bench directory: use its twins instead of hardware.",
             env=("STATION_SIM_DIR",), changed_by=Role.ENGINEER),

@@ -189,3 +189,31 @@ def test_the_station_file_can_name_the_registry_and_a_password_is_never_shown(
     assert res.exit_code == 0 and "hunter2-secret" not in res.output
     rows = {r["name"]: r for r in json.loads(res.output)["settings"]}
     assert rows["db"]["value"] == "postgresql+psycopg://line:***@db.factory/station"
+
+
+@pytest.mark.parametrize(("station", "db", "shown"), [
+    ('[slots]\n"1" = "A"\n"2" = "B"\n', None, "auto → process (2 slots and a registry other processes can open"),
+    ('[slots]\n"1" = "A"\n"2" = "B"\n', "sqlite://", "auto → thread (2 slots, but the registry is in memory"),
+    ('[slots]\n"1" = "A"\n', "postgresql+psycopg://line@db/station", "auto → thread (1 slot, and one slot gains"),
+    ("", None, "auto (station.toml names no slots: each run counts the probes or devices it finds"),
+    ('[station]\nslot_workers = "thread"\n[slots]\n"1" = "A"\n"2" = "B"\n', None, "thread"),
+])
+def test_config_show_says_what_auto_slot_workers_resolve_to_and_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, station: str, db: str | None, shown: str) -> None:
+    """A line engineer reads whether this station's slots get worker processes without knowing the rule."""
+    if db is not None:
+        monkeypatch.setenv("STATION_DB", db)
+    toml = tmp_path / "station.toml"
+    toml.write_text(station)
+    res = CliRunner().invoke(cli, ["config", "show", "--config", str(toml), "--json"])
+    assert res.exit_code == 0, res.output
+    row = {r["name"]: r for r in json.loads(res.output)["settings"]}["slot_workers"]
+    assert row["value"].startswith(shown), row["value"]
+    assert row["default"] == "auto"
+
+
+def test_a_misspelt_slot_workers_names_every_choice(tmp_path: Path) -> None:
+    toml = tmp_path / "station.toml"
+    toml.write_text('[station]\nslot_workers = "processes"\n')
+    with pytest.raises(ConfigError, match="expected auto, thread, process"):
+        load_config(toml)

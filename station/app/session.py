@@ -126,6 +126,8 @@ class StationSession:
         self._probe_guard = threading.Lock()
         self._seats: Any = None
         self._slot_probe: dict[str, str] = {}  # line slot name -> probe uid, while watching
+        #: how many slots the window shows (the last :meth:`slots`): its run's count for slot_workers = "auto"
+        self._shown_slots: int | None = None
 
     # ------------------------------------------------------------------ opening
     @staticmethod
@@ -177,8 +179,11 @@ class StationSession:
     def slots(self) -> list[SlotSpec]:
         """The slots a window shows: line mode keeps the configured ones even if a probe is missing."""
         if not self.settings.usb and self.config.slots:
-            return [SlotSpec(n, Transport.SWD, u) for n, u in self.config.slots.items()]
-        return self.discover_slots()
+            chosen = [SlotSpec(n, Transport.SWD, u) for n, u in self.config.slots.items()]
+        else:
+            chosen = self.discover_slots()
+        self._shown_slots = len(chosen)
+        return chosen
 
     # ------------------------------------------------------------------ runs
     def prepare(self, profile: str | Path, *, lot: str | None = None, operator: str | None = None,
@@ -213,12 +218,17 @@ class StationSession:
             raise ConfigError("no profile prepared: choose a profile first")
         return self.job
 
-    def _handle(self) -> RunHandle:
+    def _handle(self, planned: int | None = None) -> RunHandle:
+        """The session's run, made on first use; ``planned`` slots (default: those :meth:`slots` last
+        listed, else station.toml's) decide its runner under slot_workers = "auto"."""
         with self._lock:
             job = self._need_job()
             if self.handle is None or self.handle.job is not job:
                 self._retire(self.handle)
-                self.handle = RunHandle(job, sink=self.sink, asker=self.broker.asker, on_result=self._slot_result)
+                if planned is None:
+                    planned = self._shown_slots if self._shown_slots is not None else len(self.config.slots)
+                self.handle = RunHandle(job, sink=self.sink, asker=self.broker.asker, on_result=self._slot_result,
+                                        planned=planned)
             return self.handle
 
     def start(self, slots: Sequence[SlotSpec] | None = None, *,
@@ -246,18 +256,17 @@ class StationSession:
     def prestart(self, slots: Sequence[SlotSpec] | None = None) -> list[str]:
         """Start the worker process of every slot now, before the operator presses Start (issue 12/16).
 
-        Only when the prepared job runs slots in worker processes (``slot_workers = "process"``);
-        otherwise nothing. Slots default to :meth:`slots` (line mode: station.toml's; bench mode: the
-        devices attached now). The workers belong to the session's run handle, so start_slot (Start,
+        Only when the session's run puts slots in worker processes (``slot_workers = "process"``, or
+        ``"auto"`` over two or more slots: :attr:`RunHandle.runner`); otherwise nothing. Slots default
+        to :meth:`slots` (line mode: station.toml's; bench mode: the devices attached now), which
+        also count for ``auto``. The workers belong to the session's run handle, so start_slot (Start,
         Start all, auto-start) reuses them instead of spawning 8 interpreters at the press, and
         :meth:`close` ends them. Blocks until each is ready: call it off the GUI thread. Returns the
         slots whose worker died while starting (their first device then tries a new one).
         """
-        job = self._need_job()
-        if job.slot_workers != "process":
-            return []
+        self._need_job()
         chosen = list(slots) if slots is not None else self.slots()
-        return self._handle().start_workers(chosen)
+        return self._handle(len(chosen)).start_workers(chosen)
 
     def start_slot(self, spec: SlotSpec, *, recover_confirmed_by: str | None = None) -> bool:
         """Start (or re-start) one slot in the session's run; False if it is still running.

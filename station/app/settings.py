@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from station.settings import Setting, env_var, get, setting
+from station.settings import Setting, Value, env_var, get, setting
 
 if TYPE_CHECKING:
     from station.paths import Location
 
-__all__ = ["Setting", "env_var", "get", "locations", "logs_dir", "path_component", "setting", "settings_rows"]
+__all__ = ["Setting", "env_var", "get", "locations", "logs_dir", "path_component", "setting", "settings_rows",
+           "slot_workers_shown"]
 
 
 def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
@@ -31,6 +32,8 @@ def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
         shown = v.shown
         if name == "cache" and v.value is None:
             shown = str(default_cache_dir())
+        if name == "slot_workers":
+            shown = slot_workers_shown(values)
         rows.append({
             "name": name,
             "value": shown,
@@ -45,6 +48,30 @@ def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
             "help": v.setting.help,
         })
     return rows
+
+
+def slot_workers_shown(values: dict[str, Value]) -> str:
+    """The slot_workers value with what ``auto`` resolves to on this station and why (a person reading
+    ``station config show`` should not have to know the rule to know whether slots get workers)."""
+    from sqlalchemy.exc import ArgumentError
+
+    from station.config import load_config
+    from station.errors import ConfigError
+    from station.pipeline.runner import AUTO, resolve
+
+    v = values["slot_workers"]
+    if v.value != AUTO:
+        return v.shown
+    path = values["config"].value
+    try:
+        slots = len(load_config(path).slots) if path is not None and Path(path).exists() else 0
+        if not slots:
+            return ("auto (station.toml names no slots: each run counts the probes or devices it finds; "
+                    "worker processes from 2 slots on)")
+        r = resolve(AUTO, slots=slots, registry_url=values["db"].value)
+    except (ConfigError, ArgumentError) as exc:
+        return f"auto (not resolved: {exc})"
+    return f"auto → {r.name} ({r.why.removeprefix('auto: ')}, counting station.toml's slots)"
 
 
 def locations() -> list[Location]:

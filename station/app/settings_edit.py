@@ -25,6 +25,7 @@ from typing import Any
 import tomlkit
 
 from station import settings as table
+from station.app.settings import slot_workers_shown
 from station.config import default_config_path, load_config, resolved_settings
 from station.errors import ConfigError
 from station.roles import Action, Role
@@ -131,6 +132,8 @@ def rows(session: Any, role: Role | str | None) -> list[SettingRow]:
             from station.firmware.cache import default_cache_dir
 
             shown = str(default_cache_dir())
+        if name == "slot_workers":
+            shown = slot_workers_shown(values)
         text = "" if s.secret or v.value is None else table.hide_password(str(v.value)) if name == "db" else str(v.value)
         if s.type is bool and v.value is not None:
             text = "yes" if v.value else "no"

@@ -1,8 +1,10 @@
 """A live run: :func:`start` returns a :class:`RunHandle` at once; the slots run in their own threads.
 
-With ``Job.slot_workers == "process"`` each slot's thread only relays: the hardware work runs in
-the slot's worker process (:mod:`station.pipeline.slot_worker`), started with the slot's first
-device and reused for the next; :meth:`RunHandle.close` ends them. Nothing else differs.
+When the run's runner is ``process`` (``Job.slot_workers`` resolved by :mod:`station.pipeline.runner`:
+``process``, or ``auto`` with two or more slots and a shareable registry) each slot's thread only
+relays: the hardware work runs in the slot's worker process (:mod:`station.pipeline.slot_worker`),
+started with the slot's first device and reused for the next; :meth:`RunHandle.close` ends them.
+Nothing else differs.
 
 The handle is what a front end holds while devices are being provisioned: cancel one slot or all
 (each slot has its own cancel: stopping one never stops another; a cancelled slot ends at its next
@@ -28,7 +30,8 @@ from station.pipeline.context import DeviceClaims, SlotContext
 from station.pipeline.events import Event, EventKind, EventSink, guarded
 from station.pipeline.job import Job, SlotResult
 from station.pipeline.line import SlotSpec, no_slots_text, run_slot
-from station.pipeline.slot_worker import PROCESS, SlotWorker, WorkerConfig, runner_of
+from station.pipeline.runner import Runner, resolve
+from station.pipeline.slot_worker import SlotWorker, WorkerConfig
 
 LOG = logging.getLogger(__name__)
 
@@ -51,7 +54,9 @@ class RunHandle:
 
     def __init__(self, job: Job, slots: list[SlotSpec] | None = None, *, sink: EventSink | None = None,
                  asker: AskerFactory | None = None, on_result: Callable[[SlotResult], None] | None = None,
-                 recover_confirmed_by: str | None = None) -> None:
+                 recover_confirmed_by: str | None = None, planned: int = 0) -> None:
+        """``planned``: how many slots a handle made without ``slots`` will run (a window adds them one
+        at a time); with ``slot_workers = "auto"`` it decides the runner, as ``len(slots)`` does otherwise."""
         slots = list(slots or [])
         names = [s.name for s in slots]
         if len(set(names)) != len(names):
@@ -68,7 +73,11 @@ class RunHandle:
         self._finished: list[SlotResult] = []  # finish order
         self._order: list[str] = []  # start order of the runs (one slot may run several times in bench mode)
         self._started = False
-        self._process = runner_of(job) == PROCESS
+        #: where this run's slots work, decided once so every slot of the run has the same runner
+        self.runner: Runner = resolve(job.slot_workers, slots=len(slots) or planned,
+                                      registry_url=job.registry.engine.url)
+        self._process = self.runner.process
+        LOG.info("slots of this run in %s (%s)", "worker processes" if self._process else "threads", self.runner.why)
         self._config: WorkerConfig | None = WorkerConfig.of(job) if self._process else None
         self._workers: dict[str, SlotWorker] = {}  # slot name -> its worker, kept for the slot's next device
         self._closed = False

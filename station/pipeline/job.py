@@ -40,9 +40,10 @@ class Job:
     settle_timeout: float = 15.0
     #: SWD clock for every probe of the run (station.toml ``[station] swd_frequency``)
     swd_frequency: int = 4_000_000
-    #: where each slot's hardware work runs: "thread" (a thread of this process) or "process" (a worker
-    #: process per slot, :mod:`station.pipeline.slot_worker`); station.toml ``[station] slot_workers``
-    slot_workers: str = "thread"
+    #: where each slot's hardware work runs: "thread" (a thread of this process), "process" (a worker
+    #: process per slot, :mod:`station.pipeline.slot_worker`) or "auto" (a run's handle picks one from its
+    #: slot count and registry, :mod:`station.pipeline.runner`); station.toml ``[station] slot_workers``
+    slot_workers: str = "auto"
 
     @property
     def cloud_targets(self) -> CloudTargets:

@@ -57,21 +57,12 @@ from station.pipeline.context import DeviceClaims, SlotContext
 from station.pipeline.events import Event, EventKind
 from station.pipeline.firmware_set import FirmwareSet
 from station.pipeline.job import Job, SlotResult
+from station.pipeline.runner import shareable
 from station.profile.model import Profile
 
 LOG = logging.getLogger(__name__)
 
-THREAD = "thread"
-PROCESS = "process"
-RUNNERS = (THREAD, PROCESS)
 DIED_REASON = "worker process died"
-
-
-def runner_of(job: Job) -> str:
-    """The job's slot runner, refused with the choices if misspelt (a setting or a Job field)."""
-    if job.slot_workers not in RUNNERS:
-        raise ConfigError(f"slot_workers = {job.slot_workers!r}: expected one of {', '.join(RUNNERS)}")
-    return job.slot_workers
 
 
 @dataclass(frozen=True)
@@ -98,11 +89,10 @@ class WorkerConfig:
     @classmethod
     def of(cls, job: Job) -> WorkerConfig:
         from station.hw.backend import sim_bench_path
-        from station.store.engine import sqlite_path
 
         url = job.registry.engine.url
         text = url.render_as_string(hide_password=False)
-        if url.get_backend_name() == "sqlite" and sqlite_path(text) is None:
+        if not shareable(url):
             raise ConfigError("slot_workers = process needs a registry other processes can open (a SQLite file or "
                               "PostgreSQL), not an in-memory database")
         return cls(profile=job.profile, firmware=job.firmware, registry_url=text, product_id=job.product_id,

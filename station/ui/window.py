@@ -261,7 +261,8 @@ class MainWindow(QMainWindow):
 
     def _prestart(self) -> None:
         """Start the slots' worker processes now, in a session worker (they take seconds and the GIL
-        of nobody here): with slot_workers = "process", Start then spawns nothing (issue 12/16)."""
+        of nobody here): when the session's run puts its slots in workers (slot_workers = "process", or
+        the default "auto" over two or more slots), Start then spawns nothing (issue 12/16)."""
         if self.session is None or self.job is None:
             return
         session = self.session

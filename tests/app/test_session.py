@@ -219,7 +219,33 @@ def test_prestarted_workers_serve_the_line_slots_without_a_new_process(world) ->
     assert workers() == {}, "closing the session ends its workers"
 
 
+@pytest.mark.slow
+def test_a_line_of_two_slots_gets_worker_processes_without_the_setting(world) -> None:  # type: ignore[no-untyped-def]
+    """The default slot_workers = "auto": a station.toml naming two slots (and a registry file) gets a
+    worker per slot from the window's pre-start, with nobody having set slot_workers."""
+    import dataclasses
+    import multiprocessing
+
+    bench, settings, tmp = world
+    twins = bench.create(2, seed=75)
+    config = tmp / "station.toml"
+    config.write_text('[station]\nname = "st-auto"\n[slots]\n'
+                      + "".join(f'"{i + 1}" = "{t.identity.probe_uid}"\n' for i, t in enumerate(twins)))
+    before = {p.pid for p in multiprocessing.active_children()}
+    session = StationSession(dataclasses.replace(settings, config_path=config))
+    try:
+        session.prepare(DEMO_BORON, lot="LOT-A", operator="alice")
+        assert session.prestart() == []
+        started = {p.name for p in multiprocessing.active_children() if p.pid not in before}
+        assert started == {"slot-1", "slot-2"}
+        assert session.handle is not None and session.handle.runner.name == "process"
+    finally:
+        session.close()
+    assert {p.pid for p in multiprocessing.active_children()} - before == set()
+
+
 def test_prestart_starts_nothing_for_thread_slots(world) -> None:  # type: ignore[no-untyped-def]
+    """One bench device under the default "auto": its slot stays a thread (a worker would only add its start)."""
     import multiprocessing
 
     bench, settings, _ = world

@@ -203,8 +203,34 @@ def test_process_workers_refuse_a_registry_only_this_process_can_open(line: Line
         registry.close()
 
 
+def test_auto_gives_workers_to_a_run_of_two_slots_on_a_shared_registry_only(line: Line, bench: Bench) -> None:
+    """The default: two slots on a registry file get a worker each; one slot, or an in-memory registry
+    (which a worker could not open), stays in threads."""
+    twins = bench.create(2, seed=58, prefix="auto")
+    before = _pids()
+    two = RunHandle(line.job(lot="LOT-auto"), _slots(twins))
+    try:
+        assert two.runner.name == "process"
+        assert two.start_workers() == []
+        assert set(_workers(before)) == {"slot-1", "slot-2"}
+    finally:
+        two.close()
+    assert _workers(before) == {}
+    one = RunHandle(line.job(lot="LOT-auto"), _slots(twins[:1]))
+    assert one.runner.name == "thread" and one.start_workers() == [] and _workers(before) == {}
+    registry = open_registry("sqlite://")
+    try:
+        job = prepare_job(profile_path=line.job().profile.path, cache=line.cache, registry=registry,
+                          station="mem", operator="tester")
+        handle = RunHandle(job, _slots(twins))  # with "process" this refuses (the test above); "auto" does not
+        assert handle.runner.name == "thread" and "in memory" in handle.runner.why
+        assert handle.start_workers() == [] and _workers(before) == {}
+    finally:
+        registry.close()
+
+
 def test_an_unknown_runner_is_refused_naming_the_choices(line: Line) -> None:
-    with pytest.raises(ConfigError, match="thread, process"):
+    with pytest.raises(ConfigError, match="auto, thread, process"):
         RunHandle(line.job(slot_workers="fibre"))
 
 
