@@ -244,9 +244,11 @@ def test_a_line_of_two_slots_gets_worker_processes_without_the_setting(world) ->
     assert {p.pid for p in multiprocessing.active_children()} - before == set()
 
 
-def test_prestart_starts_nothing_for_thread_slots(world) -> None:  # type: ignore[no-untyped-def]
+def test_prestart_starts_nothing_for_thread_slots(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """One bench device under the default "auto": its slot stays a thread (a worker would only add its start)."""
     import multiprocessing
+
+    monkeypatch.delenv("STATION_SLOT_WORKERS", raising=False)  # the default, whatever the shell running the tests set
 
     bench, settings, _ = world
     bench.create(1, seed=74)

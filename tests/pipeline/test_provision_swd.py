@@ -281,7 +281,9 @@ def test_the_configured_swd_clock_reaches_the_probe(line: Line, bench: Bench) ->
 
     SimProbe.set_clock = spy  # type: ignore[method-assign]
     try:
-        job = line.job(swd_frequency=2_000_000)
+        # slot_workers pinned to thread: the spy replaces a method of the twin's class in this process, which a
+        # worker process (a fresh interpreter) would not see.
+        job = line.job(swd_frequency=2_000_000, slot_workers="thread")
         from station.domain import Transport
 
         assert run_slots(job, [SlotSpec("1", Transport.SWD, twin.identity.probe_uid)])[0].outcome == "passed"
@@ -332,7 +334,9 @@ def test_hold_reset_end_state_survives_the_probe_letting_go(line: Line, bench: B
 
     prof = profile_variant(tmp_path, lambda t: t.replace('action = "halt"', 'action = "hold-reset"'))
     twin = bench.create(1, seed=59)[0]
-    r = line.swd([twin], profile=prof)[0]
+    # slot_workers pinned to thread: the fixture's release below goes through this process's model of the
+    # twin's chip, the one the run held in reset only when the slot ran in this process.
+    r = line.swd([twin], profile=prof, slot_workers="thread")[0]
     assert r.outcome == "passed", r.reason
     assert twin.state.run_state == "reset"
     chip_for(twin).hold_reset(False)  # the fixture releases nRESET after the station is done

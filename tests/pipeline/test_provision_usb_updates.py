@@ -146,7 +146,9 @@ def test_station_sends_no_raw_request_device_os_lacks(
     monkeypatch.setattr(SimUsbBackend, "ctrl_transfer", spy)
     twin = bench.create(1, seed=55)[0]
     ship_with_bootloader(twin)
-    assert line.usb([twin], newer_bootloader_profile)[0].outcome == "passed"
+    # slot_workers pinned to thread: the spy replaces a method of the twin's class in this process, which a
+    # worker process (a fresh interpreter) would not see.
+    assert line.usb([twin], newer_bootloader_profile, slot_workers="thread")[0].outcome == "passed"
     raw = {(bm, index) for bm, request, index in seen if request == 0x50}
     assert raw <= {(0xC0, 20), (0xC0, 30), (0x40, 40), (0x40, 302)}, raw
     assert {request for _bm, request, _i in seen} <= {0x50, 1, 2, 3, 4, 5}
