@@ -265,7 +265,8 @@ class Nrf52840(CoreHooks):
 
     # ------------------------------------------------------------------ peripherals
     def periph_read(self, address: int, size: int) -> int:
-        self.apply_fixup()
+        if self._fixup is not None:  # hot path: the flash algorithm polls NVMC.READY after every word
+            self.apply_fixup()
         base = address & ~3
         if base & ~0xFFF == NVMC_BASE:
             value = self.nvmc.read(base)
@@ -280,7 +281,8 @@ class Nrf52840(CoreHooks):
         return self._lane(value, address, size) if size < 4 else value
 
     def periph_write(self, address: int, size: int, value: int) -> None:
-        self.apply_fixup()
+        if self._fixup is not None:
+            self.apply_fixup()
         word = value << (8 * (address & 3)) if size < 4 else value
         self._periph_write(address & ~3, word, debugger=False)
 
@@ -319,8 +321,12 @@ class Nrf52840(CoreHooks):
         """
         if not is_nvm(address):
             return False
-        self.apply_fixup()
-        self._fixup = (address, self.nvmc.program(address, size, value))
+        if self._fixup is not None:
+            self.apply_fixup()
+        cells = self.nvmc.program(address, size, value)
+        # Most stores (into erased cells, WEN on) leave what unicorn writes: no fix-up to owe then.
+        if int.from_bytes(cells, "little") != value:
+            self._fixup = (address, cells)
         return True
 
     def apply_fixup(self) -> None:
