@@ -42,7 +42,11 @@ that answered a URB and those that found none (EAGAIN: about one per wakeup, lib
 on one, where the spin made them outnumber the packets). With one slot it also splits the whole
 process's CPU by step (every thread, pyocd's USB receive thread included), which the slot thread's
 split misses. What remains is still the testbed's price per ioctl (each one a socket round trip to
-the helper, plus one per URB buffer it reads or writes), not a kernel's.
+the helper, plus one per URB buffer it reads or writes), not a kernel's: so the child also counts the
+usbfs ioctls per device (the helper's file), measures after the batch what one emulated ioctl (an
+EAGAIN reap: one request, one answer) and one real kernel ioctl (FIONREAD on a pipe) cost this
+process, and prints a figure with that difference taken out of every ioctl, labelled DERIVED. It is
+an upper bound of what a real kernel would show: the URB memory moves over umockdev's socket stay in.
 
 ``--workers process`` runs each slot in its own worker process (:mod:`station.pipeline.slot_worker`):
 the workers are started and ready (``RunHandle.start_workers``) before the clock starts, as
@@ -198,8 +202,8 @@ def swd_device_seconds(uid: str) -> float:
         probe.close()
 
 
-def reap_stats() -> tuple[int, int]:
-    """In ``--child``: all probes' REAPURB(NDELAY) counts so far, (answered, EAGAIN), from the umockdev helper.
+def reap_stats() -> tuple[int, int, int]:
+    """In ``--child``: all probes' REAPURB(NDELAY)s (answered, EAGAIN) and usbfs ioctls so far, from the umockdev helper.
 
     The helper rewrites ``usbfs_reaps.json`` (``umockdev_helper.REAP_STATS``; that module needs ``gi``,
     so it is not imported here) in the testbed's root at every DAP_Disconnect.
@@ -207,8 +211,48 @@ def reap_stats() -> tuple[int, int]:
     try:
         doc = json.loads((Path(os.environ["UMOCKDEV_DIR"]) / "usbfs_reaps.json").read_text())
     except (KeyError, OSError, ValueError):
-        return (0, 0)
-    return (sum(int(v["reaps"]) for v in doc.values()), sum(int(v["empty_reaps"]) for v in doc.values()))
+        return (0, 0, 0)
+    return tuple(sum(int(v[k]) for v in doc.values()) for k in ("reaps", "empty_reaps", "ioctls"))  # type: ignore[return-value]
+
+
+USBDEVFS_REAPURBNDELAY = (1 << 30) | (8 << 16) | (ord("U") << 8) | 13  # _IOW('U', 13, void *), linux/usbdevice_fs.h
+
+
+def ioctl_cpu(calls: int = 3000) -> tuple[float, float]:
+    """In ``--child``, after the batch: CPU seconds of one emulated usbfs ioctl and of one real ioctl, here.
+
+    Emulated: REAPURBNDELAY on a probe's node with nothing in flight, answered EAGAIN by the umockdev
+    helper (one request and its answer over umockdev's socket: the least any emulated ioctl costs).
+    Real: FIONREAD on a pipe, an ioctl the kernel answers itself (what an ioctl costs without the testbed).
+    """
+    import fcntl
+    import termios
+
+    sysfs = Path(os.environ["UMOCKDEV_DIR"]) / "sys" / "devices" / "usb1"
+    devnum = next(int((d / "devnum").read_text()) for d in sorted(sysfs.glob("1-*"))
+                  if "CMSIS-DAP" in (d / "product").read_text())  # fmt: skip
+    buf = bytearray(8)
+    fd = os.open(f"/dev/bus/usb/001/{devnum:03d}", os.O_RDWR)  # the preload routes its ioctls to the helper
+    try:
+        c0 = time.process_time()
+        for _ in range(calls):
+            try:
+                fcntl.ioctl(fd, USBDEVFS_REAPURBNDELAY, buf, True)
+            except BlockingIOError:
+                pass
+        emulated = (time.process_time() - c0) / calls
+    finally:
+        os.close(fd)
+    r, w = os.pipe()
+    try:
+        c0 = time.process_time()
+        for _ in range(calls):
+            fcntl.ioctl(r, termios.FIONREAD, buf, True)
+        real = (time.process_time() - c0) / calls
+    finally:
+        os.close(r)
+        os.close(w)
+    return emulated, real
 
 
 class Joined:
@@ -258,6 +302,7 @@ def child(spec_json: str) -> None:
     r["per_step"] = dict(steps.per_step)
     r["outside"] = steps.outside
     r["proc_per_step"] = dict(steps.proc_per_step)
+    r["ioctl_cpu"] = ioctl_cpu()
     print(json.dumps(r))
 
 
@@ -299,7 +344,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
     with PyocdSwdLink(uids[0]) as link:  # pyocd's imports and first session: once per process, not per device
         link.read_device_id()
     usb0 = [read_stats(t.path) for t in twins] if mode == "usb" else []
-    reaps0 = reap_stats() if mode == "usb" else (0, 0)
+    reaps0 = reap_stats() if mode == "usb" else (0, 0, 0)
     handle = RunHandle(job, slots)
     started = time.perf_counter()
     if handle.start_workers():  # process runner: before the clock, as pyocd's first session above
@@ -320,7 +365,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
             handle.close()
         by_slot = {r.slot: r for r in handle.results()}
         results = [by_slot[s.name] for s in slots]
-        packets, reaps = 0.0, (0.0, 0.0)
+        packets, reaps = 0.0, (0.0, 0.0, 0.0)
         if mode == "usb":
             usb1 = [read_stats(t.path) for t in twins]
             device = [a.get("device_seconds", 0.0) - b.get("device_seconds", 0.0) for a, b in zip(usb1, usb0, strict=True)]
@@ -348,7 +393,7 @@ def run_batch(n: int, realtime: bool, root: Path, mode: str, probe: str = "cmsis
         "station_cpu": station_cpu + worker_cpu, "parent_cpu": station_cpu, "worker_cpu": worker_cpu,
         "worker_start": worker_start, "worker_start_cpu": sum(c for _, c in steps.worker_start.values()),
         "twin_cpu": twin_cpu, "steps": steps, "load": load(), "packets_per_device": packets, "seam": mode,
-        "reaps_per_device": reaps[0], "empty_reaps_per_device": reaps[1],
+        "reaps_per_device": reaps[0], "empty_reaps_per_device": reaps[1], "ioctls_per_device": reaps[2],
     }  # fmt: skip
 
 
@@ -434,6 +479,15 @@ def main() -> None:
                   f"{r['reaps_per_device']:.0f} URBs reaped, {r['empty_reaps_per_device']:.0f} reaps that found "
                   f"none (EAGAIN), station CPU {r['station_cpu'] / r['n'] / max(r['packets_per_device'], 1) * 1e3:.2f} "
                   f"ms per DAP packet  [load {r['load']}]")
+            emulated, real = r["ioctl_cpu"]
+            ioctls = r["ioctls_per_device"]
+            raw = r["station_cpu"] / r["n"]
+            derived = raw - ioctls * (emulated - real)
+            print(f"usb N={r['n']}: {ioctls:.0f} usbfs ioctls per device; one emulated ioctl costs this process "
+                  f"{emulated * 1e6:.0f} us CPU, a kernel's {real * 1e6:.1f} us (measured after the batch); DERIVED, "
+                  f"not measured: station CPU per device without the testbed's ioctl round trips <= {derived:.3f}s "
+                  f"(raw {raw:.3f}s; URB memory moves over umockdev's socket not taken out), slots/core >= "
+                  f"{r['device'] / derived if derived > 0 else float('inf'):.1f}  [load {r['load']}]")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -96,7 +96,8 @@ USBDEVFS_CAP_NO_PACKET_SIZE_LIM = 0x04
 USB_SPEED_FULL = 2
 URB_SIZE = 56
 DAP_DISCONNECT = 0x03  # CMSIS-DAP command ID: the end of a pyocd session
-#: in the testbed's root: each probe's REAPURB(NDELAY) counts (answered, EAGAIN), rewritten at every DAP_Disconnect
+#: in the testbed's root: each probe's usbfs ioctls and REAPURB(NDELAY)s (answered, EAGAIN), rewritten at every
+#: DAP_Disconnect
 REAP_STATS = "usbfs_reaps.json"
 BUS = 1
 #: the root hub every face hangs off (bus 1, device 1): device descriptor (hub class, VID 1d6b
@@ -166,7 +167,7 @@ class Faces:
         self.probes: dict[str, tuple[int, int]] = {}  # /dev node → a debug probe's (OUT, IN) endpoints
         self.pipes: dict[tuple[str, int], Pipe] = {}  # (/dev node, opener) → that opener's bulk pipe
         self.ready: dict[str, Readiness] = {}  # a debug probe's /dev node → its poll state (see module doc)
-        #: face key → [REAPs that returned a URB, REAPs that found none (EAGAIN)]
+        #: probe face key → [REAPs that returned a URB, REAPs that found none (EAGAIN), ioctls of any kind]
         self.reap_counts: dict[str, list[int]] = {}
         #: one ioctl at a time (umockdev may call from more than one thread). Not held by the poller: the
         #: testbed's attach/detach may wait for the ioctl thread
@@ -297,6 +298,9 @@ class Faces:
             return True
         node = (devnode, _opener(client))  # the opener's channel (see reaps)
         self.reaps.setdefault(node, [])
+        counts = self.reap_counts.setdefault(key, [0, 0, 0]) if devnode in self.ready else None
+        if counts is not None:
+            counts[2] += 1
         if request == USBDEVFS_GET_CAPABILITIES:
             data = arg.resolve(0, 4)
             caps = USBDEVFS_CAP_ZERO_PACKET | USBDEVFS_CAP_BULK_CONTINUATION | USBDEVFS_CAP_NO_PACKET_SIZE_LIM
@@ -309,7 +313,6 @@ class Faces:
             if pipe is not None:
                 self._deliver(node, pipe)
             queue = self.reaps.get(node) or []
-            counts = self.reap_counts.setdefault(key, [0, 0]) if devnode in self.ready else None
             if not queue:
                 if counts is not None:
                     counts[1] += 1
@@ -422,7 +425,7 @@ class Faces:
 
     def _write_reap_stats(self) -> None:
         """For benchmarks: each probe's reap counts so far (a file in the testbed's root, replaced whole)."""
-        doc = {key: {"reaps": ok, "empty_reaps": empty} for key, (ok, empty) in self.reap_counts.items()}
+        doc = {key: {"reaps": ok, "empty_reaps": empty, "ioctls": n} for key, (ok, empty, n) in self.reap_counts.items()}
         path = os.path.join(self.root, REAP_STATS)
         with open(path + ".tmp", "w") as f:
             json.dump(doc, f)
