@@ -156,6 +156,8 @@ class Faces:
         self.handler.connect("handle-ioctl", self._ioctl)
         self.handler.connect("client-vanished", self._vanished)
         self.by_node: dict[str, str] = {}  # /dev node → face key
+        #: /dev nodes whose device left, oldest first: their open files still answer (see _remove)
+        self.gone: list[str] = []
         self.by_key: dict[str, tuple[str, str]] = {}  # face key → (sysfs path, /dev node)
         self.next_devnum = 2
         #: (/dev node, opener) → completed URBs waiting for REAP. Per opener (one umockdev client per open
@@ -198,7 +200,15 @@ class Faces:
         return True
 
     def _devnum(self) -> int:
-        used = {int(node.rsplit("/", 1)[1]) for node in self.by_node}
+        """The next free device number, round robin as the kernel hands them out; a number whose device
+        left is taken again only when no other is free (its node's files then stop answering ENODEV)."""
+        if len(self.by_node) + len(self.gone) >= 126 and self.gone:
+            old = self.gone.pop(0)
+            self.testbed.detach_ioctl(old)
+            with self.lock:
+                for chan in [c for c in self.reaps if c[0] == old]:
+                    del self.reaps[chan]
+        used = {int(node.rsplit("/", 1)[1]) for node in [*self.by_node, *self.gone]}
         while self.next_devnum in used or self.next_devnum < 2:
             self.next_devnum = self.next_devnum % 127 + 1
         devnum, self.next_devnum = self.next_devnum, self.next_devnum % 127 + 1
@@ -206,14 +216,15 @@ class Faces:
 
     def _add(self, key: str, face: dict[str, Any]) -> None:
         dap = face.get("kind") == "dap"
-        port = self.ports.setdefault(key if dap else face["twin"], len(self.ports) + 1)
+        port = self.ports.setdefault(f"probe:{face['twin']}" if dap else face["twin"], len(self.ports) + 1)
         devnum = self._devnum()
         node = f"/dev/bus/usb/{BUS:03d}/{devnum:03d}"
-        self.by_node[node] = key
         speed = int(face.get("speed", 12))
-        self.speeds[node] = USB_SPEED_HIGH if speed == 480 else USB_SPEED_FULL
-        if dap:
-            self.probes[node] = (int(face["out_ep"]), int(face["in_ep"]))
+        with self.lock:
+            self.by_node[node] = key
+            self.speeds[node] = USB_SPEED_HIGH if speed == 480 else USB_SPEED_FULL
+            if dap:
+                self.probes[node] = (int(face["out_ep"]), int(face["in_ep"]))
         self.testbed.attach_ioctl(node, self.handler)  # before the "add" uevent: programs may open at once
         attrs = {
             "busnum": str(BUS), "devnum": str(devnum), "speed": str(speed), "bConfigurationValue": "1",
@@ -234,21 +245,31 @@ class Faces:
         self.by_key[key] = (f"/sys/devices/usb1/1-{port}", node)
 
     def _remove(self, key: str) -> None:
+        """The device leaves the bus, as usbfs sees a disconnect: every URB still pending on it completes
+        with -ESHUTDOWN (the host controller gives them back), files opened on it stay reapable, then
+        answer ENODEV to every ioctl (never an unknown ioctl: libusb takes ENOTTY from a reap as an I/O
+        error of its event loop and cancels whatever transfer the thread running that loop was waiting on)."""
         syspath, node = self.by_key.pop(key)
-        self.by_node.pop(node, None)
-        for chan in [c for c in self.reaps if c[0] == node]:
-            del self.reaps[chan]
-        for chan in [c for c in self.pipes if c[0] == node]:
-            del self.pipes[chan]
-        self.speeds.pop(node, None)
-        self.probes.pop(node, None)
-        ready = self.ready.pop(node, None)
+        with self.lock:
+            self.by_node.pop(node, None)
+            for chan, pipe in [(c, p) for c, p in self.pipes.items() if c[0] == node]:
+                self.reaps[chan].extend(Done(urb, -errno.ESHUTDOWN, 0) for urb, _room in pipe.pending)
+                del self.pipes[chan]
+            for ident, (chan, urb, _length, _epoch) in [(i, o) for i, o in self.outs.items() if o[0][0] == node]:
+                del self.outs[ident]
+                if chan in self.reaps:
+                    self.reaps[chan].append(Done(urb, -errno.ESHUTDOWN, 0))
+            self.speeds.pop(node, None)
+            self.probes.pop(node, None)
+            self.gone.append(node)
+            ready = self.ready.pop(node, None)
         if ready is not None:
-            ready.close()  # ready for good: an opener's next REAP answers ENODEV
-        # umockdev 0.17 removes the sysfs tree without telling anyone: announce it, as the kernel does
+            ready.close()  # ready for good: its openers reap what the removal completed, then ENODEV
+        # umockdev 0.17 removes the sysfs tree without telling anyone: announce it, as the kernel does.
+        # The node keeps its ioctl handler (detached only when its number is reused, see _devnum): a
+        # detached node hands its open files' ioctls to the plain testbed file, which says ENOTTY
         self.testbed.uevent(syspath, "remove")
         self.testbed.remove_device(syspath)
-        self.testbed.detach_ioctl(node)
 
     # ------------------------------------------------------------------ usbfs
     def _ioctl(self, handler: Any, client: Any) -> bool:
@@ -293,10 +314,16 @@ class Faces:
         devnode = client.get_devnode()
         arg = client.get_arg()
         key = self.by_node.get(devnode)
-        if key is None:
-            client.complete(-1, errno.ENODEV)
-            return True
         node = (devnode, _opener(client))  # the opener's channel (see reaps)
+        if key is None:  # the device left (see _remove): what was completed first, then ENODEV
+            queue = self.reaps.get(node)
+            if request in (USBDEVFS_REAPURB, USBDEVFS_REAPURBNDELAY) and queue:
+                urb = queue.pop(0)
+                arg.resolve(0, 8).set_ptr(0, urb.apply() if isinstance(urb, Done) else urb)
+                client.complete(0, 0)
+            else:
+                client.complete(-1, errno.ENODEV)
+            return True
         self.reaps.setdefault(node, [])
         counts = self.reap_counts.setdefault(key, [0, 0, 0]) if devnode in self.ready else None
         if counts is not None:
