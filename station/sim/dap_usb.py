@@ -14,8 +14,13 @@ identity is NXP MCU-Link's (:data:`~station.sim.cmsis_dap.USB_VID`), a high-spee
 the endpoints are 512-byte bulk endpoints (USB 2.0 §5.8.3: high-speed bulk max packet 512) when
 the twin's probe model is high speed or ``ideal``, and 64-byte ones for ``cmsis-dap-v2-fs``.
 
-The probe stays on the bus while its target is unplugged or the SWD cable is off, like a real
-probe on a fixture: the firmware then answers no-ACK to transfers.
+Only probes on the station's USB are listed (:meth:`~station.sim.device.State.probe_listed`): the
+probe stays on the bus while its unit is lifted out of the fixture, like a real probe on a fixture
+(the firmware then answers no-ACK to transfers), and leaves it when its cable is pulled
+(``station sim pull-probe``) or the whole slot is unplugged. The helper then removes the device
+with a ``remove`` uevent, and a program that had it open gets what libusb reports for an unplugged
+device (LIBUSB_ERROR_NO_DEVICE). A probe that comes back is a new device: its key carries
+``State.probe_arrivals``, so the helper adds it at a new device number and its firmware starts afresh.
 """
 
 from __future__ import annotations
@@ -94,14 +99,22 @@ class DapUsbFaces:
             raise KeyError(key)
         return probe
 
+    def _listed(self) -> list[tuple[str, Twin]]:
+        """(key, twin) of every probe on the station's USB now."""
+        out = []
+        for twin in self.bench.twins():
+            st = twin.current_state()
+            if st.probe_listed():
+                out.append((f"{KEY_PREFIX}{twin.name}/{st.probe_arrivals}", twin))
+        return out
+
     def keys(self) -> list[str]:
-        return [KEY_PREFIX + t.name for t in self.bench.twins()]
+        return [key for key, _twin in self._listed()]
 
     def faces(self) -> list[dict[str, Any]]:
         out = []
         seen = set()
-        for twin in self.bench.twins():
-            key = KEY_PREFIX + twin.name
+        for key, twin in self._listed():
             seen.add(key)
             probe = self._probes.get(key)
             if probe is None:

@@ -136,6 +136,9 @@ class State:
     #: the debug probe on the fixture, as far as its USB link costs time: ``ideal`` (SWD wire time
     #: only) or a CMSIS-DAP model from station.sim.probe_usb (``station sim create --probe``)
     probe_model: str = "ideal"
+    #: how many times the slot's probe came back onto the station's USB (pull-probe/attach-probe,
+    #: unplug/plug): a probe that returns enumerates anew, so its USB face is a new device (station.sim.dap_usb)
+    probe_arrivals: int = 0
 
     def probe_listed(self) -> bool:
         """Whether the slot's probe enumerates on the station's USB: attached, with its unit in the
@@ -450,10 +453,13 @@ class Twin:
     def update_state(self, **changes: Any) -> State:
         with self.state_lock():
             st = self.state
+            listed = st.probe_listed()
             for k, v in changes.items():
                 if not hasattr(st, k):
                     raise AttributeError(k)
                 setattr(st, k, v)
+            if st.probe_listed() and not listed:
+                st.probe_arrivals += 1
             _atomic_write_json(self.path / "state.json", asdict(st))
             self._changed()
             return st

@@ -86,9 +86,9 @@ def test_pyocd_load_programs_flash_through_the_usb_probe(twin: Twin, served: Ser
     assert stats["by_command"]["0x06"] > 20  # type: ignore[index]  # the image moved in DAP_TransferBlock packets
 
 
-def test_an_unplugged_board_behind_the_usb_probe_answers_no_ack(twin: Twin, served: Served) -> None:
+def test_a_unit_lifted_from_behind_the_usb_probe_answers_no_ack(twin: Twin, served: Served) -> None:
     """The probe stays on USB (it is on the station, not the board); the wire finds no target."""
-    twin.unplug()
+    twin.lift()
     served.server.settle()
     proc = subprocess.run(
         ["pyocd", "commander", "-u", twin.identity.probe_uid, "-t", "nrf52840", "-c", "read32 0x10000060"],
@@ -96,3 +96,52 @@ def test_an_unplugged_board_behind_the_usb_probe_answers_no_ack(twin: Twin, serv
     )  # fmt: skip
     assert proc.returncode != 0
     assert "No ACK" in proc.stdout + proc.stderr
+
+
+#: a station slot's SWD link (station.hw.swd) on a probe on the umockdev USB, in a process of its own
+#: (LD_PRELOAD must be set when a process starts): the same calls the pipeline makes
+STATION_LINK = r"""
+import sys
+from station.errors import StationError
+from station.hw.swd import PyocdSwdLink
+uid = sys.argv[1]
+with PyocdSwdLink("cmsisdap:" + uid) as link:
+    print(link.read_device_id(), flush=True)
+    sys.stdin.readline()  # the probe's cable was pulled meanwhile
+    try:
+        link.read_device_id()
+        print("answered", flush=True)
+    except StationError as exc:
+        print(type(exc).__name__, exc, flush=True)
+"""
+
+
+def test_a_pulled_usb_probe_leaves_the_bus_and_the_station_reads_it_as_a_lost_probe(
+    bench: Bench, twin: Twin, served: Served
+) -> None:
+    """Not a no-ACK target (the unit's FAIL) but the station's own probe gone (ERROR), as on the remote
+    seam: its face goes with a remove uevent and libusb answers NO_DEVICE; attached again, it is back."""
+    import sys
+
+    uid = twin.identity.probe_uid
+    served.server.settle()
+    proc = subprocess.Popen([sys.executable, "-c", STATION_LINK, uid], env=served.env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == twin.device_id
+        bench.pull_probe(twin.name)
+        served.server.settle()
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        said = proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert said.startswith("ProbeGone "), said  # the pipeline's FAULT_PROBE_GONE, a slot ERROR
+    assert uid not in served.pyocd("list").stdout
+    bench.attach_probe(twin.name)
+    assert uid in served.pyocd("list").stdout
+    served.pyocd(
+        "commander", "-u", uid, "-t", "nrf52840", "-O", "auto_unlock=false", "-c", "read32 0x10000060"
+    )
