@@ -169,10 +169,13 @@ FAULT_DEVICE_GONE = "device-gone"
 FAULT_PROBE_GONE = "probe-gone"  # the slot's debug probe went (its cable, its probe server)
 FAULT_REGISTRY = "registry-unavailable"
 FAULT_INTERNAL = "internal"  # a bug in the station
+#: the station process (or a slot's worker process) stopped mid-attempt: killed, crashed, power cut;
+#: written when its attempt is closed as abandoned, by the next start or the slot's parent
+FAULT_STATION_STOPPED = "station-stopped"
 #: the faults that mean the station, not the unit, could not go on: such an attempt is stored
 #: ``failed`` but judged nothing, so lot figures count it as a station error, not a failed unit
 #: (issue 12); the slot's result says ``error``
-STATION_FAULTS = (FAULT_PROBE_GONE, FAULT_REGISTRY, FAULT_INTERNAL)
+STATION_FAULTS = (FAULT_PROBE_GONE, FAULT_REGISTRY, FAULT_INTERNAL, FAULT_STATION_STOPPED)
 
 #: How an attempt's reason begins when the station lost a device it could not make safe first: the
 #: device holds firmware that would go online at its next power-up (issue 10 item 1). The registry,

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from station.domain import Outcome
+from station.domain import FAULT_STATION_STOPPED, Outcome
 from station.errors import StationNameInUse
 from station.procs import pid_alive
 
@@ -112,8 +112,12 @@ def reap_dead_leases(s: Session, now: datetime, me: HostIdentity, *, reasons: di
 
 
 def close_attempt(s: Session, attempt_id: int, reason: str, now: datetime) -> int:
+    """Close a running attempt its owner left behind. Abandoned (the process stopped: killed, a
+    worker that died) it is a station error, not a failed unit; a close owed from an outage keeps
+    the fault it had (none: the spool keeps reasons only)."""
+    fault = FAULT_STATION_STOPPED if reason == ABANDONED_REASON else None
     res = s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.outcome == Outcome.RUNNING.value)
-                    .values(outcome=Outcome.FAILED.value, reason=reason, finished_at=now))
+                    .values(outcome=Outcome.FAILED.value, reason=reason, finished_at=now, fault=fault))
     return int(res.rowcount)  # type: ignore[attr-defined]
 
 

@@ -149,3 +149,22 @@ def test_a_station_error_counts_as_an_error_not_a_failed_unit(registry: Registry
     registry.register_passed(a, product_id=pid, lot_id=lot, cloud=CLOUD)
     o = registry.lot_overview("E")
     assert (o.passed, o.failed, o.errors) == (2, 3, 1)
+
+
+def test_an_attempt_its_station_left_running_is_a_station_error(registry: Registry) -> None:
+    """A station or slot worker killed mid-device: its attempt is closed as abandoned with fault
+    ``station-stopped``, a station error in the lot figures (GUI and ``lot report``), not a failed unit."""
+    from station.ftest.report import lot_report
+
+    pid = registry.ensure_product(name="widget", platform="boron", particle_product=None, peridio_product_prn=None)
+    prof = registry.ensure_profile(product_id=pid, path="w.toml", sha256="aa" * 32, content="x")
+    lot = registry.ensure_lot("K", product_id=pid)
+    for i in range(2):
+        a = registry.start_attempt(device_id=f"e00fce68{i:016x}", platform="boron", lot_id=lot, profile_id=prof,
+                                   station="st", slot="1", operator="ana", transport="swd", overrides=[])
+        if i == 0:
+            registry.finish_attempt(a, outcome="failed", failing_step="battery", reason="low")
+    assert registry.close_abandoned_attempts("st") == 1  # no live owner: the station stopped
+    o, rep = registry.lot_overview("K"), lot_report(registry, "K")
+    assert (o.devices, o.failed, o.errors) == (rep.devices, rep.failed, rep.errors) == (2, 1, 1)
+    assert o.failures_by_step == [("battery", 1)] and rep.failures_by_step == [("battery", 1)]
