@@ -27,7 +27,7 @@ from station.domain import (
 )
 from station.errors import DeviceGone, DeviceLocked, ProbeGone, TransportError, VerifyError
 from station.hw.interfaces import EraseStrategy, FlashReport, ProgressFn, no_progress
-from station.hw.swd import erase_plan, preserve, recovery
+from station.hw.swd import erase_plan, pacing, preserve, recovery
 from station.hw.swd.session import (
     DEFAULT_FREQUENCY,
     SESSION_OPEN_LOCK,
@@ -174,7 +174,12 @@ class PyocdSwdLink:
                 # until something it needed was not there: open again.
                 return f"the session could not be opened ({err.__class__.__name__}: {err})"
         self._locked = recovery.ctrl_ap_says_locked(session.target)
-        return "" if self._locked else incomplete(session)
+        missing = "" if self._locked else incomplete(session)
+        if not missing and not self._locked:
+            region = session.target.memory_map.get_region_for_address(0)
+            if region is not None and region.is_flash and region.flash is not None:
+                pacing.pace(region.flash)
+        return missing
 
     def close(self) -> None:
         session, self._session = self._session, None

@@ -1,0 +1,104 @@
+"""Wait for a flash algorithm call without polling through the time it is known to take.
+
+pyocd runs each flash algorithm function (program a page, erase a sector, compute CRCs) by
+writing the core's registers and resuming it, then ``Flash.wait_for_completion`` reads DHCSR in a
+tight loop until the core halts on the return breakpoint (``pyocd/flash/flash.py``). Every read is
+a probe transfer: on a remote probe two round trips, on a USB CMSIS-DAP probe one command and its
+answer. A 4 KB page program (1024 NVMC word writes, 41 µs each at most on an nRF52840) or a sector
+erase (85 ms) is therefore polled tens of times per call on a real probe (a round trip is about a
+millisecond), for ~270 algorithm calls a device, all of it CPU spent learning the chip is still busy.
+The twins cannot show this: their poll that finds the core halted waits out the NVMC time itself
+(``station/sim/chip.py`` ``ppb_read``), so against them pyocd polls once per call either way.
+
+This wrapper keeps pyocd's own calls and its own wait, and only sleeps before the wait until
+:data:`FRACTION` of the shortest time a call of the same kind took earlier in this session has
+passed since the core was resumed. What it learns stays with the session's flash object: a new
+board in the slot opens a new session and starts from nothing, and a call that turns out faster
+than before only means a later first poll, never a skipped one. Sleeping releases the GIL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+#: of the shortest earlier duration of the same call: the margin covers the spread between calls
+#: (a real chip's NVMC is faster than its maximum figures, and not always by the same amount)
+FRACTION = 0.8
+
+#: a call's kind: the function's address and its size/operation arguments (r1, r2); r0 (the
+#: address a page or sector is at) is left out so that every page program shares what is learnt
+Kind = tuple[int, int | None, int | None]
+
+
+class Pacer:
+    """What one flash object's calls took: the shortest completed duration of each kind."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.clock = clock
+        self.sleep = sleep
+        self.shortest: dict[Kind, float] = {}
+        self._kind: Kind | None = None
+        self._started = 0.0
+        #: seconds slept instead of polling, over the session (for the record, not for decisions)
+        self.slept_s = 0.0
+
+    def started(self, kind: Kind) -> None:
+        """The core was resumed into a call of ``kind``."""
+        self._kind = kind
+        self._started = self.clock()
+
+    def before_wait(self, timeout: float | None) -> float | None:
+        """Sleep through the part of the call that is known to be busy; return the wait's timeout
+        less that sleep, so the call's deadline stays where pyocd put it."""
+        known = self.shortest.get(self._kind) if self._kind is not None else None
+        if known is None:
+            return timeout
+        pause = self._started + FRACTION * known - self.clock()
+        if pause <= 0:
+            return timeout
+        if timeout is not None:
+            pause = min(pause, timeout / 2)  # pyocd's own wait keeps at least half its time
+        self.sleep(pause)
+        self.slept_s += pause
+        return None if timeout is None else timeout - pause
+
+    def finished(self, completed: bool) -> None:
+        """The wait returned; a completed call teaches how long its kind takes (a timed-out one does not)."""
+        kind, self._kind = self._kind, None
+        if kind is None or not completed:
+            return
+        took = self.clock() - self._started
+        if took < self.shortest.get(kind, float("inf")):
+            self.shortest[kind] = took
+
+
+def pace(flash: Any) -> Pacer:
+    """Pace ``flash`` (a pyocd ``Flash``): its ``_call_function`` marks the start of a call, its
+    ``wait_for_completion`` sleeps first (see the module docstring). Idempotent per flash object."""
+    existing = getattr(flash, "_station_pacer", None)
+    if isinstance(existing, Pacer):
+        return existing
+    pacer = Pacer()
+    plain_call = flash._call_function
+    plain_wait = flash.wait_for_completion
+
+    def call_function(pc: int, r0: int | None = None, r1: int | None = None, r2: int | None = None,
+                      r3: int | None = None, init: bool = False) -> None:
+        plain_call(pc, r0, r1, r2, r3, init)
+        pacer.started((pc, r1, r2))
+
+    def wait_for_completion(timeout: float | None = None) -> Any:
+        completed = False
+        try:
+            result = plain_wait(timeout=pacer.before_wait(timeout))
+            completed = result != flash.TIMEOUT_ERROR
+            return result
+        finally:
+            pacer.finished(completed)
+
+    flash._call_function = call_function
+    flash.wait_for_completion = wait_for_completion
+    flash._station_pacer = pacer
+    return pacer
