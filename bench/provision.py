@@ -72,6 +72,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from machine import describe as describe_machine  # bench/machine.py: this script's directory is on sys.path
+
 from station.sim.probe_usb import PROBE_CHOICES  # light: no pyocd, no settings read
 
 REPO = Path(__file__).resolve().parents[1]
@@ -429,6 +431,7 @@ def main() -> None:
     print(f"pipeline benchmark: demo-boron profile over SWD, {'realtime' if realtime else 'fast'} twins "
           f"{' / '.join(where[x] for x in seams)}, probe model {args.probe}, slots in {args.workers}s; "
           f"load {load()}")  # fmt: skip
+    print(describe_machine())
     device_label = "SWD dev clock" if args.twins == "remote" else "device clock"
     print(f"{'seam':>6} {'N':>3} {'batch wall':>11} {'per device':>11} {'in hardware':>12} {device_label:>13} "
           f"{'overhead':>14} {'devices/h':>10} {'station CPU/dev':>16} {'slots/core':>10} {'twins CPU':>10} "
@@ -488,6 +491,8 @@ def main() -> None:
                   f"not measured: station CPU per device without the testbed's ioctl round trips <= {derived:.3f}s "
                   f"(raw {raw:.3f}s; URB memory moves over umockdev's socket not taken out), slots/core >= "
                   f"{r['device'] / derived if derived > 0 else float('inf'):.1f}  [load {r['load']}]")  # fmt: skip
+    print(describe_machine() + "  (after the batches: a reference far above the first one's means the batches ran "
+          "on a contended CPU, and their CPU seconds are inflated by as much)")
 
 
 if __name__ == "__main__":

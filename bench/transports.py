@@ -46,6 +46,8 @@ from pathlib import Path
 # Twins read this when they are opened; the pyocd subprocess inherits it.
 os.environ["STATION_SIM_REALTIME"] = "1"
 
+from machine import describe as describe_machine  # bench/machine.py: this script's directory is on sys.path
+
 from station.domain import GEN3_ADDR_BOOTLOADER, GEN3_ADDR_SYSTEM_PART1, GEN3_ADDR_USER_PART, FlashImage
 from station.firmware.demo import build_demo_modules
 from station.firmware.images import to_hex
@@ -600,6 +602,7 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     if skip - {"b", "c", "d"}:  # a mistyped section would silently run the whole bench
         ap.error(f"--skip takes b, c and d, not {', '.join(sorted(skip - {'b', 'c', 'd'}))}")
+    print(describe_machine())
     t0 = time.perf_counter()
     run(args.quick, [int(x) for x in args.sizes.split(",")], args.twins, args.twins_per_process, args.probe, skip)
     print(f"\nbenchmark took {time.perf_counter() - t0:.0f} s  [{load()}]")
