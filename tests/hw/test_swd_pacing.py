@@ -1,70 +1,147 @@
-"""Waiting for a flash algorithm call: fewer DHCSR polls once a call's duration is known, never a late answer."""
+"""Waiting for a flash algorithm call: fewer DHCSR polls once a call's duration is known, never a later halt.
+
+The fakes run on a virtual clock (whole microseconds), so poll counts and slept time are exact and do not
+depend on this machine's load; what pacing saves in wall time on a real probe is a bench question."""
 
 from __future__ import annotations
 
-import time
+import pytest
+from pyocd.core.target import Target
 
 from station.hw.swd import PyocdSwdLink
-from station.hw.swd.pacing import pace
+from station.hw.swd.pacing import Pacer, pace
 from station.sim.bench import Bench
 
+RT_US = 1000  # one probe round trip (a USB CMSIS-DAP command and its answer, ~1 ms)
 
-class WallClockFlash:
-    """pyocd's ``Flash`` as far as pacing sees it: a call runs for ``busy_s`` of wall time after the
-    resume, and ``wait_for_completion`` polls the core's state in a tight loop, as pyocd's does."""
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.us = 0
+
+    def now(self) -> float:
+        return self.us / 1e6
+
+    def sleep(self, s: float) -> None:
+        self.us += round(s * 1e6)
+
+
+class FakeTarget:
+    """A core that runs a flash call until ``done_us``; every probe transfer costs one round trip, and a
+    DHCSR read samples the core's state when it starts."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.done_us = 0
+        self.polls = 0
+
+    def get_state(self) -> Target.State:
+        self.polls += 1
+        halted = self.clock.us >= self.done_us
+        self.clock.us += RT_US
+        return Target.State.HALTED if halted else Target.State.RUNNING
+
+    def read(self) -> int:
+        self.clock.us += RT_US
+        return 0
+
+
+class FakeFlash:
+    """pyocd's ``Flash`` as far as pacing sees it (pyocd 0.46 ``flash.py``): ``_call_function`` resumes
+    the core; ``wait_for_completion`` polls ``target.get_state()`` in a tight loop until HALTED, then
+    reads the stack canary and r0 (two more transfers)."""
 
     TIMEOUT_ERROR = 0xFFFFFFFF
 
-    def __init__(self, busy_s: float) -> None:
-        self.busy_s = busy_s
-        self.polls = 0
-        self._done_at = 0.0
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.target = FakeTarget(clock)
+        self.busy_us = 0
+        self.late_us: list[int] = []  # per call: from the core's halt to the poll that sampled it
 
     def _call_function(self, pc: int, r0: int | None = None, r1: int | None = None, r2: int | None = None,
                        r3: int | None = None, init: bool = False) -> None:
-        self._done_at = time.monotonic() + self.busy_s
+        self.target.done_us = self.clock.us + self.busy_us
 
     def wait_for_completion(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while deadline is None or time.monotonic() < deadline:
-            self.polls += 1
-            if time.monotonic() >= self._done_at:
-                return 0
-            time.sleep(0.0005)  # one probe round trip
+        deadline = None if timeout is None else self.clock.us + round(timeout * 1e6)
+        while deadline is None or self.clock.us < deadline:
+            sampled = self.clock.us
+            if self.target.get_state() == Target.State.HALTED:
+                self.late_us.append(sampled - self.target.done_us)
+                self.target.read()  # stack canary
+                return self.target.read()  # r0
         return self.TIMEOUT_ERROR
 
 
-def _program_pages(flash: WallClockFlash, pages: int) -> list[float]:
-    late = []
-    for page in range(pages):
-        flash._call_function(0x20000100, page * 4096, 4096, 0x20003000)
-        assert flash.wait_for_completion(timeout=5.0) == 0
-        late.append(time.monotonic() - flash._done_at)
-    return late
+def _flash(paced: bool) -> tuple[FakeFlash, Pacer | None]:
+    clock = VirtualClock()
+    flash = FakeFlash(clock)
+    return flash, (pace(flash, Pacer(clock=clock.now, sleep=clock.sleep)) if paced else None)
 
 
-def test_after_the_first_call_a_page_program_is_polled_a_few_times_not_throughout() -> None:
-    plain = WallClockFlash(busy_s=0.04)
-    _program_pages(plain, 5)
-    paced = WallClockFlash(busy_s=0.04)
-    pacer = pace(paced)
-    late = _program_pages(paced, 5)
-    assert plain.polls > 5 * 20  # a 40 ms call answers "running" for every round trip
-    first = paced.polls
-    assert first < plain.polls / 2  # the first call is polled as pyocd polls; the four others barely
-    assert max(late) < 0.01  # the end of every call is still seen within a few round trips
-    assert pacer.slept_s > 4 * 0.03
+def _call(flash: FakeFlash, busy_us: int, size: int = 4096, timeout: float = 5.0) -> tuple[int, int]:
+    """One algorithm call as pyocd makes it: its DHCSR polls and its virtual time (resume to the end of the wait)."""
+    polls = flash.target.polls
+    flash.busy_us = busy_us
+    flash._call_function(0x20000100, 0, size, 0x20003000)
+    start = flash.clock.us
+    assert flash.wait_for_completion(timeout=timeout) == 0
+    return flash.target.polls - polls, flash.clock.us - start
+
+
+def test_after_the_first_page_program_each_is_polled_from_0_8_of_its_time_and_seen_as_soon() -> None:
+    plain, _ = _flash(paced=False)
+    paced, pacer = _flash(paced=True)
+    assert pacer is not None
+    plain_calls = [_call(plain, busy_us=40_000) for _ in range(5)]
+    paced_calls = [_call(paced, busy_us=40_000) for _ in range(5)]
+    # unpaced, a 40 ms call answers "running" every round trip: polls at 0, 1, ... 40 ms
+    assert [polls for polls, _ in plain_calls] == [41] * 5
+    # paced: the first call teaches 40 ms; each later one sleeps 32 ms and polls at 32 ... 40 ms
+    assert [polls for polls, _ in paced_calls] == [41, 9, 9, 9, 9]
+    assert pacer.slept_s == pytest.approx(4 * 0.032)
+    assert pacer.polls == 41 + 4 * 9 and pacer.completed == 5
+    # and no call ends later than unpaced: the halt is sampled the moment it happens, every time
+    assert paced.late_us == plain.late_us == [0] * 5
+    assert [took for _, took in paced_calls] == [took for _, took in plain_calls] == [43_000] * 5
+
+
+def test_a_call_over_before_its_first_poll_is_never_slept_on() -> None:
+    """init/uninit: pyocd's wait is one poll that finds the core halted, then the canary and r0 reads.
+    Timed to the end of the wait this taught 3 round trips, and each later init slept 2.4 of them
+    after the halt (5.4 ms instead of 3); timed to the start of the halting poll it teaches 0."""
+    plain, _ = _flash(paced=False)
+    paced, pacer = _flash(paced=True)
+    assert pacer is not None
+    # the algorithm's init runs for microseconds, done before the resume's own transfer is answered
+    plain_calls = [_call(plain, busy_us=0, size=0) for _ in range(4)]
+    paced_calls = [_call(paced, busy_us=0, size=0) for _ in range(4)]
+    assert paced_calls == plain_calls == [(1, 3 * RT_US)] * 4
+    assert pacer.slept_s == 0
+    assert pacer.shortest == {(0x20000100, 0, 0x20003000): 0.0}
 
 
 def test_a_call_of_a_kind_not_seen_before_is_polled_at_once() -> None:
-    flash = WallClockFlash(busy_s=0.05)
-    pace(flash)
-    _program_pages(flash, 2)
-    flash.busy_s = 0.005  # another size: nothing learnt for it, so nothing is slept
-    flash._call_function(0x20000100, 0, 1024, 0x20003000)
-    t0 = time.monotonic()
-    assert flash.wait_for_completion(timeout=5.0) == 0
-    assert time.monotonic() - t0 < 0.03
+    flash, pacer = _flash(paced=True)
+    assert pacer is not None
+    _call(flash, busy_us=40_000)
+    _call(flash, busy_us=40_000)
+    slept = pacer.slept_s
+    polls, took = _call(flash, busy_us=5_000, size=1024)  # another size: nothing learnt for it
+    assert pacer.slept_s == slept
+    assert (polls, took) == (6, 8 * RT_US)  # polls at 0 ... 5 ms, as unpaced
+
+
+def test_pyocd_keeps_at_least_half_of_its_timeout_and_a_timed_out_call_teaches_nothing() -> None:
+    flash, pacer = _flash(paced=True)
+    assert pacer is not None
+    _call(flash, busy_us=40_000)
+    flash.busy_us = 40_000
+    flash._call_function(0x20000100, 0, 4096, 0x20003000)
+    assert flash.wait_for_completion(timeout=0.010) == FakeFlash.TIMEOUT_ERROR
+    assert pacer.slept_s == pytest.approx(0.005)  # not 32 ms: half of the 10 ms stays pyocd's
+    assert pacer.shortest == {(0x20000100, 4096, 0x20003000): 0.040}
 
 
 def test_a_session_paces_its_flash_and_still_programs_and_verifies(bench: Bench) -> None:
@@ -76,5 +153,11 @@ def test_a_session_paces_its_flash_and_still_programs_and_verifies(bench: Bench)
         flash = link.session.target.memory_map.get_region_for_address(0).flash
         report = link.program([img])
         assert report.verified
-        assert flash._station_pacer.shortest  # the calls were seen through the pacer
+        pacer = flash._station_pacer
+        # every algorithm wait went through the pacer and its polls through the wrapped get_state:
+        # at least one call per 4 KB page of the image, each polled at least once and seen halted
+        pages = -(-len(img.data) // 4096)
+        assert pacer.completed >= pages
+        assert pacer.polls >= pacer.completed
+        assert len(pacer.shortest) >= 1
     assert bytes(twin.flash[img.address : img.end]) == img.data

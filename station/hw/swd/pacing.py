@@ -12,7 +12,18 @@ The twins cannot show this: their poll that finds the core halted waits out the 
 
 This wrapper keeps pyocd's own calls and its own wait, and only sleeps before the wait until
 :data:`FRACTION` of the shortest time a call of the same kind took earlier in this session has
-passed since the core was resumed. What it learns stays with the session's flash object: a new
+passed since the core was resumed.
+
+A call's time is taken from the resume to the *start* of the first ``get_state`` poll that finds
+the core halted, not to the end of pyocd's wait. After that poll ``wait_for_completion`` still
+reads the stack canary (``read32(end_stack)``) and ``r0`` (``read_core_register``): two more probe
+transfers, and the halting poll's own round trip is a third. Counting them, a call that is over
+before the first poll (init, uninit: a few ms on a real probe, almost all of it those transfers)
+would teach ~3 round trips, and the next such call would sleep 0.8 of that after the core had
+halted, nearly doubling it. The start of the halting poll is the end of the last poll that found
+the core running, so the core was still busy then: sleeping to 0.8 of it cannot pass the halt if
+the call takes as long again, and a call that was halted at its first poll teaches ~0 and is never
+slept on, which is right, since no poll of it can be saved. What it learns stays with the session's flash object: a new
 board in the slot opens a new session and starts from nothing, and a call that turns out faster
 than before only means a later first poll, never a skipped one. Sleeping releases the GIL.
 """
@@ -22,6 +33,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+
+from pyocd.core.target import Target
 
 #: of the shortest earlier duration of the same call: the margin covers the spread between calls
 #: (a real chip's NVMC is faster than its maximum figures, and not always by the same amount)
@@ -33,7 +46,8 @@ Kind = tuple[int, int | None, int | None]
 
 
 class Pacer:
-    """What one flash object's calls took: the shortest completed duration of each kind."""
+    """What one flash object's calls took: for each kind, the shortest time from the resume to the
+    start of the poll that found the core halted (see the module docstring for why the start)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.clock = clock
@@ -41,17 +55,24 @@ class Pacer:
         self.shortest: dict[Kind, float] = {}
         self._kind: Kind | None = None
         self._started = 0.0
-        #: seconds slept instead of polling, over the session (for the record, not for decisions)
+        self._waiting = False
+        self._halt_seen_at: float | None = None
+        #: for the record, not for decisions: seconds slept instead of polling, ``get_state``
+        #: polls made inside pyocd's waits, and the waits that ended with the core halted
         self.slept_s = 0.0
+        self.polls = 0
+        self.completed = 0
 
     def started(self, kind: Kind) -> None:
         """The core was resumed into a call of ``kind``."""
         self._kind = kind
         self._started = self.clock()
+        self._halt_seen_at = None
 
     def before_wait(self, timeout: float | None) -> float | None:
         """Sleep through the part of the call that is known to be busy; return the wait's timeout
         less that sleep, so the call's deadline stays where pyocd put it."""
+        self._waiting = self._kind is not None
         known = self.shortest.get(self._kind) if self._kind is not None else None
         if known is None:
             return timeout
@@ -64,30 +85,52 @@ class Pacer:
         self.slept_s += pause
         return None if timeout is None else timeout - pause
 
+    def polled(self, began: float, halted: bool) -> None:
+        """A ``get_state`` that began at ``began`` answered; only polls inside a paced wait count
+        (the same target's state is read elsewhere too: halts, resets)."""
+        if not self._waiting:
+            return
+        self.polls += 1
+        if halted and self._halt_seen_at is None:
+            self._halt_seen_at = began
+
     def finished(self, completed: bool) -> None:
         """The wait returned; a completed call teaches how long its kind takes (a timed-out one does not)."""
-        kind, self._kind = self._kind, None
+        kind, self._kind, self._waiting = self._kind, None, False
         if kind is None or not completed:
             return
-        took = self.clock() - self._started
+        self.completed += 1
+        if self._halt_seen_at is None:  # completed without a poll through this target: nothing learnt
+            return
+        took = max(0.0, self._halt_seen_at - self._started)
         if took < self.shortest.get(kind, float("inf")):
             self.shortest[kind] = took
 
 
-def pace(flash: Any) -> Pacer:
+def pace(flash: Any, pacer: Pacer | None = None) -> Pacer:
     """Pace ``flash`` (a pyocd ``Flash``): its ``_call_function`` marks the start of a call, its
-    ``wait_for_completion`` sleeps first (see the module docstring). Idempotent per flash object."""
+    target's ``get_state`` marks the poll that saw the halt, its ``wait_for_completion`` sleeps
+    first (see the module docstring). ``pacer`` brings its own clock and sleep (tests drive a
+    virtual clock). Idempotent per flash object: a second call returns the first pacer."""
     existing = getattr(flash, "_station_pacer", None)
     if isinstance(existing, Pacer):
         return existing
-    pacer = Pacer()
+    pacer = pacer if pacer is not None else Pacer()
     plain_call = flash._call_function
     plain_wait = flash.wait_for_completion
+    target = flash.target
+    plain_state = target.get_state
 
     def call_function(pc: int, r0: int | None = None, r1: int | None = None, r2: int | None = None,
                       r3: int | None = None, init: bool = False) -> None:
         plain_call(pc, r0, r1, r2, r3, init)
         pacer.started((pc, r1, r2))
+
+    def get_state() -> Any:
+        began = pacer.clock()
+        state = plain_state()
+        pacer.polled(began, state == Target.State.HALTED)
+        return state
 
     def wait_for_completion(timeout: float | None = None) -> Any:
         completed = False
@@ -100,5 +143,6 @@ def pace(flash: Any) -> Pacer:
 
     flash._call_function = call_function
     flash.wait_for_completion = wait_for_completion
+    target.get_state = get_state
     flash._station_pacer = pacer
     return pacer
