@@ -15,8 +15,9 @@ Definitions (the ones a production engineer expects):
   ``fault``: one of ``STATION_FAULTS`` (the probe went, the registry was away, a station bug) is a
   station error, the station's fault and not the unit's; anything else is a failed unit (the lot
   view's "Failed" and "Station errors");
-* first-pass yield: devices whose first finished attempt passed / devices judged (attempted less
-  station errors: such a unit was never judged);
+* first-pass yield: devices whose first judged attempt passed (the first finished one that is not a
+  station error: a run that lost its worker or its probe judged nothing) / devices judged (attempted
+  less those whose latest attempt is a station error: such a unit was never judged);
 * final yield: devices whose latest finished attempt passed / devices attempted;
 * failures by step: every failed attempt counted once under its failing step, most frequent first,
   leaving out the station errors;
@@ -148,14 +149,15 @@ def compute_lot_report(
     last: dict[str, AttemptRecord] = {}
     failures: Counter[str] = Counter()
     for a in finished:
-        first.setdefault(a.device_id, a.outcome)
+        if not _station_error(a):  # a station error judged nothing: the retry is the unit's first pass
+            first.setdefault(a.device_id, a.outcome)
         last[a.device_id] = a
         if a.outcome == Outcome.FAILED.value and not _station_error(a):
             failures[a.failing_step or UNKNOWN_STEP] += 1
     passed = Outcome.PASSED.value
     errors = sum(1 for a in last.values() if _station_error(a))
     return LotReport(
-        devices=len(first),
+        devices=len(last),
         first_pass=sum(1 for o in first.values() if o == passed),
         final_pass=sum(1 for a in last.values() if a.outcome == passed),
         failed=sum(1 for a in last.values() if a.outcome != passed) - errors,

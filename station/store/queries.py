@@ -284,12 +284,15 @@ def manifest_rows_with_details(
 def lot_aggregates(s: Session, lot_id: int) -> LotAggregates:
     """Yields, failures by step and numeric measurement statistics, computed by the database.
 
-    First and final results are those of each device's first and last *finished* attempt in the
-    attempts' sequence (``attempts.id``, assigned by the database in the order attempts start),
+    First and final results are those of each device's first judged (finished, not a station
+    error: that judged nothing) and last *finished* attempt in the attempts' sequence (``attempts.id``, assigned by the database in the order attempts start),
     never ordered by a wall clock that may have stepped.
     """
     finished = (Attempt.lot_id == lot_id) & Attempt.outcome.notin_([Outcome.RUNNING.value, Outcome.SKIPPED.value])
-    ends = (select(Attempt.device_id, func.min(Attempt.id).label("first"), func.max(Attempt.id).label("last"))
+    # the first *judged* attempt: a station error judged nothing (views._lot_stats, report.compute_lot_report)
+    judged_id = case((Attempt.fault.in_(STATION_FAULTS) & (Attempt.outcome == Outcome.FAILED.value), None),
+                     else_=Attempt.id)
+    ends = (select(Attempt.device_id, func.min(judged_id).label("first"), func.max(Attempt.id).label("last"))
             .where(finished).group_by(Attempt.device_id).subquery("ends"))
     first, last = aliased(Attempt), aliased(Attempt)
     passed = Outcome.PASSED.value
@@ -300,7 +303,7 @@ def lot_aggregates(s: Session, lot_id: int) -> LotAggregates:
                func.sum(case((last.outcome == passed, 1), else_=0)),
                func.sum(case((last_error, 0), (last.outcome != passed, 1), else_=0)),
                func.sum(case((last_error, 1), else_=0)))
-        .select_from(ends).join(first, first.id == ends.c.first).join(last, last.id == ends.c.last)).one()
+        .select_from(ends).outerjoin(first, first.id == ends.c.first).join(last, last.id == ends.c.last)).one()
     attempts = s.scalar(select(func.count()).select_from(Attempt).where(finished)) or 0
     # the rate's span as the lot panel has it (views.LotOverview): every attempt of the lot
     first_started, last_finished = s.execute(

@@ -331,7 +331,10 @@ def _lot_stats(s: Session, lot_ids: list[int]) -> dict[int, dict[str, Any]]:
     if not lot_ids:
         return {}
     finished = Attempt.outcome.notin_([Outcome.RUNNING.value, Outcome.SKIPPED.value])
-    ends = (select(Attempt.lot_id, Attempt.device_id, func.min(Attempt.id).label("first"),
+    # the first *judged* attempt: a station error (a lost worker, a pulled probe) judged nothing
+    judged_id = case((Attempt.fault.in_(STATION_FAULTS) & (Attempt.outcome == Outcome.FAILED.value), None),
+                     else_=Attempt.id)
+    ends = (select(Attempt.lot_id, Attempt.device_id, func.min(judged_id).label("first"),
                    func.max(Attempt.id).label("last"))
             .where(Attempt.lot_id.in_(lot_ids), finished)
             .group_by(Attempt.lot_id, Attempt.device_id).subquery("ends"))
@@ -345,7 +348,7 @@ def _lot_stats(s: Session, lot_ids: list[int]) -> dict[int, dict[str, Any]]:
                    func.sum(case((last.c.outcome == passed, 1), else_=0)),
                    func.sum(case((last_error, 0), (last.c.outcome != passed, 1), else_=0)),
                    func.sum(case((last_error, 1), else_=0)))
-            .select_from(ends).join(first, first.c.id == ends.c.first).join(last, last.c.id == ends.c.last)
+            .select_from(ends).outerjoin(first, first.c.id == ends.c.first).join(last, last.c.id == ends.c.last)
             .group_by(ends.c.lot_id)):
         out[lot_id] = dict(_EMPTY_STATS, devices=int(devices), first_pass=int(first_pass or 0),
                            passed=int(final_pass or 0), failed=int(failed or 0), errors=int(errors or 0),

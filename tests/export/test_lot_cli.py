@@ -103,4 +103,22 @@ def test_report_counts_station_errors_apart_as_the_lot_view_does(db: str, tmp_pa
     code, text = run(["lot", "report", "E", "--db", url])
     assert "passed 1, failed 3, station errors 3" in text and "first-pass yield 25.0% (1/4)" in text
     assert "flash" not in text.split("failures by step:")[1]
+    # a unit whose first run lost its worker and whose retry passed passed at its first judgement
+    retry = reg.ensure_lot("R", product_id=pid)
+    for outcome, fault in (("failed", "station-stopped"), ("passed", None)):
+        a = reg.start_attempt(device_id="e00fce68" + "f" * 16, platform="boron", lot_id=retry, profile_id=prof,
+                              station="st", slot="1", operator="ana", transport="swd", overrides=[])
+        if outcome == "passed":
+            reg.register_passed(a, product_id=pid, lot_id=retry, cloud=CloudTargets())
+        else:
+            reg.finish_attempt(a, outcome=outcome, failing_step="flash", reason="abandoned", fault=fault)
+    view = reg.lot_overview("R")
+    pure = compute_lot_report(reg.lot_attempts("R"), [])
+    code, out = run(["lot", "report", "R", "--db", url, "--json"])
+    rep = json.loads(out)
+    assert (rep["devices"], rep["first_pass"], rep["errors"]) == (view.devices, view.first_pass, view.errors) == \
+        (pure.devices, pure.first_pass, pure.errors) == (1, 1, 0)
+    assert rep["first_pass_yield"] == view.first_pass_yield == pure.first_pass_yield == 1.0
+    code, text = run(["lot", "report", "R", "--db", url])
+    assert "first-pass yield 100.0% (1/1)" in text
     reg.close()
