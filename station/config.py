@@ -62,12 +62,17 @@ def load_config(path: str | Path | None = None) -> StationConfig:
     return _config({**raw, "station": st}, p, {str(k): v for k, v in slots.items()})
 
 
+def check_slot_workers(value: str, where: str = "slot_workers") -> str:
+    """``value`` if ``slot_workers`` accepts it, else a ``ConfigError`` listing the choices: the one
+    check (and wording) for station.toml, the environment and a run's own setting (pipeline.runner)."""
+    if value not in SLOT_WORKER_CHOICES:
+        raise ConfigError(f"slot_workers = {value!r} ({where}): expected one of {', '.join(SLOT_WORKER_CHOICES)}")
+    return value
+
+
 def _config(raw: dict[str, object], path: Path | None, slots: dict[str, str] | None = None) -> StationConfig:
     values = settings.resolve(file=raw, file_path=path, names=("station_name", "swd_frequency", "slot_workers"))
-    workers = str(values["slot_workers"].value)
-    if workers not in SLOT_WORKER_CHOICES:
-        raise ConfigError(f"slot_workers = {workers!r} ({values['slot_workers'].where}): expected "
-                          f"{', '.join(SLOT_WORKER_CHOICES)}")
+    workers = check_slot_workers(str(values["slot_workers"].value), values["slot_workers"].where)
     return StationConfig(
         name=str(values["station_name"].value or socket.gethostname()),
         slots=slots or {},

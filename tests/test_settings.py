@@ -15,6 +15,7 @@ from station import settings
 from station.cli.main import cli
 from station.config import load_config, resolved_settings
 from station.errors import ConfigError
+from station.pipeline import runner
 from station.roles import Role
 
 ROOT = Path(__file__).resolve().parents[1] / "station"
@@ -215,5 +216,8 @@ def test_config_show_says_what_auto_slot_workers_resolve_to_and_why(
 def test_a_misspelt_slot_workers_names_every_choice(tmp_path: Path) -> None:
     toml = tmp_path / "station.toml"
     toml.write_text('[station]\nslot_workers = "processes"\n')
-    with pytest.raises(ConfigError, match="expected auto, thread, process"):
+    with pytest.raises(ConfigError, match="expected one of auto, thread, process") as from_file:
         load_config(toml)
+    with pytest.raises(ConfigError) as from_run:  # a run's own setting gets the same words
+        runner.resolve("processes", slots=2, registry_url=None)
+    assert str(from_run.value).split("): ", 1)[1] == str(from_file.value).split("): ", 1)[1]

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, make_url
 
-from station.config import SLOT_WORKER_CHOICES
-from station.errors import ConfigError
+from station.config import SLOT_WORKER_CHOICES, check_slot_workers
 from station.store.engine import sqlite_path
 
 THREAD = "thread"
@@ -40,13 +39,6 @@ class Runner:
         return self.name == PROCESS
 
 
-def check_choice(value: str, where: str = "slot_workers") -> str:
-    """``value`` if the setting accepts it, else a ``ConfigError`` listing the choices."""
-    if value not in CHOICES:
-        raise ConfigError(f"slot_workers = {value!r} ({where}): expected one of {', '.join(CHOICES)}")
-    return value
-
-
 def shareable(url: str | URL | None) -> bool:
     """Whether a worker process can open the same registry (``None``: the default SQLite file)."""
     if url is None:
@@ -59,7 +51,7 @@ def shareable(url: str | URL | None) -> bool:
 
 def resolve(setting: str, *, slots: int, registry_url: str | URL | None) -> Runner:
     """The runner for a run of ``slots`` slots on the registry at ``registry_url``."""
-    check_choice(setting)
+    check_slot_workers(setting)
     if setting != AUTO:
         return Runner(setting, f"slot_workers = {setting}")
     if slots < 2:
