@@ -26,6 +26,7 @@ from station.sim.core import (
     RAM_BASE,
     RAM_SIZE,
     S_HALT,
+    S_RETIRE_ST,
     Core,
     CoreHooks,
 )
@@ -297,7 +298,11 @@ class Nrf52840(CoreHooks):
         if v is not None:
             if address == DHCSR and v & S_HALT:
                 # A real core halts only once its flash algorithm's NVMC work is done: the poll
-                # that finds it halted comes no earlier.
+                # that finds it halted comes no earlier. A realtime twin's core reads as running
+                # (S_HALT clear, S_RETIRE_ST set: it retires instructions) until then, unless the
+                # debugger itself asked for the halt (C_HALT).
+                if not v & C_HALT and self.twin.clock.still_busy():
+                    return (v & ~S_HALT) | S_RETIRE_ST
                 self.twin.clock.catch_up()
             return v
         if address in _PPB:
@@ -343,7 +348,7 @@ class Nrf52840(CoreHooks):
     def core_stopped(self) -> None:
         self.apply_fixup()
         # The algorithm's word writes occupy the NVMC while the host carries the next page buffer.
-        self.nvmc.settle(background=True)
+        self.nvmc.settle(background=True, started=self.core.run_started)
         self._report()
 
     def system_reset(self, *, cause: str) -> None:

@@ -22,7 +22,10 @@ writing a page that a flash algorithm was started on, while pyocd carries the ne
 algorithm's second RAM buffer (pyocd's flash builder double-buffers: ``_page_program_double_buffer``
 in ``pyocd/flash/builder.py``). It occupies the target, not the host; the host meets it again only
 when it waits for the target (:meth:`DeviceClock.catch_up`: the poll that finds the core halted, a
-reset, a read of flash), and then pays just what is left of it.
+reset, a read of flash), and then pays just what is left of it. In realtime mode a poll of the core
+meanwhile does not wait (:meth:`DeviceClock.still_busy`): the wall time since the last charge is
+credited to the device, and until the work is done the core reads as running, as a real one does
+while its flash algorithm waits for the NVMC, so the host polls as often as it would on the hardware.
 """
 
 from __future__ import annotations
@@ -140,13 +143,21 @@ class DeviceClock:
             return
         self._advance(seconds * self._slow_factor())
 
-    def background(self, seconds: float) -> None:
-        """Target work that overlaps what the host does next (scaled like :meth:`advance`)."""
+    def background(self, seconds: float, *, started: float | None = None) -> None:
+        """Target work that overlaps what the host does next (scaled like :meth:`advance`).
+
+        ``started`` (perf_counter) is when the target began it; in realtime mode a device that sat
+        idle before then is re-anchored there, so that :meth:`still_busy` does not count the idle
+        time as work done.
+        """
         if seconds <= 0:
             return
         seconds *= self._slow_factor()
         with self._lock:
             self._busy_until = max(self._busy_until, self._device) + seconds
+            if self.realtime and started is not None:
+                if self._anchor_wall + (self._device - self._anchor_device) < started:
+                    self._anchor_wall, self._anchor_device = started, self._device
 
     def catch_up(self) -> None:
         """The host waits for the target: charge what is left of its background work."""
@@ -154,6 +165,29 @@ class DeviceClock:
             left = self._busy_until - self._device
         if left > 0:
             self._advance(left)
+
+    def still_busy(self) -> bool:
+        """The host polls the target during its background work (realtime mode only).
+
+        The device worked while the host was away, so the wall time since the clock's last charge is
+        credited to device time (never beyond the work's end, and never ahead of wall time, so no sleep
+        is owed). True while work is left: a real core still runs its flash algorithm then, and the
+        debugger's read returns at once instead of waiting. A fast twin answers False and the caller
+        catches up as before, so the tests' speed does not change. Work left below the sleep
+        granularity counts as done (the caller's catch-up would not sleep for it either).
+        """
+        if not self.realtime:
+            return False
+        with self._lock:
+            left = self._busy_until - self._device
+            if left <= 0:
+                return False
+            idle = time.perf_counter() - (self._anchor_wall + (self._device - self._anchor_device))
+            if idle > 0:
+                credit = min(idle, left)
+                self._device += credit
+                left -= credit
+            return left >= _MIN_SLEEP_S
 
     def _advance(self, seconds: float) -> None:
         with self._lock:
@@ -174,8 +208,11 @@ class DeviceClock:
     def swd_transfers(self, count: int, hz: float) -> None:
         self.advance(count * SWD_BITS_PER_TRANSFER / hz)
 
-    def nvmc_words(self, count: int, *, background: bool = False) -> None:
-        (self.background if background else self.advance)(count * NVMC_WORD_S)
+    def nvmc_words(self, count: int, *, background: bool = False, started: float | None = None) -> None:
+        if background:
+            self.background(count * NVMC_WORD_S, started=started)
+        else:
+            self.advance(count * NVMC_WORD_S)
 
     def nvmc_page_erase(self, pages: int = 1) -> None:
         self.advance(pages * NVMC_PAGE_ERASE_S)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
+import time
 import threading
 from typing import Any
 
@@ -127,6 +128,7 @@ class Core:
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         self.ctrl = 0  # DHCSR C_* bits
         self.halted = False
+        self.run_started = 0.0  # perf_counter when the last emulation slice began (see chip.core_stopped)
         self.emulating = False
         self.firmware = True
         self.lockup = False
@@ -181,6 +183,7 @@ class Core:
         self.stats["slices"] += 1
         try:
             with _EMULATION:
+                self.run_started = time.perf_counter()
                 uc.emu_start(uc.reg_read(A.UC_ARM_REG_PC) | 1, 0xFFFFFFFF, count=count)
         except UcError as exc:
             self._fault = str(exc)

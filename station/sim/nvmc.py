@@ -129,16 +129,17 @@ class Nvmc:
         self.stats["erase_all"] += 1
         self.twin.clock.nvmc_erase_all()
 
-    def settle(self, *, background: bool = False) -> None:
+    def settle(self, *, background: bool = False, started: float | None = None) -> None:
         """Charge pending word writes to the clock and apply the cable-pull fault.
 
         ``background``: the words were written by code on the core (a flash algorithm) that the
-        host need not wait for until it polls the core again (see :meth:`DeviceClock.background`).
+        host need not wait for until it polls the core again (see :meth:`DeviceClock.background`);
+        ``started`` is when that code began to run (perf_counter).
         """
         words, nbytes = self._pending_words, self._pending_bytes
         if not words:
             return
         self._pending_words = self._pending_bytes = 0
-        self.twin.clock.nvmc_words(words, background=background)
+        self.twin.clock.nvmc_words(words, background=background, started=started)
         if self.twin.count_flash_bytes(nbytes):
             self._on_unplug()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import struct
+import time
 
 import pytest
 
 from station.sim.bench import Bench
 from station.sim.chip import Nrf52840, chip_for
+from station.sim.clock import NVMC_WORD_S
 from station.sim.dap import BusFault
 from station.sim.device import Twin
 
@@ -233,3 +235,51 @@ def test_uicr_erase_and_watchdog_status(wire: Wire, twin: Twin) -> None:
     assert wire.read32(0x10001080) == 0xFFFFFFFF
     assert wire.read32(0x40010400) == 0  # WDT.RUNSTATUS: not running
     assert wire.read32(0x40010504) == 0xFFFFFFFF  # WDT.CRV reset value
+
+
+def _start_page_program(wire: Wire, words: int) -> None:
+    """Resume the core into a loop that stores ``words`` words to flash, as a flash algorithm's
+    ProgramPage does (each store followed by a wait for NVMC.READY), then halts on a BKPT."""
+    # loop: str r1, [r0] ; ldr r3, [r4] ; adds r0, #4 ; subs r2, #1 ; bne loop ; bkpt #0
+    code = bytes.fromhex("0160" "2368" "0430" "013a" "fad1" "00be")
+    wire.halt()
+    for i in range(0, len(code), 4):
+        wire.write32(0x20000000 + i, int.from_bytes(code[i : i + 4], "little"))
+    wire.write32(NVMC_CONFIG, 1)
+    for sel, v in ((0, 0x10000), (1, 0x12345678), (2, words), (4, 0x4001E400), (15, 0x20000000)):
+        wire.write32(DCRDR, v)
+        wire.write32(DCRSR, (1 << 16) | sel)
+    wire.write32(DHCSR, 0xA05F0001)  # resume
+
+
+def test_realtime_core_reads_running_while_the_nvmc_programs_a_page(wire: Wire, twin: Twin) -> None:
+    """As on a real nRF52840, the debugger's DHCSR polls return at once while the algorithm waits
+    for the NVMC; the core reads halted only once the page's modelled program time has passed."""
+    twin.clock.realtime = True
+    words = 1024  # one 4 KB page
+    device0 = twin.clock.device_seconds
+    wall0 = time.perf_counter()
+    _start_page_program(wire, words)
+    running = 0
+    while not (dhcsr := wire.read32(DHCSR)) & (1 << 17):
+        assert dhcsr & (1 << 24)  # S_RETIRE_ST: a running core retires instructions
+        running += 1
+        assert time.perf_counter() - wall0 < 5, "the core never halted"
+    wall = time.perf_counter() - wall0
+    busy = words * NVMC_WORD_S
+    assert running >= 1
+    assert twin.clock.device_seconds - device0 >= busy
+    assert wall >= busy - 2e-3  # the halt is not seen before the page could have been written
+    assert twin.flash[0x10000:0x10004] == (0x12345678).to_bytes(4, "little")
+    assert twin.flash[0x10000 + 4 * words - 4 : 0x10000 + 4 * words] == (0x12345678).to_bytes(4, "little")
+
+
+def test_fast_core_reads_halted_at_the_first_poll(wire: Wire, twin: Twin) -> None:
+    """A fast twin keeps answering halted at once, the NVMC time charged to its clock, not waited."""
+    assert not twin.clock.realtime
+    device0 = twin.clock.device_seconds
+    wall0 = time.perf_counter()
+    _start_page_program(wire, 1024)
+    assert wire.read32(DHCSR) & (1 << 17)
+    assert twin.clock.device_seconds - device0 >= 1024 * NVMC_WORD_S
+    assert time.perf_counter() - wall0 < 1024 * NVMC_WORD_S + 1.0  # not slept: only emulation time
