@@ -18,8 +18,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import struct
-import time
 import threading
+import time
 from typing import Any
 
 from unicorn import (
