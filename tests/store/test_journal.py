@@ -3,14 +3,18 @@ failed flush keeps every record for the next one."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event, func, select
 
+from station.domain import FAULT_STATION_STOPPED
 from station.errors import RegistryConflict
-from station.store import Registry
-from station.store.models import Flash, Label, Measurement, Step
+from station.store import Registry, open_registry
+from station.store.leases import ABANDONED_REASON, HostIdentity, this_host
+from station.store.models import Attempt, Flash, Label, Measurement, Step
 from station.store.records import CloudTargets, DeviceStatus, FlashRecord, MeasurementRecord
 
 DID = "e00fce68aabbccddeeff0011"
@@ -132,3 +136,32 @@ def test_the_registry_check_reads_in_the_start_transaction(registry: Registry) -
     _, before = start()  # the skipped re-scan is history, not the last result
     assert (before.attempts, before.last_outcome, before.registered_product_id) == (3, "passed", pid)
     assert before.registered_lot_id == lot and before.platform == "boron"
+
+
+def test_a_start_that_closes_a_dead_stations_attempt_reports_that_close(registry: Registry,
+                                                                         sqlite_url: str) -> None:
+    """The start that finds the device's attempt left running by a station whose process died
+    closes it (station-stopped) in its own transaction, and the status it returns is read after
+    that close: the device's last outcome is that failure, no longer "running"."""
+    pid = registry.ensure_product(name="w", platform="boron", particle_product=None, peridio_product_prn=None)
+    prof = registry.ensure_profile(product_id=pid, path="w.toml", sha256="ab" * 32, content="x")
+    lot = registry.ensure_lot("L1", product_id=pid)
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()  # a process of this PC that has stopped: its lease is dead at once
+    dead = open_registry(sqlite_url)
+    try:
+        dead.host_identity = HostIdentity(this_host().host, this_host().boot_id, gone.pid)
+        dead.hold_station("line-dead")
+        left = dead.start_attempt(device_id=DID, platform="boron", lot_id=lot, profile_id=prof,
+                                  station="line-dead", slot="1", operator="o", transport="swd", overrides=[])
+        assert registry.device_status(DID).last_outcome == "running"
+        started = registry.open_attempt(device_id=DID, platform="boron", lot_id=lot, profile_id=prof,
+                                        station="s", slot="1", operator="o", transport="swd", overrides=[])
+    finally:
+        dead.close()
+    assert (started.before.attempts, started.before.last_outcome) == (1, "failed")
+    with registry.reading() as s:
+        closed = s.get(Attempt, left)
+        assert closed is not None
+        assert (closed.outcome, closed.reason, closed.fault) == ("failed", ABANDONED_REASON, FAULT_STATION_STOPPED)
+    assert started.attempt_id != left and registry.device_status(DID).last_outcome == "running"
