@@ -90,7 +90,7 @@ class AttemptLog(UnitOfWork):
             url = self._url()
             owed_here = _spool.load(url)
             with self.session() as s:
-                lease_id, closed = claim(s, station, self.host_identity, ttl, reasons=owed_here)
+                lease_id, closed = claim(s, station, self.host_identity, ttl, owed=owed_here)
                 still_open = set(s.scalars(select(Attempt.id).where(Attempt.id.in_(list(owed_here)),
                                                                     Attempt.outcome == Outcome.RUNNING.value)))
             if owed_here:
@@ -116,7 +116,8 @@ class AttemptLog(UnitOfWork):
         self.settle_owed()
         self.flush_journals()
         with self._owed_lock:
-            owed = {aid: reason or UNAVAILABLE_REASON for aid, (_, _, reason, _) in self._owed.items()}
+            owed = {aid: _spool.OwedClose(outcome, step, reason or UNAVAILABLE_REASON, fault)
+                    for aid, (outcome, step, reason, fault) in self._owed.items()}
         if owed:  # the registry is still away: keep them on this PC for the next start (spool.py)
             _spool.save(self._url(), owed)
         self.release_stations()
@@ -234,7 +235,7 @@ class AttemptLog(UnitOfWork):
                 if owner is not None and lease_is_dead(owner, db_now(s), self.host_identity):
                     reap_dead_leases(s, db_now(s), self.host_identity, lease_ids=[owner.id])
                 elif owner is None and att.lease_id is not None:  # owner's lease row is gone: nobody holds it
-                    close_attempt(s, att.id, ABANDONED_REASON, now)
+                    close_attempt(s, att.id, now)
                 else:
                     raise DeviceBusy(self._busy_text(did, att, owner))
             dialect = s.get_bind().dialect.name
@@ -441,7 +442,7 @@ class AttemptLog(UnitOfWork):
                 for aid in s.scalars(select(Attempt.id).where(Attempt.station == station,
                                                                Attempt.lease_id.is_(None),
                                                                Attempt.outcome == Outcome.RUNNING.value)):
-                    closed += close_attempt(s, aid, ABANDONED_REASON, now)
+                    closed += close_attempt(s, aid, now)
             return closed
 
     # ------------------------------------------------------------------ labels and audit

@@ -41,6 +41,7 @@ from station.procs import pid_alive
 
 __all__ = ["StationNameInUse"]
 from station.store.models import Attempt, StationLease
+from station.store.spool import OwedClose
 from station.store.uow import utcnow
 
 LOG = logging.getLogger(__name__)
@@ -90,12 +91,12 @@ def lease_is_dead(row: StationLease, now: datetime, me: HostIdentity) -> bool:
     return bool(me.can_check_pids and row.boot_id == me.boot_id and row.pid != me.pid and not pid_alive(row.pid))
 
 
-def reap_dead_leases(s: Session, now: datetime, me: HostIdentity, *, reasons: dict[int, str] | None = None,
+def reap_dead_leases(s: Session, now: datetime, me: HostIdentity, *, owed: dict[int, OwedClose] | None = None,
                      lease_ids: list[str] | None = None) -> int:
     """End dead leases and close their running attempts; returns how many attempts were closed.
 
-    ``reasons`` names attempts whose owner knew why it could not close them (the registry was
-    unavailable); the others are closed as abandoned.
+    ``owed`` holds the closes of attempts whose owner knew how they ended but could not write it
+    (the registry was unavailable, spool.py); the others are closed as abandoned.
     """
     q = select(StationLease).where(StationLease.ended_by.is_(None))
     if lease_ids is not None:
@@ -105,19 +106,23 @@ def reap_dead_leases(s: Session, now: datetime, me: HostIdentity, *, reasons: di
     for row in dead:
         for aid in s.scalars(select(Attempt.id).where(Attempt.lease_id == row.id,
                                                        Attempt.outcome == Outcome.RUNNING.value)):
-            closed += close_attempt(s, aid, (reasons or {}).get(aid, ABANDONED_REASON), now)
+            closed += close_attempt(s, aid, now, (owed or {}).get(aid))
         row.released_at = row.released_at or now
         row.ended_by = f"expired; found by {me.host} pid {me.pid}"
     return closed
 
 
-def close_attempt(s: Session, attempt_id: int, reason: str, now: datetime) -> int:
-    """Close a running attempt its owner left behind. Abandoned (the process stopped: killed, a
-    worker that died) it is a station error, not a failed unit; a close owed from an outage keeps
-    the fault it had (none: the spool keeps reasons only)."""
-    fault = FAULT_STATION_STOPPED if reason == ABANDONED_REASON else None
+def close_attempt(s: Session, attempt_id: int, now: datetime, owed: OwedClose | None = None) -> int:
+    """Close a running attempt its owner left behind. Abandoned (``owed`` None: the process
+    stopped, killed or a worker that died) it is a station error, not a failed unit; a close owed
+    from an outage is written as its owner meant it, fault included (a registry-unavailable end
+    stays a station error, a unit judged before the outage stays that unit's result)."""
+    values: dict[str, Any] = (
+        {"outcome": Outcome.FAILED.value, "reason": ABANDONED_REASON, "fault": FAULT_STATION_STOPPED}
+        if owed is None else
+        {"outcome": owed.outcome, "failing_step": owed.failing_step, "reason": owed.reason, "fault": owed.fault})
     res = s.execute(update(Attempt).where(Attempt.id == attempt_id, Attempt.outcome == Outcome.RUNNING.value)
-                    .values(outcome=Outcome.FAILED.value, reason=reason, finished_at=now, fault=fault))
+                    .values(finished_at=now, **values))
     return int(res.rowcount)  # type: ignore[attr-defined]
 
 
@@ -199,7 +204,7 @@ class LeaseKeeper:
 
 
 def claim(s: Session, station: str, me: HostIdentity, ttl: timedelta,
-          reasons: dict[int, str] | None = None) -> tuple[str, int]:
+          owed: dict[int, OwedClose] | None = None) -> tuple[str, int]:
     """Take a lease on ``station`` inside the caller's transaction; returns (lease id, attempts closed).
 
     Serialised per registry (PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE``) so two PCs
@@ -208,7 +213,7 @@ def claim(s: Session, station: str, me: HostIdentity, ttl: timedelta,
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:n))"), {"k": _PG_LEASE_LOCK, "n": station})
     now = db_now(s)
-    closed = reap_dead_leases(s, now, me, reasons=reasons)
+    closed = reap_dead_leases(s, now, me, owed=owed)
     live = list(s.scalars(select(StationLease).where(StationLease.station == station,
                                                      StationLease.ended_by.is_(None))))
     elsewhere = [row for row in live if not _same_machine(row, me)]
@@ -222,7 +227,7 @@ def claim(s: Session, station: str, me: HostIdentity, ttl: timedelta,
         # with no other live process of this name they are abandoned, as the lock file decided before.
         for aid in s.scalars(select(Attempt.id).where(Attempt.station == station, Attempt.lease_id.is_(None),
                                                        Attempt.outcome == Outcome.RUNNING.value)):
-            closed += close_attempt(s, aid, (reasons or {}).get(aid, ABANDONED_REASON), now)
+            closed += close_attempt(s, aid, now, (owed or {}).get(aid))
     lease_id = uuid.uuid4().hex
     s.add(StationLease(id=lease_id, station=station, host=me.host, boot_id=me.boot_id, pid=me.pid,
                        started_at=now, heartbeat_at=now, expires_at=now + ttl))

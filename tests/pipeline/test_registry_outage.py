@@ -118,14 +118,18 @@ WORKER = textwrap.dedent("""
     pid = reg.ensure_product(name="w", platform="boron", particle_product=None, peridio_product_prn=None)
     prof = reg.ensure_profile(product_id=pid, path="w.toml", sha256="ab" * 32, content="x")
     lot = reg.ensure_lot("L1", product_id=pid)
-    a = reg.start_attempt(device_id="e00fce68aabbccddeeff0011", platform="boron", lot_id=lot, profile_id=prof,
-                          station="line-1", slot="1", operator="o", transport="swd", overrides=[])
-    print(a, flush=True)
+    a, b = (reg.start_attempt(device_id=did, platform="boron", lot_id=lot, profile_id=prof, station="line-1",
+                              slot="1", operator="o", transport="swd", overrides=[])
+            for did in ("e00fce68aabbccddeeff0011", "e00fce68aabbccddeeff0022"))
+    print(a, b, flush=True)
     sys.stdin.readline()  # the test takes the registry away here
-    try:
-        reg.finish_attempt(a, outcome="failed", failing_step=None, reason="registry unavailable: test")
-    except Exception as exc:
-        print(type(exc).__name__, flush=True)
+    # as run.close writes them: one the outage ended (a station ERROR), one its test had judged
+    for aid, step, reason, fault in ((a, "flash", "registry unavailable: test", "registry-unavailable"),
+                                     (b, "battery", "VBAT 2.9 V below 3.1 V", None)):
+        try:
+            reg.finish_attempt(aid, outcome="failed", failing_step=step, reason=reason, fault=fault)
+        except Exception as exc:
+            print(type(exc).__name__, flush=True)
     reg.close()
 """)
 
@@ -134,16 +138,20 @@ def test_closes_owed_by_a_process_that_exited_are_written_by_the_next_start(data
     worker = subprocess.Popen([sys.executable, "-c", WORKER, database.url], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert worker.stdin is not None and worker.stdout is not None
-    attempt = int(worker.stdout.readline())
+    outage, judged = map(int, worker.stdout.readline().split())
     database.down()
     worker.stdin.write("\n")
     worker.stdin.flush()
-    assert worker.stdout.readline().strip() == "RegistryUnavailable"
+    assert [worker.stdout.readline().strip() for _ in range(2)] == ["RegistryUnavailable"] * 2
     assert worker.wait(timeout=60) == 0, worker.stderr.read() if worker.stderr else ""
     database.up()
     reg = open_registry(database.url)
-    reg.hold_station("line-1")  # same PC, its pid is gone: the owed close is written with its reason
+    reg.hold_station("line-1")  # same PC, its pid is gone: the owed closes are written as they were meant
     with reg.reading() as s:
-        a = s.get(Attempt, attempt)
-        assert a is not None and (a.outcome, a.reason) == ("failed", "registry unavailable: test")
+        rows = {a.id: (a.outcome, a.failing_step, a.reason, a.fault)
+                for a in s.scalars(select(Attempt).where(Attempt.id.in_([outage, judged])))}
+    assert rows == {outage: ("failed", "flash", "registry unavailable: test", "registry-unavailable"),
+                    judged: ("failed", "battery", "VBAT 2.9 V below 3.1 V", None)}
+    view = reg.lot_overview("L1")  # the slot said ERROR for the first: a station error, not a failed unit
+    assert (view.devices, view.failed, view.errors, view.failures_by_step) == (2, 1, 1, [("battery", 1)])
     reg.close()

@@ -6,6 +6,7 @@ another host and boot; another process on this PC by a real child process.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from station.domain import FAULT_STATION_STOPPED
 from station.errors import DeviceBusy
-from station.store import Registry, open_registry
+from station.store import Registry, open_registry, spool
 from station.store.leases import ABANDONED_REASON, HostIdentity, StationNameInUse, this_host
 from station.store.models import Attempt, StationLease
 
@@ -208,3 +210,26 @@ def test_two_slots_of_one_process_cannot_both_hold_a_device(url: str, regs: list
         start(reg, "line-1", slot="2")
     reg.finish_attempt(first, outcome="failed", failing_step="x", reason="y")
     start(reg, "line-1", slot="2")
+
+
+def test_closes_owed_in_a_file_from_before_faults_were_kept_are_written_with_their_reason(
+        url: str, regs: list[Registry]) -> None:
+    """An owed-closes file written by an older station holds reasons only: the next start writes
+    each as failed with that reason and no fault (whether the unit or the station ended it is not
+    known), and the rest of a dead station's attempts as abandoned (station-stopped)."""
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()  # a station process of this PC that has stopped
+    dead = this_pc(url, regs)
+    dead.host_identity = HostIdentity(this_host().host, this_host().boot_id, gone.pid)
+    dead.hold_station("line-1")
+    owed, abandoned = start(dead, "line-1"), start(dead, "line-1", did="e00fce68aabbccddeeff0022")
+    file = spool._path(dead.engine.url.render_as_string(hide_password=True))
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps({str(owed): "registry unavailable: old station"}))
+    this_pc(url, regs).hold_station("line-1")
+    with dead.reading() as s:
+        rows = {a.id: (a.outcome, a.reason, a.fault)
+                for a in s.scalars(select(Attempt).where(Attempt.id.in_([owed, abandoned])))}
+    assert rows == {owed: ("failed", "registry unavailable: old station", None),
+                    abandoned: ("failed", ABANDONED_REASON, FAULT_STATION_STOPPED)}
+    assert not file.exists()  # written, so no longer owed
