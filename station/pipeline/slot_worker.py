@@ -34,18 +34,21 @@ slot ERROR "worker process died".
 Workers are started with the *spawn* method: the GUI process has Qt and threads, and a forked copy
 of a process with threads can inherit a lock some other thread held. A worker is reused for the
 next device of its slot (bench mode, a re-run of the slot), so a device pays no interpreter start
-nor pyocd import; it ignores SIGINT (a Ctrl-C of the station cancels the slots between steps
-through the parent, as in a thread, rather than killing a worker mid-transfer).
+nor pyocd import; it ignores SIGINT from its very start (a Ctrl-C of the station cancels the
+slots between steps through the parent, as in a thread, rather than killing a worker mid-transfer
+or mid-start: a terminal sends it to the workers too).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
 import multiprocessing
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -112,7 +115,8 @@ class SlotWorker:
         self._conn, child = ctx.Pipe(duplex=True)
         self._send_lock = threading.Lock()
         self.process = ctx.Process(target=worker_main, args=(child, config, swd), name=f"slot-{slot}", daemon=True)
-        self.process.start()
+        with _sigint_blocked():
+            self.process.start()
         child.close()  # the parent keeps no copy of the worker's end: its death is an EOF here
         self._broken = False
         self._ready = False
@@ -241,6 +245,33 @@ class SlotWorker:
         self.join(timeout)
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while it spawns a worker, so the worker starts with it blocked.
+
+    A terminal's Ctrl-C goes to the whole foreground process group, workers included. A worker
+    ignores SIGINT only once :func:`worker_main` runs, after a second or more of interpreter start
+    and imports; a Ctrl-C in that window raised KeyboardInterrupt in the booting worker, which died
+    (slot ERROR "worker process died") instead of its slot being cancelled. A blocked signal mask
+    survives fork and exec, so the Ctrl-C stays pending until the worker ignores SIGINT and
+    unblocks it, which discards it. CPython's multiprocessing resource tracker starts its process
+    the same way. Only this thread is blocked: the main thread still gets the Ctrl-C as a cancel.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups to share a Ctrl-C with
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    # A spawn starts multiprocessing's tracker process first if it is not running, and that start
+    # ends by unblocking SIGINT in the calling thread: start it before blocking (a no-op once running).
+    resource_tracker.ensure_running()
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _renumbered(ev: Event) -> Event:
     """The worker's event with a number from this process's counter (one order for the front end)."""
     from station.pipeline import events
@@ -366,6 +397,8 @@ def worker_main(conn: Connection, config: WorkerConfig, swd: bool = False) -> No
     from station.store.registry import open_registry
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns a Ctrl-C into a cancel
+    if hasattr(signal, "pthread_sigmask"):  # blocked since the spawn (_sigint_blocked): a pending one is dropped
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if config.sim_dir is not None:
         use_sim(config.sim_dir)
     parent = _Parent(conn)

@@ -23,6 +23,7 @@ from station.pipeline.events import Event, EventKind
 from station.pipeline.handle import RunHandle
 from station.pipeline.line import SlotSpec, prepare_job
 from station.pipeline.prompts import Prompt, PromptBroker
+from station.pipeline.slot_worker import SlotWorker, WorkerConfig
 from station.sim.bench import Bench
 from station.sim.device import Twin
 from station.store.attempts import ABANDONED_REASON
@@ -250,3 +251,18 @@ def test_a_workers_log_records_reach_the_parents_handlers_not_the_terminal(
     assert worker_records, "no record of the worker reached the parent's logging"
     assert any(r.name.startswith(("pyocd", "station")) for r in worker_records)
     assert "No ACK" not in capfd.readouterr().err
+
+
+def test_a_ctrl_c_that_reaches_a_starting_worker_leaves_it_alive(line: Line, bench: Bench) -> None:
+    """A terminal's Ctrl-C goes to the whole process group: a worker still starting must not die of it
+    (its slot would end ERROR "worker process died" instead of cancelled)."""
+    job = line.job(slot_workers="process")
+    worker = SlotWorker("1", WorkerConfig.of(job))
+    try:
+        # the worker is still starting its interpreter and imports, long before worker_main ignores SIGINT
+        os.kill(worker.process.pid or 0, signal.SIGINT)
+        assert worker.wait_ready(), f"the worker died of the Ctrl-C (exit code {worker.process.exitcode})"
+        assert worker.alive
+    finally:
+        worker.close()
+    assert worker.process.exitcode == 0
