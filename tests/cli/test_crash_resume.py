@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,10 +86,30 @@ def test_kill_9_mid_lot_then_rerun_resumes_without_loss_or_duplicates(tmp_path: 
     forget_twins(bench.path)
 
 
+def _popen_as_from_a_shell(cmd: list[str], **kw: Any) -> subprocess.Popen[str]:
+    """Start ``cmd`` with SIGINT at its default, as a shell starts a foreground command.
+
+    A child inherits an ignored SIGINT, and pytest started as a background job of a non-interactive
+    shell (``pytest ... &`` in a script) has it ignored: the station then never saw the test's
+    SIGINT and ran both devices to their end ("failed" on the silent modem), whatever the runner.
+    A Python handler is reset to the default by exec, so one is set around the start.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(cmd, text=True, **kw)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path, sig: signal.Signals) -> None:
-    """Ctrl-C, and SIGTERM (a service manager stopping the station) the same way (issue 10, item 13)."""
+@pytest.mark.parametrize(("sig", "group"), [(signal.SIGINT, True), (signal.SIGINT, False), (signal.SIGTERM, False)],
+                         ids=["ctrl-c", "sigint-to-the-station-only", "sigterm"])
+def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path, sig: signal.Signals, group: bool) -> None:
+    """Ctrl-C, and SIGTERM (a service manager stopping the station) the same way (issue 10, item 13).
+
+    A terminal's Ctrl-C goes to the whole foreground process group: the slots' worker processes get
+    it too and must leave the cancel to the station's main process; a ``kill -INT`` reaches the
+    station alone."""
     bench = Bench(tmp_path / "bench")
     twins = bench.create(2, seed=78)
     for t in twins:
@@ -98,10 +119,10 @@ def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path, sig: signal
     db = tmp_path / "reg.db"
     env = {**os.environ, "STATION_SIM_DIR": str(bench.path), "STATION_CACHE": str(cache.root),
            "STATION_DB": f"sqlite:///{db}"}
-    proc = subprocess.Popen(
+    proc = _popen_as_from_a_shell(
         [sys.executable, "-m", "station", "provision", "--profile", str(PROFILE), "--lot", "LOT-C", "--json",
          "--answer", "led=yes"],  # without a terminal, operator steps must be answered ahead
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group)
     deadline = time.monotonic() + 120
     while True:
         _done, running = _registered_and_running(db)
@@ -110,7 +131,10 @@ def test_ctrl_c_cancels_between_steps_and_records_it(tmp_path: Path, sig: signal
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(1.0)
-    proc.send_signal(sig)
+    if group:  # its own session: the group is the station and its workers, not pytest
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, err
     with sqlite3.connect(db) as c:
