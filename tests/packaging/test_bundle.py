@@ -98,6 +98,19 @@ def test_demo_provisions_two_devices(bundle: tuple[Path, dict[str, str]]) -> Non
     assert "2/2 devices passed" in out.stdout + out.stderr
 
 
+def test_a_two_slot_line_runs_its_slots_in_worker_processes(bundle: tuple[Path, dict[str, str]]) -> None:
+    # In the bundle a spawned worker re-runs the `station` program itself (sys.executable), with
+    # --multiprocessing-fork arguments: only multiprocessing.freeze_support() in the entry point turns
+    # that into the worker; without it each slot ends ERROR "worker process died". Nothing set: the
+    # shipped default (slot_workers = "auto") puts 2 slots on the demo's SQLite file in workers.
+    out = run(bundle, "--verbose", "demo", "--devices", "2")
+    said = out.stdout + out.stderr
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    assert "slots of this run in worker processes" in out.stderr, out.stderr[-3000:]
+    assert "worker process died" not in said
+    assert "2/2 devices passed" in said
+
+
 def test_the_window_shows_pass_offscreen(bundle: tuple[Path, dict[str, str]]) -> None:
     out = run(bundle, "gui", "--demo", "--demo-transport", "swd", "--devices", "2", "--demo-answer", "yes",
               "--quit-after", "300", "--size", "1366x768", timeout=420)
