@@ -131,6 +131,14 @@ class SlotWorker:
                 if self._broken:
                     return False
                 try:
+                    # the sentinel too, not the pipe alone: a process that inherited the worker's end
+                    # of the pipe (a fork in another thread) keeps it open, and a worker that died
+                    # before "ready" would then never show as an EOF here
+                    if not wait([self._conn, self.process.sentinel], timeout=1.0):
+                        continue  # wake up now and then so a Ctrl-C of the main thread is seen
+                    if not self._conn.poll():  # the worker exited and left nothing more to read
+                        self._broken = True
+                        return False
                     msg = self._conn.recv()
                 except (EOFError, OSError):
                     self._broken = True

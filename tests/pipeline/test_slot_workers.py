@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import signal
 from typing import Any
@@ -266,3 +267,33 @@ def test_a_ctrl_c_that_reaches_a_starting_worker_leaves_it_alive(line: Line, ben
     finally:
         worker.close()
     assert worker.process.exitcode == 0
+
+
+
+def test_a_worker_that_dies_before_ready_is_seen_even_if_its_pipe_end_is_held_open(
+        line: Line, bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies while starting (a frozen bundle's bad entry, a crash in its imports) must not
+    hang its slot, even when some other holder keeps the worker's end of the pipe open (an fd inherited
+    by a fork elsewhere in the station), so no EOF ever comes on the pipe."""
+    job = line.job(slot_workers="process")
+    ctx = multiprocessing.get_context("spawn")
+    real_pipe = ctx.Pipe
+    leaked: list[int] = []
+
+    def leaky_pipe(duplex: bool = True) -> Any:
+        parent, child = real_pipe(duplex)
+        leaked.append(os.dup(child.fileno()))  # this process keeps a copy of the worker's end
+        return parent, child
+
+    monkeypatch.setattr(ctx, "Pipe", leaky_pipe)
+    worker = SlotWorker("1", WorkerConfig.of(job))
+    try:
+        os.kill(worker.process.pid or 0, signal.SIGKILL)  # dies long before it could report ready
+        pool = multiprocessing.pool.ThreadPool(1)
+        assert pool.apply_async(worker.wait_ready).get(timeout=30) is False
+        assert not worker.alive
+    finally:
+        for fd in leaked:
+            os.close(fd)
+        worker.close()
+    assert worker.process.exitcode == -signal.SIGKILL
