@@ -264,7 +264,7 @@ def test_realtime_core_reads_running_while_the_nvmc_programs_a_page(wire: Wire, 
     while not (dhcsr := wire.read32(DHCSR)) & (1 << 17):
         assert dhcsr & (1 << 24)  # S_RETIRE_ST: a running core retires instructions
         running += 1
-        assert time.perf_counter() - wall0 < 5, "the core never halted"
+        assert running < 1_000_000, "the core never halted"  # a bound on polls, not on time: a busy machine polls less
     wall = time.perf_counter() - wall0
     busy = words * NVMC_WORD_S
     assert running >= 1
