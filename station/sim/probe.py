@@ -191,15 +191,22 @@ class SimProbe(DebugProbe):
             f.close()
             raise exceptions.ProbeError(f"probe {self.unique_id} already open (by another session or process)") from None
         self._lock_file = f
-        from station.sim.chip import chip_for
-        from station.sim.probe_usb import DapPacer, probe_model
+        try:
+            from station.sim.chip import chip_for
+            from station.sim.probe_usb import DapPacer, probe_model
 
-        model = probe_model(self.twin.current_state().probe_model)
-        self._pacer = DapPacer(model, self.twin.clock) if model is not None else None
+            model = probe_model(self.twin.current_state().probe_model)
+            self._pacer = DapPacer(model, self.twin.clock) if model is not None else None
 
-        with self.twin.lock:
-            self._chip = chip_for(self.twin)
-            self._chip.resync()
+            with self.twin.lock:
+                self._chip = chip_for(self.twin)
+                self._chip.resync()
+        except BaseException:
+            # An open that fails gives the lock back: a probe left "open" by nobody would make the
+            # next session (this process's or another's) fail as if someone else held it.
+            self._chip = self._pacer = None
+            self.close()
+            raise
 
     def close(self) -> None:
         f, self._lock_file = self._lock_file, None

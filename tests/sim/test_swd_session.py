@@ -189,3 +189,24 @@ def test_realtime_twin_takes_hardware_time(bench: Bench, tmp_path: Path) -> None
     # 2 page erases (170 ms) + 2048 words (84 ms) + SWD traffic at pyocd's default 1 MHz
     assert span.device > 0.25
     assert span.wall >= span.device * 0.97
+
+
+def test_an_open_that_fails_after_taking_the_lock_gives_it_back(twin: Twin) -> None:
+    """A twin whose probe cannot be opened (here: a probe model the twin does not know) must not
+    stay locked by nobody: once the cause is fixed, the next open of the same twin works at once."""
+    from station.sim.probe import SimProbe
+
+    twin.update_state(probe_model="no-such-probe")
+    probe = SimProbe(twin)
+    with pytest.raises(ValueError, match="unknown probe model"):
+        probe.open()
+    assert not probe.is_open
+    twin.update_state(probe_model="ideal")
+    again = SimProbe(twin)
+    again.open()  # before the fix: ProbeError "already open (by another session or process)"
+    try:
+        assert again.is_open
+    finally:
+        again.close()
+    probe.open()  # and the first object can open too: it holds nothing
+    probe.close()
