@@ -11,6 +11,7 @@ import os
 import signal
 
 import pytest
+from usb.core import USBError
 
 from station.errors import ProbeGone
 from station.hw.swd import PyocdSwdLink
@@ -32,3 +33,23 @@ def test_a_killed_probe_server_mid_session_is_probe_gone(bench: Bench) -> None:
             with pytest.raises(ProbeGone, match=r"server stopped answering|probe disconnected"):
                 for _ in range(3):  # the first request may still be answered from a buffer
                     link.read32(0x10000060)
+
+
+@pytest.mark.parametrize(("err", "said", "never"), [
+    # what pyocd's pyusb CMSIS-DAP backend raises for a probe pulled from this computer's USB:
+    # libusb's NO_DEVICE (pyusb maps it to errno ENODEV)
+    (USBError("No such device (it may have been disconnected)", -4, 19), "unplugged from this computer's USB",
+     "server"),
+    (USBError("Input/Output Error", -1, 5), "stopped answering on this computer's USB", "server"),
+    # a remote probe's socket (pyocd/utility/sockets.py) when its server went
+    (ConnectionResetError(104, "Connection reset by peer"), "server stopped answering", "USB"),
+    (BrokenPipeError(32, "Broken pipe"), "server stopped answering", "USB"),
+])
+def test_a_lost_probe_says_which_seam_it_was_lost_on(err: OSError, said: str, never: str) -> None:
+    """A person at the bench reads what to check: a USB probe's cable, or the remote probe server."""
+    from station.hw.swd.session import translate
+
+    gone = translate("probe 0240000034", err)
+    assert isinstance(gone, ProbeGone)
+    assert said in str(gone) and never not in str(gone), str(gone)
+    assert str(gone).startswith("probe 0240000034: ")

@@ -139,6 +139,7 @@ def test_a_pulled_usb_probe_leaves_the_bus_and_the_station_reads_it_as_a_lost_pr
         proc.kill()
         proc.wait()
     assert said.startswith("ProbeGone "), said  # the pipeline's FAULT_PROBE_GONE, a slot ERROR
+    assert "unplugged from this computer's USB" in said and "server" not in said, said  # not a remote seam's words
     assert uid not in served.pyocd("list").stdout
     bench.attach_probe(twin.name)
     assert uid in served.pyocd("list").stdout

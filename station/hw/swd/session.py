@@ -19,6 +19,7 @@ slot, in threads. What that takes (``shared/research/pyocd-twin.md``):
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -31,6 +32,8 @@ from station.hw.interfaces import ProbeInfo
 LOG = logging.getLogger(__name__)
 
 DEFAULT_FREQUENCY = 4_000_000
+#: libusb_error LIBUSB_ERROR_NO_DEVICE (libusb.h): "No such device (it may have been disconnected)"
+LIBUSB_ERROR_NO_DEVICE = -4
 
 #: pyocd's open sequence touches process-wide state; see the module docstring.
 SESSION_OPEN_LOCK = threading.Lock()
@@ -99,8 +102,10 @@ def translate(what: str, err: BaseException) -> DeviceError:
         # probe server through a plain socket (pyocd/utility/sockets.py ``ClientSocket``): a server
         # that died or a network that broke mid-run surfaces as the socket's own OSError
         # (ConnectionResetError, BrokenPipeError, a timeout), never as a pyocd error. The probe is
-        # lost to the station exactly as a pulled USB probe is.
-        return ProbeGone(f"{what}: the debug probe's server stopped answering ({err.__class__.__name__}: {err})")
+        # lost to the station exactly as a pulled USB probe is. pyusb's USBError is an OSError too
+        # (usb/core.py: ``class USBError(IOError)``): a probe on this computer's USB that went says
+        # so, in words a person at the bench acts on (plug it back in), not a server's.
+        return ProbeGone(f"{what}: {_lost_probe_words(err)} ({err.__class__.__name__}: {err})")
     cause = innermost_pyocd_error(err)  # what the probe said, under pyocd's "Target not detected"
     words = str(err) if cause is err else f"{err}: {cause}"
     if isinstance(cause, exc.ProbeError):
@@ -122,6 +127,16 @@ def translate(what: str, err: BaseException) -> DeviceError:
     if isinstance(err, exc.TimeoutError):
         return DeviceTimeout(f"{what}: timed out ({err})")
     return TransportError(f"{what}: {err}")
+
+
+def _lost_probe_words(err: OSError) -> str:
+    """What a lost probe's OSError means on its seam: USB (pyusb's ``USBError``) or a probe server's socket."""
+    if type(err).__module__.split(".")[0] == "usb":  # pyusb, not imported here: a remote-only line has no need of it
+        if err.errno == errno.ENODEV or getattr(err, "backend_error_code", None) == LIBUSB_ERROR_NO_DEVICE:
+            return "the debug probe was unplugged from this computer's USB (its cable came out, or its hub lost power)"
+        return "the debug probe stopped answering on this computer's USB (check its cable and hub)"
+    return ("the debug probe's server stopped answering (the program serving the probe over the network "
+            "ended, or the network to it broke)")
 
 
 def innermost_pyocd_error(err: BaseException) -> BaseException:
