@@ -142,7 +142,7 @@ def _registry_location() -> Location:
 
     try:
         shown = make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # a malformed URL: shown without what could be a user and password
+    except (ArgumentError, ValueError):  # a malformed URL (ValueError: a port that is not a number): shown without what could be a user and password
         shown = url.rpartition("@")[2]
     return Location("registry", shown, DB_ENV)
 

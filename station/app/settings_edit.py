@@ -162,7 +162,7 @@ def check_value(name: str, text: str) -> Any:
             raise ConfigError(f"{where}: type the whole URL again, password included (it is shown as ***)")
         try:
             url = make_url(value)
-        except ArgumentError:
+        except (ArgumentError, ValueError):  # ValueError: a port that is not a number
             raise ConfigError(f"{where}: not a database URL (sqlite:///path or postgresql+psycopg://user@host/db)") \
                 from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):

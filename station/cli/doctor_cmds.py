@@ -18,7 +18,7 @@ def register(cli: click.Group) -> None:
     @cli.command()
     @json_option
     def doctor(as_json: bool) -> None:
-        """Check the udev rules, the plugdev group and access to every attached probe and device."""
+        """Check the udev rules, the plugdev group, access to every attached probe and device, and the registry setting."""
         from station.app.doctor import checks
 
         findings = checks()

@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cache": ("cache_cmds", "The firmware cache: content-addressed by SHA-256, verified on every use."),
     "profile": ("profile_cmds", "Product profiles: what the line flashes, tests, registers and labels."),
     "config": ("config_cmds", "The station's settings (one table: flags, environment, station.toml, defaults)."),
-    "doctor": ("doctor_cmds", "Check the udev rules, the plugdev group and access to every attached probe and device."),
+    "doctor": ("doctor_cmds", "Check the udev rules, the plugdev group, access to every attached probe and device, and the registry setting."),
     "sim": ("sim_cmds", "Digital twins: simulated Particle Gen3 boards on a bench folder."),
     "device": ("device_cmds", "One device in the registry (by ID, or by scanning its label)."),
     "devices": ("device_cmds", "List attached probes, USB devices (normal and DFU mode) and serial ports."),

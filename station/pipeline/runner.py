@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from station.config import SLOT_WORKER_CHOICES, check_slot_workers
-from station.store.engine import sqlite_path
+from station.store.engine import parse_url, sqlite_path
 
 THREAD = "thread"
 PROCESS = "process"
@@ -43,7 +43,7 @@ def shareable(url: str | URL | None) -> bool:
     """Whether a worker process can open the same registry (``None``: the default SQLite file)."""
     if url is None:
         return True
-    parsed = make_url(url)
+    parsed = url if isinstance(url, URL) else parse_url(url)  # a bad URL: ConfigError naming the setting
     if parsed.get_backend_name() != "sqlite":
         return True
     return sqlite_path(parsed.render_as_string(hide_password=False)) is not None

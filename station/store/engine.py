@@ -9,11 +9,12 @@ immediate transaction simply waits its turn (busy_timeout). Read-only units of w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from station import paths, settings
@@ -72,6 +73,59 @@ def translate(exc: DBAPIError, where: str = "registry") -> StationError:
 
 
 
+#: the databases the registry runs on (its migrations and tests cover these two)
+REGISTRY_BACKENDS = ("sqlite", "postgresql")
+URL_FORMS = "a SQLite file is sqlite:///relative.db or sqlite:////absolute/path.db, PostgreSQL postgresql+psycopg://user@host[:port]/db"
+
+
+def url_origin(url: str) -> str:
+    """Where the registry URL ``url`` came from, as the person who must fix it names it.
+
+    Front ends pass the URL on after resolving it (a CLI flag's default is the variable's value),
+    so it is matched against the environment and the station file; what matches neither was given
+    as ``--db`` (or by the front end, as the window's demo does)."""
+    env = settings.from_env("db")
+    if env is not None and env[0] == url:
+        return f"environment variable {env[1]}"
+    from station.config import default_config_path, file_value
+
+    try:
+        if file_value("db") == url:
+            chosen = settings.get("config")
+            return f"{Path(chosen) if chosen else default_config_path()} [station] db"
+    except ConfigError:
+        pass  # a broken station file is not where this value came from
+    return "--db"
+
+
+def _why(url: str, exc: Exception) -> str:
+    port = re.search(r"invalid literal for int\(\) with base 10: ('.*')", str(exc))
+    if port is not None:
+        return f"its port {port.group(1)} is not a number"
+    if "://" not in url:
+        return f"it names no kind of database (a SQLite file there is sqlite:///{url})"
+    return str(exc)
+
+
+def bad_url(url: str, why: str, where: str | None = None) -> str:
+    """The one line a bad registry URL gets: the setting, the value (no password), where it came from, why."""
+    forms = "" if "sqlite:///" in why else f"; {URL_FORMS}"
+    return f"the registry URL {settings.hide_password(url)} ({where or url_origin(url)}) is not valid: {why}{forms}"
+
+
+def parse_url(url: str, where: str | None = None) -> URL:
+    """``url`` parsed, or a ConfigError naming the setting, where the value came from and what is wrong
+    (SQLAlchemy's own is a traceback: ``make_url`` raises ValueError for a port that is not a number)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(bad_url(url, _why(url, exc), where)) from exc
+    backend = parsed.get_backend_name()
+    if backend not in REGISTRY_BACKENDS:
+        raise ConfigError(bad_url(url, f"the registry is SQLite or PostgreSQL, not {backend!r}", where))
+    return parsed
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a SQLite URL (None for other databases and in-memory ones)."""
     parsed = make_url(url)
@@ -87,14 +141,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
     ``create=False``: a SQLite file that does not exist is :class:`NoRegistry` (connecting would
     create an empty file, and a mistyped ``--db`` would then read as "no lots, empty outbox").
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        hint = ""
-        if "://" not in url:
-            hint = (f"; a SQLite file is sqlite:///{url} (relative) or sqlite:////absolute/path.db, "
-                    "PostgreSQL postgresql+psycopg://user@host/db")
-        raise ConfigError(f"database URL is not valid: {exc}{hint}") from exc
+    parsed = parse_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         path = sqlite_path(url)
@@ -116,7 +163,8 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         hint = ""
         if isinstance(exc, ImportError) and parsed.get_backend_name() == "postgresql":
             hint = " (install the PostgreSQL driver: pip install 'station[postgres]')"
-        raise ConfigError(f"cannot use database {parsed.render_as_string(hide_password=True)}: {exc}{hint}") from exc
+        raise ConfigError(f"cannot use database {parsed.render_as_string(hide_password=True)} ({url_origin(url)}): "
+                          f"{exc}{hint}") from exc
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
     return engine

@@ -55,6 +55,8 @@ def test_refusals_and_bad_values_write_nothing(session: StationSession) -> None:
         settings_edit.save(session, "db", "line-db", operator="ada", role="admin")
     with pytest.raises(ConfigError, match="SQLite or PostgreSQL"):
         settings_edit.save(session, "db", "mysql://u@h/db", operator="ada", role="admin")
+    with pytest.raises(ConfigError, match="not a database URL"):  # SQLAlchemy's ValueError, not a traceback
+        settings_edit.save(session, "db", "postgresql+psycopg://u@h:xx/db", operator="ada", role="admin")
     assert path.read_text() == before
     refused = session.registry.audit_page(action="change-settings").rows
     assert sorted((r.operator, r.granted) for r in refused) == [("(nobody)", False), ("olga", False)]

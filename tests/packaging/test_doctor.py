@@ -92,4 +92,5 @@ def test_doctor_exits_1_until_everything_is_fixed(machine: tuple[Path, Path], tm
     result = CliRunner().invoke(cli, ["doctor", "--json"])
     report = json.loads(result.output)
     assert result.exit_code == 0 and report["ok"], report  # as root every node opens
-    assert [c["check"] for c in report["checks"]] == ["udev rules", "group", "2b04:c00d Boron", "1366:1015 J-Link"]
+    assert [c["check"] for c in report["checks"]] == ["udev rules", "group", "2b04:c00d Boron", "1366:1015 J-Link",
+                                                     "registry"]

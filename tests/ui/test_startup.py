@@ -47,3 +47,22 @@ def test_the_first_painted_window_loads_no_registry_probe_or_image_library() -> 
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = set(json.loads(out.stderr.strip().splitlines()[-1]))
     assert sorted(loaded & set(HEAVY)) == []
+
+
+def test_a_bad_registry_url_is_said_in_the_window_naming_where_it_came_from(qtbot, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`station gui` with a STATION_DB the station cannot use: the window says which setting and why
+    in one line (SQLAlchemy's own words were "invalid literal for int() with base 10: 'xx'")."""
+    from station.ui.app import GuiOptions, session_opener
+    from station.ui.window import MainWindow
+
+    toml = tmp_path / "station.toml"
+    toml.write_text('[station]\nname = "st-gui-url"\n')
+    monkeypatch.setenv("STATION_DB", "postgresql+psycopg://line:hunter2@127.0.0.1:xx/test")
+    window = MainWindow(session_opener(GuiOptions(config_path=toml, cache_dir=tmp_path / "cache")), operator="test")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.message.text().startswith("Cannot open the station"), timeout=30_000)
+    said = window.message.text()
+    assert "(environment variable STATION_DB)" in said and "its port 'xx' is not a number" in said, said
+    assert "hunter2" not in said and "\n" not in said
+    assert window.session is None and not window.ready
