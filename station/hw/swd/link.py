@@ -27,7 +27,7 @@ from station.domain import (
 )
 from station.errors import DeviceGone, DeviceLocked, ProbeGone, TransportError, VerifyError
 from station.hw.interfaces import EraseStrategy, FlashReport, ProgressFn, no_progress
-from station.hw.swd import erase_plan, pacing, preserve, recovery
+from station.hw.swd import algo, erase_plan, pacing, preserve, recovery
 from station.hw.swd.session import (
     DEFAULT_FREQUENCY,
     SESSION_OPEN_LOCK,
@@ -149,7 +149,7 @@ class PyocdSwdLink:
             if session is None:
                 raise ProbeGone(f"probe {self.probe_uid} is not connected")
             self._budget = RetryBudget()
-            session.delegate = RetryTransientFaults(self._budget, inner=SkipSvd())
+            session.delegate = RetryTransientFaults(self._budget, inner=algo.KeepAlgoLoaded(inner=SkipSvd()))
             self._session = session
             try:
                 session.open()
@@ -243,6 +243,7 @@ class PyocdSwdLink:
         """
         self._verified = []
         target = self._session.target if self._session is not None else None
+        algo.forget(target)  # the session is closed and opened again below; nothing is kept meanwhile
         call("recovering the locked chip", lambda: recovery.mass_erase(target, self.probe_uid))
         self.close()
         self._open()
@@ -343,6 +344,7 @@ class PyocdSwdLink:
         """
         self.halt()
         self._arm_reset_catch()
+        algo.forget(self.session.target)  # nRESET through the probe: pyocd's target API does not see it
         call("asserting reset", lambda: self.session.probe.assert_reset(True))
         if not call("reading the reset line", lambda: self.session.probe.is_reset_asserted()):
             raise TransportError(f"probe {self.probe_uid} did not hold the target in reset")
@@ -381,6 +383,7 @@ class PyocdSwdLink:
         self.write_uicr(NRF_UICR_APPROTECT, UICR_APPROTECT_ENABLED)
         self._arm_reset_catch()
         target = self.session.target
+        algo.forget(target)  # a reset through the CTRL-AP: pyocd's target API does not see it
         call("resetting through the CTRL-AP", lambda: recovery.reset_through_ctrl_ap(target, self.probe_uid))
         return self.locked_now()
 
