@@ -30,19 +30,22 @@ class FakeTarget:
     """A core that runs a flash call until ``done_us``; every probe transfer costs one round trip, and a
     DHCSR read samples the core's state when it starts."""
 
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, rt_us: int = RT_US) -> None:
         self.clock = clock
+        self.rt_us = rt_us
         self.done_us = 0
         self.polls = 0
+        self.sampled_us = 0  # when the last DHCSR read sampled the core
 
     def get_state(self) -> Target.State:
         self.polls += 1
+        self.sampled_us = self.clock.us
         halted = self.clock.us >= self.done_us
-        self.clock.us += RT_US
+        self.clock.us += self.rt_us
         return Target.State.HALTED if halted else Target.State.RUNNING
 
     def read(self) -> int:
-        self.clock.us += RT_US
+        self.clock.us += self.rt_us
         return 0
 
 
@@ -53,9 +56,9 @@ class FakeFlash:
 
     TIMEOUT_ERROR = 0xFFFFFFFF
 
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, rt_us: int = RT_US) -> None:
         self.clock = clock
-        self.target = FakeTarget(clock)
+        self.target = FakeTarget(clock, rt_us)
         self.busy_us = 0
         self.late_us: list[int] = []  # per call: from the core's halt to the poll that sampled it
 
@@ -66,17 +69,16 @@ class FakeFlash:
     def wait_for_completion(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else self.clock.us + round(timeout * 1e6)
         while deadline is None or self.clock.us < deadline:
-            sampled = self.clock.us
             if self.target.get_state() == Target.State.HALTED:
-                self.late_us.append(sampled - self.target.done_us)
+                self.late_us.append(self.target.sampled_us - self.target.done_us)
                 self.target.read()  # stack canary
                 return self.target.read()  # r0
         return self.TIMEOUT_ERROR
 
 
-def _flash(paced: bool) -> tuple[FakeFlash, Pacer | None]:
+def _flash(paced: bool, rt_us: int = RT_US) -> tuple[FakeFlash, Pacer | None]:
     clock = VirtualClock()
-    flash = FakeFlash(clock)
+    flash = FakeFlash(clock, rt_us)
     return flash, (pace(flash, Pacer(clock=clock.now, sleep=clock.sleep)) if paced else None)
 
 
@@ -105,6 +107,28 @@ def test_after_the_first_page_program_each_is_polled_from_0_8_of_its_time_and_se
     # and no call ends later than unpaced: the halt is sampled the moment it happens, every time
     assert paced.late_us == plain.late_us == [0] * 5
     assert [took for _, took in paced_calls] == [took for _, took in plain_calls] == [43_000] * 5
+
+
+def test_a_probe_that_answers_fast_is_polled_at_most_every_2_percent_of_the_call() -> None:
+    """pyocd's remote probe server on the same machine answers in ~0.1-0.3 ms: unpaced, a 40 ms page
+    program is 400 polls; paced, the 20 % after the sleep is polled every 0.8 ms (SPACING of 40 ms),
+    and the halt is seen at most that much later. A probe slower than the spacing (the test above:
+    1 ms) is never slowed down."""
+    plain, _ = _flash(paced=False, rt_us=100)
+    paced, pacer = _flash(paced=True, rt_us=100)
+    assert pacer is not None
+    plain_calls = [_call(plain, busy_us=40_000) for _ in range(5)]
+    paced_calls = [_call(paced, busy_us=40_000) for _ in range(5)]
+    assert [polls for polls, _ in plain_calls] == [401] * 5
+    # the first call is unpaced (nothing learnt yet); then one poll at 32 ms and every 0.8 ms to 40 ms
+    assert [polls for polls, _ in paced_calls] == [401, 11, 11, 11, 11]
+    assert paced.late_us == plain.late_us == [0] * 5  # 40 ms is a whole number of spacings after 32 ms
+    paced_late = [_call(paced, busy_us=40_500)[1] for _ in range(3)]
+    plain_late = [_call(plain, busy_us=40_500)[1] for _ in range(3)]
+    # a call 0.5 ms longer: its halt falls between two spaced polls, seen at most 0.8 ms late
+    assert all(0 < late <= 800 for late in paced.late_us[5:])
+    assert plain.late_us[5:] == [0] * 3
+    assert all(p - q <= 800 for p, q in zip(paced_late, plain_late, strict=True))
 
 
 def test_a_call_over_before_its_first_poll_is_never_slept_on() -> None:

@@ -26,6 +26,16 @@ the call takes as long again, and a call that was halted at its first poll teach
 slept on, which is right, since no poll of it can be saved. What it learns stays with the session's flash object: a new
 board in the slot opens a new session and starts from nothing, and a call that turns out faster
 than before only means a later first poll, never a skipped one. Sleeping releases the GIL.
+
+From that first poll on, polls of a call of a known kind are spaced at least :data:`SPACING` of
+its shortest duration apart (from the start of one to the start of the next). pyocd's loop polls
+as fast as the probe answers: a USB probe's round trip (~1 ms) already spaces them more than that,
+so nothing changes there, but pyocd's remote probe server on the same machine answers in ~0.25 ms,
+and the last 20 % of a 42 ms page program was ~29 polls, each two requests: over half of a
+device's ~26,000 requests, all station CPU (``bench/remote_requests.py --by-call``). Spaced, that
+window is at most ``(1 - FRACTION) / SPACING`` = 10 polls when the call takes as long as before,
+and the halt is seen at most ``SPACING`` of the call (0.8 ms of a page program) later, only on a
+probe answering faster than that; calls that are over at once (init: shortest ~0) are not spaced.
 """
 
 from __future__ import annotations
@@ -39,6 +49,10 @@ from pyocd.core.target import Target
 #: of the shortest earlier duration of the same call: the margin covers the spread between calls
 #: (a real chip's NVMC is faster than its maximum figures, and not always by the same amount)
 FRACTION = 0.8
+
+#: of the shortest earlier duration of the same call: the least time from one poll's start to the
+#: next's inside a paced wait (a probe slower than that is never slowed down)
+SPACING = 0.02
 
 #: a call's kind: the function's address and its size/operation arguments (r1, r2); r0 (the
 #: address a page or sector is at) is left out so that every page program shares what is learnt
@@ -57,6 +71,8 @@ class Pacer:
         self._started = 0.0
         self._waiting = False
         self._halt_seen_at: float | None = None
+        self._spacing = 0.0
+        self._last_poll: float | None = None
         #: for the record, not for decisions: seconds slept instead of polling, ``get_state``
         #: polls made inside pyocd's waits, and the waits that ended with the core halted
         self.slept_s = 0.0
@@ -74,6 +90,8 @@ class Pacer:
         less that sleep, so the call's deadline stays where pyocd put it."""
         self._waiting = self._kind is not None
         known = self.shortest.get(self._kind) if self._kind is not None else None
+        self._last_poll = None
+        self._spacing = 0.0 if known is None else SPACING * known
         if known is None:
             return timeout
         pause = self._started + FRACTION * known - self.clock()
@@ -84,6 +102,18 @@ class Pacer:
         self.sleep(pause)
         self.slept_s += pause
         return None if timeout is None else timeout - pause
+
+    def before_poll(self) -> None:
+        """A ``get_state`` is about to start: inside a paced wait, not sooner than :data:`SPACING`
+        of the call's known duration after the previous poll started."""
+        if not self._waiting:
+            return
+        if self._spacing > 0 and self._last_poll is not None:
+            pause = self._last_poll + self._spacing - self.clock()
+            if pause > 0:
+                self.sleep(pause)
+                self.slept_s += pause
+        self._last_poll = self.clock()
 
     def polled(self, began: float, halted: bool) -> None:
         """A ``get_state`` that began at ``began`` answered; only polls inside a paced wait count
@@ -110,7 +140,7 @@ class Pacer:
 def pace(flash: Any, pacer: Pacer | None = None) -> Pacer:
     """Pace ``flash`` (a pyocd ``Flash``): its ``_call_function`` marks the start of a call, its
     target's ``get_state`` marks the poll that saw the halt, its ``wait_for_completion`` sleeps
-    first (see the module docstring). ``pacer`` brings its own clock and sleep (tests drive a
+    first and spaces its polls (see the module docstring). ``pacer`` brings its own clock and sleep (tests drive a
     virtual clock). Idempotent per flash object: a second call returns the first pacer."""
     existing = getattr(flash, "_station_pacer", None)
     if isinstance(existing, Pacer):
@@ -127,6 +157,7 @@ def pace(flash: Any, pacer: Pacer | None = None) -> Pacer:
         pacer.started((pc, r1, r2))
 
     def get_state() -> Any:
+        pacer.before_poll()
         began = pacer.clock()
         state = plain_state()
         pacer.polled(began, state == Target.State.HALTED)
