@@ -32,7 +32,7 @@ from station.sim.core import (
 )
 from station.sim.dap import BusFault, DebugPort
 from station.sim.device import UICR_SIZE, Twin
-from station.sim.nvmc import NVMC_BASE, Nvmc, is_nvm
+from station.sim.nvmc import NVMC_BASE, NVMC_READY, READY_VALUE, Nvmc, is_nvm
 
 FICR_SIZE = 0x1000
 PPB_BASE = 0xE0000000
@@ -266,8 +266,11 @@ class Nrf52840(CoreHooks):
 
     # ------------------------------------------------------------------ peripherals
     def periph_read(self, address: int, size: int) -> int:
-        if self._fixup is not None:  # hot path: the flash algorithm polls NVMC.READY after every word
+        # Hot path: the flash algorithm polls NVMC.READY after every word it stores.
+        if self._fixup is not None:
             self.apply_fixup()
+        elif address == NVMC_READY:
+            return READY_VALUE
         base = address & ~3
         if base & ~0xFFF == NVMC_BASE:
             value = self.nvmc.read(base)
@@ -324,13 +327,13 @@ class Nrf52840(CoreHooks):
         written back as a fix-up before anything can observe the cell again: at the next store,
         the next peripheral access (the algorithm polls NVMC.READY after every word) or the stop.
         """
-        if not is_nvm(address):
-            return False
         if self._fixup is not None:
             self.apply_fixup()
-        cells = self.nvmc.program(address, size, value)
+        if address >= NRF_FLASH_SIZE and not is_nvm(address):
+            return False
         # Most stores (into erased cells, WEN on) leave what unicorn writes: no fix-up to owe then.
-        if int.from_bytes(cells, "little") != value:
+        cells = self.nvmc.cpu_store(address, size, value)
+        if cells is not None:
             self._fixup = (address, cells)
         return True
 

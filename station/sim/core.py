@@ -65,6 +65,9 @@ S_RETIRE_ST, S_RESET_ST = 1 << 24, 1 << 25
 DFSR_HALTED, DFSR_BKPT, DFSR_VCATCH = 1, 2, 8
 VC_CORERESET = 1
 
+#: a store's value as unicorn passes it (int64) cut to the store's width
+_SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF, 8: 0xFFFFFFFFFFFFFFFF}
+
 #: DCRSR REGSEL → unicorn register
 _REGS: dict[int, int] = {i: getattr(A, f"UC_ARM_REG_R{i}") for i in range(13)}
 _REGS.update(
@@ -123,8 +126,21 @@ class Core:
         uc.mem_write(0x10000000, ficr)
         uc.mem_map_ptr(0x10001000, len(uicr_buf), UC_PROT_READ, ctypes.addressof(self._uicr_ref))
         uc.mem_map(RAM_BASE, RAM_SIZE, UC_PROT_ALL)
-        uc.mmio_map(PERIPH_BASE, PERIPH_SIZE, self._mmio_read, None, self._mmio_write, None)
-        uc.hook_add(UC_HOOK_MEM_WRITE_PROT, self._on_write_prot)
+        # The flash algorithm stores a word and polls NVMC.READY ~200 k times a device: these two
+        # callbacks are the twin's hottest Python, so they go straight to the chip's handlers.
+        periph_read, periph_write, nvm_store = hooks.periph_read, hooks.periph_write, hooks.nvm_store
+
+        def mmio_read(uc: Uc, offset: int, size: int, data: object) -> int:
+            return periph_read(PERIPH_BASE + offset, size)
+
+        def mmio_write(uc: Uc, offset: int, size: int, value: int, data: object) -> None:
+            periph_write(PERIPH_BASE + offset, size, value)
+
+        def on_write_prot(uc: Uc, access: int, address: int, size: int, value: int, data: object) -> bool:
+            return nvm_store(address, size, value & _SIZE_MASK[size])
+
+        uc.mmio_map(PERIPH_BASE, PERIPH_SIZE, mmio_read, None, mmio_write, None)
+        uc.hook_add(UC_HOOK_MEM_WRITE_PROT, on_write_prot)
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         self.ctrl = 0  # DHCSR C_* bits
         self.halted = False
@@ -149,15 +165,6 @@ class Core:
         del self._flash_ref, self._uicr_ref
 
     # ------------------------------------------------------------------ unicorn callbacks
-    def _mmio_read(self, uc: Uc, offset: int, size: int, data: object) -> int:
-        return self.hooks.periph_read(PERIPH_BASE + offset, size)
-
-    def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, data: object) -> None:
-        self.hooks.periph_write(PERIPH_BASE + offset, size, value)
-
-    def _on_write_prot(self, uc: Uc, access: int, address: int, size: int, value: int, data: object) -> bool:
-        return self.hooks.nvm_store(address, size, value & ((1 << (8 * size)) - 1))
-
     def _on_intr(self, uc: Uc, intno: int, data: object) -> None:
         if intno == 7:  # EXCP_BKPT: a halting debug event
             self._bkpt = True
