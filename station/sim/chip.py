@@ -32,7 +32,7 @@ from station.sim.core import (
 )
 from station.sim.dap import BusFault, DebugPort
 from station.sim.device import UICR_SIZE, Twin
-from station.sim.nvmc import NVMC_BASE, NVMC_READY, READY_VALUE, Nvmc, is_nvm
+from station.sim.nvmc import NVMC_BASE, NVMC_READY, NVMC_READYNEXT, READY_VALUE, Nvmc, is_nvm
 
 FICR_SIZE = 0x1000
 PPB_BASE = 0xE0000000
@@ -336,6 +336,18 @@ class Nrf52840(CoreHooks):
         if cells is not None:
             self._fixup = (address, cells)
         return True
+
+    def nvm_store_words(self, address: int, data: bytes) -> bool:
+        if self._fixup is not None:
+            self.apply_fixup()
+        return self.nvmc.cpu_store_words(address, data)
+
+    def constant_read(self, address: int) -> int | None:
+        # READY/READYNEXT never change (operations complete at once), but a read owed as a fix-up
+        # point is not free of effects.
+        if self._fixup is None and address in (NVMC_READY, NVMC_READYNEXT):
+            return READY_VALUE
+        return None
 
     def apply_fixup(self) -> None:
         fix = self._fixup

@@ -11,6 +11,10 @@ firmware in flash is modelled by :mod:`station.sim.boot`. So the core is in one 
 unicorn notes (see shared/research/pyocd-twin.md): the CPU model must be set to Cortex-M4 *before*
 anything else (UC_MODE_MCLASS silently selects an M33); BKPT arrives as interrupt 7 and leaves the
 PC on the instruction, exactly like a debug halt.
+
+One idiom is not run instruction by instruction: the word loop of pyocd's nRF52 ProgramPage
+(:data:`COPY_LOOP`), carried out at once where nothing in it could go otherwise (unicorn runs it
+when something could), since per word it would cost two Python callbacks.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from unicorn import (
     UC_ARCH_ARM,
+    UC_HOOK_CODE,
     UC_HOOK_INTR,
     UC_HOOK_MEM_WRITE_PROT,
     UC_MODE_THUMB,
@@ -65,6 +70,26 @@ S_RETIRE_ST, S_RESET_ST = 1 << 24, 1 << 25
 DFSR_HALTED, DFSR_BKPT, DFSR_VCATCH = 1, 2, 8
 VC_CORERESET = 1
 
+#: The word loop of the ProgramPage routine in pyocd's nRF52 flash algorithms (``FLASH_ALGO`` in
+#: pyocd/target/builtin/target_nRF52840_xxAA.py, and the 52832/52833 ones), Thumb code:
+#:
+#:   loop: ldmia r4!, {r0}    next word of the page buffer in RAM
+#:         stmia r5!, {r0}    store it into flash: the NVMC programs it
+#:   wait: ldr   r0, [r7]     NVMC.READY
+#:         lsls  r0, r0, #31
+#:         beq   feed         not ready: feed the watchdog, back to wait
+#:         subs  r6, r6, #1   words left
+#:         bne   loop
+#:
+#: Run by unicorn it costs two Python callbacks per word (the store into write-protected flash, the
+#: READY read), ~200 k a device. :meth:`Core._on_copy_loop` carries out the whole loop at once
+#: instead, when nothing in it can go otherwise than that loop would (see there).
+COPY_LOOP = bytes.fromhex("01cc" "01c5" "3868" "c007" "06d0" "761e" "f8d1")
+#: how far past the address the debugger starts code at the loop is looked for (ProgramPage: 16 bytes)
+COPY_LOOP_SCAN = 0x100
+#: NZCV after the loop's last ``subs r6, r6, #1`` (1 - 1 = 0): Z and C set
+_NZCV_LOOP_DONE = 0b0110 << 28
+
 #: a store's value as unicorn passes it (int64) cut to the store's width
 _SIZE_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF, 8: 0xFFFFFFFFFFFFFFFF}
 
@@ -96,6 +121,16 @@ class CoreHooks:
     def nvm_store(self, address: int, size: int, value: int) -> bool:
         """A CPU store into flash/UICR; True if handled (the address is NVM)."""
         raise NotImplementedError
+
+    def nvm_store_words(self, address: int, data: bytes) -> bool:
+        """CPU word stores of ``data`` into flash from ``address`` up, in order, each one waited
+        for; True if done, False if the core must make them one by one (then nothing happened)."""
+        return False
+
+    def constant_read(self, address: int) -> int | None:
+        """What a CPU load from this peripheral address returns now, if loading it changes nothing
+        (a status register that cannot change while the core runs); None otherwise."""
+        return None
 
     def core_stopped(self) -> None:
         """The core halted or faulted after running (flush batched work, e.g. NVMC timing)."""
@@ -156,7 +191,13 @@ class Core:
         self.aircr_prigroup = 0
         self._bkpt = False
         self._fault: str | None = None
-        self.stats = {"slices": 0}
+        #: copy-loop head address → its code hook; heads whose code was overwritten, to unhook
+        self._copy_loops: dict[int, int] = {}
+        self._stale_loops: list[int] = []
+        self._stepping = False
+        #: COPY_LOOP is carried out at once where found (off: unicorn runs it, for comparison)
+        self.copy_loops = True
+        self.stats = {"slices": 0, "copy_loops": 0}
 
     def release(self) -> None:
         """Drop the buffer exports so the twin's mmaps can be closed."""
@@ -165,6 +206,69 @@ class Core:
         del self._flash_ref, self._uicr_ref
 
     # ------------------------------------------------------------------ unicorn callbacks
+    def _watch_copy_loops(self, pc: int) -> None:
+        """The debugger starts code at ``pc``: hook a :data:`COPY_LOOP` just past it.
+
+        Before the code runs, so the hook is in the code unicorn translates (a hook added later does
+        not reach code already translated; the cache is dropped for the loop in case it was).
+        """
+        if not self.copy_loops:
+            return
+        with _EMULATION:  # hooks and the translation cache are the engine's: not while another one runs
+            self._hook_copy_loops(pc)
+
+    def _hook_copy_loops(self, pc: int) -> None:
+        start = pc & ~1
+        code = bytes(self.uc.mem_read(start, min(COPY_LOOP_SCAN, RAM_BASE + RAM_SIZE - start)))
+        at = code.find(COPY_LOOP)
+        while at >= 0:
+            head = start + at
+            if not at & 1 and head not in self._copy_loops:
+                self._copy_loops[head] = self.uc.hook_add(UC_HOOK_CODE, self._on_copy_loop, begin=head, end=head)
+                self.uc.ctl_remove_cache(head, head + len(COPY_LOOP))
+            at = code.find(COPY_LOOP, at + 1)
+
+    def _on_copy_loop(self, uc: Uc, address: int, size: int, data: object) -> None:
+        """The core is at a :data:`COPY_LOOP` head: carry out all its iterations at once.
+
+        Exactly what the instructions would do, or nothing (unicorn then runs them, as without the
+        hook): the page buffer must lie in RAM and both pointers be word-aligned (an unaligned
+        LDM/STM faults), the count be at least 1, r7 point at a register whose load changes nothing
+        and reads ready (the chip: NVMC.READY, no fix-up owed), and the chip must take the words as
+        one block (its NVMC: WEN on, no stuck cell, no cable-pull count, code flash only). The words
+        are programmed with the NVMC's AND semantics and charged to its clock like single stores.
+        The registers end as the loop leaves them: r0 = READY << 31 (the last ``lsls``), r4/r5
+        past the block, r6 = 0, flags from the last ``subs`` (Z, C), the PC after the ``bne``.
+        """
+        if not self.copy_loops or self._stepping:  # a debugger's step is one instruction, not the loop
+            return
+        if bytes(uc.mem_read(address, len(COPY_LOOP))) != COPY_LOOP:
+            self._stale_loops.append(address)  # other code there now: unhooked after this slice
+            return
+        src, dst, count, ready_at = (uc.reg_read(r) for r in (A.UC_ARM_REG_R4, A.UC_ARM_REG_R5, A.UC_ARM_REG_R6, A.UC_ARM_REG_R7))
+        nbytes = 4 * count
+        if count < 1 or (src | dst) & 3 or not (RAM_BASE <= src and src + nbytes <= RAM_BASE + RAM_SIZE):
+            return
+        ready = self.hooks.constant_read(ready_at)
+        if ready is None or not ready & 1:
+            return
+        if not self.hooks.nvm_store_words(dst, bytes(uc.mem_read(src, nbytes))):
+            return
+        uc.reg_write(A.UC_ARM_REG_R0, (ready << 31) & 0xFFFFFFFF)
+        uc.reg_write(A.UC_ARM_REG_R4, src + nbytes)
+        uc.reg_write(A.UC_ARM_REG_R5, (dst + nbytes) & 0xFFFFFFFF)
+        uc.reg_write(A.UC_ARM_REG_R6, 0)
+        uc.reg_write(A.UC_ARM_REG_APSR_NZCV, _NZCV_LOOP_DONE)
+        uc.reg_write(A.UC_ARM_REG_PC, (address + len(COPY_LOOP)) | 1)
+        self.stats["copy_loops"] += 1
+
+    def _unhook_stale_loops(self) -> None:
+        while self._stale_loops:
+            head = self._stale_loops.pop()
+            handle = self._copy_loops.pop(head, None)
+            if handle is not None:
+                self.uc.hook_del(handle)
+
     def _on_intr(self, uc: Uc, intno: int, data: object) -> None:
         if intno == 7:  # EXCP_BKPT: a halting debug event
             self._bkpt = True
@@ -188,10 +292,14 @@ class Core:
         self._bkpt = False
         self._fault = None
         self.stats["slices"] += 1
+        self._stepping = count == 1
         try:
             with _EMULATION:
                 self.run_started = time.perf_counter()
-                uc.emu_start(uc.reg_read(A.UC_ARM_REG_PC) | 1, 0xFFFFFFFF, count=count)
+                try:
+                    uc.emu_start(uc.reg_read(A.UC_ARM_REG_PC) | 1, 0xFFFFFFFF, count=count)
+                finally:
+                    self._unhook_stale_loops()
         except UcError as exc:
             self._fault = str(exc)
         self.retire_st = True
@@ -226,6 +334,7 @@ class Core:
         if pc >= RAM_BASE and pc < RAM_BASE + RAM_SIZE and self.ctrl & C_DEBUGEN:
             self.emulating = True
             self.firmware = False
+            self._watch_copy_loops(pc)
             self._run(SLICE_INSNS)
         else:
             self.emulating = False

@@ -129,6 +129,19 @@ class Nvmc:
         cells = self.program(address, size, value)
         return None if int.from_bytes(cells, "little") == value else cells
 
+    def cpu_store_words(self, address: int, data: bytes) -> bool:
+        """Word stores by the CPU of ``data`` from ``address`` up, as one block (a flash algorithm's
+        page loop, see :data:`station.sim.core.COPY_LOOP`); False, and nothing done, unless each of
+        them would take :meth:`cpu_store`'s short path. The same AND semantics and clock charge."""
+        n = len(data)
+        if not self._plain_stores or n & 3 or address + n > NRF_FLASH_SIZE:
+            return False
+        old = self._flash[address : address + n]
+        self._flash[address : address + n] = (int.from_bytes(old, "little") & int.from_bytes(data, "little")).to_bytes(n, "little")
+        self._pending_words += n // 4
+        self._pending_bytes += n
+        return True
+
     def program(self, address: int, size: int, value: int, *, cpu_running: bool = False) -> bytes:
         """A store of ``size`` bytes into flash or UICR (from the CPU or from the debugger).
 

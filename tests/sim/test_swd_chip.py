@@ -284,3 +284,137 @@ def test_fast_core_reads_halted_at_the_first_poll(wire: Wire, twin: Twin, monkey
     assert wire.read32(DHCSR) & (1 << 17)
     assert twin.clock.device_seconds - device0 >= 1024 * NVMC_WORD_S
     assert slept == []  # charged, not waited
+
+
+def _pyocd_program_page(twin: Twin, page: int, data: bytes, *, copy_loops: bool) -> dict[str, int]:
+    """Run the ProgramPage routine of pyocd's own nRF52840 flash algorithm on the core, set up as
+    pyocd sets it up (r0 address, r1 size, r2 buffer, r9 static base, LR on the BKPT at the load
+    address); the registers it halts with, by DCRSR REGSEL."""
+    from pyocd.target.builtin.target_nRF52840_xxAA import FLASH_ALGO
+
+    chip = chip_for(twin)
+    chip.core.copy_loops = copy_loops
+    wire = Wire(chip)
+    wire.halt()
+    buffer = FLASH_ALGO["page_buffers"][0]
+    for base, words in ((FLASH_ALGO["load_address"], FLASH_ALGO["instructions"]), (buffer, struct.unpack(f"<{len(data) // 4}I", data))):
+        wire.ap_write(0, CSW, 0x23000012)
+        wire.ap_write(0, TAR, base)
+        for w in words:
+            wire.ap_write(0, DRW, w)
+    regs = {0: page, 1: len(data), 2: buffer, 9: FLASH_ALGO["static_base"], 13: FLASH_ALGO["begin_stack"],
+            14: FLASH_ALGO["load_address"] | 1, 15: FLASH_ALGO["pc_program_page"] & ~1, 16: 0x01000000}  # fmt: skip
+    for sel, v in regs.items():
+        wire.write32(DCRDR, v)
+        wire.write32(DCRSR, (1 << 16) | sel)
+    wire.write32(DHCSR, 0xA05F0001)  # resume
+    polls = 0
+    while not wire.read32(DHCSR) & (1 << 17):
+        polls += 1
+        assert polls < 1000, "the algorithm never reached its BKPT"
+    out = {}
+    for sel in range(17):
+        wire.write32(DCRSR, sel)
+        out[sel] = wire.read32(DCRDR)
+    return out
+
+
+@pytest.mark.parametrize("case", ["erased", "written-before", "stuck-word"])
+def test_the_flash_algorithms_page_loop_run_at_once_ends_as_run_instruction_by_instruction(bench: Bench, case: str) -> None:
+    """The twin carries out pyocd's ProgramPage word loop in one step (core.COPY_LOOP) instead of
+    ~2 Python callbacks per word: flash, registers, flags, NVMC word count and device time must
+    come out as when unicorn runs every instruction; where the loop cannot be done at once (a
+    stuck cell), unicorn runs it."""
+    import random
+
+    page = 0x3000
+    data = random.Random(7).randbytes(0x1000)
+    before = b"\xff" * 0x1000 if case != "written-before" else random.Random(8).randbytes(0x1000)
+    results = []
+    for copy_loops, t in zip((True, False), bench.create(2, seed=40), strict=True):
+        t.flash[page : page + 0x1000] = before
+        if case == "stuck-word":
+            t.set_faults(stuck_word=page + 0x10)
+            chip_for(t).refresh_faults()  # as the probe does before each DAP call
+        device0 = t.clock.device_seconds
+        regs = _pyocd_program_page(t, page, data, copy_loops=copy_loops)
+        chip = chip_for(t)
+        results.append((regs, bytes(t.flash[page : page + 0x1000]), chip.nvmc.stats["words"],
+                        t.clock.device_seconds - device0, chip.core.stats["copy_loops"]))  # fmt: skip
+    (regs_at_once, flash_at_once, words_at_once, device_at_once, loops), (regs, flash, words, device, none) = results
+    assert none == 0
+    assert loops == (0 if case == "stuck-word" else 1)
+    expected = (int.from_bytes(before, "little") & int.from_bytes(data, "little")).to_bytes(0x1000, "little")
+    if case == "stuck-word":
+        expected = expected[:0x10] + before[0x10:0x14] + expected[0x14:]
+    assert flash == expected
+    assert flash_at_once == flash
+    assert regs_at_once == regs
+    assert regs[15] == FLASH_ALGO_BKPT  # halted on the BKPT at the load address, the call returned
+    assert words_at_once == words == 0x400
+    assert device_at_once == pytest.approx(device)
+
+
+FLASH_ALGO_BKPT = 0x20000000
+
+
+def test_the_page_loop_run_at_once_leaves_the_registers_and_flags_as_its_instructions_do(bench: Bench) -> None:
+    """The loop alone, halted on a BKPT right after it: nothing after it (ProgramPage's epilogue
+    overwrites r0 and some flags) hides what it left in r0, r4-r7 and NZCV."""
+    from station.sim.core import COPY_LOOP
+
+    code = COPY_LOOP + bytes.fromhex("00be")  # ... bne loop ; bkpt #0
+    words = 37
+    results = []
+    for copy_loops, t in zip((True, False), bench.create(2, seed=41), strict=True):
+        chip = chip_for(t)
+        chip.core.copy_loops = copy_loops
+        wire = Wire(chip)
+        wire.halt()
+        wire.write32(NVMC_CONFIG, 1)  # WEN, as ProgramPage sets it before the loop
+        padded = code + b"\x00" * (-len(code) % 4)
+        for i in range(0, len(padded), 4):
+            wire.write32(0x20000000 + i, int.from_bytes(padded[i : i + 4], "little"))
+        for i in range(words):
+            wire.write32(0x20002000 + 4 * i, 0x01010101 * (i + 1))
+        for sel, v in ((4, 0x20002000), (5, 0x5000), (6, words), (7, 0x4001E400), (15, 0x20000000), (16, 0xF1000000)):
+            wire.write32(DCRDR, v)
+            wire.write32(DCRSR, (1 << 16) | sel)
+        wire.write32(DHCSR, 0xA05F0001)
+        assert wire.read32(DHCSR) & (1 << 17)
+        regs = {}
+        for sel in range(17):
+            wire.write32(DCRSR, sel)
+            regs[sel] = wire.read32(DCRDR)
+        results.append((regs, bytes(t.flash[0x5000 : 0x5000 + 4 * words]), chip.core.stats["copy_loops"]))
+    (regs_at_once, flash_at_once, loops), (regs, flash, none) = results
+    assert (loops, none) == (1, 0)
+    assert flash == b"".join((0x01010101 * (i + 1)).to_bytes(4, "little") for i in range(words))
+    assert flash_at_once == flash
+    assert regs[0] == 0x80000000 and regs[6] == 0 and regs[15] == 0x20000000 + len(COPY_LOOP)
+    assert regs_at_once == regs
+
+
+def test_a_debugger_step_at_the_page_loop_runs_one_instruction(wire: Wire, twin: Twin) -> None:
+    from station.sim.core import COPY_LOOP
+
+    wire.halt()
+    wire.write32(NVMC_CONFIG, 1)
+    padded = COPY_LOOP + bytes.fromhex("00be")
+    for i in range(0, len(padded), 4):
+        wire.write32(0x20000000 + i, int.from_bytes(padded[i : i + 4], "little"))
+    for sel, v in ((4, 0x20002000), (5, 0x5000), (6, 8), (7, 0x4001E400), (15, 0x20000000)):
+        wire.write32(DCRDR, v)
+        wire.write32(DCRSR, (1 << 16) | sel)
+    wire.write32(DHCSR, 0xA05F0001)  # run: the loop is hooked and done at once
+    assert wire.read32(DHCSR) & (1 << 17)
+    for sel, v in ((4, 0x20002000), (5, 0x6000), (6, 8), (15, 0x20000000)):
+        wire.write32(DCRDR, v)
+        wire.write32(DCRSR, (1 << 16) | sel)
+    wire.write32(DHCSR, 0xA05F0005)  # step: the ldmia alone
+    regs = {}
+    for sel in (4, 5, 6, 15):
+        wire.write32(DCRSR, sel)
+        regs[sel] = wire.read32(DCRDR)
+    assert regs == {4: 0x20002004, 5: 0x6000, 6: 8, 15: 0x20000002}
+    assert chip_for(twin).core.stats["copy_loops"] == 1
