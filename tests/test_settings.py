@@ -213,6 +213,26 @@ def test_config_show_says_what_auto_slot_workers_resolve_to_and_why(
     assert row["default"] == "auto"
 
 
+@pytest.mark.parametrize(("db", "shown"), [
+    (None, "auto (a bench station: each run counts the USB devices attached at its Start, not station.toml's slots"),
+    ("sqlite://", "auto → thread (the registry is in memory"),
+])
+def test_config_show_usb_counts_as_a_bench_run_does_not_station_tomls_slots(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: str | None, shown: str) -> None:
+    """A bench station (--usb) never runs station.toml's SWD slots: its runs count the USB devices
+    attached at each Start, so `config show --usb` must not say "auto → process, counting station.toml's slots"."""
+    monkeypatch.delenv("STATION_SLOT_WORKERS", raising=False)
+    if db is not None:
+        monkeypatch.setenv("STATION_DB", db)
+    toml = tmp_path / "station.toml"
+    toml.write_text('[slots]\n"1" = "A"\n"2" = "B"\n"3" = "C"\n')
+    res = CliRunner().invoke(cli, ["config", "show", "--config", str(toml), "--usb", "--json"])
+    assert res.exit_code == 0, res.output
+    value = {r["name"]: r for r in json.loads(res.output)["settings"]}["slot_workers"]["value"]
+    assert value.startswith(shown), value
+    assert "counting station.toml's slots" not in value
+
+
 def test_a_misspelt_slot_workers_names_every_choice(tmp_path: Path) -> None:
     toml = tmp_path / "station.toml"
     toml.write_text('[station]\nslot_workers = "processes"\n')

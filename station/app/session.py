@@ -120,7 +120,10 @@ class StationSession:
         self.handle: RunHandle | None = None
         self._watcher: Any = None
         self._seen: set[str] = set()
-        self._lock = threading.Lock()
+        #: held while the session's run is chosen and a slot handed to it, so a Start that replaces
+        #: an idle run (its runner decided anew) never strands a slot another Start just added to it;
+        #: re-entrant: a front end's sink, called with ``slot_starting`` under it, may ask the session
+        self._lock = threading.RLock()
         #: held while a slot is handed to a run and while a line slot's target is checked, so the
         #: seat poll never opens a probe a run is about to open (:mod:`station.pipeline.seats`)
         self._probe_guard = threading.Lock()
@@ -218,17 +221,43 @@ class StationSession:
             raise ConfigError("no profile prepared: choose a profile first")
         return self.job
 
+    def planned_slots(self) -> int:
+        """How many slots a Start now runs side by side, counted as the window shows them: line mode,
+        station.toml's slots; while watching, the probes or devices of the watcher's last listing
+        (a bench gains and loses devices between loading a profile and pressing Start); otherwise
+        the slots :meth:`slots` last listed (nothing else can get a card). Cheap: no bus is listed."""
+        if not self.settings.usb and self.config.slots:
+            return len(self.config.slots)
+        watcher = self._watcher
+        present = getattr(watcher, "present", None)
+        if present is not None:
+            return len(present())
+        return self._shown_slots if self._shown_slots is not None else len(self.config.slots)
+
     def _handle(self, planned: int | None = None) -> RunHandle:
-        """The session's run, made on first use; ``planned`` slots (default: those :meth:`slots` last
-        listed, else station.toml's) decide its runner under slot_workers = "auto"."""
+        """The session's run for a Start (or a pre-start), with its runner decided now.
+
+        ``planned`` slots (default: :meth:`planned_slots`) decide the runner under slot_workers =
+        "auto". A run with a slot still going keeps its runner (every slot of one run has the same
+        one); an idle run whose runner the count now resolves to differently is replaced (its
+        pre-started workers end in the background), one that resolves the same is kept with them.
+        """
+        from station.pipeline.runner import resolve
+
         with self._lock:
             job = self._need_job()
-            if self.handle is None or self.handle.job is not job:
-                self._retire(self.handle)
-                if planned is None:
-                    planned = self._shown_slots if self._shown_slots is not None else len(self.config.slots)
-                self.handle = RunHandle(job, sink=self.sink, asker=self.broker.asker, on_result=self._slot_result,
-                                        planned=planned)
+            count = planned if planned is not None else self.planned_slots()
+            old = self.handle
+            if old is not None and old.job is job:
+                if old.active():
+                    return old
+                now = resolve(job.slot_workers, slots=count, registry_url=job.registry.engine.url)
+                if now.name == old.runner.name:
+                    return old
+                LOG.info("slots of the next run in %s instead (%s)", now.name, now.why)
+            self._retire(old)
+            self.handle = RunHandle(job, sink=self.sink, asker=self.broker.asker, on_result=self._slot_result,
+                                    planned=count)
             return self.handle
 
     def start(self, slots: Sequence[SlotSpec] | None = None, *,
@@ -274,8 +303,8 @@ class StationSession:
         Emits ``slot_starting`` before and ``slot_result`` after (a window's card lifecycle), around
         the run's own ``attempt_started`` … ``attempt_finished``.
         """
-        handle = self._handle()
-        with self._probe_guard:
+        with self._probe_guard, self._lock:
+            handle = self._handle()  # the runner is decided at each Start (planned_slots), not at the profile's load
             if spec.name in handle.active():
                 return False
             self.sink(Event("slot_starting", spec.name, data={"transport": spec.transport.value, "target": spec.target}))

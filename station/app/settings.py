@@ -21,8 +21,9 @@ __all__ = ["Setting", "env_var", "get", "locations", "logs_dir", "path_component
            "slot_workers_shown"]
 
 
-def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
-    """One row per setting, with ``station.toml`` in the chain; secrets shown only as set / not set."""
+def settings_rows(config_path: Path | None, *, usb: bool = False) -> list[dict[str, Any]]:
+    """One row per setting, with ``station.toml`` in the chain; secrets shown only as set / not set.
+    ``usb``: as a bench station (``--usb``) runs, for the rows that depend on it (slot_workers)."""
     from station.config import resolved_settings
     from station.firmware.cache import default_cache_dir
 
@@ -33,7 +34,7 @@ def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
         if name == "cache" and v.value is None:
             shown = str(default_cache_dir())
         if name == "slot_workers":
-            shown = slot_workers_shown(values)
+            shown = slot_workers_shown(values, usb=usb)
         rows.append({
             "name": name,
             "value": shown,
@@ -50,24 +51,34 @@ def settings_rows(config_path: Path | None) -> list[dict[str, Any]]:
     return rows
 
 
-def slot_workers_shown(values: dict[str, Value]) -> str:
+def slot_workers_shown(values: dict[str, Value], *, usb: bool = False) -> str:
     """The slot_workers value with what ``auto`` resolves to on this station and why (a person reading
-    ``station config show`` should not have to know the rule to know whether slots get workers)."""
+    ``station config show`` should not have to know the rule to know whether slots get workers).
+
+    Counted as a run counts (:meth:`station.app.session.StationSession.planned_slots`): a line
+    station, station.toml's slots; a bench station (``usb``) never counts them (its slots are the USB
+    devices attached at each Start), and neither does a station.toml without slots. A registry
+    other processes cannot open gives threads whatever the count."""
     from sqlalchemy.exc import ArgumentError
 
     from station.config import load_config
     from station.errors import ConfigError
-    from station.pipeline.runner import AUTO, resolve
+    from station.pipeline.runner import AUTO, resolve, shareable
 
     v = values["slot_workers"]
     if v.value != AUTO:
         return v.shown
     path = values["config"].value
     try:
-        slots = len(load_config(path).slots) if path is not None and Path(path).exists() else 0
+        slots = len(load_config(path).slots) if not usb and path is not None and Path(path).exists() else 0
         if not slots:
-            return ("auto (station.toml names no slots: each run counts the probes or devices it finds; "
-                    "worker processes from 2 slots on)")
+            if not shareable(values["db"].value):
+                r = resolve(AUTO, slots=2, registry_url=values["db"].value)  # threads for any count
+                return f"auto → {r.name} (the registry is in memory: other processes cannot open it)"
+            counted = ("a bench station: each run counts the USB devices attached at its Start, not "
+                       "station.toml's slots" if usb else "station.toml names no slots: each run counts the "
+                       "probes or devices it finds")
+            return f"auto ({counted}; worker processes from 2 slots on)"
         r = resolve(AUTO, slots=slots, registry_url=values["db"].value)
     except (ConfigError, ArgumentError) as exc:
         return f"auto (not resolved: {exc})"

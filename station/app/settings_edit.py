@@ -132,8 +132,8 @@ def rows(session: Any, role: Role | str | None) -> list[SettingRow]:
             from station.firmware.cache import default_cache_dir
 
             shown = str(default_cache_dir())
-        if name == "slot_workers":
-            shown = slot_workers_shown(values)
+        if name == "slot_workers":  # a bench window's runs count its USB devices, not station.toml's slots
+            shown = slot_workers_shown(values, usb=bool(getattr(getattr(session, "settings", None), "usb", False)))
         text = "" if s.secret or v.value is None else table.hide_password(str(v.value)) if name == "db" else str(v.value)
         if s.type is bool and v.value is not None:
             text = "yes" if v.value else "no"

@@ -20,12 +20,15 @@ def register(cli: click.Group) -> None:
     @config.command("show")
     @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                   help="Station file to read (env STATION_CONFIG).")
+    @click.option("--usb", is_flag=True,
+                  help="As a bench station runs (station gui --usb, provision --usb): slots are the USB devices "
+                       "attached, not station.toml's.")
     @json_option
-    def show(config_path: Path | None, as_json: bool) -> None:
+    def show(config_path: Path | None, usb: bool, as_json: bool) -> None:
         """List every setting, its value and where the value came from."""
         from station.app.settings import locations
 
-        rows = settings_rows(config_path)
+        rows = settings_rows(config_path, usb=usb)
         places = [{"name": loc.name, "path": loc.path, "source": loc.source} for loc in locations()]
         if as_json:
             echo_json({"settings": rows, "locations": places})

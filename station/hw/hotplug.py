@@ -103,6 +103,11 @@ class HotplugWatcher(Poller):
         self._known: dict[tuple[str, str, str | None], Any] = {}
         super().__init__()
 
+    def present(self) -> set[str]:
+        """The keys (probe IDs, device IDs) of the last listing, in any mode. Set before that
+        listing's events are handled, so a handler counts every device the listing found."""
+        return {k[1] for k in self._known}
+
     def poll(self) -> list[HotplugEvent]:
         """One listing and diff; returns (and emits) what changed. A failing lister is skipped."""
         current: dict[tuple[str, str, str | None], Any] = {}

@@ -16,6 +16,7 @@ from station.errors import ConfigError
 from station.firmware.cache import FirmwareCache
 from station.firmware.demo import install_demo_firmware
 from station.pipeline.events import Event
+from station.pipeline.line import SlotSpec
 from station.sim.bench import Bench, forget_twins
 
 REPO = Path(__file__).resolve().parents[2]
@@ -257,3 +258,72 @@ def test_prestart_starts_nothing_for_thread_slots(world, monkeypatch) -> None:  
         session.prepare(DEMO_BORON, lot="LOT-T", operator="alice")
         assert session.prestart() == []
         assert {p.pid for p in multiprocessing.active_children()} - before == set()
+
+
+def test_a_bench_start_decides_its_runner_from_the_devices_attached_then(world, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """slot_workers = "auto" is decided at each Start, not when the profile loaded: a bench that had one
+    device at the load (a thread) and has two at Start gets workers; back to one, a thread again.
+    A run with a slot still going keeps its runner (checked in the slow test below)."""
+    import dataclasses
+
+    from station.sim.stock import ship_with_bootloader
+
+    monkeypatch.delenv("STATION_SLOT_WORKERS", raising=False)  # the default, whatever the shell set
+    bench, settings, tmp = world
+    (first,) = bench.create(1, seed=81, prefix="one")
+    ship_with_bootloader(first)
+    session = StationSession(dataclasses.replace(settings, usb=True))
+    try:
+        session.prepare(_usb_profile(tmp), lot="LOT-S", operator="alice")
+        assert session.prestart() == []
+        loaded = session.handle
+        assert loaded is not None and loaded.runner.name == "thread"  # one device when the profile loaded
+        (second,) = bench.create(1, seed=82, prefix="two")
+        ship_with_bootloader(second)
+        session.watch(auto_start=False, interval=0.05)
+        _until("the watcher lists both devices", lambda: session.planned_slots() == 2, 60)
+        at_start = session._handle()  # the run a Start (start_slot) hands its slot to
+        assert at_start is not loaded and at_start.runner.name == "process", at_start.runner
+        assert session._handle() is at_start, "the same count keeps the run (and its pre-started workers)"
+        bench.unplug(second.name)
+        _until("the watcher sees one device", lambda: session.planned_slots() == 1, 60)
+        assert session._handle().runner.name == "thread"
+    finally:
+        session.close()
+
+
+@pytest.mark.slow
+def test_a_start_after_a_second_device_arrived_runs_in_workers_and_a_running_run_keeps_its_runner(  # type: ignore[no-untyped-def]
+        world, monkeypatch) -> None:
+    import dataclasses
+    import multiprocessing
+
+    from station.sim.stock import ship_with_bootloader
+
+    monkeypatch.delenv("STATION_SLOT_WORKERS", raising=False)
+    bench, settings, tmp = world
+    (first,) = bench.create(1, seed=83, prefix="one")
+    ship_with_bootloader(first)
+    before = {p.pid for p in multiprocessing.active_children()}
+    session = StationSession(dataclasses.replace(settings, usb=True))
+    try:
+        session.prepare(_usb_profile(tmp), lot="LOT-W", operator="alice", answers=["led=yes"])
+        assert session.prestart() == []  # one device: nothing pre-started
+        (second,) = bench.create(1, seed=84, prefix="two")
+        ship_with_bootloader(second)
+        session.watch(auto_start=False, interval=0.05)
+        _until("the watcher lists both devices", lambda: session.planned_slots() == 2, 60)
+        for twin in (first, second):  # Start all, as the window does: one start_slot per card
+            assert session.start_slot(SlotSpec(twin.device_id, Transport.USB, twin.device_id))
+        assert session.handle is not None and session.handle.runner.name == "process"
+        running = session.handle
+        bench.unplug(second.name)  # one device left while the run goes: the run keeps its runner
+        _until("the watcher sees one device", lambda: session.planned_slots() == 1, 60)
+        assert session._handle() is running
+        assert session.wait(240)
+        workers = {p.name for p in multiprocessing.active_children() if p.pid not in before}
+        assert {f"slot-{first.device_id}", f"slot-{second.device_id}"} <= workers, workers
+        by = {r.slot: r.outcome for r in running.results()}
+        assert by[first.device_id] == "passed", by
+    finally:
+        session.close()

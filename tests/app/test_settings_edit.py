@@ -65,3 +65,19 @@ def test_refusals_and_bad_values_write_nothing(session: StationSession) -> None:
         settings_edit.save(session, "swd_frequency", "1000000", operator="eve", role="engineer")
     assert path.read_text() == before + "[nonsense]\n"
     assert not list(path.parent.glob(".station-*")), "no temporary file left behind"
+
+
+def test_a_bench_windows_dialog_counts_slot_workers_as_its_runs_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings dialog of `station gui --usb` says its runs count the USB devices at each Start;
+    a line window's counts station.toml's slots (here two: workers)."""
+    for s in settings.SETTINGS:
+        for var in s.env:
+            monkeypatch.delenv(var, raising=False)
+    config = tmp_path / "station.toml"
+    config.write_text('[station]\nname = "st-2"\n[slots]\n"1" = "A"\n"2" = "B"\n')
+    shown = {}
+    for usb in (False, True):
+        session = StationSession(SessionSettings(db_url=f"sqlite:///{tmp_path / 'reg.db'}", config_path=config, usb=usb))
+        shown[usb] = {r.name: r.shown for r in settings_edit.rows(session, "engineer")}["slot_workers"]
+    assert shown[False].startswith("auto → process (2 slots"), shown[False]
+    assert shown[True].startswith("auto (a bench station: each run counts the USB devices"), shown[True]
