@@ -39,9 +39,16 @@ as long as the probe takes to answer (that spin was most of the station's CPU on
 probe's node is replaced by a FIFO of one page that this helper keeps full while no URB of that node
 is complete (:class:`Readiness`): poll() on the program's side then blocks until one is, as on a real
 kernel. The preload only redirects the node's path and connects the ioctl socket, so a FIFO opens
-like the file did. Not modelled: a disconnect's POLLERR (a pulled probe's node turns ready, and its
-reaps answer ENODEV, as before); a program that opened the node in the instant between umockdev's
-``add`` uevent and the FIFO replacing the file still spins.
+like the file did. A disconnect: Linux's usbfs then polls EPOLLHUP (``usbdev_poll``: not connected)
+and EPOLLERR (the opener's state left the device's file list) for good, and libusb's Linux backend
+answers POLLERR by taking the fd out of its poll set (``op_handle_events``: ``usbi_remove_event_source``,
+then the disconnect), so its event loop never wakes for that node again. A FIFO cannot say POLLERR
+or POLLHUP to an opener that holds it O_RDWR (``pipe_poll`` reports them only when no reader, or no
+writer, is left: the opener is both), and a removed node that polled ready for good made libusb
+reap ENODEV in a loop until the program closed it. So a removed node polls ready only while the
+removal's -ESHUTDOWN completions wait to be reaped, and never after: the event loop sleeps, as it
+does once libusb has dropped the fd. Not modelled: a program that opened the node in the instant
+between umockdev's ``add`` uevent and the FIFO replacing the file still spins.
 """
 
 from __future__ import annotations
@@ -208,6 +215,9 @@ class Faces:
             with self.lock:
                 for chan in [c for c in self.reaps if c[0] == old]:
                     del self.reaps[chan]
+                ready = self.ready.pop(old, None)
+            if ready is not None:
+                ready.close()
         used = {int(node.rsplit("/", 1)[1]) for node in [*self.by_node, *self.gone]}
         while self.next_devnum in used or self.next_devnum < 2:
             self.next_devnum = self.next_devnum % 127 + 1
@@ -262,9 +272,10 @@ class Faces:
             self.speeds.pop(node, None)
             self.probes.pop(node, None)
             self.gone.append(node)
-            ready = self.ready.pop(node, None)
-        if ready is not None:
-            ready.close()  # ready for good: its openers reap what the removal completed, then ENODEV
+            # Ready while its openers have what the removal completed to reap, then quiet for good (the
+            # module doc: usbfs's POLLERR, on which libusb stops polling the node). Closed when its number
+            # is taken again (_devnum).
+            self._settle(node)
         # umockdev 0.17 removes the sysfs tree without telling anyone: announce it, as the kernel does.
         # The node keeps its ioctl handler (detached only when its number is reused, see _devnum): a
         # detached node hands its open files' ioctls to the plain testbed file, which says ENOTTY
@@ -578,15 +589,12 @@ class Readiness:
             self.is_ready = ready
 
     def close(self) -> None:
-        self.set(True)
+        """Give up this helper's end; what the FIFO holds stays with the program's open files (a full
+        one keeps polling not ready, as a removed usbfs node does for libusb, see the module doc)."""
         with self.lock:
-            try:
-                while os.read(self.fd, self.PAGE):
-                    pass
-            except BlockingIOError:
-                pass
-            os.close(self.fd)
-            self.fd = -1
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
 
 
 class Pipe:

@@ -146,3 +146,33 @@ def test_a_pulled_usb_probe_leaves_the_bus_and_the_station_reads_it_as_a_lost_pr
     served.pyocd(
         "commander", "-u", uid, "-t", "nrf52840", "-O", "auto_unlock=false", "-c", "read32 0x10000060"
     )
+
+
+def test_a_removed_probe_node_goes_quiet_instead_of_polling_ready_for_good(bench: Bench, twin: Twin, served: Served) -> None:
+    """Linux's usbfs polls a disconnected node EPOLLHUP|EPOLLERR and libusb then drops it from its
+    poll set; the FIFO standing in for the node cannot say POLLERR to an opener holding it O_RDWR, so
+    once nothing the removal completed waits to be reaped it must poll not ready, not ready for good
+    (libusb's event loop then spun on ENODEV reaps until the program closed the device)."""
+    import glob
+    import select
+    import stat
+    import time
+
+    served.server.settle()
+    root = served.env["UMOCKDEV_DIR"]
+    (sysdir,) = [os.path.dirname(p) for p in glob.glob(f"{root}/sys/devices/usb1/*/serial")
+                 if open(p).read().strip() == twin.identity.probe_uid]
+    (node,) = [p for p in glob.glob(f"{root}/dev/bus/usb/*/*") if stat.S_ISFIFO(os.stat(p).st_mode)]
+    fd = os.open(node, os.O_RDWR | os.O_NONBLOCK)  # as libusb opens a usbfs node
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        assert poller.poll(0) == [], "an idle probe has nothing to reap"
+        bench.pull_probe(twin.name)
+        deadline = time.monotonic() + 60
+        while os.path.exists(sysdir):  # the helper removes the device after settling the node's poll state
+            assert time.monotonic() < deadline, "the pulled probe's device was never removed"
+            served.server.settle()
+        assert poller.poll(0) == [], "a removed node with nothing to reap must not wake the event loop"
+    finally:
+        os.close(fd)
