@@ -333,6 +333,11 @@ class Twin:
     def _change_count(self) -> int:
         return int(struct.unpack_from("<Q", self._changes)[0])
 
+    def change_count(self) -> int:
+        """Moves whenever state.json or faults.json is replaced (by any process): a watcher that saw
+        the same count last time can skip reading them. Read it before the files, not after."""
+        return self._change_count()
+
     def close(self) -> None:
         with contextlib.suppress(BufferError, ValueError):
             self._changes.close()

@@ -57,6 +57,9 @@ class PtyServer:
         self.port = os.ttyname(self._slave)
         self.console = TwinConsole(twin)
         self._stop = threading.Event()
+        # The serving thread sleeps in select() until the port has data or close() wakes it
+        # through this pipe: no periodic wake-ups, so N quiet ports cost nothing.
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._serve, name=f"pty-{twin.name}", daemon=True)
         self._thread.start()
         self._publish()
@@ -83,9 +86,9 @@ class PtyServer:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                ready, _w, _x = select.select([self._master], [], [], 0.1)
-                if not ready:
-                    continue
+                ready, _w, _x = select.select([self._master, self._wake_r], [], [])
+                if self._wake_r in ready or self._stop.is_set():
+                    return
                 data = os.read(self._master, 4096)
             except OSError:
                 return
@@ -104,8 +107,10 @@ class PtyServer:
                 if os.readlink(link) == self.port:
                     link.unlink()
         self._stop.set()
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
         self._thread.join(timeout=2)
-        for fd in (self._master, self._slave):
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 
 import pytest
 import serial
@@ -71,3 +73,41 @@ def test_under_umockdev_the_pty_is_reached_through_its_link_outside_dev(
             assert json.loads(_readline(port))["ok"]
         monkeypatch.delenv("UMOCKDEV_DIR")
     assert not (twin.path / "serial.pty").exists()
+
+
+def _until(check: Callable[[], bool]) -> bool:
+    """Poll ``check`` a bounded number of times (a timeout, not a measurement)."""
+    for _ in range(500):
+        if check():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_host_follows_the_bench_by_itself(bench: Bench, demo: DemoFirmware, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a sync() call: a twin made after the host started gets its port once it boots;
+    another process's unplug (another Twin object on the same folder) takes it away, a re-plug
+    and boot brings a new one. Seen by the quiet-period watch (change counters, the folder), not
+    by the whole sync that also runs now and then."""
+    monkeypatch.setattr("station.sim.host.FULL_SYNC_S", 3600.0)
+    with SimHost(bench, poll_s=0.02) as host:
+        (twin,) = bench.create(1, seed=60)
+        demo.install(twin, "user-factory-test")
+        boot_device(twin, cause="power-on")
+        assert _until(lambda: host.port_of(twin.name) is not None)
+        first = host.port_of(twin.name)
+        (pub,) = published_ports(bench.path)
+        assert pub.port == first and pub.serial_number == twin.device_id
+        other = Twin.open(twin.path)  # what `station sim unplug` in another process holds
+        try:
+            other.unplug()
+            assert _until(lambda: host.port_of(twin.name) is None)
+            assert published_ports(bench.path) == []
+            other.plug()
+            boot_device(other, cause="power-on")
+        finally:
+            other.close()
+        assert _until(lambda: host.port_of(twin.name) is not None)
+        with serial.Serial(host.port_of(twin.name), timeout=2) as port:
+            port.write(b'{"id":1,"cmd":"vin"}\n')
+            assert json.loads(_readline(port))["ok"]
