@@ -417,7 +417,9 @@ def worker_main(conn: Connection, config: WorkerConfig, swd: bool = False) -> No
         from station.hw.swd.session import pyocd_modules
 
         pyocd_modules()
-    runs: queue.Queue[tuple[Any, str | None] | None] = queue.Queue()
+    runs: queue.Queue[tuple[Any, str | None, threading.Event] | None] = queue.Queue()
+    #: the cancel of the device the parent sent last. Made by the reader when "run" arrives, so a
+    #: "cancel" right behind it (Cancel pressed as the slot started) sets this device's, never the last one's
     current: list[threading.Event] = [threading.Event()]
 
     def read() -> None:
@@ -430,7 +432,8 @@ def worker_main(conn: Connection, config: WorkerConfig, swd: bool = False) -> No
                 parent.abandon()
             kind = msg[0]
             if kind == "run":
-                runs.put((msg[1], msg[2]))
+                current[0] = threading.Event()
+                runs.put((msg[1], msg[2], current[0]))
             elif kind == "cancel":
                 current[0].set()
             elif kind == "reply":
@@ -453,9 +456,7 @@ def worker_main(conn: Connection, config: WorkerConfig, swd: bool = False) -> No
     parent.send("ready")
     try:
         while (item := runs.get()) is not None:
-            spec, recover = item
-            cancel = threading.Event()
-            current[0] = cancel
+            spec, recover, cancel = item
             ctx = SlotContext(slot=spec.name, cancel=cancel, claims=claims, recover_confirmed_by=recover)
             try:
                 result = run_slot(job, spec, ctx)

@@ -297,3 +297,23 @@ def test_a_worker_that_dies_before_ready_is_seen_even_if_its_pipe_end_is_held_op
             os.close(fd)
         worker.close()
     assert worker.process.exitcode == -signal.SIGKILL
+
+
+def test_a_cancel_sent_with_the_device_to_a_ready_worker_is_not_lost(line: Line, bench: Bench) -> None:
+    """Cancel pressed the instant a slot starts: the worker gets "run" and "cancel" back to back. Its
+    pipe reader used to set the previous device's cancel before the worker's loop had made the new
+    one, so the device was provisioned to the end as if nobody had cancelled it."""
+    (twin,) = bench.create(1, seed=59)
+    job = line.job(slot_workers="process")
+    handle = RunHandle(job, planned=1)
+    try:
+        assert handle.start_workers(_slots([twin])) == []  # ready and waiting, as after the window's pre-start
+        for _ in range(2):  # the second device of the slot too: a worker that already ran one
+            assert handle.add(_slots([twin])[0])
+            assert handle.cancel("1") == ["1"]
+            assert handle.wait(240)
+            r = handle.result("1")
+            assert r is not None and r.outcome == "cancelled", (r.outcome, r.failing_step, r.reason) if r else None
+    finally:
+        handle.close()
+    never_connected(twin)
