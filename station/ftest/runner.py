@@ -72,6 +72,11 @@ def run_plan(
             passed = all(m.passed for m in tried)
             if passed or gone:
                 break
+        if not passed and not gone and ctx.cancel.is_set():
+            # Not a verdict: the cancel ended the step (an operator question is aborted with its slot),
+            # so the run is cancelled here, whether or not another step follows.
+            on_step(step.name, "cancelled")
+            return _cancelled(measurements, step, failing)
         on_step(step.name, "passed" if passed else "failed")
         if passed:
             continue

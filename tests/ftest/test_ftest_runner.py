@@ -342,3 +342,22 @@ def test_exact_string_limit_is_recorded_bare(profile: Profile) -> None:
     result = run_plan(plan(serial_step("modem", expect="OK")), ctx_for(profile, serial=FakeSerial()))
     (m,) = result.measurements
     assert (m.text, m.expected, m.passed) == ("OK", "OK", True)
+
+
+@pytest.mark.parametrize("stop_on_fail", [False, True])
+def test_a_cancel_that_ends_the_last_operator_question_is_cancelled_not_failed(profile: Profile, stop_on_fail: bool) -> None:
+    """Cancel pressed while the operator's question is open (the question is aborted with the slot):
+    the unit was never judged, so the run is cancelled, not FAIL; it already was when another step
+    followed, not when the question was the plan's last step or stopped the plan."""
+    cancel = threading.Event()
+
+    def ask(step: str, question: str, timeout: float) -> bool | None:
+        cancel.set()  # the broker aborts the open prompt of a cancelled slot: no answer
+        return None
+
+    steps = plan(serial_step("battery"), dataclasses.replace(LED, stop_on_fail=stop_on_fail))
+    result = run_plan(steps, ctx_for(profile, serial=FakeSerial(), ask_operator=ask, cancel=cancel))
+    assert result.cancelled and not result.passed, (result.failing_step, result.reason)
+    assert result.failing_step == "led"
+    led = [m for m in result.measurements if m.step == "led"]
+    assert led and not led[0].passed and "the slot was cancelled" in (led[0].reason or "")  # recorded as it happened
