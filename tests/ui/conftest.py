@@ -49,7 +49,10 @@ class Station:
         self.db_url = f"sqlite:///{tmp / 'station.db'}"
 
     def open(self, slots: int = 0, *, usb: bool = False, profile: Path = DEMO_BORON, auto_start: bool = False,
-             operator: str = "tester", twins: list[Any] | None = None) -> Any:
+             operator: str = "tester", twins: list[Any] | None = None, slot_workers: str | None = None) -> Any:
+        """The window on ``slots`` new twins (or ``twins``). ``slot_workers`` goes into the station's
+        station.toml; unset, the window runs on the default ("auto": a worker process per slot from
+        its pre-start once two or more slots are listed)."""
         from station.ui.app import GuiOptions, session_opener
         from station.ui.window import MainWindow
 
@@ -57,7 +60,7 @@ class Station:
             twins = self.bench.create(slots, seed=1234) if slots else []
         self.twins = twins
         config = self.tmp / "station.toml"
-        lines = ["[station]", 'name = "gui-test"']
+        lines = ["[station]", 'name = "gui-test"'] + ([f'slot_workers = "{slot_workers}"'] if slot_workers else [])
         if twins and not usb:
             lines += ["[slots]"] + [f'"{i + 1}" = "{t.identity.probe_uid}"' for i, t in enumerate(twins)]
         config.write_text("\n".join(lines) + "\n")

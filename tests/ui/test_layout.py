@@ -73,7 +73,10 @@ def _settled(window: QWidget) -> Callable[[], bool]:
 
 @pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
 def test_every_card_state_reads_in_full(qtbot: QtBot, station: Station, size: tuple[int, int]) -> None:
-    w = station.open(8)
+    # slot_workers pinned to thread: the board is staged by hand and no run starts, so the 8 worker
+    # processes the window would pre-start for "auto" only cost (16 spawns over the two sizes, some
+    # still starting in teardown); the layout is the same with either runner.
+    w = station.open(8, slot_workers="thread")
     w.resize(*size)
     qtbot.waitUntil(lambda: w.size().width() == size[0] and w.size().height() == size[1])
     stage(station)

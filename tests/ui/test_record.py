@@ -37,7 +37,9 @@ def texts(dialog: Any) -> str:
 
 
 def test_history_opens_the_full_record(qtbot: QtBot, station: Station, qtmodeltester: Any) -> None:
-    w = station.open(2)
+    # slot_workers pinned to thread: the record is read back from the registry, which both runners write alike
+    # (tests/pipeline/test_slot_workers.py compares their records); the window's close test keeps workers
+    w = station.open(2, slot_workers="thread")
     good, flat = station.twins
     flat.set_faults(measurement_overrides={"battery": 3.1})
     w.start_all()

@@ -92,7 +92,10 @@ def test_a_pulled_probe_is_error_not_fail(qtbot: QtBot, station: Station) -> Non
 
 
 def test_cancel_one_slot_while_another_passes(qtbot: QtBot, station: Station) -> None:
-    station.open(2)
+    # slot_workers pinned to thread: the window's cancel reaches a worker as it reaches a thread, through the
+    # run handle (tests/pipeline/test_slot_workers.py cancels one slot's worker); this test is the card's
+    # STOPPED beside its neighbour's PASS, which the runner does not change
+    station.open(2, slot_workers="thread")
     station.window.start_all()
     station.wait_step("1", "flash")
     qtbot.mouseClick(station.card("1").stop_button, Qt.MouseButton.LeftButton)
@@ -103,7 +106,9 @@ def test_cancel_one_slot_while_another_passes(qtbot: QtBot, station: Station) ->
 
 
 def test_a_prompt_is_answered_on_its_own_slot_only(qtbot: QtBot, station: Station) -> None:
-    station.open(2)
+    # slot_workers pinned to thread: a worker's prompt is relayed to the same broker and board
+    # (tests/pipeline/test_slot_workers.py answers prompts on their own worker's slot); this test is the keys
+    station.open(2, slot_workers="thread")
     station.window.start_all()
     one, two = station.wait_prompt("1"), station.wait_prompt("2")
     first = one.view.prompt.prompt_id  # type: ignore[union-attr]
@@ -181,6 +186,7 @@ def test_closing_during_a_run_asks_cancels_at_a_step_boundary_and_waits(
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", question)
+    # the default runner on purpose: two slots get worker processes, and the close must stop them mid-run
     w = station.open(2)
     w.start_all()
     station.wait_step("1", "flash")
