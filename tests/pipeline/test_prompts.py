@@ -93,7 +93,10 @@ def test_prompts_of_a_run_name_slot_and_device_and_an_unanswered_one_fails_recor
             threading.Thread(target=broker.answer, args=(ev.data["prompt_id"], "yes")).start()
 
     line.hooks.append(answer_slot_1)
-    job = line.job(profile, ask_operator=lambda s, q, t: None)
+    # slot_workers pinned to thread: a worker's prompts reach the parent's broker and its answers go back
+    # (test_slot_workers.py::test_a_prompt_is_answered_on_its_own_slot); this test is the broker's naming,
+    # timeout and record
+    job = line.job(profile, ask_operator=lambda s, q, t: None, slot_workers="thread")
     handle = RunHandle(job, [SlotSpec("1", Transport.SWD, answered.identity.probe_uid),
                              SlotSpec("2", Transport.SWD, ignored.identity.probe_uid)], sink=line.sink,
                        asker=broker.asker).start()

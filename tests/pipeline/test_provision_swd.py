@@ -24,7 +24,7 @@ def _product_image(platform: str = "boron"):  # type: ignore[no-untyped-def]
 
 def test_two_slots_pass_end_to_end(line: Line, bench: Bench) -> None:
     twins = bench.create(2, seed=11)
-    results = line.swd(twins)
+    results = line.swd(twins)  # the default runner on purpose: two slots on a registry file get worker processes
 
     assert [r.outcome for r in results] == ["passed", "passed"], [(r.failing_step, r.reason) for r in results]
     assert {r.device_id for r in results} == {t.device_id for t in twins}
@@ -61,7 +61,9 @@ def test_two_slots_pass_end_to_end(line: Line, bench: Bench) -> None:
 @pytest.mark.slow
 def test_progress_events_name_slot_and_device(line: Line, bench: Bench) -> None:
     twins = bench.create(2, seed=12)
-    line.swd(twins)
+    # slot_workers pinned to thread: a worker relays the same events (test_run_contract.py's two-slot
+    # contract test keeps the default's workers); this test is what the events name
+    line.swd(twins, slot_workers="thread")
     by_slot: dict[str, set[str | None]] = {}
     for ev in line.events:
         by_slot.setdefault(ev.slot, set()).add(ev.device_id)
@@ -138,7 +140,9 @@ def test_locked_chip_recovered_when_profile_allows_and_engineer_confirms(
 def test_out_of_range_measurement_fails_that_step(line: Line, bench: Bench) -> None:
     good, bad = bench.create(2, seed=15)
     bad.set_faults(measurement_overrides={"battery": 2.71})
-    results = {r.device_id: r for r in line.swd([good, bad])}
+    # slot_workers pinned to thread: the measurement is judged by the pipeline, the same code in a worker
+    # (test_slot_workers.py runs one lot through both runners and compares outcomes and records)
+    results = {r.device_id: r for r in line.swd([good, bad], slot_workers="thread")}
     assert results[good.device_id].outcome == "passed"
     r = results[bad.device_id]
     assert r.outcome == "failed" and r.failing_step == "battery"
@@ -204,7 +208,9 @@ def test_two_boards_with_one_device_id_are_not_both_provisioned(line: Line, benc
     a = bench.create_one("dup-a", deviceid=(0x11223344, 0x55667788))
     b = bench.create_one("dup-b", deviceid=(0x11223344, 0x55667788))
     assert a.device_id == b.device_id and a.identity.probe_uid != b.identity.probe_uid
-    results = line.swd([a, b])
+    # slot_workers pinned to thread: the same two boards in two workers are
+    # test_slot_workers.py::test_two_boards_sharing_an_id_in_two_workers_are_never_both_provisioned
+    results = line.swd([a, b], slot_workers="thread")
     # Neither board's result can be trusted: the second is refused at once, the first at registration.
     assert sorted((r.outcome, r.failing_step) for r in results) == [
         ("failed", "register"), ("failed", "registry-check")]
@@ -239,7 +245,8 @@ def test_retest_after_a_failure_keeps_history_and_the_report_shows_both_yields(l
 
     good, weak = bench.create(2, seed=53)
     weak.set_faults(measurement_overrides={"battery": 3.1})
-    first = {r.device_id: r.outcome for r in line.swd([good, weak])}
+    # slot_workers pinned to thread: the report is read from the registry, which both runners write alike
+    first = {r.device_id: r.outcome for r in line.swd([good, weak], slot_workers="thread")}
     assert first == {good.device_id: "passed", weak.device_id: "failed"}
     weak.set_faults(measurement_overrides={})  # the battery was reseated
     assert line.swd([weak])[0].outcome == "passed"
@@ -297,7 +304,9 @@ def test_swd_faults_fail_one_slot_with_a_clear_reason_and_waits_are_absorbed(lin
     healthy, waity, faulty = bench.create(3, seed=56)
     waity.set_faults(swd_wait_rate=0.2)
     faulty.set_faults(swd_fault_rate=0.3)
-    ok, slow, bad = line.swd([healthy, waity, faulty])  # results come back in slot order
+    # slot_workers pinned to thread: the faults are the twins' (their probe answers WAIT or FAULT), which a
+    # worker's pyocd meets the same way
+    ok, slow, bad = line.swd([healthy, waity, faulty], slot_workers="thread")  # results come back in slot order
     assert ok.outcome == "passed"
     assert slow.outcome == "passed", slow.reason
     assert bad.outcome == "failed", bad.reason

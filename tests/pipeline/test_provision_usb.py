@@ -25,7 +25,7 @@ def test_blank_devices_in_dfu_are_provisioned_and_left_in_dfu(line: Line, bench:
     twins = bench.create(2, seed=21)
     ship_with_bootloader(*twins)
     assert all(t.state.run_state == "dfu" for t in twins)
-    results = line.usb(twins, usb_profile)
+    results = line.usb(twins, usb_profile)  # the default runner on purpose: USB slots in worker processes
     assert [r.outcome for r in results] == ["passed", "passed"], [(r.failing_step, r.reason) for r in results]
     data = build_demo_modules("boron")["user-product"]
     product = module_flash_image(data, parse_module(data))
@@ -56,7 +56,9 @@ def test_unplug_during_dfu_download_fails_that_device_only(line: Line, bench: Be
     good, flaky = bench.create(2, seed=23)
     ship_with_bootloader(good, flaky)
     flaky.set_faults(unplug_after_bytes=200_000)
-    results = {r.device_id: r for r in line.usb([good, flaky], usb_profile)}
+    # slot_workers pinned to thread: the unplug is the twin's fault, met the same way by a worker's USB
+    # backend; test_blank_devices_in_dfu_are_provisioned_and_left_in_dfu keeps the default's workers for USB
+    results = {r.device_id: r for r in line.usb([good, flaky], usb_profile, slot_workers="thread")}
     assert results[good.device_id].outcome == "passed"
     bad = results[flaky.device_id]
     # over USB the unit is the device: unplugged mid-download, it failed (the station is fine)

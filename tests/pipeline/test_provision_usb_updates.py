@@ -58,7 +58,9 @@ def test_bootloader_is_updated_over_usb_instead_of_sending_the_device_to_swd(
 ) -> None:
     twins = bench.create(2, seed=51)
     ship_with_bootloader(*twins)  # the module maker's bootloader: the profile wants a newer one
-    results = line.usb(twins, newer_bootloader_profile)
+    # slot_workers pinned to thread: what is checked is what the run wrote to the twins, the same from a
+    # worker (test_provision_usb.py's blank-devices run keeps the default's workers for USB)
+    results = line.usb(twins, newer_bootloader_profile, slot_workers="thread")
     assert [r.outcome for r in results] == ["passed", "passed"], [(r.failing_step, r.reason) for r in results]
     want = build_bootloader_module("boron", NEWER)
     for twin, result in zip(twins, results, strict=True):

@@ -73,7 +73,7 @@ def test_two_swd_slots_keep_the_event_contract(line: Line, bench: Bench) -> None
         threads.setdefault(ev.slot, set()).add(threading.current_thread().name)
 
     line.hooks.append(hook)
-    job = line.job()
+    job = line.job()  # the default runner on purpose: the contract front ends see from two slots' workers
     handle = start(job, [SlotSpec(str(i + 1), Transport.SWD, t.identity.probe_uid) for i, t in enumerate(twins)])
     assert handle.wait(180)
     assert handle.active() == []
@@ -97,7 +97,11 @@ def test_two_swd_slots_keep_the_event_contract(line: Line, bench: Bench) -> None
 
 def test_cancelling_one_slot_ends_only_that_slot_and_a_raising_handler_fails_nothing(line: Line, bench: Bench) -> None:
     victim, bystander = bench.create(2, seed=42)
-    job = line.job()
+    # slot_workers pinned to thread: in a thread the raising handler runs in the slot's own thread, inside
+    # the pipeline's call (the case where it could break the slot); a worker's cancel is
+    # test_slot_workers.py::test_a_cancel_reaches_only_its_slot_and_the_worker_serves_the_slots_next_device.
+    # test_two_swd_slots_keep_the_event_contract keeps the default's workers.
+    job = line.job(slot_workers="thread")
     handle = RunHandle(job, [SlotSpec("1", Transport.SWD, victim.identity.probe_uid),
                              SlotSpec("2", Transport.SWD, bystander.identity.probe_uid)])
 
