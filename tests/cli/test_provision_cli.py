@@ -73,6 +73,9 @@ def test_provision_over_swd_exit_zero_and_json(setup) -> None:  # type: ignore[n
 def test_operator_step_answered_no_exits_one(setup) -> None:  # type: ignore[no-untyped-def]
     # (Unanswered with no terminal is now refused up front: tests/cli/test_prompting.py, issue 15 item 1.)
     _bench, _twins, _cache, env = setup
+    # slot_workers pinned to thread: the answer table is applied by the parent's broker whichever runner asks
+    # it; test_provision_over_swd_exit_zero_and_json keeps the default's workers for the command
+    env = {**env, "STATION_SLOT_WORKERS": "thread"}
     out = station("provision", "--profile", str(DEMO_BORON), "--lot", "L2", "--answer", "led=no", "--json", env=env)
     assert out.returncode == 1
     doc = json.loads(out.stdout)
