@@ -31,7 +31,7 @@ from station.sim.core import (
     CoreHooks,
 )
 from station.sim.dap import BusFault, DebugPort
-from station.sim.device import UICR_SIZE, Twin
+from station.sim.device import UICR_SIZE, Faults, Twin
 from station.sim.nvmc import NVMC_BASE, NVMC_READY, NVMC_READYNEXT, READY_VALUE, Nvmc, is_nvm
 
 FICR_SIZE = 0x1000
@@ -125,6 +125,7 @@ class Nrf52840(CoreHooks):
         self._erase_unlock_kept = False
         self._reported: str | None = None
         self._fixup: tuple[int, bytes] | None = None
+        self._faults_seen: Faults | None = None
         self.protected = self._approtect_in_uicr()
         self._attach_to_state()
 
@@ -189,7 +190,12 @@ class Nrf52840(CoreHooks):
         self._report()
 
     def refresh_faults(self) -> None:
-        self.nvmc.refresh_faults()
+        """Before each DAP transfer: take up injected faults that changed (the NVMC's stuck cell and
+        cable-pull count are read from the faults only when another faults object comes back)."""
+        faults = self.twin.current_faults()
+        if faults is not self._faults_seen:
+            self._faults_seen = faults
+            self.nvmc.refresh_faults(faults)
 
     def _unplugged(self) -> None:
         self.gone = True

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from station.domain import NRF_FLASH_SIZE, NRF_PAGE_SIZE, NRF_UICR
-from station.sim.device import UICR_SIZE, Twin
+from station.sim.device import UICR_SIZE, Faults, Twin
 
 NVMC_BASE = 0x4001E000
 NVMC_READY = NVMC_BASE + 0x400
@@ -76,8 +76,8 @@ class Nvmc:
         self._config = value
         self._update_plain_stores()
 
-    def refresh_faults(self) -> None:
-        f = self.twin.current_faults()
+    def refresh_faults(self, faults: Faults | None = None) -> None:
+        f = faults if faults is not None else self.twin.current_faults()
         self.stuck_word = f.stuck_word & ~3 if f.stuck_word is not None else None
         self.unplug_limit = f.unplug_after_bytes
         self._update_plain_stores()
