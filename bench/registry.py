@@ -8,7 +8,7 @@ Sections (``--only``, default all):
 * lot: a realistic ``--lot-n``-device lot (``bench/registry_lot.py``: the rows one real demo-profile
   run leaves per device) on SQLite and PostgreSQL; ``station lot report`` (text and ``--json``) and
   ``station lot export`` in every format, each in a child process of its own: wall time and that
-  child's peak RSS, with the machine's load beside each figure. ``--keep DIR`` keeps the SQLite
+  child's CPU and peak RSS, with the machine's load beside each figure. ``--keep DIR`` keeps the SQLite
   file (and names the PostgreSQL schema after it) so a second run measures the same data; then the
   read models on it (``Registry.attempts_page`` and friends): a page fetch, a deep keyset page, a
   filter and searches, best of five in process;
@@ -307,7 +307,7 @@ def bench_lot(url: str, label: str, n: int, out: Path, *, fresh: bool) -> None:
     for name, argv in LOT_COMMANDS:
         m = run_child([a.format(out=out) for a in argv], env=env)
         status = "" if m.returncode == 0 else f"  EXIT {m.returncode}: {m.stderr.strip().splitlines()[-1:]}"
-        print(f"[{label}] {name:<24} {m.wall_s:7.2f} s  peak RSS {m.peak_rss_mb:7.1f} MB  ({load()}){status}",
+        print(f"[{label}] {name:<24} {m.wall_s:7.2f} s  cpu {m.cpu_s:6.2f} s  peak RSS {m.peak_rss_mb:7.1f} MB  ({load()}){status}",
               flush=True)
 
 

@@ -7,7 +7,9 @@ first attempt at ``functional-tests`` and pass a second one, so yields and the f
 something to count. Rows go in through Core ``INSERT`` into the same tables the registration path
 writes, so the queries measured are the ones a station runs on its own data.
 
-Every command is measured in a child process of its own, and the peak RSS printed is that
+Every command is measured in a child process of its own: its wall time, its CPU (user + system,
+from the children's resource usage; on a shared 2-core machine the wall time is mostly the
+load's), and the peak RSS printed is that
 child's own high-water mark (``VmHWM`` of its address space, read by the child as it exits), not the
 benchmark's. ``os.wait4``'s ``ru_maxrss`` is not that figure on Linux: a child started by
 ``subprocess`` (vfork + exec) inherits the parent's high-water mark at exec, so every command
@@ -17,6 +19,7 @@ measured after the lot was loaded in process showed the benchmark's 135 MB, what
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -152,6 +155,7 @@ def load_lot(reg: Registry, n: int, lot: str = "BIG", fail_every: int = 33, chun
 @dataclass(frozen=True)
 class Measured:
     wall_s: float
+    cpu_s: float  # the child's user + system CPU: what the command costs, whatever the machine's load
     peak_rss_mb: float
     returncode: int
     stderr: str
@@ -178,15 +182,18 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> Measured:
     fd, hwm = tempfile.mkstemp(suffix=".hwm")
     os.close(fd)
     try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         p = subprocess.run([sys.executable, "-c", _METER, hwm, *args], stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, env=env, check=False)
         wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the one child reaped since ``before``
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         text = Path(hwm).read_text().strip()
     finally:
         Path(hwm).unlink(missing_ok=True)
     rss_mb = int(text) / 1024 if text else float("nan")
-    return Measured(wall, rss_mb, p.returncode, p.stderr.decode(errors="replace")[-400:])
+    return Measured(wall, cpu, rss_mb, p.returncode, p.stderr.decode(errors="replace")[-400:])
 
 
 def load() -> str:
