@@ -122,3 +122,23 @@ def test_report_counts_station_errors_apart_as_the_lot_view_does(db: str, tmp_pa
     code, text = run(["lot", "report", "R", "--db", url])
     assert "first-pass yield 100.0% (1/1)" in text
     reg.close()
+
+
+def test_lot_commands_read_the_registry_without_a_session(registry: Registry, small_lot: dict[str, str],
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report or an export needs only the registry: a simulated bench folder that is not there
+    (a stale STATION_SIM_DIR) does not stop it, and the command never loads the pipeline (its
+    import was 0.3 s of every lot command's start-up)."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("STATION_SIM_DIR", str(tmp_path / "no-such-bench"))
+    code, text = run(["lot", "report", "L1", "--db", db_url(registry)])
+    assert code == 0 and "final yield 75.0% (3/4)" in text
+    code, _ = run(["lot", "export", "L1", "--db", db_url(registry), "-o", str(tmp_path / "l1.csv")])
+    assert code == 0 and len((tmp_path / "l1.csv").read_text().splitlines()) == 4
+    probe = ("import sys\nfrom station.cli.main import main\nsys.argv = ['station', 'lot', 'report', 'L1', '--db', "
+             f"{db_url(registry)!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.startswith(('station.pipeline', 'station.firmware'))))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
