@@ -142,11 +142,11 @@ class _Counter:
             yield r
 
 
-def _txt(rows: Iterable[ManifestRow]) -> Callable[[_HashingWriter], int]:
+def _txt(device_ids: Iterable[str]) -> Callable[[_HashingWriter], int]:
     def produce(out: _HashingWriter) -> int:
         n = 0
-        for r in rows:
-            out.write(r.device_id + "\n")
+        for device_id in device_ids:
+            out.write(device_id + "\n")
             n += 1
         return n
     return produce
@@ -247,7 +247,7 @@ def _producer(registry: Registry, lot: str, fmt: str, include_all: bool) -> Call
         return registry.iter_manifest_rows(lot, include_failed=include_all)
 
     if fmt == "txt":
-        return _txt(rows())
+        return _txt(registry.iter_manifest_device_ids(lot, include_failed=include_all))
     if fmt == "csv":
         return _csv(rows())
     if fmt == "json":

@@ -18,6 +18,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from functools import partial
 from itertools import chain, groupby
 from operator import itemgetter
@@ -116,12 +117,23 @@ def _manifest_query(lot_id: int, include_failed: bool, *, by_attempt: bool = Fal
 
 def manifest_rows(s: Session, lot_id: int, *, include_failed: bool, by_attempt: bool = False) -> Iterator[ManifestRow]:
     """A lot's manifest rows in device-ID order (``by_attempt``: in the order they were provisioned)."""
-    # Core execution on the session's connection: ORM row processing would double the export time
-    conn = s.connection()
-    result = conn.execute(_manifest_query(lot_id, include_failed, by_attempt=by_attempt)
-                          .execution_options(yield_per=STREAM_CHUNK))
-    for r in result:
-        yield ManifestRow(*r)
+    # the driver's rows (_driver_rows), not SQLAlchemy's: a Row and its result processors per
+    # device were a third of a 100k-device txt/csv export's CPU. SQLite's driver gives the time
+    # as the text SQLAlchemy stored; fromisoformat reads it back as SQLAlchemy would.
+    parse = datetime.fromisoformat
+    with ExitStack() as cursors:
+        for r in _driver_rows(s, _manifest_query(lot_id, include_failed, by_attempt=by_attempt), "manifest", cursors):
+            t = r[7]
+            yield ManifestRow(*r[:7], parse(t) if t.__class__ is str else t, *r[8:])  # type: ignore[call-arg]
+
+
+def manifest_device_ids(s: Session, lot_id: int, *, include_failed: bool) -> Iterator[str]:
+    """The device IDs of :func:`manifest_rows`, same devices, same order: what a txt manifest
+    needs, without the joins' other columns sorted and read along (half the SQLite time)."""
+    q = _manifest_query(lot_id, include_failed).with_only_columns(Attempt.device_id, maintain_column_froms=True)
+    with ExitStack() as cursors:
+        for (device_id,) in _driver_rows(s, q, "manifest_ids", cursors):
+            yield device_id
 
 
 #: field names of the raw detail tuples below (what the JSON manifest calls them)

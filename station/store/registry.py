@@ -180,6 +180,12 @@ class Registry(AttemptLog, UserOps):
         with self.reading(consistent=True) as s:
             yield from _queries.manifest_rows(s, summary.id, include_failed=include_failed)
 
+    def iter_manifest_device_ids(self, lot: str, *, include_failed: bool = False) -> Iterator[str]:
+        """The device IDs of :meth:`iter_manifest_rows` (same devices, same order), streamed."""
+        summary = self.lot_ref(lot)
+        with self.reading(consistent=True) as s:
+            yield from _queries.manifest_device_ids(s, summary.id, include_failed=include_failed)
+
     def lot_attempts(self, lot: str) -> list[AttemptRecord]:
         summary = self.lot_ref(lot)
         with self.reading() as s:
