@@ -24,7 +24,12 @@ DEMO_BORON = REPO / "station" / "profile" / "demo_profiles" / "demo-boron.toml"
 
 
 @pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # A session exports its bench as STATION_SIM_DIR (for child processes: station.app.bench.use_sim_dir);
+    # undone after the test, or a later in-process CLI call of the same pytest run (tests/pipeline's
+    # device show / lot report) takes this test's bench as its own and the next run finds no probe.
+    monkeypatch.setenv("STATION_SIM_DIR", "")
+    monkeypatch.delenv("STATION_SIM_DIR")
     bench = Bench(tmp_path / "bench")
     bench.path.mkdir(parents=True, exist_ok=True)
     cache = FirmwareCache(tmp_path / "cache")
