@@ -2,7 +2,9 @@
 
 pyocd's remote probe talks to its server over a plain socket, so a server that went surfaces as
 the socket's ``OSError`` (pyocd/utility/sockets.py), not a pyocd error: the link must still say
-``ProbeGone``, the run's finish then files it as ERROR/probe-gone like a pulled USB probe.
+``ProbeGone``, the run's finish then files it as ERROR/probe-gone like a pulled USB probe. pyocd's
+own client would wait for ever on a server that died or went silent (its readline retries an
+empty or timed-out recv): the station's remote probe ends the call instead.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 from usb.core import USBError
 
 from station.errors import ProbeGone
-from station.hw.swd import PyocdSwdLink
+from station.hw.swd import PyocdSwdLink, remote
 from station.sim.bench import Bench
 from station.sim.serve import BenchServer
 
@@ -28,11 +30,36 @@ def test_a_killed_probe_server_mid_session_is_probe_gone(bench: Bench) -> None:
         uid = swd.remote_uid(twin.name)  # type: ignore[attr-defined]
         with PyocdSwdLink(uid) as link:
             assert link.read_device_id() == twin.device_id
-            for pid in swd.pids():  # type: ignore[attr-defined]
-                os.kill(pid, signal.SIGKILL)  # the server's host crashed: its socket closes
-            with pytest.raises(ProbeGone, match=r"server stopped answering|probe disconnected"):
-                for _ in range(3):  # the first request may still be answered from a buffer
+            for proc in swd.procs:  # type: ignore[attr-defined]
+                os.kill(proc.pid, signal.SIGKILL)  # the server's host crashed: its socket closes
+                proc.wait(30)  # gone, not only signalled: a busy machine may not have run its exit yet
+            with pytest.raises(ProbeGone, match=r"server stopped answering"):
+                link.read32(0x10000060)
+
+
+def test_a_probe_server_that_goes_silent_mid_session_is_probe_gone(
+        bench: Bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's process is alive and its socket open but nothing answers (its host froze, the
+    network between the station and the fixture PC broke): the call ends, it does not hang the slot."""
+    monkeypatch.setattr(remote, "REPLY_LIMIT_S", 1.0)
+    (twin,) = bench.create(1, seed=42)
+    with BenchServer(bench, serial=False, usb=False, swd=True) as server:
+        (swd,) = [p for p in server.publishers if p.name == "swd"]
+        uid = swd.remote_uid(twin.name)  # type: ignore[attr-defined]
+        with PyocdSwdLink(uid) as link:
+            assert link.read_device_id() == twin.device_id
+            pids = swd.pids()  # type: ignore[attr-defined]
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                with pytest.raises(ProbeGone, match=r"server stopped answering.*no reply .* within 1 s"):
                     link.read32(0x10000060)
+                # the connection stays lost: the next request (and the session's close) fails at once
+                with pytest.raises(ProbeGone, match=r"within 1 s \(found earlier in this session\)"):
+                    link.read32(0x10000060)
+            finally:
+                for pid in pids:
+                    os.kill(pid, signal.SIGCONT)
 
 
 @pytest.mark.parametrize(("err", "said", "never"), [

@@ -27,7 +27,7 @@ from station.domain import (
 )
 from station.errors import DeviceGone, DeviceLocked, ProbeGone, TransportError, VerifyError
 from station.hw.interfaces import EraseStrategy, FlashReport, ProgressFn, no_progress
-from station.hw.swd import algo, erase_plan, pacing, preserve, recovery
+from station.hw.swd import algo, erase_plan, pacing, preserve, recovery, remote
 from station.hw.swd.session import (
     DEFAULT_FREQUENCY,
     SESSION_OPEN_LOCK,
@@ -148,6 +148,7 @@ class PyocdSwdLink:
                 raise translate(f"probe {self.probe_uid}", err) from err
             if session is None:
                 raise ProbeGone(f"probe {self.probe_uid} is not connected")
+            remote.bound_replies(session.probe)  # a dead probe server must end the call, not hang it
             self._budget = RetryBudget()
             session.delegate = RetryTransientFaults(self._budget, inner=algo.KeepAlgoLoaded(inner=SkipSvd()))
             self._session = session

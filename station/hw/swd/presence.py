@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 
+from station.hw.swd.remote import bound_replies
 from station.hw.swd.session import SESSION_OPEN_LOCK, pyocd_modules, socket_error
 
 LOG = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def target_answers(probe_uid: str) -> bool | None:
             return None
         with SESSION_OPEN_LOCK:  # Session() touches process-wide state (see station.hw.swd.session)
             probe.session = Session(None, project_dir=os.getcwd(), no_config=True)
+        bound_replies(probe)
         probe.open()
     except (exc.Error, OSError) as err:
         LOG.debug("probe %s: not asked for a target (%s)", probe_uid, err)
