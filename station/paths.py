@@ -141,7 +141,7 @@ def _registry_location() -> Location:
     from sqlalchemy.exc import ArgumentError
 
     try:
-        shown = make_url(url).render_as_string(hide_password=True)
+        shown = settings.hide_password(make_url(url).render_as_string(hide_password=True))
     except (ArgumentError, ValueError):  # a malformed URL (ValueError: a port that is not a number): shown without what could be a user and password
         shown = url.rpartition("@")[2]
     return Location("registry", shown, DB_ENV)

@@ -201,12 +201,32 @@ class Value:
         return f"{self.source.value} {self.origin}".strip()
 
 
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@/\s]+)(?=@)", re.IGNORECASE)
+#: a URL's scheme, with however many slashes were typed after it (``postgresql+psycopg://``, a typo's ``:/``)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:/*", re.IGNORECASE)
+#: a password given as a query parameter (libpq and psycopg take ``?password=``)
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)[^&\s]*", re.IGNORECASE)
 
 
 def hide_password(text: str) -> str:
-    """A URL's password as ``***`` (``postgresql+psycopg://line:***@db/station``): shown, never revealed."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    """A URL's password as ``***`` (``postgresql+psycopg://line:***@db/station``): shown, never revealed.
+
+    Errs on the side of hiding: the text is a value someone typed, perhaps wrongly (one slash after
+    the scheme, no scheme, a password with ``/`` or ``@`` in it), and it goes into error messages,
+    ``station doctor``'s output and tickets pasted from it. Whatever stands between the first ``:``
+    of the user part and the last ``@`` is hidden, with or without ``//`` after a scheme, and so is
+    a ``password=`` query parameter."""
+    shown = _QUERY_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    at = shown.rfind("@")
+    if at < 0:
+        return shown
+    scheme = _SCHEME.match(shown)
+    start = scheme.end() if scheme is not None else 0
+    colon = shown.find(":", start, at)
+    if colon < 0 and scheme is not None and not scheme.group(0).endswith("/"):
+        colon = scheme.end() - 1  # no scheme after all (``user:password@host/db``): its colon is the password's
+    if colon < 0:
+        return shown  # a user name alone, no password
+    return shown[: colon + 1] + "***" + shown[at:]
 
 
 def lookup_file(file: Mapping[str, Any], key: str) -> Any:

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from station import settings
 from station.domain import Outcome
 from station.errors import ConfigError, DeviceBusy, RegistryConflict, RegistryUnavailable, StationError
 from station.store import outbox as _outbox
@@ -124,7 +125,7 @@ class AttemptLog(UnitOfWork):
         super().close()
 
     def _url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return settings.hide_password(self.engine.url.render_as_string(hide_password=True))  # and ?password=
 
     # ------------------------------------------------------------------ registry outage (issue 10 item 9)
     def registry_returned(self) -> None:

@@ -102,9 +102,12 @@ def _why(url: str, exc: Exception) -> str:
     port = re.search(r"invalid literal for int\(\) with base 10: ('.*')", str(exc))
     if port is not None:
         return f"its port {port.group(1)} is not a number"
+    scheme = re.match(r"[a-z][a-z0-9+.-]*:", url, re.IGNORECASE)
+    if "://" not in url and scheme is not None:
+        return f"it does not start with a kind of database and // ('{scheme.group(0)}' has no // after it)"
     if "://" not in url:
-        return f"it names no kind of database (a SQLite file there is sqlite:///{url})"
-    return str(exc)
+        return f"it names no kind of database (a SQLite file there is sqlite:///{settings.hide_password(url)})"
+    return settings.hide_password(str(exc))
 
 
 def bad_url(url: str, why: str, where: str | None = None) -> str:
@@ -163,7 +166,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         hint = ""
         if isinstance(exc, ImportError) and parsed.get_backend_name() == "postgresql":
             hint = " (install the PostgreSQL driver: pip install 'station[postgres]')"
-        raise ConfigError(f"cannot use database {parsed.render_as_string(hide_password=True)} ({url_origin(url)}): "
+        raise ConfigError(f"cannot use database {settings.hide_password(parsed.render_as_string(hide_password=True))} ({url_origin(url)}): "
                           f"{exc}{hint}") from exc
     if parsed.get_backend_name() == "sqlite":
         _configure_sqlite(engine)
@@ -241,7 +244,7 @@ def migrate(engine: Engine, *, create: bool = True) -> None:
         if current == SCHEMA_HEAD:
             return
         if current is None and not create:
-            raise NoRegistry(f"there is no station registry in {engine.url.render_as_string(hide_password=True)} "
+            raise NoRegistry(f"there is no station registry in {settings.hide_password(engine.url.render_as_string(hide_password=True))} "
                              "(no station tables there; check --db / STATION_DB: only `station provision`, "
                              "`station demo` and `station user add` create one)")
         from alembic import command

@@ -80,3 +80,35 @@ def test_doctor_passes_a_good_registry_setting_without_connecting(tmp_path: Path
     (registry,) = [c for c in json.loads(res.output)["checks"] if c["check"] == "registry"]
     assert registry["ok"], registry
     assert registry["detail"].startswith("postgresql+psycopg://line:***@192.0.2.1:5433/station (environment variable STATION_DB)")
+
+
+#: mistyped URLs whose password must still be hidden: one slash after the scheme, no scheme at all,
+#: a password with a slash or an @ in it (SQLAlchemy takes those), a password as a query parameter
+MISTYPED = [
+    ("postgresql+psycopg:/line:hunter2@127.0.0.1/test", "('postgresql+psycopg:' has no // after it)"),
+    ("line:hunter2@127.0.0.1/test", "it does not start with a kind of database and //"),
+    ("postgresql+psycopg://line:hun/ter2@127.0.0.1:xx/test", "its port 'xx' is not a number"),
+    ("postgresql+psycopg://line:hunter2@x@127.0.0.1:xx/test", "is not a number"),
+]
+
+
+@pytest.mark.parametrize(("url", "why"), MISTYPED)
+def test_a_mistyped_registry_url_never_shows_its_password(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, why: str) -> None:
+    """What doctor and an error print is pasted into tickets: a typo must not put the password there."""
+    secret = url.split(":", 2)[-1].split("@")[0] if "//" in url else "hunter2"
+    _given("env", url, tmp_path, monkeypatch)
+    for args in (["lot", "list"], ["doctor", "--json"], ["config", "show"]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+        assert "hunter2" not in res.output and "ter2" not in res.output and secret not in res.output, res.output
+    res = CliRunner().invoke(cli, ["lot", "list"])
+    assert res.exit_code == 2 and why in res.stderr, res.stderr
+    assert "sqlite:///postgresql" not in res.stderr  # a PostgreSQL URL is not advised into a SQLite file
+
+
+def test_a_password_given_as_a_query_parameter_is_hidden_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _given("env", "postgresql+psycopg://line@192.0.2.1:5433/station?password=hunter2", tmp_path, monkeypatch)
+    for args in (["doctor", "--json"], ["config", "show"], ["config", "show", "--json"]):
+        res = CliRunner().invoke(cli, args)
+        assert "hunter2" not in res.output and "password=***" in res.output, res.output
