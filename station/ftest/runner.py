@@ -72,9 +72,10 @@ def run_plan(
             passed = all(m.passed for m in tried)
             if passed or gone:
                 break
-        if not passed and not gone and ctx.cancel.is_set():
+        if not passed and not gone and ctx.cancel.is_set() and _unjudged(tried):
             # Not a verdict: the cancel ended the step (an operator question is aborted with its slot),
-            # so the run is cancelled here, whether or not another step follows.
+            # so the run is cancelled here, whether or not another step follows. A step that failed
+            # on its own (a limit missed, an operator's "no") while Cancel was pressed stays failed.
             on_step(step.name, "cancelled")
             return _cancelled(measurements, step, failing)
         on_step(step.name, "passed" if passed else "failed")
@@ -114,6 +115,12 @@ def _one_try(
             reason = f"{step.name}: {exc}"
         failed = failed_measurement(step, try_number, t0, reason)
         return [failed], isinstance(exc, DeviceGone)
+
+
+def _unjudged(tried: list[Measurement]) -> bool:
+    """Every failure of this try is an operator question that got no answer: the unit was never judged."""
+    failed = [m for m in tried if not m.passed]
+    return bool(failed) and all(m.kind == "operator" and m.text is None for m in failed)
 
 
 def _cancelled(

@@ -115,7 +115,6 @@ def test_bench_watch_starts_a_plugged_device_and_cancel_ends_only_it(world) -> N
         # The first takes a real device's time and is cancelled as its attempt starts, so the cancel
         # lands mid-run (at its first step boundary): a twin's whole run takes about a second, and in
         # the worker processes two bench devices get it could end before the cancel reached it.
-        # (A cancel at its operator question would record FAIL, not cancelled.)
         first.update_state(realtime=True)
         ship_with_bootloader(first, second)
         _until("the first device starts", lambda: any(e.kind is EventKind.ATTEMPT_STARTED and e.slot == first.device_id

@@ -361,3 +361,30 @@ def test_a_cancel_that_ends_the_last_operator_question_is_cancelled_not_failed(p
     assert result.failing_step == "led"
     led = [m for m in result.measurements if m.step == "led"]
     assert led and not led[0].passed and "the slot was cancelled" in (led[0].reason or "")  # recorded as it happened
+
+
+@pytest.mark.parametrize("stop_on_fail", [False, True])
+def test_a_step_that_fails_on_its_own_while_cancel_is_pressed_stays_failed(profile: Profile, stop_on_fail: bool) -> None:
+    """Only an unanswered question is 'never judged': a limit missed, or an operator's "no", at the
+    moment Cancel was pressed is a verdict, and the unit counts in the lot's failures."""
+    cancel = threading.Event()
+
+    def low_battery(args: dict[str, object]) -> Reply:
+        cancel.set()  # pressed while the battery was being measured
+        return Reply(True, 2.71, "V")
+
+    low = FakeSerial({"battery": low_battery})  # type: ignore[dict-item]
+    battery = serial_step("battery", low=3.5, unit="V", stop_on_fail=stop_on_fail)
+    result = run_plan(plan(battery), ctx_for(profile, serial=low, cancel=cancel))
+    assert not result.cancelled and not result.passed, (result.failing_step, result.reason)
+    assert result.failing_step == "battery" and "below the minimum" in (result.reason or "")
+
+    def no(step: str, question: str, timeout: float) -> bool | None:
+        cancel.set()
+        return False  # the operator answered no as Cancel was pressed
+
+    cancel.clear()
+    steps = plan(dataclasses.replace(LED, stop_on_fail=stop_on_fail))
+    result = run_plan(steps, ctx_for(profile, ask_operator=no, cancel=cancel))
+    assert not result.cancelled and result.failing_step == "led", (result.failing_step, result.reason)
+    assert "answered no" in (result.reason or "")
