@@ -111,3 +111,35 @@ def test_the_host_follows_the_bench_by_itself(bench: Bench, demo: DemoFirmware, 
         with serial.Serial(host.port_of(twin.name), timeout=2) as port:
             port.write(b'{"id":1,"cmd":"vin"}\n')
             assert json.loads(_readline(port))["ok"]
+
+
+def test_the_host_retries_a_twin_it_caught_half_written(bench: Bench, demo: DemoFirmware,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twin.create writes identity.json before the rest: a twin the host could not open yet is opened
+    again every period, however long its writer takes, and does not hold up the twins after it."""
+    import station.sim.host as host_module
+
+    monkeypatch.setattr(host_module, "FULL_SYNC_S", 3600.0)
+    real_get = bench.get
+    writing = {"slow": True}
+    refused: list[str] = []
+
+    def get(name: str) -> Twin:
+        if writing["slow"] and name.startswith("slow"):
+            refused.append(name)
+            raise FileNotFoundError(f"{name}/state.json: not written yet")
+        return real_get(name)
+
+    monkeypatch.setattr(bench, "get", get)
+    with SimHost(bench, poll_s=0.02) as host:
+        (slow,) = bench.create(1, seed=61, prefix="slow")
+        (quick,) = bench.create(1, seed=62, prefix="quick")
+        for twin in (slow, quick):
+            demo.install(twin, "user-factory-test")
+            boot_device(twin, cause="power-on")
+        assert _until(lambda: host.port_of(quick.name) is not None), host.last_error
+        assert _until(lambda: bool(refused))
+        time.sleep(host_module._RECENT_S + 0.3)  # the writer is slower than the folder's 'recently changed' window
+        assert host.port_of(slow.name) is None
+        writing["slow"] = False
+        assert _until(lambda: host.port_of(slow.name) is not None), host.last_error
