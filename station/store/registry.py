@@ -209,7 +209,8 @@ class Registry(AttemptLog, UserOps):
         """Stream a lot's manifest rows, each with its attempt's steps and measurements, in bounded memory.
 
         Steps and measurements come as raw tuples named by ``queries.STEP_FIELDS`` and
-        ``queries.MEASUREMENT_FIELDS``; a step's details stay JSON text.
+        ``queries.MEASUREMENT_FIELDS``, each followed by its attempt's id (the last element: how the
+        stream is cut per attempt); a step's details stay JSON text.
         """
         summary = self.lot_ref(lot)
         with self.reading(consistent=True) as s:

@@ -93,7 +93,8 @@ def test_an_algorithm_overwritten_in_ram_is_noticed_and_loaded_again(bench: Benc
 
 
 def test_a_reset_pyocd_does_not_see_is_forgotten_by_the_station(bench: Bench) -> None:
-    """nRESET held by the probe, and the CTRL-AP's reset, bypass pyocd's target API (its run token)."""
+    """nRESET held by the probe bypasses pyocd's target API (its run token). (The CTRL-AP's reset in
+    lock_and_prove forgets the same way; no test drives it here.)"""
     (twin,) = bench.create(1, seed=74)
     with PyocdSwdLink(twin.identity.probe_uid) as link:
         flash = flash_of(link)

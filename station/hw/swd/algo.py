@@ -28,7 +28,12 @@ plain ``Flash``, whose ``prepare_target``/``restore_target`` do nothing):
   - this object is still pyocd's ``current_flash_algo`` (no other flash algorithm was loaded over it);
   - nobody told it to forget (:meth:`KeptFlash.forget`: the station's resets that bypass pyocd's
     target API — nRESET held by the probe, the CTRL-AP's reset and mass erase);
-  - DHCSR now says halted with no reset since it was last read (S_RESET_ST), one register read;
+  - DHCSR now says halted with no reset since it was last read (S_RESET_ST), one register read.
+    Known limit: S_RESET_ST clears on any read of DHCSR, and pyocd and the station read it between
+    algorithm calls (``is_halted`` before an on-target CRC), so a reset that neither pyocd nor the
+    station made (the fixture's own reset line, a brownout that leaves the core halted) and that
+    such a read consumed goes unseen here. The code read-back below and the verify of every write
+    still stand; the station's own resets bypassing pyocd say so through ``forget``;
   - the algorithm's code reads back unchanged from RAM (one block read of 228 bytes): RAM
     overwritten by anything — a peripheral's DMA left running by firmware, another tool — is caught.
 
