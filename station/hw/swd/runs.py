@@ -206,12 +206,15 @@ class RunBuilder(FlashBuilder):  # type: ignore[misc]  # pyocd is untyped
         return pacing.paced(self.flash) and not pacing.knows_per_byte(self.flash, pc)
 
     def _load_run(self, buffer: int, pages: list[Any]) -> None:
-        data = bytearray()
+        """Each page into its place in the run buffer, one memory write a page as pyocd's
+        ``load_page_buffer`` makes it: a transient SWD fault is retried by re-sending one page
+        (:mod:`.transient` retries a MEM-AP block whole), not a 116 KB run."""
         erased = self.flash.region.erased_byte_value
+        offset = 0
         for page in pages:
-            chunk = bytes(self.flash.override_security_bits(page.addr, page.data))
-            data += chunk + bytes([erased]) * (page.size - len(chunk))
-        self.flash.target.write_memory_block8(buffer, data)
+            data = bytes(self.flash.override_security_bits(page.addr, page.data))
+            self.flash.target.write_memory_block8(buffer + offset, data + bytes([erased]) * (page.size - len(data)))
+            offset += page.size
 
     def _start_run(self, buffer: int, address: int, size: int) -> None:
         assert self.flash._active_operation == self.flash.Operation.PROGRAM
