@@ -111,10 +111,11 @@ def test_the_run_buffers_lie_above_everything_the_algorithm_and_pyocd_put_in_ram
     ]
     runs = [(b, b + plan.run_bytes) for b in plan.buffers]
     for lo, hi in runs:
-        assert RAM[0] <= lo and hi <= RAM[1] and lo % 4 == 0
+        assert RAM[0] <= lo and hi <= RAM[1] and lo % NRF_PAGE_SIZE == 0
         assert not any(lo < t_hi and t_lo < hi for t_lo, t_hi in taken)
     assert runs[0][1] <= runs[1][0]  # the two buffers do not overlap each other
-    assert plan.pages == (RAM[1] - 0x20004600) // (2 * NRF_PAGE_SIZE) == 29
+    assert plan.buffers[0] == 0x20005000  # the first page boundary above the analyzer's 0x600 bytes
+    assert plan.pages == (RAM[1] - 0x20005000) // (2 * NRF_PAGE_SIZE) == 29
 
 
 def test_too_little_ram_or_time_or_an_unknown_layout_means_page_by_page() -> None:
@@ -132,7 +133,7 @@ def test_too_little_ram_or_time_or_an_unknown_layout_means_page_by_page() -> Non
     assert with_data is not None and with_data.buffers[0] >= 0x20010000 + 2 * NRF_PAGE_SIZE
     # a run's estimated time stays within half the program timeout: 1 s of timeout, 3 pages at most
     assert plan_runs(a, *RAM, NRF_PAGE_SIZE, timeout=1.0, page_weight=WEIGHT) == RunPlan(
-        buffers=(0x20004600, 0x20004600 + 3 * NRF_PAGE_SIZE), pages=3, page_size=NRF_PAGE_SIZE
+        buffers=(0x20005000, 0x20005000 + 3 * NRF_PAGE_SIZE), pages=3, page_size=NRF_PAGE_SIZE
     )
     assert plan_runs(a, *RAM, NRF_PAGE_SIZE, timeout=0.5, page_weight=WEIGHT) is None
     # another algorithm's ProgramPage: not proven, so page by page however much RAM there is

@@ -33,7 +33,7 @@ It is used only when both of these hold; otherwise pyocd's builder programs page
   ``n`` pages in one call write the same words in the same order as ``n`` calls.
 * **The buffers fit in RAM beside everything else the algorithm and pyocd put there**
   (:func:`plan_runs`): two run buffers of at least two pages each, in the RAM region the algorithm
-  is loaded into, above the algorithm's code, its stack (``begin_stack``, growing down), its
+  is loaded into, page-aligned above the algorithm's code, its stack (``begin_stack``, growing down), its
   static base, pyocd's page buffers (and ``begin_data``'s, when given) and the CRC analyzer
   (``analyzer_address``: 0x600 bytes, the station's verify uses it): nothing any of those use is
   overwritten. A run is also kept short enough that its time by pyocd's own estimate
@@ -138,7 +138,9 @@ def plan_runs(
         starts.append(algo["analyzer_address"])
     if min(starts) < ram_start or max(ends) > ram_end:
         return None
-    free = (max(ends) + 3) & ~3
+    # page-aligned, as pyocd's page buffers are: a page write then stays inside one MEM-AP TAR
+    # auto-increment block (1 KB or more) per 1 KB, so pyocd sends it in as few requests as theirs
+    free = -(-max(ends) // page_size) * page_size
     by_ram = (ram_end - free) // (2 * page_size)
     by_time = int(timeout / (2 * page_weight)) if page_weight > 0 else by_ram
     pages = min(by_ram, by_time)
