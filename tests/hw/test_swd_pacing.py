@@ -120,8 +120,9 @@ def test_a_probe_that_answers_fast_is_polled_at_most_every_2_percent_of_the_call
     plain_calls = [_call(plain, busy_us=40_000) for _ in range(5)]
     paced_calls = [_call(paced, busy_us=40_000) for _ in range(5)]
     assert [polls for polls, _ in plain_calls] == [401] * 5
-    # the first call is unpaced (nothing learnt yet); then one poll at 32 ms and every 0.8 ms to 40 ms
-    assert [polls for polls, _ in paced_calls] == [401, 11, 11, 11, 11]
+    # the first call (nothing learnt yet) is polled every 1 ms (UNKNOWN_SPACING), not every 0.1 ms;
+    # then one poll at 32 ms and every 0.8 ms to 40 ms
+    assert [polls for polls, _ in paced_calls] == [41, 11, 11, 11, 11]
     assert paced.late_us == plain.late_us == [0] * 5  # 40 ms is a whole number of spacings after 32 ms
     paced_late = [_call(paced, busy_us=40_500)[1] for _ in range(3)]
     plain_late = [_call(plain, busy_us=40_500)[1] for _ in range(3)]
@@ -129,6 +130,13 @@ def test_a_probe_that_answers_fast_is_polled_at_most_every_2_percent_of_the_call
     assert all(0 < late <= 800 for late in paced.late_us[5:])
     assert plain.late_us[5:] == [0] * 3
     assert all(p - q <= 800 for p, q in zip(paced_late, plain_late, strict=True))
+
+
+def test_a_call_of_an_unknown_kind_is_seen_at_most_1_ms_late_on_a_fast_probe() -> None:
+    flash, pacer = _flash(paced=True, rt_us=100)
+    assert pacer is not None
+    polls, _ = _call(flash, busy_us=40_500)
+    assert polls == 42 and 0 < flash.late_us[-1] <= 1_000  # polls at 0, 1, ... 40, 41 ms: halt at 40.5
 
 
 def test_a_call_over_before_its_first_poll_is_never_slept_on() -> None:

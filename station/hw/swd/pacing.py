@@ -38,7 +38,12 @@ and the last 20 % of a 42 ms page program was ~29 polls, each two requests: over
 device's ~26,000 requests, all station CPU (``bench/remote_requests.py --by-call``). Spaced, that
 window is at most ``(1 - FRACTION) / SPACING`` = 10 polls when the call takes as long as before,
 and the halt is seen at most ``SPACING`` of the call (0.8 ms of a page program) later, only on a
-probe answering faster than that; calls that are over at once (init: shortest ~0) are not spaced.
+probe answering faster than that. A call of a kind not known yet (the first of its kind in a
+session) has its polls spaced at least :data:`UNKNOWN_SPACING` apart: a USB probe's round trip is
+that already, but against a remote probe server on the same machine the session's first page
+program was ~270 polls (~540 requests, an eighth of a device's once its pages go in runs), and its
+halt is seen at most that much later, once per kind and session. A call over by its first poll
+(init) is not slowed: there is no second poll.
 
 The algorithm's ``ProgramPage`` is learnt per byte, not per kind (:meth:`Pacer.per_byte`): the
 station programs runs of consecutive pages in one call (:mod:`.runs`), of many sizes, and a size
@@ -68,6 +73,9 @@ FRACTION = 0.8
 #: of the shortest earlier duration of the same call: the least time from one poll's start to the
 #: next's inside a paced wait (a probe slower than that is never slowed down)
 SPACING = 0.02
+
+#: seconds from one poll's start to the next's inside the wait of a call of a kind not known yet
+UNKNOWN_SPACING = 0.001
 
 #: a call's kind: the function's address and its size/operation arguments (r1, r2); r0 (the
 #: address a page or sector is at) is left out so that every page program shares what is learnt
@@ -127,7 +135,7 @@ class Pacer:
         self._last_poll = None
         self._polls_in_wait = 0
         self._halted_at_first = False
-        self._spacing = 0.0 if known is None else SPACING * known
+        self._spacing = UNKNOWN_SPACING if known is None else SPACING * known
         if known is None:
             return timeout
         pause = self._started + FRACTION * known - self.clock()
