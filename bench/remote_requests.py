@@ -10,8 +10,10 @@ Printed at the end with the load.
 
 ``--by-call`` also files each request under the outermost pyocd flash-algorithm method on the
 stack when it was made (``Flash.init``, ``Flash.compute_crcs``, ``Flash.start_program_page_with_buffer``,
-``Flash.wait_for_completion``, ...) and the station function that called into pyocd, and counts the
-calls of each such method: what one algorithm call costs in round trips. Walking the stack on
+``Flash.wait_for_completion``, ...) or the station's run builder method that stands in for pyocd's
+page-by-page ones (``RunBuilder._load_run``, ``RunBuilder._start_run``: station/hw/swd/runs.py) and
+the station function that called into pyocd, and counts the calls of each such method: what one
+algorithm call costs in round trips. Walking the stack on
 every request costs CPU, so its CPU figures are not comparable with a run without it.
 """
 
@@ -38,7 +40,10 @@ _STATION = os.sep + "station" + os.sep
 #: the station's wrappers around pyocd calls: the request is filed under their caller
 _STATION_WRAPPERS = tuple(os.path.join("station", *p) for p in (
     ("hw", "swd", "transient.py"), ("hw", "swd", "pacing.py"), ("hw", "swd", "session.py"),
-    ("hw", "swd", "algo.py")))
+    ("hw", "swd", "algo.py"), ("hw", "swd", "runs.py")))
+_RUNS_FILE = os.path.join("station", "hw", "swd", "runs.py")
+#: the run builder's methods that take the place of pyocd's load_page_buffer/start_program_page_with_buffer
+_RUN_METHODS = ("_load_run", "_start_run")
 
 
 def _where(frame: FrameType | None) -> tuple[str, str]:
@@ -50,6 +55,8 @@ def _where(frame: FrameType | None) -> tuple[str, str]:
         path = frame.f_code.co_filename
         if path.endswith(_FLASH_FILE):
             flash = f"Flash.{frame.f_code.co_name}"
+        elif path.endswith(_RUNS_FILE) and frame.f_code.co_name in _RUN_METHODS:
+            flash = f"RunBuilder.{frame.f_code.co_name}"
         elif station == "-" and _STATION in path and not path.endswith(_STATION_WRAPPERS):
             station = f"{Path(path).stem}.{frame.f_code.co_name}"
         frame = frame.f_back
@@ -82,6 +89,17 @@ def _count_calls() -> None:
             return _plain(*a, **k)
 
         setattr(Flash, name, counted)
+
+    from station.hw.swd.runs import RunBuilder
+
+    for name in _RUN_METHODS:
+        plain = getattr(RunBuilder, name)
+
+        def counted_run(*a: Any, _plain: Any = plain, _name: str = name, **k: Any) -> Any:
+            calls[f"RunBuilder.{_name}"] += 1
+            return _plain(*a, **k)
+
+        setattr(RunBuilder, name, counted_run)
 
 
 def _top(counter: collections.Counter[str], n: int = 14) -> str:

@@ -26,6 +26,8 @@ reset, a read of flash), and then pays just what is left of it. In realtime mode
 meanwhile does not wait (:meth:`DeviceClock.still_busy`): the wall time since the last charge is
 credited to the device, and until the work is done the core reads as running, as a real one does
 while its flash algorithm waits for the NVMC, so the host polls as often as it would on the hardware.
+Any other charge after the host was away (the transfer that sets up a poll, say) credits that wall
+time to the background work first, the same way: the device was busy then, not idle.
 """
 
 from __future__ import annotations
@@ -179,18 +181,29 @@ class DeviceClock:
         if not self.realtime:
             return False
         with self._lock:
-            left = self._busy_until - self._device
-            if left <= 0:
-                return False
-            idle = time.perf_counter() - (self._anchor_wall + (self._device - self._anchor_device))
-            if idle > 0:
-                credit = min(idle, left)
-                self._device += credit
-                left -= credit
+            left = self._credit_background(time.perf_counter())
             return left >= _MIN_SLEEP_S
+
+    def _credit_background(self, now: float) -> float:
+        """Credit the wall time since the clock's last charge to pending background work (never
+        beyond its end); return the work left. Realtime mode, with ``_lock`` held."""
+        left = self._busy_until - self._device
+        if left <= 0:
+            return left
+        idle = now - (self._anchor_wall + (self._device - self._anchor_device))
+        if idle > 0:
+            credit = min(idle, left)
+            self._device += credit
+            left -= credit
+        return left
 
     def _advance(self, seconds: float) -> None:
         with self._lock:
+            if self.realtime:
+                # A charge after the host was away while background work ran (a flash algorithm's
+                # NVMC writes): the device was busy with that work then, not idle. Credit it first,
+                # as a poll would (still_busy); only the rest is idle time the re-anchoring drops.
+                self._credit_background(time.perf_counter())
             self._device += seconds
             if not self.realtime:
                 return

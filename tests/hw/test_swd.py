@@ -379,14 +379,19 @@ def test_a_twin_halted_after_flashing_says_halted_not_debug(bench: Bench) -> Non
 
 
 # ---------------------------------------------------------------------- transient faults (issue 10 item 10)
-@pytest.mark.parametrize("rate", [0.005, 0.01])
-def test_transient_faults_are_retried_to_a_verified_full_set(bench: Bench, rate: float) -> None:
-    """0 of 16 devices passed at a 0.5 % fault rate per transfer request when no FAULT was retried."""
+@pytest.mark.parametrize(("rate", "programming_rate"), [(0.005, 0.02), (0.01, 0.04)])
+def test_transient_faults_are_retried_to_a_verified_full_set(bench: Bench, rate: float, programming_rate: float) -> None:
+    """0 of 16 devices passed at a 0.5 % fault rate per transfer request when no FAULT was retried.
+
+    Programming in page runs takes ~5x fewer transfer requests than page by page did: at 0.5 % a
+    full set now meets ~10 faults (it was ~60), so the programming runs at 4x the open's rate to
+    meet as many as before (the open, unchanged, would not come up reliably at 2 %)."""
     twins = bench.create(2, seed=46)
     images = full_set()
     for twin in twins:
         twin.set_faults(swd_fault_rate=rate)
         with PyocdSwdLink(uid(twin)) as link:
+            twin.set_faults(swd_fault_rate=programming_rate)
             report = link.program(images)
             faults = link.session.probe.stats["faults"]
         assert report.verified and all(in_flash(twin, img) for img in images)

@@ -131,6 +131,31 @@ def test_fast_clock_only_counts_and_slow_factor_scales(monkeypatch: pytest.Monke
     assert clock.device_seconds == pytest.approx(30.0)
 
 
+def test_a_transfer_after_the_host_was_away_credits_the_background_work_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The host starts a flash algorithm (NVMC work in the background), sleeps through most of it
+    (the station's pacing), then makes an SWD transfer: the device worked meanwhile, so the work is
+    that much nearer its end, as a poll would have found. Dropping the time as "the device sat idle"
+    (re-anchoring) made the host wait the whole sleep again. Virtual wall time: nothing here sleeps."""
+    now = [100.0]
+    slept: list[float] = []
+    monkeypatch.setattr("station.sim.clock.time.perf_counter", lambda: now[0])
+    monkeypatch.setattr("station.sim.clock.time.sleep", slept.append)
+    clock = DeviceClock(realtime=True)
+    clock.background(1.2, started=now[0])  # a 29-page run's NVMC writes
+    now[0] += 0.9  # the host sleeps 0.9 s
+    clock.advance(0.0005)  # one DAP packet (its TAR write, say), before any DHCSR poll
+    assert clock.still_busy()
+    assert clock.device_seconds == pytest.approx(0.9005)  # 0.3 s of the work is left, not 1.2
+    now[0] += 0.4
+    assert not clock.still_busy()
+    clock.catch_up()
+    assert clock.device_seconds == pytest.approx(1.2)
+    assert slept == []  # device time never ran ahead of wall time
+    now[0] += 5.0  # idle with nothing in the background: re-anchored, nothing credited, no sleep owed
+    clock.advance(0.0005)
+    assert clock.device_seconds == pytest.approx(1.2005) and slept == []
+
+
 def test_open_twin_from_path(bench: Bench) -> None:
     t = bench.create(1, seed=39)[0]
     with Twin.open(t.path) as other:

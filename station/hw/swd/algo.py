@@ -45,6 +45,10 @@ plain ``Flash``, whose ``prepare_target``/``restore_target`` do nothing):
   ``Init`` called as pyocd would).
 
 A new session (a reconnect, a new board) builds new flash objects, so nothing is kept across one.
+
+Its builder (``get_flash_builder``, what the station programs through) is :class:`.runs.RunBuilder`
+where :func:`.runs.plan_for` proves that consecutive pages can go to the algorithm as one call, and
+pyocd's own otherwise (``coalesce`` off: always pyocd's).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ from typing import Any
 
 from pyocd.coresight.cortex_m import CortexM
 from pyocd.flash.flash import Flash
+
+from station.hw.swd import runs
 
 #: Thumb ``MOVS r0, #0`` then ``BX LR``: an Init() that returns 0 and touches nothing
 _NOOP_INIT = (0x2000, 0x4770)
@@ -84,6 +90,21 @@ class KeptFlash(Flash):  # type: ignore[misc]  # pyocd is untyped
         #: for the record: full inits (algorithm written to RAM) and inits that found it kept
         self.loads = 0
         self.kept_inits = 0
+        #: program consecutive pages in runs where :func:`.runs.plan_for` proves it safe (off: pyocd's
+        #: page-by-page builder); the plan is made once, when the first builder is asked for
+        self.coalesce = True
+        self._plan: runs.RunPlan | bool | None = False
+
+    def run_plan(self) -> runs.RunPlan | None:
+        """Where this flash object's page runs go, or None: pyocd programs page by page."""
+        if self._plan is False:
+            self._plan = runs.plan_for(self)
+        return self._plan if isinstance(self._plan, runs.RunPlan) else None
+
+    def get_flash_builder(self) -> Any:
+        """pyocd's builder, or :class:`.runs.RunBuilder` when :meth:`run_plan` has a plan."""
+        plan = self.run_plan() if self.coalesce else None
+        return runs.RunBuilder(self, plan) if plan is not None else super().get_flash_builder()
 
     def forget(self) -> None:
         """The target was reset, run or written by a path pyocd does not see: load again next time."""
