@@ -411,6 +411,12 @@ class StationSession:
             else:
                 if running(ev.key):
                     return  # re-enumerating inside its run; a real unplug fails the run's next transfer
+                watcher = self._watcher
+                if watcher is not None and ev.key in watcher.present():
+                    # Still listed in its other mode: a device its run left switching (DFU <-> normal)
+                    # as the run ended. The listing's 'left' comes before its 'arrived'; treating this
+                    # as an unplug would start the device again (SKIPPED, already provisioned).
+                    return
                 self._seen.discard(ev.key)
                 if seats is not None:
                     seats.forget(ev.key)

@@ -339,3 +339,33 @@ def test_a_start_after_a_second_device_arrived_runs_in_workers_and_a_running_run
         assert by[first.device_id] == "passed", by
     finally:
         session.close()
+
+
+def test_a_device_switching_modes_after_its_run_is_not_taken_for_a_new_plug_in(
+        world, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A run that ends leaving its device to re-enumerate (normal -> DFU, the USB profile's final
+    action): one listing has it gone in one mode and there in the other. That is the same plug-in,
+    not an unplug and a new device (which would start it again: SKIPPED, already provisioned)."""
+    import station.hw.hotplug as hotplug
+
+    _bench, settings, _tmp = world
+    device = "e00fce68" * 3
+    listing: dict[tuple[str, str, str | None], object] = {("usb", device, "normal"): object()}
+    monkeypatch.setattr(hotplug, "usb_lister", lambda: dict(listing))
+    events: list[Event] = []
+    session = StationSession(SessionSettings(**{**settings.__dict__, "usb": True}), events.append)
+    try:
+        session.watch(interval=3600, auto_start=False)  # one listing now; the rest polled below
+        arrivals = lambda: [e for e in events if e.kind == "device_arrived"]  # noqa: E731
+        assert len(arrivals()) == 1
+        listing.clear()
+        listing[("usb", device, "dfu")] = object()
+        session._watcher.poll()  # type: ignore[union-attr]
+        assert len(arrivals()) == 1 and not [e for e in events if e.kind == "device_left"]
+        listing.clear()  # now it is unplugged, and plugging it in again is a new plug-in
+        session._watcher.poll()  # type: ignore[union-attr]
+        listing[("usb", device, "dfu")] = object()
+        session._watcher.poll()  # type: ignore[union-attr]
+        assert len(arrivals()) == 2 and len([e for e in events if e.kind == "device_left"]) == 1
+    finally:
+        session.close()
