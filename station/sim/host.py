@@ -22,7 +22,7 @@ import time
 
 from station.sim.bench import Bench
 from station.sim.device import Twin
-from station.sim.serial_pty import PtyServer, read_published
+from station.sim.serial_pty import PtyServer, read_published, serve_port
 from station.sim.usb_backend import usb_mode
 
 POLL_S = 0.2
@@ -159,7 +159,11 @@ class SimHost:
             if other is not None and other.owner_pid != _own_pid():
                 self._watch.add(name)  # until that process lets go of it (or dies)
                 return
-            self.servers[name] = PtyServer(twin)
+            served = serve_port(twin)  # the same check again, with the publication, under the twin's lock
+            if not isinstance(served, PtyServer):
+                self._watch.add(name)
+                return
+            self.servers[name] = served
 
     def port_of(self, name: str) -> str | None:
         server = self.servers.get(name)

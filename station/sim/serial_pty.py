@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from station.procs import pid_alive
+from station.sim import filelock
 from station.sim.device import Twin
 from station.sim.ftest_fw import TwinConsole
 
@@ -34,6 +35,8 @@ PUBLISH_FILE = "serial.json"
 #: beside it, a symbolic link to the pty: a process under umockdev's preload (``LD_PRELOAD`` … ``UMOCKDEV_DIR``)
 #: sees the testbed's /dev instead of the machine's, so it reaches the pty through this path outside /dev
 PORT_LINK = "serial.pty"
+#: held while a process decides whether it serves a twin's port and publishes it (see :func:`serve_port`)
+PUBLISH_LOCK = "serial.lock"
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class PtyServer:
             "serial_number": self.twin.device_id,
             "owner_pid": os.getpid(),
         }
-        tmp = self.twin.path / (PUBLISH_FILE + ".tmp")
+        tmp = self.twin.path / f"{PUBLISH_FILE}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self.twin.path / PUBLISH_FILE)
 
@@ -113,6 +116,25 @@ class PtyServer:
         for fd in (self._master, self._slave, self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def serve_port(twin: Twin) -> PtyServer | PublishedPort:
+    """Serve ``twin``'s port from this process, unless another live process already does (its port).
+
+    Every process that lists serial ports against a bench runs a host (the station, each slot
+    worker, ``station sim serve``): two of them finding a twin unserved at once both served it,
+    and their publications raced (a 24-slot bench run lost a device to FileNotFoundError on the
+    shared temporary file). The check and the publication are one step under a lock on the twin's
+    folder, so one process serves each twin and the others see its port."""
+    with open(twin.path / PUBLISH_LOCK, "a+b") as f:
+        filelock.lock(f)
+        try:
+            other = read_published(twin.path)
+            if other is not None and other.owner_pid != os.getpid():
+                return other
+            return PtyServer(twin)
+        finally:
+            filelock.unlock(f)
 
 
 def read_published(twin_dir: Path) -> PublishedPort | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 import serial
@@ -143,3 +145,41 @@ def test_the_host_retries_a_twin_it_caught_half_written(bench: Bench, demo: Demo
         assert host.port_of(slow.name) is None
         writing["slow"] = False
         assert _until(lambda: host.port_of(slow.name) is not None), host.last_error
+
+
+def _serve_in_child(twin_path: str, ready: Any, decided: Any, release: Any, out: Any) -> None:
+    from station.sim.serial_pty import PtyServer, serve_port
+
+    twin = Twin.open(Path(twin_path))
+    ready.wait()  # every child reaches the decision at once
+    served = serve_port(twin)
+    out.put(isinstance(served, PtyServer))
+    decided.wait()
+    release.wait(60)  # a served port lives as long as its process
+
+
+def test_processes_listing_one_bench_at_once_serve_each_twin_once(bench: Bench, demo: DemoFirmware) -> None:
+    """The station, each slot worker and a sim serve all host the bench's ports: at a 24-slot start
+    several found one twin unserved together, and their publications raced (FileNotFoundError)."""
+    import multiprocessing
+
+    (twin,) = bench.create(1, seed=63)
+    demo.install(twin, "user-factory-test")
+    boot_device(twin, cause="power-on")
+    ctx = multiprocessing.get_context("spawn")
+    n = 4
+    ready, decided, release = ctx.Barrier(n), ctx.Barrier(n + 1), ctx.Event()
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_serve_in_child, args=(str(twin.path), ready, decided, release, out)) for _ in range(n)]
+    for p in procs:
+        p.start()
+    try:
+        decided.wait(120)
+        served = [out.get(timeout=10) for _ in range(n)]
+        assert served.count(True) == 1, served
+        (pub,) = published_ports(bench.path)
+        assert pub.owner_pid in {p.pid for p in procs} and pub.serial_number == twin.device_id
+    finally:
+        release.set()
+        for p in procs:
+            p.join(30)
