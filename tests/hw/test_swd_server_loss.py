@@ -9,8 +9,11 @@ empty or timed-out recv): the station's remote probe ends the call instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from usb.core import USBError
@@ -23,18 +26,24 @@ from station.sim.serve import BenchServer
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_a_killed_probe_server_mid_session_is_probe_gone(bench: Bench) -> None:
-    (twin,) = bench.create(1, seed=41)
+@contextlib.contextmanager
+def _remote_session(bench: Bench, seed: int) -> Iterator[tuple[PyocdSwdLink, Any]]:
+    """A twin's probe behind pyocd's probe server in its own process, and a session open on it."""
+    (twin,) = bench.create(1, seed=seed)
     with BenchServer(bench, serial=False, usb=False, swd=True) as server:
         (swd,) = [p for p in server.publishers if p.name == "swd"]
-        uid = swd.remote_uid(twin.name)  # type: ignore[attr-defined]
-        with PyocdSwdLink(uid) as link:
+        with PyocdSwdLink(swd.remote_uid(twin.name)) as link:  # type: ignore[attr-defined]
             assert link.read_device_id() == twin.device_id
-            for proc in swd.procs:  # type: ignore[attr-defined]
-                os.kill(proc.pid, signal.SIGKILL)  # the server's host crashed: its socket closes
-                proc.wait(30)  # gone, not only signalled: a busy machine may not have run its exit yet
-            with pytest.raises(ProbeGone, match=r"server stopped answering"):
-                link.read32(0x10000060)
+            yield link, swd
+
+
+def test_a_killed_probe_server_mid_session_is_probe_gone(bench: Bench) -> None:
+    with _remote_session(bench, 41) as (link, swd):
+        for proc in swd.procs:
+            os.kill(proc.pid, signal.SIGKILL)  # the server's host crashed: its socket closes
+            proc.wait(30)  # gone, not only signalled: a busy machine may not have run its exit yet
+        with pytest.raises(ProbeGone, match=r"server stopped answering"):
+            link.read32(0x10000060)
 
 
 def test_a_probe_server_that_goes_silent_mid_session_is_probe_gone(
@@ -42,24 +51,19 @@ def test_a_probe_server_that_goes_silent_mid_session_is_probe_gone(
     """The server's process is alive and its socket open but nothing answers (its host froze, the
     network between the station and the fixture PC broke): the call ends, it does not hang the slot."""
     monkeypatch.setattr(remote, "REPLY_LIMIT_S", 1.0)
-    (twin,) = bench.create(1, seed=42)
-    with BenchServer(bench, serial=False, usb=False, swd=True) as server:
-        (swd,) = [p for p in server.publishers if p.name == "swd"]
-        uid = swd.remote_uid(twin.name)  # type: ignore[attr-defined]
-        with PyocdSwdLink(uid) as link:
-            assert link.read_device_id() == twin.device_id
-            pids = swd.pids()  # type: ignore[attr-defined]
+    with _remote_session(bench, 42) as (link, swd):
+        pids = swd.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(ProbeGone, match=r"server stopped answering.*no reply .* within 1 s"):
+                link.read32(0x10000060)
+            # the connection stays lost: the next request (and the session's close) fails at once
+            with pytest.raises(ProbeGone, match=r"within 1 s \(found earlier in this session\)"):
+                link.read32(0x10000060)
+        finally:
             for pid in pids:
-                os.kill(pid, signal.SIGSTOP)
-            try:
-                with pytest.raises(ProbeGone, match=r"server stopped answering.*no reply .* within 1 s"):
-                    link.read32(0x10000060)
-                # the connection stays lost: the next request (and the session's close) fails at once
-                with pytest.raises(ProbeGone, match=r"within 1 s \(found earlier in this session\)"):
-                    link.read32(0x10000060)
-            finally:
-                for pid in pids:
-                    os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGCONT)
 
 
 @pytest.mark.parametrize(("err", "said", "never"), [
