@@ -22,7 +22,7 @@ import time
 
 from station.sim.bench import Bench
 from station.sim.device import Twin
-from station.sim.serial_pty import PtyServer, read_published, serve_port
+from station.sim.serial_pty import PtyServer, serve_port
 from station.sim.usb_backend import usb_mode
 
 POLL_S = 0.2
@@ -155,21 +155,12 @@ class SimHost:
             del self.servers[name]
             server = None
         if wanted and server is None:
-            other = read_published(twin.path)
-            if other is not None and other.owner_pid != _own_pid():
-                self._watch.add(name)  # until that process lets go of it (or dies)
-                return
-            served = serve_port(twin)  # the same check again, with the publication, under the twin's lock
+            served = serve_port(twin)  # another live process's port, or one served from here
             if not isinstance(served, PtyServer):
-                self._watch.add(name)
+                self._watch.add(name)  # until that process lets go of it (or dies)
                 return
             self.servers[name] = served
 
     def port_of(self, name: str) -> str | None:
         server = self.servers.get(name)
         return server.port if server else None
-
-
-def _own_pid() -> int:
-    return os.getpid()
-

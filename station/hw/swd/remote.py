@@ -19,6 +19,7 @@ into ProbeGone ("the debug probe's server stopped answering"). Every other probe
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import time
@@ -34,6 +35,7 @@ LOG = logging.getLogger(__name__)
 REPLY_LIMIT_S = 30.0
 
 
+@functools.cache
 def _client_socket_class() -> type[Any]:
     from pyocd.utility.sockets import ClientSocket
 
@@ -99,12 +101,8 @@ def _client_socket_class() -> type[Any]:
     return BoundReplySocket
 
 
-_BOUND: type[Any] | None = None
-
-
 def bound_replies(probe: Any) -> None:
     """Give an unopened pyocd remote probe a socket whose replies end (see the module docstring)."""
-    global _BOUND
     from pyocd.probe.tcp_client_probe import TCPClientProbe
     from pyocd.utility.sockets import ClientSocket
 
@@ -115,8 +113,6 @@ def bound_replies(probe: Any) -> None:
         # Not the pyocd this was written against, or already connected: leave it as it is.
         LOG.debug("remote probe %s: its socket (%r) is left as pyocd made it", probe.unique_id, old)
         return
-    if _BOUND is None:
-        _BOUND = _client_socket_class()
     host, port = old._address
-    probe._socket = _BOUND(host, port, packet_size=old._packet_size, timeout=old._timeout)
+    probe._socket = _client_socket_class()(host, port, packet_size=old._packet_size, timeout=old._timeout)
 
